@@ -1,0 +1,151 @@
+//! The command line as a user meets it: replay's file handling and errors, calendar.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn flowwatch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write(dir: &Path, name: &str, content: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, content).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+#[test]
+fn replay_reports_bad_lines_and_takes_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "t.csv",
+        "time,country,lob,kind,flow,bytes\n\
+         2017-02-01T08:15:03Z,CZ,GSM,input,A,100\n\
+         2017-02-01T08:15:03Z,CZ,GSM,input,A\n\
+         not-a-time,CZ,GSM,input,A,5\n\
+         2017-02-01T09:15:03Z,PL,GSM,input,A,5\n\
+         \n\
+         2017-02-01T09:15:03+01:00,CZ,GSM,forward,A:B,7\n",
+    );
+    let out = dir.path().join("ticks.csv");
+    let o = flowwatch(&["replay", "--data", &data, "--out", out.to_str().unwrap()]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("t.csv:3: expected 6 fields, found 5"), "{err}");
+    assert!(
+        err.contains("t.csv:4: invalid time \"not-a-time\""),
+        "{err}"
+    );
+    assert!(err.contains("t.csv:5: unknown country \"PL\""), "{err}");
+    assert!(err.contains("took 2 records, refused 3 lines"), "{err}");
+    let ticks = std::fs::read_to_string(out).unwrap();
+    let lines: Vec<&str> = ticks.lines().collect();
+    assert_eq!(lines[0], flowwatch_core::tick_csv::HEADER);
+    // Two flows, one local day (default window), 24 hourly ticks each, all N_A.
+    assert_eq!(lines.len(), 1 + 48);
+    assert!(
+        lines[1]
+            .starts_with("CZ,GSM,forward,A:B,2017-01-31T23:00:00Z,2017-02-01T00:00:00Z,0,,,,,,N_A")
+    );
+    assert!(lines.iter().any(|l| l.starts_with("CZ,GSM,input,A,2017-02-01T08:00:00Z,2017-02-01T09:00:00Z,100,")));
+}
+
+#[test]
+fn replay_accepts_seed_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "seed.ndjson",
+        "{\"country\":\"CZ\",\"lobName\":\"GSM\",\"type\":\"inputs\",\"flowName\":\"A\",\"dataSize\":123,\"time\":\"01.02.2017 08:15:03\"}\n\
+         {\"country\":\"CZ\",\"lobName\":\"GSM\",\"type\":\"input\",\"flowName\":\"A\",\"dataSize\":1,\"time\":\"01.02.2017 08:15:03\"}\n",
+    );
+    let o = flowwatch(&["replay", "--data", &data]);
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("seed.ndjson:2: invalid type \"input\""),
+        "{err}"
+    );
+    // 08:15 local is 07:15Z.
+    assert!(
+        out.contains("CZ,GSM,input,A,2017-02-01T07:00:00Z,2017-02-01T08:00:00Z,123,"),
+        "{out}"
+    );
+}
+
+#[test]
+fn replay_refuses_a_bad_config_or_header_naming_the_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(dir.path(), "t.csv", "time,country,lob,kind,flow,bytes\n");
+    let config = write(
+        dir.path(),
+        "c.json",
+        r#"{"countries":{"CZ":{"lobs":{"SMS":{"config":{"granularity":"7m"}}}}}}"#,
+    );
+    let o = flowwatch(&["replay", "--data", &data, "--config", &config]);
+    assert!(!o.status.success());
+    let err = text(&o.stderr);
+    assert!(err.contains("invalid granularity \"7m\" at countries.CZ.lobs.SMS.config.granularity: must divide one day"), "{err}");
+
+    let bad = write(dir.path(), "h.csv", "when,country,lob,kind,flow,bytes\n");
+    let o = flowwatch(&["replay", "--data", &bad]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("h.csv:1: invalid header \"when,country,lob,kind,flow,bytes\"")
+    );
+
+    let o = flowwatch(&["replay", "--data", &data, "--from", "2017-02-30"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("invalid --from \"2017-02-30\""));
+
+    let o = flowwatch(&["replay", "--data", "/nonexistent/x.csv"]);
+    assert!(!o.status.success());
+    assert!(text(&o.stderr).contains("cannot read traffic /nonexistent/x.csv"));
+}
+
+#[test]
+fn replay_flags_come_from_the_environment_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = write(
+        dir.path(),
+        "t.csv",
+        "time,country,lob,kind,flow,bytes\n2017-02-01T08:15:03Z,CZ,GSM,input,A,100\n",
+    );
+    let o = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .arg("replay")
+        .env("FLOWWATCH_REPLAY__DATA", &data)
+        .env("FLOWWATCH_REPLAY__FROM", "2017-02-01")
+        .env("FLOWWATCH_REPLAY__TO", "2017-02-03")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(
+        text(&o.stdout).lines().count(),
+        1 + 48,
+        "two days of hourly ticks"
+    );
+}
+
+#[test]
+fn calendar_prints_holidays_for_the_document() {
+    let o = flowwatch(&["calendar", "CZ", "2017"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let holidays = v["holidays"].as_array().unwrap();
+    assert_eq!(holidays.len(), 13);
+    assert_eq!(holidays[0], "2017-01-01");
+    assert_eq!(v["names"]["2017-04-14"], "Good Friday");
+    let o = flowwatch(&["calendar", "PL", "2017"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr)
+            .contains("no built-in holidays for country \"PL\": known are AT, CZ, DE, NL")
+    );
+}

@@ -1,0 +1,164 @@
+//! Flow identity.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Whether a flow is an input of the mediation system or a forward to another system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FlowKind {
+    // Declared in the order of their spellings, so flows sort the same as their text does.
+    /// Data of an input forwarded to a target system; named `INPUT:TARGET`.
+    Forward,
+    /// Data entering the mediation system.
+    Input,
+}
+
+impl FlowKind {
+    /// The spelling used in files and APIs: `input` or `forward`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlowKind::Input => "input",
+            FlowKind::Forward => "forward",
+        }
+    }
+
+    /// Parses `input` / `forward`, and the seed's plural `inputs` / `forwards`.
+    pub fn parse(s: &str) -> Option<FlowKind> {
+        match s {
+            "input" | "inputs" => Some(FlowKind::Input),
+            "forward" | "forwards" => Some(FlowKind::Forward),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for FlowKind {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        FlowKind::parse(s).ok_or_else(|| format!("invalid kind \"{s}\": expected input or forward"))
+    }
+}
+
+/// One flow: `(country, lob, kind, name)`. Ordered by country, LoB, kind, name.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct FlowId {
+    /// Country code, e.g. `CZ`.
+    pub country: String,
+    /// Line of business, e.g. `GSM`.
+    pub lob: String,
+    /// Input or forward.
+    pub kind: FlowKind,
+    /// The flow's name; a forward's is `INPUT:TARGET`.
+    pub name: String,
+}
+
+impl FlowId {
+    /// Builds a flow id, checking the rules every path shares: no empty part, and a forward's
+    /// name has the form `INPUT:TARGET` with both sides non-empty.
+    pub fn new(country: &str, lob: &str, kind: FlowKind, name: &str) -> Result<FlowId, String> {
+        validate_parts(country, lob, kind, name)?;
+        Ok(FlowId {
+            country: country.to_owned(),
+            lob: lob.to_owned(),
+            kind,
+            name: name.to_owned(),
+        })
+    }
+
+    /// For a forward `INPUT:TARGET`, the name of its input; `None` for an input.
+    pub fn input_name(&self) -> Option<&str> {
+        match self.kind {
+            FlowKind::Input => None,
+            FlowKind::Forward => forward_input(&self.name),
+        }
+    }
+}
+
+impl fmt::Display for FlowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}/{}/{}/{}",
+            self.country, self.lob, self.kind, self.name
+        )
+    }
+}
+
+/// The input part of a forward's name `INPUT:TARGET`.
+pub fn forward_input(name: &str) -> Option<&str> {
+    name.split_once(':').map(|(input, _)| input)
+}
+
+/// Checks the parts of a flow id without allocating (the ingest hot path calls it per record).
+pub fn validate_parts(country: &str, lob: &str, kind: FlowKind, name: &str) -> Result<(), String> {
+    if country.is_empty() {
+        return Err("empty country".into());
+    }
+    if lob.is_empty() {
+        return Err("empty lob".into());
+    }
+    if name.is_empty() {
+        return Err("empty flow name".into());
+    }
+    if kind == FlowKind::Forward {
+        match name.split_once(':') {
+            Some((input, target)) if !input.is_empty() && !target.is_empty() => {}
+            _ => {
+                return Err(format!(
+                    "invalid forward name \"{name}\": expected INPUT:TARGET"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forward_names_its_input() {
+        let f = FlowId::new("CZ", "GSM", FlowKind::Forward, "DARE2FEE:CZFOX-DARAMXFEE").unwrap();
+        assert_eq!(f.input_name(), Some("DARE2FEE"));
+        let i = FlowId::new("CZ", "GSM", FlowKind::Input, "DARE2FEE").unwrap();
+        assert_eq!(i.input_name(), None);
+    }
+
+    #[test]
+    fn rejects_bad_parts() {
+        assert!(FlowId::new("", "GSM", FlowKind::Input, "A").is_err());
+        assert!(FlowId::new("CZ", "", FlowKind::Input, "A").is_err());
+        assert!(FlowId::new("CZ", "GSM", FlowKind::Input, "").is_err());
+        let e = FlowId::new("CZ", "GSM", FlowKind::Forward, "NOCOLON").unwrap_err();
+        assert_eq!(e, "invalid forward name \"NOCOLON\": expected INPUT:TARGET");
+        assert!(FlowId::new("CZ", "GSM", FlowKind::Forward, ":X").is_err());
+        assert!(FlowId::new("CZ", "GSM", FlowKind::Forward, "X:").is_err());
+    }
+
+    #[test]
+    fn kinds_parse_both_spellings() {
+        assert_eq!(FlowKind::parse("inputs"), Some(FlowKind::Input));
+        assert_eq!(FlowKind::parse("forward"), Some(FlowKind::Forward));
+        assert_eq!(FlowKind::parse("Input"), None);
+    }
+
+    #[test]
+    fn order_is_country_lob_kind_name_as_text() {
+        let a = FlowId::new("CZ", "GSM", FlowKind::Input, "A").unwrap();
+        let b = FlowId::new("CZ", "GSM", FlowKind::Forward, "Z:B").unwrap();
+        assert!(b < a, "\"forward\" sorts before \"input\"");
+        let c = FlowId::new("CZ", "SMS", FlowKind::Forward, "A:B").unwrap();
+        assert!(a < c, "lob before kind");
+    }
+}

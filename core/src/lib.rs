@@ -1,0 +1,29 @@
+//! `flowwatch-core`: the domain of flowwatch and its detection, shared by every service.
+//!
+//! Pure: no I/O, no async runtime. The worker's flow actors, the gateway's simulation and
+//! `flowwatch replay` all evaluate ticks through this crate, so they agree to the digit.
+//!
+//! Layout:
+//! - [`id`]: flow identity (`country, lob, kind, name`), forward → input.
+//! - [`time`]: instants as Unix seconds, RFC 3339 parsing and formatting, local → UTC (SPEC §2 rules).
+//! - [`tick`]: granularity and the ticks of one local day, DST-exact ([`tick::DayTicks`]).
+//! - [`calendar`]: a country's zone, holidays and lazy days; built-in holiday generators.
+//! - [`config`]: the configuration document (SPEC §5): parsing, validation with field paths,
+//!   inheritance, export.
+//! - [`detection`]: expected traffic, differences and statuses (SPEC §3–4), and
+//!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps.
+//! - [`record`]: traffic records and their wire forms (traffic CSV line, seed message).
+//! - [`replay`]: evaluate every flow over a date range from a set of records.
+//! - [`tick_csv`]: the tick CSV (SPEC §6).
+
+pub mod calendar;
+pub mod config;
+pub mod detection;
+pub mod id;
+pub mod record;
+pub mod replay;
+pub mod tick;
+pub mod tick_csv;
+pub mod time;
+
+pub use id::{FlowId, FlowKind};

@@ -1,0 +1,377 @@
+//! Traffic records and their wire forms: the traffic CSV line (SPEC §6) and the original
+//! system's seed message.
+
+use std::borrow::Cow;
+
+use chrono::NaiveDateTime;
+use serde::Deserialize;
+
+use crate::config::Config;
+use crate::id::{FlowId, FlowKind, validate_parts};
+use crate::time::{Instant, local_to_utc, parse_rfc3339};
+
+/// The header line of the traffic CSV.
+pub const CSV_HEADER: &str = "time,country,lob,kind,flow,bytes";
+
+/// One record borrowed from a line: a batch of bytes that passed a flow at an instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordRef<'a> {
+    /// When (Unix seconds, fraction floored).
+    pub time: Instant,
+    /// Country code.
+    pub country: Cow<'a, str>,
+    /// Line of business.
+    pub lob: Cow<'a, str>,
+    /// Input or forward.
+    pub kind: FlowKind,
+    /// Flow name.
+    pub name: Cow<'a, str>,
+    /// Size of the batch.
+    pub bytes: u64,
+}
+
+impl RecordRef<'_> {
+    /// The flow's id (allocates).
+    pub fn flow_id(&self) -> FlowId {
+        FlowId {
+            country: self.country.clone().into_owned(),
+            lob: self.lob.clone().into_owned(),
+            kind: self.kind,
+            name: self.name.clone().into_owned(),
+        }
+    }
+}
+
+/// Checks the header line of a traffic CSV (a UTF-8 byte order mark is allowed).
+pub fn check_csv_header(line: &str) -> Result<(), String> {
+    let line = line.strip_prefix('\u{feff}').unwrap_or(line);
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line == CSV_HEADER {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid header \"{line}\": expected \"{CSV_HEADER}\""
+        ))
+    }
+}
+
+/// Parses one data line of the traffic CSV. Fields may be quoted as RFC 4180 allows.
+pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    let fields: [Cow<'_, str>; 6] = if line.contains('"') {
+        split_quoted(line)?
+    } else {
+        let mut it = line.split(',');
+        let mut next = || it.next().map(Cow::Borrowed);
+        let (Some(a), Some(b), Some(c), Some(d), Some(e), Some(f), None) =
+            (next(), next(), next(), next(), next(), next(), next())
+        else {
+            return Err(format!(
+                "expected 6 fields, found {}",
+                line.split(',').count()
+            ));
+        };
+        [a, b, c, d, e, f]
+    };
+    let [time, country, lob, kind, name, bytes] = fields;
+    let time = parse_rfc3339(&time)?;
+    let kind = FlowKind::parse(&kind)
+        .filter(|_| !kind.ends_with('s'))
+        .ok_or_else(|| format!("invalid kind \"{kind}\": expected input or forward"))?;
+    validate_parts(&country, &lob, kind, &name)?;
+    let bytes = parse_bytes(&bytes)?;
+    Ok(RecordRef {
+        time,
+        country,
+        lob,
+        kind,
+        name,
+        bytes,
+    })
+}
+
+fn parse_bytes(text: &str) -> Result<u64, String> {
+    if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
+        return Err(format!(
+            "invalid bytes \"{text}\": expected a whole number of bytes"
+        ));
+    }
+    text.parse()
+        .map_err(|_| format!("invalid bytes \"{text}\": too large"))
+}
+
+/// Splits a line with quoted fields (`"a,b"`, `""` for a quote).
+fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
+    let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(6);
+    let mut rest = line;
+    loop {
+        if let Some(after) = rest.strip_prefix('"') {
+            let mut value = String::new();
+            let mut chars = after.char_indices();
+            let end = loop {
+                match chars.next() {
+                    Some((i, '"')) => {
+                        if after[i + 1..].starts_with('"') {
+                            value.push('"');
+                            chars.next();
+                        } else {
+                            break i + 1;
+                        }
+                    }
+                    Some((_, c)) => value.push(c),
+                    None => return Err("unterminated quoted field".into()),
+                }
+            };
+            fields.push(Cow::Owned(value));
+            rest = &after[end..];
+            match rest.strip_prefix(',') {
+                Some(r) => rest = r,
+                None if rest.is_empty() => break,
+                None => return Err("unexpected text after a quoted field".into()),
+            }
+        } else {
+            match rest.split_once(',') {
+                Some((field, r)) => {
+                    fields.push(Cow::Borrowed(field));
+                    rest = r;
+                }
+                None => {
+                    fields.push(Cow::Borrowed(rest));
+                    break;
+                }
+            }
+        }
+    }
+    let n = fields.len();
+    fields
+        .try_into()
+        .map_err(|_| format!("expected 6 fields, found {n}"))
+}
+
+/// The original system's Kafka message, accepted on every ingest path.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SeedMessage {
+    /// Country code.
+    pub country: String,
+    /// Line of business.
+    pub lob_name: String,
+    /// `inputs` or `forwards`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Flow name.
+    pub flow_name: String,
+    /// Size of the batch in bytes.
+    pub data_size: u64,
+    /// Local time of the country, `DD.MM.YYYY HH:MM:SS`.
+    pub time: String,
+}
+
+/// An owned record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    /// When (Unix seconds).
+    pub time: Instant,
+    /// Which flow.
+    pub flow: FlowId,
+    /// Size of the batch.
+    pub bytes: u64,
+}
+
+impl SeedMessage {
+    /// Parses one message.
+    pub fn parse(json: &str) -> Result<SeedMessage, String> {
+        serde_json::from_str(json).map_err(|e| format!("invalid seed message: {e}"))
+    }
+
+    /// The record it carries; its local time is read in the country's zone (an ambiguous time
+    /// is the earlier instant, SPEC §2).
+    pub fn to_record(&self, config: &Config) -> Result<Record, String> {
+        let kind = match self.kind.as_str() {
+            "inputs" => FlowKind::Input,
+            "forwards" => FlowKind::Forward,
+            other => {
+                return Err(format!(
+                    "invalid type \"{other}\": expected inputs or forwards"
+                ));
+            }
+        };
+        let flow = FlowId::new(&self.country, &self.lob_name, kind, &self.flow_name)?;
+        let local =
+            NaiveDateTime::parse_from_str(&self.time, "%d.%m.%Y %H:%M:%S").map_err(|_| {
+                format!(
+                    "invalid time \"{}\": expected local time DD.MM.YYYY HH:MM:SS",
+                    self.time
+                )
+            })?;
+        let calendar = config
+            .calendar(&self.country)
+            .ok_or_else(|| unknown_country(&self.country))?;
+        Ok(Record {
+            time: local_to_utc(calendar.tz(), local),
+            flow,
+            bytes: self.data_size,
+        })
+    }
+}
+
+/// The error for a record of a country with no zone.
+pub fn unknown_country(country: &str) -> String {
+    format!("unknown country \"{country}\": add it to the configuration with its timezone")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_spec_lines() {
+        let r = parse_csv_line("2017-02-01T08:15:03Z,CZ,GSM,input,MSSBRN1A,18838553").unwrap();
+        assert_eq!(r.time, parse_rfc3339("2017-02-01T08:15:03Z").unwrap());
+        assert_eq!(
+            (&*r.country, &*r.lob, r.kind, &*r.name),
+            ("CZ", "GSM", FlowKind::Input, "MSSBRN1A")
+        );
+        assert_eq!(r.bytes, 18_838_553);
+        let r =
+            parse_csv_line("2017-02-01T08:15:09+01:00,CZ,GSM,forward,MSSBRN1A:CZFOX-GSM,1883855\r")
+                .unwrap();
+        assert_eq!(r.flow_id().input_name(), Some("MSSBRN1A"));
+        assert_eq!(r.bytes, 1_883_855);
+    }
+
+    #[test]
+    fn quoted_fields() {
+        let r = parse_csv_line(r#""2017-02-01T08:15:03Z",CZ,"G,SM",input,"A""B",5"#).unwrap();
+        assert_eq!(&*r.lob, "G,SM");
+        assert_eq!(&*r.name, "A\"B");
+        assert!(parse_csv_line(r#"2017-02-01T08:15:03Z,CZ,"GSM,input,A,5"#).is_err());
+    }
+
+    #[test]
+    fn each_malformed_line_says_why() {
+        let cases = [
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,input,A",
+                "expected 6 fields, found 5",
+            ),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,input,A,1,2",
+                "expected 6 fields, found 7",
+            ),
+            (
+                "2017-02-31T08:15:03Z,CZ,GSM,input,A,1",
+                "invalid time \"2017-02-31T08:15:03Z\": no such date",
+            ),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,inputs,A,1",
+                "invalid kind \"inputs\"",
+            ),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,Input,A,1",
+                "invalid kind \"Input\"",
+            ),
+            ("2017-02-01T08:15:03Z,,GSM,input,A,1", "empty country"),
+            ("2017-02-01T08:15:03Z,CZ,,input,A,1", "empty lob"),
+            ("2017-02-01T08:15:03Z,CZ,GSM,input,,1", "empty flow name"),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,forward,A,1",
+                "invalid forward name \"A\": expected INPUT:TARGET",
+            ),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,input,A,-5",
+                "invalid bytes \"-5\"",
+            ),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,input,A,1.5",
+                "invalid bytes \"1.5\"",
+            ),
+            ("2017-02-01T08:15:03Z,CZ,GSM,input,A,", "invalid bytes \"\""),
+            (
+                "2017-02-01T08:15:03Z,CZ,GSM,input,A,99999999999999999999",
+                "too large",
+            ),
+        ];
+        for (line, why) in cases {
+            let err = parse_csv_line(line).unwrap_err();
+            assert!(err.contains(why), "{line}: {err}");
+        }
+    }
+
+    #[test]
+    fn header() {
+        assert!(check_csv_header(CSV_HEADER).is_ok());
+        assert!(check_csv_header("\u{feff}time,country,lob,kind,flow,bytes\r").is_ok());
+        assert!(
+            check_csv_header("time,country,lob,kind,name,bytes")
+                .unwrap_err()
+                .contains("expected")
+        );
+    }
+
+    #[test]
+    fn seed_message_in_local_time() {
+        let cfg = Config::default();
+        let m = SeedMessage::parse(
+            r#"{"country":"CZ","lobName":"GSM","type":"inputs","flowName":"MSSBRN1A","dataSize":123,"time":"01.02.2017 08:15:03"}"#,
+        )
+        .unwrap();
+        let r = m.to_record(&cfg).unwrap();
+        assert_eq!(r.time, parse_rfc3339("2017-02-01T07:15:03Z").unwrap());
+        assert_eq!(r.bytes, 123);
+        assert_eq!(r.flow.kind, FlowKind::Input);
+        // In the autumn fold the earlier instant.
+        let mut m2 = m.clone();
+        m2.time = "30.10.2016 02:30:00".into();
+        assert_eq!(
+            m2.to_record(&cfg).unwrap().time,
+            parse_rfc3339("2016-10-30T00:30:00Z").unwrap()
+        );
+    }
+
+    #[test]
+    fn bad_seed_messages() {
+        let cfg = Config::default();
+        assert!(
+            SeedMessage::parse(r#"{"country":"CZ"}"#)
+                .unwrap_err()
+                .contains("missing field")
+        );
+        assert!(
+            SeedMessage::parse(r#"{"country":"CZ","x":1}"#)
+                .unwrap_err()
+                .contains("unknown field `x`")
+        );
+        let m = |kind: &str, time: &str, country: &str| SeedMessage {
+            country: country.into(),
+            lob_name: "GSM".into(),
+            kind: kind.into(),
+            flow_name: "A:B".into(),
+            data_size: 1,
+            time: time.into(),
+        };
+        assert!(
+            m("input", "01.02.2017 08:15:03", "CZ")
+                .to_record(&cfg)
+                .unwrap_err()
+                .contains("invalid type")
+        );
+        assert!(
+            m("forwards", "2017-02-01", "CZ")
+                .to_record(&cfg)
+                .unwrap_err()
+                .contains("invalid time")
+        );
+        assert!(
+            m("forwards", "01.02.2017 08:15:03", "PL")
+                .to_record(&cfg)
+                .unwrap_err()
+                .contains("unknown country")
+        );
+        assert!(
+            m("forwards", "01.02.2017 08:15:03", "CZ")
+                .to_record(&cfg)
+                .is_ok()
+        );
+    }
+}

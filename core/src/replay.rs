@@ -1,0 +1,189 @@
+//! Evaluates every flow over a range of local days from a set of records — the engine of
+//! `flowwatch replay` and of the gateway's simulation. It drives the same [`FlowHistory`] the
+//! live flow actors keep, day by day, so its output is the live detection's.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+use crate::calendar::CountryCalendar;
+use crate::config::{Config, FlowConfig};
+use crate::detection::{DetectionParams, FlowHistory, TickEvaluation};
+use crate::id::FlowId;
+use crate::record::{Record, RecordRef, unknown_country};
+use crate::tick::DayTicks;
+use crate::time::{EpochDay, Instant, local_day};
+
+/// Records of many flows, gathered for evaluation. Records may come in any order; they are
+/// summed per tick, never replaced.
+pub struct Replay<'c> {
+    config: &'c Config,
+    index: HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>,
+    key: String,
+    flows: Vec<(FlowId, Vec<(Instant, u64)>)>,
+    latest: Option<Instant>,
+}
+
+impl<'c> Replay<'c> {
+    /// An empty replay under `config`.
+    pub fn new(config: &'c Config) -> Replay<'c> {
+        Replay {
+            config,
+            index: HashMap::default(),
+            key: String::new(),
+            flows: Vec::new(),
+            latest: None,
+        }
+    }
+
+    /// Adds a record; refused (with the reason) if its country has no zone.
+    pub fn add(&mut self, r: &RecordRef<'_>) -> Result<(), String> {
+        self.key.clear();
+        for part in [&*r.country, &*r.lob, r.kind.as_str(), &*r.name] {
+            self.key.push_str(part);
+            self.key.push('\u{1f}');
+        }
+        let slot = match self.index.get(self.key.as_str()) {
+            Some(&i) => i,
+            None => {
+                if self.config.calendar(&r.country).is_none() {
+                    return Err(unknown_country(&r.country));
+                }
+                self.flows.push((r.flow_id(), Vec::new()));
+                self.index
+                    .insert(self.key.as_str().into(), self.flows.len() - 1);
+                self.flows.len() - 1
+            }
+        };
+        self.flows[slot].1.push((r.time, r.bytes));
+        self.latest = Some(self.latest.map_or(r.time, |l| l.max(r.time)));
+        Ok(())
+    }
+
+    /// Adds an owned record.
+    pub fn add_record(&mut self, r: &Record) -> Result<(), String> {
+        self.add(&RecordRef {
+            time: r.time,
+            country: r.flow.country.as_str().into(),
+            lob: r.flow.lob.as_str().into(),
+            kind: r.flow.kind,
+            name: r.flow.name.as_str().into(),
+            bytes: r.bytes,
+        })
+    }
+
+    /// The latest record time.
+    pub fn latest(&self) -> Option<Instant> {
+        self.latest
+    }
+
+    /// The flows to evaluate, ordered by id; disabled flows are left out (they have no ticks).
+    pub fn into_flows(self) -> Vec<FlowReplay<'c>> {
+        let config = self.config;
+        let latest = self.latest.unwrap_or(0);
+        let mut flows: Vec<FlowReplay<'c>> = self
+            .flows
+            .into_iter()
+            .filter_map(|(id, records)| {
+                let (cfg, _) = config.flow_config(&id);
+                let calendar = config.calendar(&id.country).expect("checked when added");
+                cfg.enabled.then_some(FlowReplay {
+                    id,
+                    config: cfg,
+                    calendar,
+                    records,
+                    latest,
+                })
+            })
+            .collect();
+        flows.sort_by(|a, b| a.id.cmp(&b.id));
+        flows
+    }
+}
+
+/// One flow's records, ready to evaluate.
+pub struct FlowReplay<'c> {
+    /// The flow.
+    pub id: FlowId,
+    /// Its effective configuration.
+    pub config: FlowConfig,
+    calendar: &'c CountryCalendar,
+    records: Vec<(Instant, u64)>,
+    latest: Instant,
+}
+
+/// Which local days to report: `[from, to)`; `None` means from the flow's first day, and to
+/// the day after the latest record of the whole replay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Window {
+    /// First local day reported.
+    pub from: Option<EpochDay>,
+    /// First local day not reported.
+    pub to: Option<EpochDay>,
+}
+
+impl FlowReplay<'_> {
+    /// Evaluates every tick from the flow's first day to the window's end, in time order, and
+    /// passes those of days within the window to `emit` with their real start and end.
+    pub fn run(mut self, window: Window, mut emit: impl FnMut(Instant, Instant, &TickEvaluation)) {
+        if self.records.is_empty() {
+            return;
+        }
+        let tz = self.calendar.tz();
+        // Nearly always already in order: the sort then costs one pass.
+        self.records.sort_unstable_by_key(|r| r.0);
+        let first_day = local_day(tz, self.records[0].0);
+        let to = window.to.unwrap_or_else(|| local_day(tz, self.latest) + 1);
+        let from = window.from.unwrap_or(first_day);
+        let g = self.config.granularity;
+        let mut history = FlowHistory::new(DetectionParams::from(&self.config), first_day);
+        let mut actuals = vec![0u64; g.ticks_per_day()];
+        let mut next = 0;
+        for day in first_day..to {
+            let ticks = DayTicks::new(tz, day, g);
+            actuals.fill(0);
+            let end = ticks.day_end();
+            // Records before the day's start cannot remain: days are walked from the first.
+            while let Some(&(t, bytes)) = self.records.get(next) {
+                if t >= end {
+                    break;
+                }
+                let i = ticks
+                    .locate(t)
+                    .expect("records before the day were consumed");
+                actuals[i] += bytes;
+                next += 1;
+            }
+            let kind = self.calendar.day_kind(day);
+            let report = day >= from;
+            history.evaluate_day(ticks, kind, &actuals, |start, end, e| {
+                if report {
+                    emit(start, end, &e);
+                }
+            });
+        }
+    }
+}
+
+/// A small fast hasher for short keys (the Firefox/rustc "Fx" hash).
+#[derive(Default, Clone, Copy)]
+pub struct FxHasher {
+    hash: u64,
+}
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0xf135_7aea_2e62_a9c5;
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
+            self.hash = (self.hash.rotate_left(5) ^ v).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.hash = (self.hash.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.hash
+    }
+}
