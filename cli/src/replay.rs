@@ -1,22 +1,26 @@
 //! `flowwatch replay --data traffic.csv --config config.json --from D --to D --out ticks.csv`.
 //!
-//! Streams the traffic file (CSV, or NDJSON of seed messages), reporting each refused line with
-//! its number and reason, then evaluates the flows with `flowwatch_core::replay` on all cores and
-//! writes the tick CSV in flow order.
+//! Streams the traffic file (CSV, or NDJSON of seed messages) in line-aligned blocks parsed on
+//! every core, reports each refused line with its number and reason, then evaluates the flows
+//! with `flowwatch_core::replay` on every core and writes the tick CSV in flow order.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use flowwatch_core::config::{Config, parse_date};
-use flowwatch_core::record::{SeedMessage, check_csv_header, parse_csv_line};
+use flowwatch_core::record::{CSV_HEADER, SeedMessage, check_csv_header, parse_csv_line};
 use flowwatch_core::replay::{FlowReplay, Replay, Window};
-use flowwatch_core::tick_csv;
+use flowwatch_core::tick_csv::{self, RowWriter};
 use flowwatch_core::time::epoch_day;
 
 /// Refused lines printed one by one before only counting the rest.
 const SHOWN_REFUSALS: usize = 100;
+
+/// Bytes read per block handed to a parsing thread.
+const BLOCK_BYTES: usize = 4 << 20;
 
 /// Flags of `flowwatch replay`.
 #[derive(clap::Args)]
@@ -58,8 +62,7 @@ pub fn run(args: &Args) -> Result<()> {
     {
         bail!("--from must be before --to");
     }
-    let mut replay = Replay::new(&config);
-    let counts = read_traffic(&args.data, &config, &mut replay)?;
+    let (replay, counts) = read_traffic(&args.data, &config)?;
     eprintln!(
         "flowwatch replay: {}: took {} records, refused {} lines",
         args.data.display(),
@@ -72,8 +75,7 @@ pub fn run(args: &Args) -> Result<()> {
     } else {
         let file = File::create(&args.out)
             .with_context(|| format!("cannot create {}", args.out.display()))?;
-        write_ticks(flows, window, file)?;
-        Ok(())
+        write_ticks(flows, window, file)
     }
     .with_context(|| format!("cannot write {}", args.out.display()))
 }
@@ -88,91 +90,169 @@ fn date_flag(flag: &str, value: &Option<String>) -> Result<Option<i32>> {
         .transpose()
 }
 
-/// Lines taken and refused.
+/// Lines taken and refused, with the first refusals' line numbers and reasons.
 #[derive(Debug, Default)]
 struct Counts {
     taken: u64,
     refused: u64,
+    first_refusals: Vec<(u64, String)>,
 }
 
 impl Counts {
-    fn refuse(&mut self, path: &Path, line: u64, why: &str) {
+    fn refuse(&mut self, line: u64, why: String) {
         self.refused += 1;
-        if self.refused as usize <= SHOWN_REFUSALS {
+        if self.first_refusals.len() < SHOWN_REFUSALS {
+            self.first_refusals.push((line, why));
+        }
+    }
+
+    fn merge(&mut self, other: Counts) {
+        self.taken += other.taken;
+        self.refused += other.refused;
+        self.first_refusals.extend(other.first_refusals);
+        self.first_refusals.sort_by_key(|r| r.0);
+        self.first_refusals.truncate(SHOWN_REFUSALS);
+    }
+
+    fn report(&self, path: &Path) {
+        for (line, why) in &self.first_refusals {
             eprintln!("{}:{line}: {why}", path.display());
-        } else if self.refused as usize == SHOWN_REFUSALS + 1 {
-            eprintln!(
-                "{}: more refused lines follow; only their count is reported",
-                path.display()
-            );
+        }
+        if self.refused as usize > self.first_refusals.len() {
+            let more = self.refused as usize - self.first_refusals.len();
+            eprintln!("{}: {more} more refused lines not shown", path.display());
         }
     }
 }
 
-fn read_traffic(path: &Path, config: &Config, replay: &mut Replay<'_>) -> Result<Counts> {
-    let file =
-        File::open(path).with_context(|| format!("cannot read traffic {}", path.display()))?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let mut line = String::new();
-    let mut counts = Counts::default();
-    let mut number = 0u64;
-    let mut seed_messages = false;
-    let mut bytes = Vec::new();
-    loop {
-        bytes.clear();
-        if reader
-            .read_until(b'\n', &mut bytes)
-            .context("cannot read traffic")?
-            == 0
-        {
-            break;
-        }
-        number += 1;
-        line.clear();
-        match std::str::from_utf8(&bytes) {
-            Ok(s) => line.push_str(s.strip_suffix('\n').unwrap_or(s)),
+/// Parses the lines of `text`, numbered from `first`, into `replay`.
+fn parse_lines(
+    text: &[u8],
+    first: u64,
+    seed: bool,
+    config: &Config,
+    replay: &mut Replay<'_>,
+    counts: &mut Counts,
+) {
+    for (n, raw) in text.split(|&b| b == b'\n').enumerate() {
+        let number = first + n as u64;
+        let line = match std::str::from_utf8(raw) {
+            Ok(s) => s,
             Err(e) => {
                 counts.refuse(
-                    path,
                     number,
-                    &format!("not UTF-8 (byte {})", e.valid_up_to()),
+                    format!("not UTF-8 (byte {} of the line)", e.valid_up_to() + 1),
                 );
                 continue;
             }
-        }
-        if number == 1 {
-            let start = line.trim_start_matches('\u{feff}');
-            if start.starts_with('{') {
-                seed_messages = true;
-            } else {
-                check_csv_header(&line)
-                    .map_err(|e| anyhow::anyhow!("{}:1: {e}", path.display()))?;
-                continue;
-            }
-        }
+        };
         if line.trim().is_empty() {
             continue;
         }
-        let taken = if seed_messages {
-            SeedMessage::parse(&line)
+        let taken = if seed {
+            SeedMessage::parse(line)
                 .and_then(|m| m.to_record(config))
                 .and_then(|r| replay.add_record(&r))
         } else {
-            parse_csv_line(&line).and_then(|r| replay.add(&r))
+            parse_csv_line(line).and_then(|r| replay.add(&r))
         };
         match taken {
             Ok(()) => counts.taken += 1,
-            Err(why) => counts.refuse(path, number, &why),
+            Err(why) => counts.refuse(number, why),
         }
     }
-    if number == 0 {
+}
+
+fn read_traffic<'c>(path: &Path, config: &'c Config) -> Result<(Replay<'c>, Counts)> {
+    let file =
+        File::open(path).with_context(|| format!("cannot read traffic {}", path.display()))?;
+    let mut reader = BufReader::with_capacity(1 << 16, file);
+    let mut first = Vec::new();
+    reader
+        .read_until(b'\n', &mut first)
+        .with_context(|| format!("cannot read traffic {}", path.display()))?;
+    if first.is_empty() {
         bail!(
-            "{}: empty file: expected the header \"{}\"",
-            path.display(),
-            flowwatch_core::record::CSV_HEADER
+            "{}: empty file: expected the header \"{CSV_HEADER}\"",
+            path.display()
         );
     }
-    Ok(counts)
+    let first_text = String::from_utf8_lossy(&first);
+    let first_text = first_text.strip_suffix('\n').unwrap_or(&first_text);
+    // NDJSON of seed messages has no header: its first line is data.
+    let seed = first_text.trim_start_matches('\u{feff}').starts_with('{');
+    let mut next_line = 2;
+    if !seed {
+        check_csv_header(first_text).map_err(|e| anyhow::anyhow!("{}:1: {e}", path.display()))?;
+    }
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        let mut senders = Vec::new();
+        let mut workers = Vec::new();
+        for _ in 0..threads {
+            let (tx, rx) = mpsc::sync_channel::<(u64, Vec<u8>)>(2);
+            senders.push(tx);
+            workers.push(scope.spawn(move || {
+                let mut replay = Replay::new(config);
+                let mut counts = Counts::default();
+                for (first, block) in rx {
+                    parse_lines(&block, first, seed, config, &mut replay, &mut counts);
+                }
+                (replay, counts)
+            }));
+        }
+        let mut pending = if seed { first } else { Vec::new() };
+        if seed {
+            next_line = 1;
+        }
+        let mut k = 0;
+        let read = (|| -> std::io::Result<()> {
+            loop {
+                let mut block = std::mem::take(&mut pending);
+                let have = block.len();
+                block.resize(have + BLOCK_BYTES, 0);
+                let n = reader.read(&mut block[have..])?;
+                block.truncate(have + n);
+                if n == 0 {
+                    if !block.is_empty() {
+                        senders[k % threads]
+                            .send((next_line, block))
+                            .expect("parser alive");
+                    }
+                    return Ok(());
+                }
+                // Hand over whole lines; keep the partial last line for the next block.
+                if let Some(cut) = block.iter().rposition(|&b| b == b'\n') {
+                    pending = block[cut + 1..].to_vec();
+                    block.truncate(cut);
+                    let lines = 1 + block.iter().filter(|&&b| b == b'\n').count() as u64;
+                    senders[k % threads]
+                        .send((next_line, block))
+                        .expect("parser alive");
+                    next_line += lines;
+                    k += 1;
+                } else {
+                    pending = block;
+                }
+            }
+        })();
+        drop(senders);
+        let mut merged: Option<(Replay<'c>, Counts)> = None;
+        for w in workers {
+            let (replay, counts) = w.join().expect("a parser thread does not panic");
+            match &mut merged {
+                None => merged = Some((replay, counts)),
+                Some((r, c)) => {
+                    r.merge(replay);
+                    c.merge(counts);
+                }
+            }
+        }
+        read.with_context(|| format!("cannot read traffic {}", path.display()))?;
+        let (replay, counts) = merged.expect("at least one parser");
+        counts.report(path);
+        Ok((replay, counts))
+    })
 }
 
 /// Evaluates flows on every core in batches and writes their rows in flow order.
@@ -194,10 +274,8 @@ fn write_ticks(flows: Vec<FlowReplay<'_>>, window: Window, out: impl Write) -> s
             for lane in lanes {
                 scope.spawn(move || {
                     for (flow, text) in lane {
-                        let id = flow.id.clone();
-                        flow.run(window, |start, end, e| {
-                            tick_csv::write_row(text, &id, start, end, e)
-                        });
+                        let writer = RowWriter::new(&flow.id);
+                        flow.run(window, |start, end, e| writer.write(text, start, end, e));
                     }
                 });
             }

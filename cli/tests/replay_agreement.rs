@@ -122,10 +122,10 @@ fn replay_agrees_with_the_independent_reference() {
     missing.sort();
     let mut disagreements = Vec::new();
     for (key, theirs_row) in &theirs {
-        if let Some(our_row) = ours.get(key) {
-            if let Err(why) = agrees(our_row, theirs_row) {
-                disagreements.push(format!("{}: {why}", key.join(",")));
-            }
+        if let Some(our_row) = ours.get(key)
+            && let Err(why) = agrees(our_row, theirs_row)
+        {
+            disagreements.push(format!("{}: {why}", key.join(",")));
         }
     }
     disagreements.sort();

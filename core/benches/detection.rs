@@ -59,6 +59,23 @@ fn bench(c: &mut Criterion) {
             }
         })
     });
+    // The first tick of a day also plans the day (the medians of every tick); the day's tick
+    // grid is computed once and shared, as a worker does for all flows of a zone.
+    let (_, cfg, day) = trained("1h");
+    let cal = cfg.calendar("CZ").expect("built-in").clone();
+    let grid = DayTicks::new(cal.tz(), day + 1, flowwatch_core::tick::Granularity::HOUR);
+    let kind = cal.day_kind(day + 1);
+    group.bench_function(
+        "first tick of a new day of 100k flows (plan + evaluate, 1h)",
+        |b| {
+            b.iter(|| {
+                for (j, h) in flows.iter_mut().enumerate() {
+                    h.start_day(grid.clone(), kind);
+                    black_box(h.evaluate(0, 900_000 + j as u64 % 200_000));
+                }
+            })
+        },
+    );
     for g in ["1h", "15m"] {
         let (h, cfg, day) = trained(g);
         let cal = cfg.calendar("CZ").expect("built-in").clone();
@@ -66,10 +83,11 @@ fn bench(c: &mut Criterion) {
             .flow_config(&FlowId::new("CZ", "G", FlowKind::Input, "A").expect("id"))
             .0
             .granularity;
+        let grid = DayTicks::new(cal.tz(), day, granularity);
         group.bench_function(format!("plan a day of one flow ({g} ticks)"), |b| {
             b.iter_batched_ref(
                 || h.clone(),
-                |h| h.start_day(DayTicks::new(cal.tz(), day, granularity), cal.day_kind(day)),
+                |h| h.start_day(grid.clone(), cal.day_kind(day)),
                 BatchSize::SmallInput,
             )
         });

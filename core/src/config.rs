@@ -258,6 +258,14 @@ impl Default for Config {
 impl Config {
     /// Parses and validates a JSON document.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        if !text.trim_start().starts_with('{') {
+            let why = Some(
+                "expected a JSON object like {\"defaults\": {}, \"countries\": {}}".to_owned(),
+            );
+            return Err(ConfigError {
+                errors: vec![FieldError::new("", "invalid document", why)],
+            });
+        }
         let de = &mut serde_json::Deserializer::from_str(text);
         let document: Document = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();

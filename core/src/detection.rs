@@ -124,7 +124,14 @@ pub fn profile_name(p: Profile) -> String {
 /// The median of `values` (even count: the mean of the two middle values); sorts them.
 /// `values` must be non-empty and free of NaN.
 pub fn median(values: &mut [f64]) -> f64 {
-    values.sort_unstable_by(f64::total_cmp);
+    // Insertion sort: a handful of values, already partly ordered day to day.
+    for i in 1..values.len() {
+        let mut j = i;
+        while j > 0 && values[j - 1] > values[j] {
+            values.swap(j - 1, j);
+            j -= 1;
+        }
+    }
     let n = values.len();
     if n % 2 == 1 {
         values[n / 2]

@@ -58,20 +58,38 @@ pub fn check_csv_header(line: &str) -> Result<(), String> {
 /// Parses one data line of the traffic CSV. Fields may be quoted as RFC 4180 allows.
 pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
     let line = line.strip_suffix('\r').unwrap_or(line);
-    let fields: [Cow<'_, str>; 6] = if line.contains('"') {
+    let fields: [Cow<'_, str>; 6] = if line.as_bytes().contains(&b'"') {
         split_quoted(line)?
     } else {
-        let mut it = line.split(',');
-        let mut next = || it.next().map(Cow::Borrowed);
-        let (Some(a), Some(b), Some(c), Some(d), Some(e), Some(f), None) =
-            (next(), next(), next(), next(), next(), next(), next())
-        else {
-            return Err(format!(
-                "expected 6 fields, found {}",
-                line.split(',').count()
-            ));
-        };
-        [a, b, c, d, e, f]
+        // Six fields need exactly five commas; found by bytes (a comma is never inside a
+        // multi-byte UTF-8 sequence, so the slices stay on character boundaries).
+        let b = line.as_bytes();
+        let mut cuts = [0usize; 5];
+        let mut n = 0;
+        for (i, &c) in b.iter().enumerate() {
+            if c == b',' {
+                if n == 5 {
+                    return Err(format!(
+                        "expected 6 fields, found {}",
+                        line.split(',').count()
+                    ));
+                }
+                cuts[n] = i;
+                n += 1;
+            }
+        }
+        if n != 5 {
+            return Err(format!("expected 6 fields, found {}", n + 1));
+        }
+        let f = |from: usize, to: usize| Cow::Borrowed(&line[from..to]);
+        [
+            f(0, cuts[0]),
+            f(cuts[0] + 1, cuts[1]),
+            f(cuts[1] + 1, cuts[2]),
+            f(cuts[2] + 1, cuts[3]),
+            f(cuts[3] + 1, cuts[4]),
+            f(cuts[4] + 1, b.len()),
+        ]
     };
     let [time, country, lob, kind, name, bytes] = fields;
     let time = parse_rfc3339(&time)?;

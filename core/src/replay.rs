@@ -71,6 +71,22 @@ impl<'c> Replay<'c> {
         })
     }
 
+    /// Takes over the records of `other` (gathered on another thread under the same config).
+    pub fn merge(&mut self, other: Replay<'c>) {
+        let mut slots: Vec<(Box<str>, usize)> = other.index.into_iter().collect();
+        slots.sort_unstable_by_key(|s| s.1);
+        for ((key, _), (id, records)) in slots.into_iter().zip(other.flows) {
+            match self.index.get(&key) {
+                Some(&i) => self.flows[i].1.extend(records),
+                None => {
+                    self.flows.push((id, records));
+                    self.index.insert(key, self.flows.len() - 1);
+                }
+            }
+        }
+        self.latest = self.latest.max(other.latest);
+    }
+
     /// The latest record time.
     pub fn latest(&self) -> Option<Instant> {
         self.latest

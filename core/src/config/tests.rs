@@ -191,7 +191,8 @@ fn each_validation_names_its_path() {
             r#"{"defaults":"#,
             "invalid JSON at defaults: EOF while parsing a value at line 1 column 12",
         ),
-        (r#"[1]"#, "invalid type: sequence, expected struct Document"),
+        (r#"[1]"#, "invalid document: expected a JSON object"),
+        ("", "invalid document: expected a JSON object"),
     ];
     for (json, expected) in cases {
         let errors = errors_of(json);

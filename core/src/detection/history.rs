@@ -4,20 +4,18 @@
 //! `lookbackDays` (SPEC §3). Days only ever get added at the front, so for any future day the
 //! days it can use are among the `medianDays` most recent qualifying days of each profile today:
 //! that is all [`FlowHistory`] keeps. With the defaults and two profiles that is 10 days of
-//! rates, ~8 KiB at 15-minute ticks, whatever the lookback.
+//! rates, ~9 KiB at 15-minute ticks, whatever the lookback.
 
 use crate::calendar::DayKind;
 use crate::detection::{DetectionParams, Profile, Status, TickEvaluation, assess, median, profile};
 use crate::tick::DayTicks;
 use crate::time::{EpochDay, Instant};
 
-/// A past day kept for its rates.
-#[derive(Debug, Clone)]
+/// A past day kept for its rates (stored in [`FlowHistory::rates`] at the same position).
+#[derive(Debug, Clone, Copy)]
 struct PastDay {
     day: EpochDay,
     profile: Profile,
-    /// `a / f` per tick index; NaN where the tick did not exist.
-    rates: Box<[f64]>,
 }
 
 /// The expectation of every tick of the day being evaluated.
@@ -28,7 +26,7 @@ pub struct DayPlan {
     /// `lazyDayDecrease` on a lazy work day, else 1.
     lazy: f64,
     /// Median rate per tick index; NaN for `N_A` (or a tick that does not exist).
-    expected_raw: Box<[f64]>,
+    expected_raw: Vec<f64>,
     day_average: f64,
 }
 
@@ -57,6 +55,13 @@ pub struct FlowHistory {
     first_day: EpochDay,
     /// Retained days, newest first.
     days: Vec<PastDay>,
+    /// Their rates, `a / f` per tick index (NaN where the tick did not exist), day after day
+    /// in the order of `days`: one allocation per flow keeps planning a day cache-friendly.
+    rates: Vec<f64>,
+    /// Tick indexes per day (the stride of `rates`).
+    width: usize,
+    /// The last ended day's plan buffer, reused by the next `start_day`.
+    spare: Vec<f64>,
     /// Difference of the previous existing tick; `+∞` when it was `N_A` or absent.
     previous: f64,
     plan: Option<DayPlan>,
@@ -70,6 +75,9 @@ impl FlowHistory {
             params,
             first_day,
             days: Vec::new(),
+            rates: Vec::new(),
+            width: 0,
+            spare: Vec::new(),
             previous: f64::INFINITY,
             plan: None,
         }
@@ -97,31 +105,65 @@ impl FlowHistory {
         let p = &self.params;
         let this_profile = profile(kind.weekday_class, p.independent_days);
         let oldest = day - p.lookback_days as EpochDay;
-        let history: Vec<&PastDay> = self
-            .days
-            .iter()
-            .filter(|d| d.profile == this_profile && d.day >= oldest && d.day < day)
-            .take(p.median_days as usize)
-            .collect();
         let lazy = if kind.lazy_factor_applies() {
             p.lazy_day_decrease
         } else {
             1.0
         };
-        let n = ticks.len();
-        let mut expected_raw = vec![f64::NAN; n].into_boxed_slice();
-        let mut rates = Vec::with_capacity(history.len());
+        // The history's rates, newest first; on the stack for any usual `medianDays`.
+        const STACK: usize = 32;
+        let mut on_stack: [&[f64]; STACK] = [&[]; STACK];
+        let mut on_heap: Vec<&[f64]> = Vec::new();
+        let mut count = 0;
+        let width = self.width;
+        for (k, d) in self.days.iter().enumerate() {
+            if count == p.median_days as usize {
+                break;
+            }
+            if d.profile == this_profile && d.day >= oldest && d.day < day {
+                let rates = &self.rates[k * width..(k + 1) * width];
+                if count < STACK {
+                    on_stack[count] = rates;
+                } else {
+                    if on_heap.is_empty() {
+                        on_heap.extend_from_slice(&on_stack);
+                    }
+                    on_heap.push(rates);
+                }
+                count += 1;
+            }
+        }
+        let history: &[&[f64]] = if count <= STACK {
+            &on_stack[..count]
+        } else {
+            &on_heap
+        };
+        let mut expected_raw = std::mem::take(&mut self.spare);
+        expected_raw.clear();
+        expected_raw.resize(ticks.len(), f64::NAN);
+        let mut scratch = [0f64; STACK];
+        let mut scratch_heap = Vec::new();
         let (mut sum, mut count) = (0.0, 0u32);
         for (i, slot) in expected_raw.iter_mut().enumerate() {
             if !ticks.exists(i) {
                 continue;
             }
-            rates.clear();
-            rates.extend(history.iter().map(|d| d.rates[i]).filter(|r| !r.is_nan()));
+            let rates: &mut [f64] = if history.len() <= STACK {
+                let mut n = 0;
+                for r in history.iter().map(|h| h[i]).filter(|r| !r.is_nan()) {
+                    scratch[n] = r;
+                    n += 1;
+                }
+                &mut scratch[..n]
+            } else {
+                scratch_heap.clear();
+                scratch_heap.extend(history.iter().map(|h| h[i]).filter(|r| !r.is_nan()));
+                &mut scratch_heap
+            };
             if rates.len() < p.min_history_days as usize || rates.is_empty() {
                 continue;
             }
-            let m = median(&mut rates);
+            let m = median(rates);
             *slot = m;
             sum += m * lazy;
             count += 1;
@@ -176,40 +218,54 @@ impl FlowHistory {
     /// Ends the started day: files its traffic (`actuals` per tick index) as history if the day
     /// qualifies, and forgets days no future day can use.
     pub fn end_day(&mut self, actuals: &[u64]) {
-        let plan = self.plan.take().expect("start_day before end_day");
+        let mut plan = self.plan.take().expect("start_day before end_day");
+        // Keep the plan's buffer for the next day: planning runs for every flow every midnight.
+        self.spare = std::mem::take(&mut plan.expected_raw);
         let day = plan.ticks.day();
         debug_assert_eq!(actuals.len(), plan.ticks.len());
         if plan.kind.lazy || day < self.first_day {
             return;
         }
-        let rates: Box<[f64]> = (0..plan.ticks.len())
-            .map(|i| {
-                if plan.ticks.exists(i) {
-                    actuals[i] as f64 / plan.ticks.factor(i)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect();
+        let n = plan.ticks.len();
+        if self.width != n {
+            // A new tick grid: the old rates cannot be compared (a granularity change rebuilds
+            // the history from stored traffic anyway).
+            self.days.clear();
+            self.rates.clear();
+            self.width = n;
+        }
         let profile = profile(plan.kind.weekday_class, self.params.independent_days);
         let at = self.days.partition_point(|d| d.day > day);
-        self.days.insert(
-            at,
-            PastDay {
-                day,
-                profile,
-                rates,
-            },
-        );
+        self.days.insert(at, PastDay { day, profile });
+        let rates = (0..n).map(|i| {
+            if plan.ticks.exists(i) {
+                actuals[i] as f64 / plan.ticks.factor(i)
+            } else {
+                f64::NAN
+            }
+        });
+        self.rates.splice(at * n..at * n, rates);
         // A future day D > `day` looks back to D − lookback > day − lookback.
         let oldest_useful = day + 1 - self.params.lookback_days as EpochDay;
         let median_days = self.params.median_days as usize;
         let mut seen = [0usize; 9];
-        self.days.retain(|d| {
-            let n = &mut seen[d.profile as usize];
-            *n += 1;
-            d.day >= oldest_useful && *n <= median_days
-        });
+        let mut kept = 0;
+        for k in 0..self.days.len() {
+            let d = self.days[k];
+            let n_seen = &mut seen[d.profile as usize];
+            *n_seen += 1;
+            if d.day >= oldest_useful && *n_seen <= median_days {
+                if kept != k {
+                    self.days[kept] = d;
+                    self.rates.copy_within(k * n..(k + 1) * n, kept * n);
+                }
+                kept += 1;
+            }
+        }
+        self.days.truncate(kept);
+        self.rates.truncate(kept * n);
+        // Plan buffer reuse aside, keep no slack: memory per flow is what a worker scales by.
+        self.rates.shrink_to(kept * n + n);
     }
 
     /// Evaluates a whole day: starts it, evaluates every existing tick (`actuals` per index)
@@ -237,9 +293,13 @@ impl FlowHistory {
     /// Bytes this history holds on the heap (retained rates and the day plan), for memory
     /// reports.
     pub fn heap_bytes(&self) -> usize {
-        let days = self.days.capacity() * std::mem::size_of::<PastDay>()
-            + self.days.iter().map(|d| d.rates.len() * 8).sum::<usize>();
-        let plan = self.plan.as_ref().map_or(0, |p| p.expected_raw.len() * 8);
+        let days =
+            self.days.capacity() * std::mem::size_of::<PastDay>() + self.rates.capacity() * 8;
+        let plan = self
+            .plan
+            .as_ref()
+            .map_or(0, |p| p.expected_raw.capacity() * 8)
+            + self.spare.capacity() * 8;
         days + plan
     }
 
