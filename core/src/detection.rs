@@ -11,12 +11,12 @@ mod history;
 
 pub use history::{DayPlan, FlowHistory};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{DifferenceMode, FlowConfig};
 
 /// The status of an evaluated tick.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub enum Status {
     /// Traffic as expected.
     #[serde(rename = "OK")]
@@ -141,7 +141,7 @@ pub fn median(values: &mut [f64]) -> f64 {
 }
 
 /// The numbers of a tick that has an expectation.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct TickValues {
     /// `expected(i) = expected_raw(i) · f · lazy` (before the `minimalExpectation` floor).

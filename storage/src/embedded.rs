@@ -1,0 +1,623 @@
+//! The embedded backend: a `fjall` LSM tree in a data directory (ADR 0003).
+//!
+//! One keyspace per kind of data; keys are order-preserving (`keys.rs`) so a flow's buckets or
+//! ticks are one range scan. Every write is one atomic batch, fsynced before it returns, so a
+//! write that returned survives `kill -9` and none is half-visible. fjall locks the directory:
+//! a second process gets [`Error::Locked`]. Writes that must read first (tick epochs, config
+//! versions, the registry) are serialised by one mutex; the directory lock makes it global.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use flowwatch_core::FlowId;
+use flowwatch_core::time::Instant;
+
+use crate::Store;
+use crate::error::{Error, Result};
+use crate::keys::{self, decode_flow_key, decode_time, flow_key, flow_time_key, time};
+use crate::model::*;
+
+/// The schema version this build writes and understands.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Rows deleted per batch by `expire`.
+const DELETE_BATCH: usize = 10_000;
+
+/// The embedded store.
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    db: Database,
+    meta: Keyspace,
+    traffic: Keyspace,
+    ticks: Keyspace,
+    status: Keyspace,
+    events: Keyspace,
+    event_ids: Keyspace,
+    flows: Keyspace,
+    config: Keyspace,
+    users: Keyspace,
+    api_keys: Keyspace,
+    /// Serialises read-then-write operations.
+    write: Mutex<()>,
+}
+
+fn backend(e: impl std::fmt::Display) -> Error {
+    Error::Backend {
+        backend: "embedded",
+        detail: e.to_string(),
+    }
+}
+
+fn corrupt(place: &str, detail: impl std::fmt::Display) -> Error {
+    Error::Corrupt {
+        place: place.into(),
+        detail: detail.to_string(),
+    }
+}
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the store in `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<EmbeddedStore> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Inner::open(path))
+            .await
+            .map_err(backend)?
+            .map(|inner| EmbeddedStore {
+                inner: Arc::new(inner),
+            })
+    }
+
+    /// Bytes the store uses on disk (journal included).
+    pub async fn disk_space(&self) -> Result<u64> {
+        self.blocking(|i| i.db.disk_space().map_err(backend)).await
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(backend)?
+    }
+}
+
+impl Inner {
+    fn open(path: PathBuf) -> Result<Inner> {
+        std::fs::create_dir_all(&path).map_err(|e| {
+            backend(format!(
+                "cannot create data directory {}: {e}",
+                path.display()
+            ))
+        })?;
+        let db = Database::builder(&path).open().map_err(|e| match e {
+            fjall::Error::Locked => Error::Locked { path: path.clone() },
+            e => corrupt(
+                &format!("data directory {}", path.display()),
+                format!("cannot open: {e}"),
+            ),
+        })?;
+        let ks = |name: &str| {
+            db.keyspace(name, KeyspaceCreateOptions::default)
+                .map_err(backend)
+        };
+        let inner = Inner {
+            meta: ks("meta")?,
+            traffic: ks("traffic")?,
+            ticks: ks("ticks")?,
+            status: ks("status")?,
+            events: ks("events")?,
+            event_ids: ks("event_ids")?,
+            flows: ks("flows")?,
+            config: ks("config")?,
+            users: ks("users")?,
+            api_keys: ks("api_keys")?,
+            write: Mutex::new(()),
+            db,
+            path,
+        };
+        inner.check_schema()?;
+        Ok(inner)
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        let place = format!("data directory {}", self.path.display());
+        match self.meta.get("schema_version").map_err(backend)? {
+            None => {
+                let mut b = self.batch();
+                b.insert(
+                    &self.meta,
+                    "schema_version",
+                    SCHEMA_VERSION.to_be_bytes().to_vec(),
+                );
+                b.commit().map_err(backend)
+            }
+            Some(v) => {
+                let v: [u8; 4] = v
+                    .as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt(&place, "schema version is not 4 bytes"))?;
+                let found = u32::from_be_bytes(v);
+                if found > SCHEMA_VERSION {
+                    return Err(Error::SchemaVersion {
+                        place,
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// An atomic batch, fsynced on commit.
+    fn batch(&self) -> fjall::OwnedWriteBatch {
+        self.db.batch().durability(Some(PersistMode::SyncAll))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding it cannot leave the store inconsistent: batches are atomic.
+        self.write.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scan_flow_range(
+        ks: &Keyspace,
+        flow: &FlowId,
+        from: Instant,
+        to: Instant,
+        mut f: impl FnMut(Instant, &[u8]) -> Result<()>,
+    ) -> Result<()> {
+        if from >= to {
+            return Ok(());
+        }
+        let (lo, hi) = (flow_time_key(flow, from), flow_time_key(flow, to));
+        let prefix_len = lo.len() - 8;
+        for item in ks.range(lo..hi) {
+            let (k, v) = item.into_inner().map_err(backend)?;
+            f(decode_time(&k[prefix_len..])?, &v)?;
+        }
+        Ok(())
+    }
+
+    /// Deletes rows of a `flow ‖ time` keyspace older than `before`, flow by flow (seeking
+    /// from one flow's prefix to the next instead of scanning everything).
+    fn expire_flow_series(&self, ks: &Keyspace, before: Instant) -> Result<u64> {
+        let mut removed = 0;
+        let mut seek: Vec<u8> = Vec::new();
+        loop {
+            let Some(item) = ks.range(seek.as_slice()..).next() else {
+                break;
+            };
+            let key = item.key().map_err(backend)?;
+            let (flow, len) = decode_flow_key(&key)?;
+            let old: Vec<_> = ks
+                .range(flow_time_key(&flow, Instant::MIN)..flow_time_key(&flow, before))
+                .map(|i| i.key().map_err(backend))
+                .collect::<Result<_>>()?;
+            for chunk in old.chunks(DELETE_BATCH) {
+                let mut b = self.batch();
+                for k in chunk {
+                    b.remove(ks, k.clone());
+                }
+                b.commit().map_err(backend)?;
+                removed += chunk.len() as u64;
+            }
+            // The next flow: the smallest key after every `flow ‖ time`.
+            seek = key[..len].to_vec();
+            seek.extend_from_slice(&[0xff; 9]);
+        }
+        Ok(removed)
+    }
+
+    fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        ks: &Keyspace,
+        key: &[u8],
+        place: &str,
+    ) -> Result<Option<T>> {
+        match ks.get(key).map_err(backend)? {
+            None => Ok(None),
+            Some(v) => serde_json::from_slice(&v)
+                .map(Some)
+                .map_err(|e| corrupt(place, e)),
+        }
+    }
+}
+
+fn json(v: &impl serde::Serialize) -> Vec<u8> {
+    serde_json::to_vec(v).expect("stored types serialize")
+}
+
+/// The event cursor: `time:id` of the last event of a page.
+fn event_key(t: Instant, id: &str) -> Vec<u8> {
+    let mut k = time(t).to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
+        self.blocking(move |i| {
+            let mut b = i.batch();
+            for fb in &batch {
+                let mut prefix = Vec::with_capacity(48);
+                flow_key(&fb.flow, &mut prefix);
+                for bucket in &fb.buckets {
+                    let mut k = Vec::with_capacity(prefix.len() + 8);
+                    k.extend_from_slice(&prefix);
+                    k.extend_from_slice(&time(bucket.second));
+                    b.insert(&i.traffic, k, keys::bucket_value(bucket).to_vec());
+                }
+            }
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
+        let flow = flow.clone();
+        self.blocking(move |i| {
+            let mut out = Vec::new();
+            Inner::scan_flow_range(&i.traffic, &flow, from, to, |t, v| {
+                out.push(keys::decode_bucket(t, v)?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn expire(&self, series: Series, before: Instant) -> Result<u64> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            match series {
+                Series::Traffic => i.expire_flow_series(&i.traffic, before),
+                Series::Ticks => i.expire_flow_series(&i.ticks, before),
+                Series::Events => {
+                    let old: Vec<_> = i
+                        .events
+                        .range(..time(before).to_vec())
+                        .map(|g| g.key().map_err(backend))
+                        .collect::<Result<_>>()?;
+                    for chunk in old.chunks(DELETE_BATCH) {
+                        let mut b = i.batch();
+                        for k in chunk {
+                            b.remove(&i.events, k.clone());
+                            b.remove(&i.event_ids, k[8..].to_vec());
+                        }
+                        b.commit().map_err(backend)?;
+                    }
+                    Ok(old.len() as u64)
+                }
+            }
+        })
+        .await
+    }
+
+    async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let mut out = WriteOutcome::default();
+            let mut b = i.batch();
+            // Latest tick per flow within this batch, to move the status once.
+            let mut latest: std::collections::HashMap<Vec<u8>, &StoredTick> = Default::default();
+            for t in &ticks {
+                let key = flow_time_key(&t.flow, t.start);
+                if let Some(old) = i.ticks.get(&key).map_err(backend)? {
+                    let old = keys::decode_tick(t.flow.clone(), &old)?;
+                    if old.epoch > t.epoch {
+                        out.stale += 1;
+                        continue;
+                    }
+                }
+                b.insert(&i.ticks, key, keys::tick_value(t));
+                out.written += 1;
+                let mut fk = Vec::new();
+                flow_key(&t.flow, &mut fk);
+                let e = latest.entry(fk).or_insert(t);
+                if t.start > e.start {
+                    *e = t;
+                }
+            }
+            for (fk, t) in latest {
+                let newer = match i.status.get(&fk).map_err(backend)? {
+                    Some(v) => keys::decode_tick(t.flow.clone(), &v)?.start <= t.start,
+                    None => true,
+                };
+                if newer {
+                    b.insert(&i.status, fk, keys::tick_value(t));
+                }
+            }
+            b.commit().map_err(backend)?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn read_ticks(
+        &self,
+        flow: &FlowId,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<StoredTick>> {
+        let flow = flow.clone();
+        self.blocking(move |i| {
+            let mut out = Vec::new();
+            Inner::scan_flow_range(&i.ticks, &flow, from, to, |_, v| {
+                out.push(keys::decode_tick(flow.clone(), v)?);
+                Ok(())
+            })?;
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn latest_statuses(&self) -> Result<Vec<StoredTick>> {
+        self.blocking(|i| {
+            let mut out = Vec::with_capacity(i.status.approximate_len());
+            for item in i.status.iter() {
+                let (k, v) = item.into_inner().map_err(backend)?;
+                let (flow, _) = decode_flow_key(&k)?;
+                out.push(keys::decode_tick(flow, &v)?);
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn append_events(&self, events: Vec<Event>) -> Result<()> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let mut b = i.batch();
+            let mut seen = std::collections::HashSet::new();
+            for e in &events {
+                if !seen.insert(e.id.as_str())
+                    || i.event_ids.contains_key(&e.id).map_err(backend)?
+                {
+                    continue;
+                }
+                b.insert(&i.events, event_key(e.time, &e.id), json(e));
+                b.insert(
+                    &i.event_ids,
+                    e.id.as_bytes().to_vec(),
+                    time(e.time).to_vec(),
+                );
+            }
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
+        self.blocking(move |i| {
+            let limit = q.limit.max(1);
+            let lo = time(q.from.unwrap_or(Instant::MIN)).to_vec();
+            let hi = match &q.cursor {
+                Some(c) => decode_cursor(c)?,
+                None => time(q.to.unwrap_or(Instant::MAX)).to_vec(),
+            };
+            let mut events = Vec::new();
+            let mut next = None;
+            for item in i.events.range(lo..hi).rev() {
+                let v = item.value().map_err(backend)?;
+                let e: Event = serde_json::from_slice(&v).map_err(|e| corrupt("events", e))?;
+                if q.country.as_ref().is_some_and(|c| *c != e.flow.country)
+                    || q.lob.as_ref().is_some_and(|l| *l != e.flow.lob)
+                    || (!q.statuses.is_empty() && !q.statuses.contains(&e.new_status))
+                {
+                    continue;
+                }
+                if events.len() == limit {
+                    let last: &Event = events.last().expect("limit is at least 1");
+                    next = Some(encode_cursor(&event_key(last.time, &last.id)));
+                    break;
+                }
+                events.push(e);
+            }
+            Ok(EventPage { events, next })
+        })
+        .await
+    }
+
+    async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let mut merged: std::collections::BTreeMap<Vec<u8>, FlowEntry> = Default::default();
+            for f in flows {
+                let mut k = Vec::new();
+                flow_key(&f.flow, &mut k);
+                let entry = match merged.remove(&k) {
+                    Some(m) => FlowEntry {
+                        first_seen: m.first_seen.min(f.first_seen),
+                        ..m
+                    },
+                    None => match i.get_json::<FlowEntry>(&i.flows, &k, "flows")? {
+                        Some(old) => FlowEntry {
+                            first_seen: old.first_seen.min(f.first_seen),
+                            ..old
+                        },
+                        None => f,
+                    },
+                };
+                merged.insert(k, entry);
+            }
+            let mut b = i.batch();
+            for (k, f) in merged {
+                b.insert(&i.flows, k, json(&f));
+            }
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn flows(&self) -> Result<Vec<FlowEntry>> {
+        self.blocking(|i| {
+            i.flows
+                .iter()
+                .map(|item| {
+                    let v = item.value().map_err(backend)?;
+                    serde_json::from_slice(&v).map_err(|e| corrupt("flows", e))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn config_latest(&self) -> Result<Option<ConfigVersion>> {
+        self.blocking(|i| match i.config.last_key_value() {
+            None => Ok(None),
+            Some(g) => serde_json::from_slice(&g.value().map_err(backend)?)
+                .map(Some)
+                .map_err(|e| corrupt("config", e)),
+        })
+        .await
+    }
+
+    async fn config_version(&self, version: u64) -> Result<Option<ConfigVersion>> {
+        self.blocking(move |i| i.get_json(&i.config, &version.to_be_bytes(), "config"))
+            .await
+    }
+
+    async fn config_put(
+        &self,
+        expected: u64,
+        document: serde_json::Value,
+        author: &str,
+    ) -> Result<ConfigVersion> {
+        let author = author.to_owned();
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let current = match i.config.last_key_value() {
+                None => 0,
+                Some(g) => {
+                    let k = g.key().map_err(backend)?;
+                    u64::from_be_bytes(
+                        k.as_ref()
+                            .try_into()
+                            .map_err(|_| corrupt("config", "version key is not 8 bytes"))?,
+                    )
+                }
+            };
+            if current != expected {
+                return Err(Error::Conflict { expected, current });
+            }
+            let saved = ConfigVersion {
+                version: current + 1,
+                document,
+                saved_at: now(),
+                author,
+            };
+            let mut b = i.batch();
+            b.insert(
+                &i.config,
+                saved.version.to_be_bytes().to_vec(),
+                json(&saved),
+            );
+            b.commit().map_err(backend)?;
+            Ok(saved)
+        })
+        .await
+    }
+
+    async fn put_user(&self, user: User) -> Result<()> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let mut b = i.batch();
+            if let Some(old) = i.get_json::<User>(&i.users, user.name.as_bytes(), "users")?
+                && let Some(h) = old.api_key_hash
+            {
+                b.remove(&i.api_keys, h.into_bytes());
+            }
+            if let Some(h) = &user.api_key_hash {
+                b.insert(
+                    &i.api_keys,
+                    h.as_bytes().to_vec(),
+                    user.name.as_bytes().to_vec(),
+                );
+            }
+            b.insert(&i.users, user.name.as_bytes().to_vec(), json(&user));
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn user(&self, name: &str) -> Result<Option<User>> {
+        let name = name.to_owned();
+        self.blocking(move |i| i.get_json(&i.users, name.as_bytes(), "users"))
+            .await
+    }
+
+    async fn user_by_key_hash(&self, hash: &str) -> Result<Option<User>> {
+        let hash = hash.to_owned();
+        self.blocking(
+            move |i| match i.api_keys.get(hash.as_bytes()).map_err(backend)? {
+                None => Ok(None),
+                Some(name) => i.get_json(&i.users, &name, "users"),
+            },
+        )
+        .await
+    }
+
+    async fn users(&self) -> Result<Vec<User>> {
+        self.blocking(|i| {
+            i.users
+                .iter()
+                .map(|item| {
+                    serde_json::from_slice(&item.value().map_err(backend)?)
+                        .map_err(|e| corrupt("users", e))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn delete_user(&self, name: &str) -> Result<bool> {
+        let name = name.to_owned();
+        self.blocking(move |i| {
+            let _w = i.lock();
+            let Some(old) = i.get_json::<User>(&i.users, name.as_bytes(), "users")? else {
+                return Ok(false);
+            };
+            let mut b = i.batch();
+            if let Some(h) = old.api_key_hash {
+                b.remove(&i.api_keys, h.into_bytes());
+            }
+            b.remove(&i.users, name.into_bytes());
+            b.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+}
+
+/// The wall clock, Unix seconds.
+fn now() -> Instant {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as Instant)
+}
+
+fn encode_cursor(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_cursor(c: &str) -> Result<Vec<u8>> {
+    let bad = || Error::Invalid {
+        what: format!("invalid event cursor \"{c}\": use the one a page returned"),
+    };
+    if !c.len().is_multiple_of(2) || c.len() < 16 {
+        return Err(bad());
+    }
+    (0..c.len() / 2)
+        .map(|i| u8::from_str_radix(&c[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect()
+}

@@ -1,0 +1,223 @@
+//! Byte encodings shared by the key-value backends: order-preserving keys and fixed-layout
+//! values.
+
+use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::time::Instant;
+use flowwatch_core::{FlowId, FlowKind};
+
+use crate::error::{Error, Result};
+use crate::model::{Bucket, StoredTick};
+
+/// Appends `flow` as a key prefix: each part length-prefixed, so no flow's key is a prefix of
+/// another's.
+pub fn flow_key(flow: &FlowId, out: &mut Vec<u8>) {
+    for part in [
+        flow.country.as_str(),
+        flow.lob.as_str(),
+        flow.kind.as_str(),
+        flow.name.as_str(),
+    ] {
+        out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+        out.extend_from_slice(part.as_bytes());
+    }
+}
+
+/// Reads a flow key from the start of `bytes`; returns the flow and the key's length.
+pub fn decode_flow_key(bytes: &[u8]) -> Result<(FlowId, usize)> {
+    let mut at = 0;
+    let mut parts: [&str; 4] = [""; 4];
+    for part in &mut parts {
+        let len = bytes
+            .get(at..at + 2)
+            .ok_or_else(|| corrupt("short flow key"))?;
+        let len = u16::from_be_bytes([len[0], len[1]]) as usize;
+        let text = bytes
+            .get(at + 2..at + 2 + len)
+            .ok_or_else(|| corrupt("short flow key"))?;
+        *part = std::str::from_utf8(text).map_err(|_| corrupt("flow key not UTF-8"))?;
+        at += 2 + len;
+    }
+    let kind = FlowKind::parse(parts[2]).ok_or_else(|| corrupt("unknown flow kind"))?;
+    let flow = FlowId {
+        country: parts[0].into(),
+        lob: parts[1].into(),
+        kind,
+        name: parts[3].into(),
+    };
+    Ok((flow, at))
+}
+
+/// An instant as 8 bytes that sort like the instant.
+pub fn time(t: Instant) -> [u8; 8] {
+    ((t as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The inverse of [`time`].
+pub fn decode_time(b: &[u8]) -> Result<Instant> {
+    let b: [u8; 8] = b.try_into().map_err(|_| corrupt("time is not 8 bytes"))?;
+    Ok((u64::from_be_bytes(b) ^ (1 << 63)) as Instant)
+}
+
+/// `flow ‖ time` key.
+pub fn flow_time_key(flow: &FlowId, t: Instant) -> Vec<u8> {
+    let mut k = Vec::with_capacity(48);
+    flow_key(flow, &mut k);
+    k.extend_from_slice(&time(t));
+    k
+}
+
+fn corrupt(detail: &str) -> Error {
+    Error::Corrupt {
+        place: "embedded store".into(),
+        detail: detail.into(),
+    }
+}
+
+/// A bucket's value: bytes and records, 16 bytes.
+pub fn bucket_value(b: &Bucket) -> [u8; 16] {
+    let mut v = [0u8; 16];
+    v[..8].copy_from_slice(&b.bytes.to_le_bytes());
+    v[8..].copy_from_slice(&b.records.to_le_bytes());
+    v
+}
+
+/// Decodes a bucket of `second` from its value.
+pub fn decode_bucket(second: Instant, v: &[u8]) -> Result<Bucket> {
+    if v.len() != 16 {
+        return Err(corrupt("bucket value is not 16 bytes"));
+    }
+    let u = |r: std::ops::Range<usize>| u64::from_le_bytes(v[r].try_into().expect("8 bytes"));
+    Ok(Bucket {
+        second,
+        bytes: u(0..8),
+        records: u(8..16),
+    })
+}
+
+const TICK_LEN: usize = 8 * 3 + 2 + 8 * 5 + 8 * 2;
+
+/// A tick's value (the flow is in the key).
+pub fn tick_value(t: &StoredTick) -> Vec<u8> {
+    let mut v = Vec::with_capacity(TICK_LEN);
+    v.extend_from_slice(&t.start.to_le_bytes());
+    v.extend_from_slice(&t.end.to_le_bytes());
+    v.extend_from_slice(&t.actual.to_le_bytes());
+    v.push(match t.status {
+        Status::Ok => 0,
+        Status::Warning => 1,
+        Status::Outage => 2,
+        Status::NotAvailable => 3,
+    });
+    v.push(t.values.is_some() as u8);
+    let x = t.values.unwrap_or(TickValues {
+        expected: 0.0,
+        day_average: 0.0,
+        tick_difference: 0.0,
+        day_difference: 0.0,
+        difference: 0.0,
+    });
+    for f in [
+        x.expected,
+        x.day_average,
+        x.tick_difference,
+        x.day_difference,
+        x.difference,
+    ] {
+        v.extend_from_slice(&f.to_le_bytes());
+    }
+    v.extend_from_slice(&t.evaluated_at.to_le_bytes());
+    v.extend_from_slice(&t.epoch.to_le_bytes());
+    v
+}
+
+/// Decodes a tick of `flow` from its value.
+pub fn decode_tick(flow: FlowId, v: &[u8]) -> Result<StoredTick> {
+    if v.len() != TICK_LEN {
+        return Err(corrupt("tick value has the wrong length"));
+    }
+    let w = |at: usize| -> [u8; 8] { v[at..at + 8].try_into().expect("8 bytes") };
+    let status = match v[24] {
+        0 => Status::Ok,
+        1 => Status::Warning,
+        2 => Status::Outage,
+        3 => Status::NotAvailable,
+        _ => return Err(corrupt("unknown tick status")),
+    };
+    let f = |i: usize| f64::from_le_bytes(w(26 + 8 * i));
+    let values = (v[25] == 1).then(|| TickValues {
+        expected: f(0),
+        day_average: f(1),
+        tick_difference: f(2),
+        day_difference: f(3),
+        difference: f(4),
+    });
+    Ok(StoredTick {
+        flow,
+        start: i64::from_le_bytes(w(0)),
+        end: i64::from_le_bytes(w(8)),
+        actual: u64::from_le_bytes(w(16)),
+        status,
+        values,
+        evaluated_at: i64::from_le_bytes(w(66)),
+        epoch: u64::from_le_bytes(w(74)),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_sort_like_their_values() {
+        let mut times: Vec<Instant> = vec![-5, 0, 3, i64::MIN, i64::MAX, 1_500_000_000];
+        let mut encoded: Vec<[u8; 8]> = times.iter().map(|&t| time(t)).collect();
+        times.sort();
+        encoded.sort();
+        let decoded: Vec<Instant> = encoded.iter().map(|b| decode_time(b).unwrap()).collect();
+        assert_eq!(decoded, times);
+    }
+
+    #[test]
+    fn flow_keys_round_trip_and_never_prefix_each_other() {
+        let a = FlowId::new("CZ", "GSM", FlowKind::Input, "A").unwrap();
+        let ab = FlowId::new("CZ", "GSM", FlowKind::Input, "AB").unwrap();
+        let (mut ka, mut kab) = (Vec::new(), Vec::new());
+        flow_key(&a, &mut ka);
+        flow_key(&ab, &mut kab);
+        assert!(!kab.starts_with(&ka));
+        assert_eq!(decode_flow_key(&kab).unwrap(), (ab, kab.len()));
+        assert!(decode_flow_key(&ka[..5]).is_err());
+    }
+
+    #[test]
+    fn ticks_round_trip() {
+        let flow = FlowId::new("CZ", "GSM", FlowKind::Forward, "A:B").unwrap();
+        for values in [
+            None,
+            Some(TickValues {
+                expected: 1.5,
+                day_average: 2.0,
+                tick_difference: 0.3,
+                day_difference: 0.9,
+                difference: 0.9,
+            }),
+        ] {
+            let t = StoredTick {
+                flow: flow.clone(),
+                start: 100,
+                end: 3700,
+                actual: 7,
+                status: if values.is_some() {
+                    Status::Warning
+                } else {
+                    Status::NotAvailable
+                },
+                values,
+                evaluated_at: 3820,
+                epoch: 4,
+            };
+            assert_eq!(decode_tick(flow.clone(), &tick_value(&t)).unwrap(), t);
+        }
+        assert!(decode_tick(flow, &[1, 2, 3]).is_err());
+    }
+}

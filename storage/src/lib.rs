@@ -1,0 +1,130 @@
+//! `flowwatch-storage`: what flowwatch keeps, behind one trait, on three backends.
+//!
+//! [`Store`] holds traffic (per flow, sums per 1-second bucket), evaluated ticks and each flow's
+//! latest status, status-change events, the flow registry, the versioned configuration document
+//! and users. Every backend passes the same conformance suite ([`testsuite`]).
+//!
+//! Layout:
+//! - [`model`]: the stored types.
+//! - [`error`]: [`Error`], one for every backend.
+//! - [`embedded`]: the default backend, a `fjall` LSM tree in a data directory.
+//! - [`testsuite`]: the conformance suite every backend runs (feature `testsuite`).
+//! - [`open`]: a backend from a storage URI (`embedded:///path`).
+
+pub mod embedded;
+pub mod error;
+mod keys;
+pub mod model;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use flowwatch_core::FlowId;
+use flowwatch_core::time::Instant;
+
+pub use error::{Error, Result};
+pub use model::*;
+
+/// Everything the services keep. Every call is atomic: it is fully applied or not at all.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    // ---- traffic ----
+
+    /// Sets buckets to the given absolute values (an upsert: writing the same batch twice
+    /// leaves the same data). Durable when it returns.
+    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()>;
+
+    /// The buckets of `flow` with `from <= second < to`, in time order.
+    async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>>;
+
+    /// Deletes the data of `series` older than `before`; returns how many rows went.
+    async fn expire(&self, series: Series, before: Instant) -> Result<u64>;
+
+    // ---- ticks ----
+
+    /// Stores evaluated ticks (an upsert by flow and tick start) and moves each flow's latest
+    /// status forward. A tick whose `epoch` is lower than the stored one is refused (a newer
+    /// owner of the flow wrote it); the outcome counts both.
+    async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome>;
+
+    /// The ticks of `flow` starting in `[from, to)`, in time order.
+    async fn read_ticks(
+        &self,
+        flow: &FlowId,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<StoredTick>>;
+
+    /// The latest tick of every flow (the dashboard), ordered by flow.
+    async fn latest_statuses(&self) -> Result<Vec<StoredTick>>;
+
+    // ---- events ----
+
+    /// Appends status changes (an event with an id already stored is left as it is).
+    async fn append_events(&self, events: Vec<Event>) -> Result<()>;
+
+    /// Events matching `query`, newest first, one page at a time.
+    async fn query_events(&self, query: EventQuery) -> Result<EventPage>;
+
+    // ---- flow registry ----
+
+    /// Registers flows; a flow already known keeps the earlier first-seen time.
+    async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()>;
+
+    /// Every known flow, ordered by flow.
+    async fn flows(&self) -> Result<Vec<FlowEntry>>;
+
+    // ---- configuration ----
+
+    /// The newest version of the configuration document, if any was saved.
+    async fn config_latest(&self) -> Result<Option<ConfigVersion>>;
+
+    /// A given version of the configuration document.
+    async fn config_version(&self, version: u64) -> Result<Option<ConfigVersion>>;
+
+    /// Saves a new version if the newest is `expected` (0: none saved yet); otherwise
+    /// [`Error::Conflict`] and nothing is written.
+    async fn config_put(
+        &self,
+        expected: u64,
+        document: serde_json::Value,
+        author: &str,
+    ) -> Result<ConfigVersion>;
+
+    // ---- users ----
+
+    /// Creates or replaces a user.
+    async fn put_user(&self, user: User) -> Result<()>;
+
+    /// A user by name.
+    async fn user(&self, name: &str) -> Result<Option<User>>;
+
+    /// The user whose API key hashes to `hash`.
+    async fn user_by_key_hash(&self, hash: &str) -> Result<Option<User>>;
+
+    /// Every user, ordered by name.
+    async fn users(&self) -> Result<Vec<User>>;
+
+    /// Deletes a user; whether it existed.
+    async fn delete_user(&self, name: &str) -> Result<bool>;
+}
+
+/// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path).
+pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
+    let invalid = |why: &str| Error::InvalidUri {
+        uri: uri.to_owned(),
+        why: why.to_owned(),
+    };
+    if let Some(path) = uri.strip_prefix("embedded://") {
+        if path.is_empty() {
+            return Err(invalid("expected embedded:///path/to/data-dir"));
+        }
+        return Ok(Arc::new(embedded::EmbeddedStore::open(path).await?));
+    }
+    if uri.contains("://") {
+        return Err(invalid("unknown scheme: expected embedded:///path"));
+    }
+    Ok(Arc::new(embedded::EmbeddedStore::open(uri).await?))
+}

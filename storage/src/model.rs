@@ -1,0 +1,171 @@
+//! The stored types.
+
+use flowwatch_core::FlowId;
+use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::time::Instant;
+use serde::{Deserialize, Serialize};
+
+/// Traffic of one flow in one second.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Bucket {
+    /// The second (Unix seconds).
+    pub second: Instant,
+    /// Sum of the records' bytes.
+    pub bytes: u64,
+    /// Number of records.
+    pub records: u64,
+}
+
+/// Buckets of one flow, to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowBuckets {
+    /// The flow.
+    pub flow: FlowId,
+    /// Its buckets (absolute values).
+    pub buckets: Vec<Bucket>,
+}
+
+/// The series [`crate::Store::expire`] can trim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Series {
+    /// Traffic buckets, by second.
+    Traffic,
+    /// Ticks, by tick start.
+    Ticks,
+    /// Events, by time.
+    Events,
+}
+
+/// An evaluated tick as stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StoredTick {
+    /// The flow.
+    pub flow: FlowId,
+    /// Real start.
+    pub start: Instant,
+    /// Real end.
+    pub end: Instant,
+    /// Bytes in the tick.
+    pub actual: u64,
+    /// Status.
+    pub status: Status,
+    /// Numbers; `None` for `N_A`.
+    pub values: Option<TickValues>,
+    /// When it was evaluated.
+    pub evaluated_at: Instant,
+    /// Assignment epoch of the worker that evaluated it.
+    pub epoch: u64,
+}
+
+/// How many ticks a write stored, and how many it refused for a stale epoch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    /// Stored.
+    pub written: u64,
+    /// Refused: a higher epoch had written the tick.
+    pub stale: u64,
+}
+
+/// A change of a flow's status (SPEC §4, §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    /// Unique, stable for the same tick and transition.
+    pub id: String,
+    /// The flow.
+    pub flow: FlowId,
+    /// Start of the tick that changed the status.
+    pub tick_time: Instant,
+    /// When the change was detected.
+    pub time: Instant,
+    /// Status before.
+    pub previous_status: Status,
+    /// Status after.
+    pub new_status: Status,
+    /// Bytes in the tick.
+    pub actual: u64,
+    /// Expected bytes, if known.
+    pub expected: Option<f64>,
+    /// The difference, if known.
+    pub difference: Option<f64>,
+    /// A change found by re-evaluating old ticks (no alarm is sent for it).
+    pub revision: bool,
+}
+
+/// Which events to read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventQuery {
+    /// Events with `time >= from`.
+    pub from: Option<Instant>,
+    /// Events with `time < to`.
+    pub to: Option<Instant>,
+    /// Only this country.
+    pub country: Option<String>,
+    /// Only this LoB.
+    pub lob: Option<String>,
+    /// Only these new statuses (empty: all).
+    pub statuses: Vec<Status>,
+    /// Page size (at least 1).
+    pub limit: usize,
+    /// Where the previous page ended.
+    pub cursor: Option<String>,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<Event>,
+    /// Cursor of the next page, if there is more.
+    pub next: Option<String>,
+}
+
+/// A known flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowEntry {
+    /// The flow.
+    pub flow: FlowId,
+    /// Time of its first record.
+    pub first_seen: Instant,
+    /// Its ingest partition.
+    pub partition: u32,
+}
+
+/// A saved version of the configuration document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConfigVersion {
+    /// 1, 2, …
+    pub version: u64,
+    /// The SPEC §5 document.
+    pub document: serde_json::Value,
+    /// When it was saved.
+    pub saved_at: Instant,
+    /// Who saved it.
+    pub author: String,
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Role {
+    /// Everything.
+    Root,
+    /// Read only.
+    ReadOnly,
+}
+
+/// A user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    /// Unique name.
+    pub name: String,
+    /// Role.
+    pub role: Role,
+    /// Password hash (PHC string), if the user can log in with a password.
+    pub password_hash: Option<String>,
+    /// Hash of the user's API key, if one was issued.
+    pub api_key_hash: Option<String>,
+}

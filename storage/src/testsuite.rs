@@ -1,0 +1,689 @@
+//! The conformance suite: every backend runs these, through [`crate::conformance_tests!`].
+//!
+//! Each test gets a [`Fixture`]: a fresh, empty store (its own directory or database) that it
+//! can also close and reopen.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::time::Instant;
+use flowwatch_core::{FlowId, FlowKind};
+
+use crate::{
+    Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry, Role, Series, Store,
+    StoredTick, User,
+};
+
+/// Reopens a fixture's store (after the old one is dropped).
+pub type Reopen = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send>;
+
+/// A fresh store for one test.
+pub struct Fixture {
+    store: Option<Arc<dyn Store>>,
+    reopen: Reopen,
+    _keep: Box<dyn std::any::Any + Send>,
+}
+
+impl Fixture {
+    /// A fixture from a fresh store, a way to reopen it, and whatever must live as long
+    /// (a temporary directory, a database guard).
+    pub fn new(
+        store: Arc<dyn Store>,
+        reopen: Reopen,
+        keep: Box<dyn std::any::Any + Send>,
+    ) -> Fixture {
+        Fixture {
+            store: Some(store),
+            reopen,
+            _keep: keep,
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn Store {
+        self.store.as_deref().expect("store is open")
+    }
+
+    /// Closes the store (dropping it) and opens it again on the same data.
+    pub async fn reopen(&mut self) {
+        let old = self.store.take().expect("store is open");
+        assert_eq!(Arc::strong_count(&old), 1, "the test holds no other handle");
+        drop(old);
+        self.store = Some((self.reopen)().await);
+    }
+}
+
+/// Generates one `#[tokio::test]` per conformance test, each with `$fixture().await`.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($fixture:path) => {
+        $crate::conformance_tests!(@tests $fixture;
+            buckets_are_idempotent_upserts,
+            buckets_read_in_order_within_range_and_flow,
+            large_batches_and_concurrent_writers,
+            retention_expires_only_older_data,
+            ticks_upsert_and_fence_by_epoch,
+            latest_status_moves_forward_only,
+            events_dedupe_filter_and_page_newest_first,
+            registry_keeps_first_seen,
+            config_versions_compare_and_set,
+            users_and_api_keys,
+            data_survives_reopen,
+        );
+    };
+    (@tests $fixture:path; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                $crate::testsuite::$name($fixture().await).await;
+            }
+        )*
+    };
+}
+
+fn flow(name: &str) -> FlowId {
+    FlowId::new("CZ", "GSM", FlowKind::Input, name).expect("valid id")
+}
+
+fn buckets(
+    flow_id: &FlowId,
+    seconds: impl IntoIterator<Item = Instant>,
+    bytes: u64,
+) -> FlowBuckets {
+    FlowBuckets {
+        flow: flow_id.clone(),
+        buckets: seconds
+            .into_iter()
+            .map(|s| Bucket {
+                second: s,
+                bytes: bytes + s as u64 % 7,
+                records: 1,
+            })
+            .collect(),
+    }
+}
+
+fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredTick {
+    StoredTick {
+        flow: flow_id.clone(),
+        start,
+        end: start + 3600,
+        actual: 42,
+        status,
+        values: (status != Status::NotAvailable).then_some(TickValues {
+            expected: 50.5,
+            day_average: 49.0,
+            tick_difference: 0.83,
+            day_difference: 0.9,
+            difference: 0.9,
+        }),
+        evaluated_at: start + 3720,
+        epoch,
+    }
+}
+
+fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
+    Event {
+        id: id.into(),
+        flow: f.clone(),
+        tick_time: time - 3720,
+        time,
+        previous_status: Status::Ok,
+        new_status: new,
+        actual: 1,
+        expected: Some(10.0),
+        difference: Some(0.1),
+        revision: false,
+    }
+}
+
+const DAY: Instant = 86_400;
+const T0: Instant = 1_485_900_000;
+
+/// Writing the same batch twice leaves the same data; a new value replaces the old.
+pub async fn buckets_are_idempotent_upserts(fx: Fixture) {
+    let s = fx.store();
+    let a = flow("A");
+    let batch = vec![buckets(&a, [T0, T0 + 1, T0 + 5], 100)];
+    s.write_buckets(batch.clone()).await.unwrap();
+    s.write_buckets(batch.clone()).await.unwrap();
+    let read = s.read_buckets(&a, T0, T0 + 10).await.unwrap();
+    assert_eq!(read, batch[0].buckets);
+    s.write_buckets(vec![FlowBuckets {
+        flow: a.clone(),
+        buckets: vec![Bucket {
+            second: T0 + 1,
+            bytes: 7,
+            records: 2,
+        }],
+    }])
+    .await
+    .unwrap();
+    let read = s.read_buckets(&a, T0, T0 + 10).await.unwrap();
+    assert_eq!(read.len(), 3);
+    assert_eq!(
+        read[1],
+        Bucket {
+            second: T0 + 1,
+            bytes: 7,
+            records: 2
+        }
+    );
+}
+
+/// Buckets come back in time order, within `[from, to)`, across days, never another flow's
+/// (not even one whose name extends this one's).
+pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
+    let s = fx.store();
+    let (a, ab) = (flow("A"), flow("AB"));
+    let seconds: Vec<Instant> = (0..40).rev().map(|i| T0 + i * DAY / 4).collect();
+    s.write_buckets(vec![
+        buckets(&a, seconds.clone(), 10),
+        buckets(&ab, [T0 + 3], 99),
+    ])
+    .await
+    .unwrap();
+    let all = s.read_buckets(&a, T0 - DAY, T0 + 20 * DAY).await.unwrap();
+    assert_eq!(all.len(), 40);
+    assert!(all.windows(2).all(|w| w[0].second < w[1].second));
+    let part = s.read_buckets(&a, T0 + DAY, T0 + 3 * DAY).await.unwrap();
+    assert_eq!(part.first().unwrap().second, T0 + DAY, "from is inclusive");
+    assert_eq!(
+        part.last().unwrap().second,
+        T0 + 3 * DAY - DAY / 4,
+        "to is exclusive"
+    );
+    assert_eq!(part.len(), 8);
+    assert_eq!(s.read_buckets(&ab, T0, T0 + DAY).await.unwrap().len(), 1);
+    assert!(
+        s.read_buckets(&flow("B"), T0, T0 + DAY)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.read_buckets(&a, T0 + DAY, T0).await.unwrap().is_empty(),
+        "empty range"
+    );
+    // Times before 1970 sort before later ones.
+    s.write_buckets(vec![buckets(&a, [-5, 5], 1)])
+        .await
+        .unwrap();
+    let early = s.read_buckets(&a, -10, 10).await.unwrap();
+    assert_eq!(
+        early.iter().map(|b| b.second).collect::<Vec<_>>(),
+        vec![-5, 5]
+    );
+}
+
+/// A batch of 100 000 buckets, and eight writers on different flows at once.
+pub async fn large_batches_and_concurrent_writers(fx: Fixture) {
+    let s = fx.store.clone().expect("open");
+    let big = flow("BIG");
+    s.write_buckets(vec![buckets(&big, (0..100_000).map(|i| T0 + i), 5)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read_buckets(&big, T0, T0 + 100_000).await.unwrap().len(),
+        100_000
+    );
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let f = flow(&format!("W{w}"));
+            for round in 0..20 {
+                let start = T0 + round * 100;
+                s.write_buckets(vec![buckets(&f, start..start + 100, w)])
+                    .await
+                    .unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    for w in 0..8 {
+        let read = s
+            .read_buckets(&flow(&format!("W{w}")), T0, T0 + 2000)
+            .await
+            .unwrap();
+        assert_eq!(read.len(), 2000, "writer {w}");
+    }
+}
+
+/// `expire` removes exactly the rows older than the cut, in every series and every flow.
+pub async fn retention_expires_only_older_data(fx: Fixture) {
+    let s = fx.store();
+    let flows: Vec<FlowId> = (0..5).map(|i| flow(&format!("F{i}"))).collect();
+    for f in &flows {
+        s.write_buckets(vec![buckets(f, (0..10).map(|d| T0 + d * DAY), 1)])
+            .await
+            .unwrap();
+        s.write_ticks(
+            (0..10)
+                .map(|d| tick(f, T0 + d * DAY, Status::Ok, 1))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    }
+    let events: Vec<Event> = (0..10)
+        .map(|d| event(&format!("e{d}"), &flows[0], T0 + d * DAY, Status::Outage))
+        .collect();
+    s.append_events(events).await.unwrap();
+    let cut = T0 + 4 * DAY;
+    assert_eq!(s.expire(Series::Traffic, cut).await.unwrap(), 5 * 4);
+    assert_eq!(s.expire(Series::Ticks, cut).await.unwrap(), 5 * 4);
+    assert_eq!(s.expire(Series::Events, cut).await.unwrap(), 4);
+    for f in &flows {
+        let b = s.read_buckets(f, i64::MIN, i64::MAX).await.unwrap();
+        assert_eq!(b.len(), 6);
+        assert_eq!(b[0].second, cut);
+        assert_eq!(s.read_ticks(f, i64::MIN, i64::MAX).await.unwrap().len(), 6);
+    }
+    let page = s
+        .query_events(EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.events.len(), 6);
+    assert_eq!(
+        s.expire(Series::Traffic, cut).await.unwrap(),
+        0,
+        "nothing left to expire"
+    );
+    // An expired event id may be appended again (it is gone).
+    s.append_events(vec![event("e0", &flows[0], T0, Status::Outage)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.query_events(EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .events
+        .len(),
+        7
+    );
+}
+
+/// Ticks are upserts by flow and start; a lower epoch than the stored one is refused.
+pub async fn ticks_upsert_and_fence_by_epoch(fx: Fixture) {
+    let s = fx.store();
+    let a = flow("A");
+    let out = s
+        .write_ticks(vec![
+            tick(&a, T0 + 3600, Status::Ok, 2),
+            tick(&a, T0, Status::NotAvailable, 2),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((out.written, out.stale), (2, 0));
+    let read = s.read_ticks(&a, T0, T0 + 7200).await.unwrap();
+    assert_eq!(
+        read,
+        vec![
+            tick(&a, T0, Status::NotAvailable, 2),
+            tick(&a, T0 + 3600, Status::Ok, 2)
+        ]
+    );
+    // Re-evaluation by the same owner replaces.
+    s.write_ticks(vec![tick(&a, T0, Status::Warning, 2)])
+        .await
+        .unwrap();
+    assert_eq!(
+        s.read_ticks(&a, T0, T0 + 1).await.unwrap()[0].status,
+        Status::Warning
+    );
+    // An older owner is fenced off; a newer one is not.
+    let out = s
+        .write_ticks(vec![
+            tick(&a, T0, Status::Outage, 1),
+            tick(&a, T0 + 7200, Status::Ok, 1),
+        ])
+        .await
+        .unwrap();
+    assert_eq!((out.written, out.stale), (1, 1));
+    assert_eq!(
+        s.read_ticks(&a, T0, T0 + 1).await.unwrap()[0].status,
+        Status::Warning
+    );
+    let out = s
+        .write_ticks(vec![tick(&a, T0, Status::Outage, 3)])
+        .await
+        .unwrap();
+    assert_eq!((out.written, out.stale), (1, 0));
+    assert_eq!(
+        s.read_ticks(&a, T0, T0 + 1).await.unwrap()[0].status,
+        Status::Outage
+    );
+    assert_eq!(
+        s.read_ticks(&a, T0 + 1, T0 + 3600).await.unwrap().len(),
+        0,
+        "start in [from, to)"
+    );
+}
+
+/// The latest status of every flow in one call; a re-evaluated older tick does not move it back.
+pub async fn latest_status_moves_forward_only(fx: Fixture) {
+    let s = fx.store();
+    let flows: Vec<FlowId> = (0..300).map(|i| flow(&format!("F{i:03}"))).collect();
+    let ticks: Vec<StoredTick> = flows
+        .iter()
+        .flat_map(|f| {
+            [
+                tick(f, T0, Status::Ok, 1),
+                tick(f, T0 + 3600, Status::Outage, 1),
+            ]
+        })
+        .collect();
+    s.write_ticks(ticks).await.unwrap();
+    s.write_ticks(vec![tick(&flows[0], T0, Status::Warning, 1)])
+        .await
+        .unwrap();
+    let latest = s.latest_statuses().await.unwrap();
+    assert_eq!(latest.len(), 300);
+    assert!(
+        latest
+            .iter()
+            .all(|t| t.start == T0 + 3600 && t.status == Status::Outage)
+    );
+    let names: Vec<&str> = latest.iter().map(|t| t.flow.name.as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "ordered by flow");
+    s.write_ticks(vec![tick(&flows[7], T0 + 7200, Status::Ok, 1)])
+        .await
+        .unwrap();
+    let latest = s.latest_statuses().await.unwrap();
+    assert_eq!(latest[7].status, Status::Ok);
+}
+
+/// Events: an id is stored once; queries filter and page newest first.
+pub async fn events_dedupe_filter_and_page_newest_first(fx: Fixture) {
+    let s = fx.store();
+    let cz = flow("A");
+    let de = FlowId::new("DE", "SMS", FlowKind::Input, "B").expect("valid id");
+    let mut events = Vec::new();
+    for i in 0..50 {
+        let f = if i % 2 == 0 { &cz } else { &de };
+        let status = if i % 5 == 0 {
+            Status::Outage
+        } else {
+            Status::Warning
+        };
+        events.push(event(&format!("ev-{i:02}"), f, T0 + i * 60, status));
+    }
+    // Two events in the same second are both kept, ordered by id.
+    events.push(event("ev-same", &cz, T0 + 49 * 60, Status::Ok));
+    s.append_events(events.clone()).await.unwrap();
+    s.append_events(events[..10].to_vec()).await.unwrap();
+    let mut dup = events[3].clone();
+    dup.actual = 999;
+    s.append_events(vec![dup]).await.unwrap();
+
+    let all = s
+        .query_events(EventQuery {
+            limit: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.events.len(), 51, "repeats dropped");
+    assert!(all.next.is_none());
+    assert!(
+        all.events
+            .windows(2)
+            .all(|w| (w[0].time, &w[0].id) > (w[1].time, &w[1].id)),
+        "newest first"
+    );
+    assert_eq!(
+        all.events.iter().find(|e| e.id == "ev-03").unwrap().actual,
+        1,
+        "first write wins"
+    );
+
+    let outages = s
+        .query_events(EventQuery {
+            statuses: vec![Status::Outage],
+            country: Some("CZ".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        outages
+            .events
+            .iter()
+            .map(|e| e.id.as_str())
+            .collect::<Vec<_>>(),
+        ["ev-40", "ev-30", "ev-20", "ev-10", "ev-00"]
+    );
+    let by_lob = s
+        .query_events(EventQuery {
+            lob: Some("SMS".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(by_lob.events.len(), 25);
+    let window = s
+        .query_events(EventQuery {
+            from: Some(T0 + 600),
+            to: Some(T0 + 1200),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(window.events.len(), 10, "from inclusive, to exclusive");
+
+    // Paging through everything with pages of 7 returns each event once, in order.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = s
+            .query_events(EventQuery {
+                limit: 7,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(page.events.len() <= 7);
+        seen.extend(page.events.into_iter().map(|e| e.id));
+        match page.next {
+            Some(n) => cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(
+        seen,
+        all.events.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
+    let bad = s
+        .query_events(EventQuery {
+            limit: 7,
+            cursor: Some("zz".into()),
+            ..Default::default()
+        })
+        .await;
+    assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
+}
+
+/// The registry keeps each flow once, with its earliest first-seen time.
+pub async fn registry_keeps_first_seen(fx: Fixture) {
+    let s = fx.store();
+    let entry = |n: &str, t: Instant| FlowEntry {
+        flow: flow(n),
+        first_seen: t,
+        partition: 3,
+    };
+    s.register_flows(vec![entry("B", T0), entry("A", T0 + 10)])
+        .await
+        .unwrap();
+    s.register_flows(vec![
+        entry("A", T0 + 5),
+        entry("B", T0 + 99),
+        entry("A", T0 + 7),
+    ])
+    .await
+    .unwrap();
+    let flows = s.flows().await.unwrap();
+    assert_eq!(flows, vec![entry("A", T0 + 5), entry("B", T0)]);
+}
+
+/// Configuration versions: compare-and-set, every version readable.
+pub async fn config_versions_compare_and_set(fx: Fixture) {
+    let s = fx.store();
+    assert!(s.config_latest().await.unwrap().is_none());
+    let v1 = s
+        .config_put(
+            0,
+            serde_json::json!({"defaults": {"granularity": "1h"}}),
+            "root",
+        )
+        .await
+        .unwrap();
+    assert_eq!(v1.version, 1);
+    let stale = s.config_put(0, serde_json::json!({}), "other").await;
+    assert!(
+        matches!(
+            stale,
+            Err(Error::Conflict {
+                expected: 0,
+                current: 1
+            })
+        ),
+        "{stale:?}"
+    );
+    let ahead = s.config_put(5, serde_json::json!({}), "other").await;
+    assert!(
+        matches!(
+            ahead,
+            Err(Error::Conflict {
+                expected: 5,
+                current: 1
+            })
+        ),
+        "{ahead:?}"
+    );
+    let v2 = s
+        .config_put(1, serde_json::json!({"defaults": {}}), "ops")
+        .await
+        .unwrap();
+    assert_eq!(v2.version, 2);
+    let latest: ConfigVersion = s.config_latest().await.unwrap().unwrap();
+    assert_eq!(latest, v2);
+    assert_eq!(
+        s.config_version(1).await.unwrap().unwrap().document,
+        v1.document
+    );
+    assert_eq!(s.config_version(1).await.unwrap().unwrap().author, "root");
+    assert!(s.config_version(3).await.unwrap().is_none());
+}
+
+/// Users and their API key index.
+pub async fn users_and_api_keys(fx: Fixture) {
+    let s = fx.store();
+    let mut root = User {
+        name: "root".into(),
+        role: Role::Root,
+        password_hash: Some("$argon2id$x".into()),
+        api_key_hash: Some("k1".into()),
+    };
+    s.put_user(root.clone()).await.unwrap();
+    s.put_user(User {
+        name: "viewer".into(),
+        role: Role::ReadOnly,
+        password_hash: None,
+        api_key_hash: Some("k2".into()),
+    })
+    .await
+    .unwrap();
+    assert_eq!(s.user("root").await.unwrap(), Some(root.clone()));
+    assert_eq!(
+        s.user_by_key_hash("k2").await.unwrap().unwrap().name,
+        "viewer"
+    );
+    // A new key replaces the old one.
+    root.api_key_hash = Some("k3".into());
+    s.put_user(root.clone()).await.unwrap();
+    assert!(s.user_by_key_hash("k1").await.unwrap().is_none());
+    assert_eq!(s.user_by_key_hash("k3").await.unwrap(), Some(root));
+    assert_eq!(
+        s.users()
+            .await
+            .unwrap()
+            .iter()
+            .map(|u| u.name.as_str())
+            .collect::<Vec<_>>(),
+        ["root", "viewer"]
+    );
+    assert!(s.delete_user("viewer").await.unwrap());
+    assert!(!s.delete_user("viewer").await.unwrap());
+    assert!(s.user_by_key_hash("k2").await.unwrap().is_none());
+}
+
+/// Everything written is there after the store is closed and opened again.
+pub async fn data_survives_reopen(mut fx: Fixture) {
+    let a = flow("A");
+    {
+        let s = fx.store();
+        s.write_buckets(vec![buckets(&a, [T0, T0 + 1], 3)])
+            .await
+            .unwrap();
+        s.write_ticks(vec![tick(&a, T0, Status::Ok, 1)])
+            .await
+            .unwrap();
+        s.append_events(vec![event("e", &a, T0, Status::Outage)])
+            .await
+            .unwrap();
+        s.register_flows(vec![FlowEntry {
+            flow: a.clone(),
+            first_seen: T0,
+            partition: 1,
+        }])
+        .await
+        .unwrap();
+        s.config_put(0, serde_json::json!({"defaults": {}}), "root")
+            .await
+            .unwrap();
+        s.put_user(User {
+            name: "u".into(),
+            role: Role::ReadOnly,
+            password_hash: None,
+            api_key_hash: Some("h".into()),
+        })
+        .await
+        .unwrap();
+    }
+    fx.reopen().await;
+    let s = fx.store();
+    assert_eq!(s.read_buckets(&a, T0, T0 + 2).await.unwrap().len(), 2);
+    assert_eq!(s.read_ticks(&a, T0, T0 + 1).await.unwrap().len(), 1);
+    assert_eq!(s.latest_statuses().await.unwrap().len(), 1);
+    assert_eq!(
+        s.query_events(EventQuery {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .events
+        .len(),
+        1
+    );
+    assert_eq!(s.flows().await.unwrap().len(), 1);
+    assert_eq!(s.config_latest().await.unwrap().unwrap().version, 1);
+    assert!(s.user_by_key_hash("h").await.unwrap().is_some());
+}
