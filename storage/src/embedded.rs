@@ -369,6 +369,8 @@ impl Store for EmbeddedStore {
                 let (flow, _) = decode_flow_key(&k)?;
                 out.push(keys::decode_tick(flow, &v)?);
             }
+            // Keys are length-prefixed, so key order is not flow order.
+            out.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
             Ok(out)
         })
         .await
@@ -461,13 +463,17 @@ impl Store for EmbeddedStore {
 
     async fn flows(&self) -> Result<Vec<FlowEntry>> {
         self.blocking(|i| {
-            i.flows
+            let mut flows: Vec<FlowEntry> = i
+                .flows
                 .iter()
                 .map(|item| {
                     let v = item.value().map_err(backend)?;
                     serde_json::from_slice(&v).map_err(|e| corrupt("flows", e))
                 })
-                .collect()
+                .collect::<Result<_>>()?;
+            // Keys are length-prefixed, so key order is not flow order.
+            flows.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
+            Ok(flows)
         })
         .await
     }
