@@ -16,7 +16,10 @@ use flowwatch_core::time::Instant;
 
 use crate::Store;
 use crate::error::{Error, Result};
-use crate::keys::{self, decode_flow_key, decode_time, flow_key, flow_time_key, time};
+use crate::keys::{
+    self, decode_cursor, decode_flow_key, decode_time, encode_cursor, event_key, flow_key,
+    flow_time_key, time,
+};
 use crate::model::*;
 
 /// The schema version this build writes and understands.
@@ -236,13 +239,6 @@ fn json(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).expect("stored types serialize")
 }
 
-/// The event cursor: `time:id` of the last event of a page.
-fn event_key(t: Instant, id: &str) -> Vec<u8> {
-    let mut k = time(t).to_vec();
-    k.extend_from_slice(id.as_bytes());
-    k
-}
-
 #[async_trait]
 impl Store for EmbeddedStore {
     async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
@@ -404,7 +400,10 @@ impl Store for EmbeddedStore {
             let limit = q.limit.max(1);
             let lo = time(q.from.unwrap_or(Instant::MIN)).to_vec();
             let hi = match &q.cursor {
-                Some(c) => decode_cursor(c)?,
+                Some(c) => {
+                    let (t, id) = decode_cursor(c)?;
+                    event_key(t, &id)
+                }
                 None => time(q.to.unwrap_or(Instant::MAX)).to_vec(),
             };
             let mut events = Vec::new();
@@ -519,7 +518,7 @@ impl Store for EmbeddedStore {
             let saved = ConfigVersion {
                 version: current + 1,
                 document,
-                saved_at: now(),
+                saved_at: crate::now(),
                 author,
             };
             let mut b = i.batch();
@@ -603,27 +602,4 @@ impl Store for EmbeddedStore {
         })
         .await
     }
-}
-
-/// The wall clock, Unix seconds.
-fn now() -> Instant {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as Instant)
-}
-
-fn encode_cursor(key: &[u8]) -> String {
-    key.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn decode_cursor(c: &str) -> Result<Vec<u8>> {
-    let bad = || Error::Invalid {
-        what: format!("invalid event cursor \"{c}\": use the one a page returned"),
-    };
-    if !c.len().is_multiple_of(2) || c.len() < 16 {
-        return Err(bad());
-    }
-    (0..c.len() / 2)
-        .map(|i| u8::from_str_radix(&c[2 * i..2 * i + 2], 16).map_err(|_| bad()))
-        .collect()
 }

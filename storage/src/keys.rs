@@ -94,6 +94,54 @@ pub fn decode_bucket(second: Instant, v: &[u8]) -> Result<Bucket> {
     })
 }
 
+/// An event's place in time order: `time ‖ id`.
+pub fn event_key(t: Instant, id: &str) -> Vec<u8> {
+    let mut k = time(t).to_vec();
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+/// The opaque page cursor of an event key (hex).
+pub fn encode_cursor(key: &[u8]) -> String {
+    key.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The event key of a cursor; [`Error::Invalid`] for anything a page did not return.
+pub fn decode_cursor(c: &str) -> Result<(Instant, String)> {
+    let bad = || Error::Invalid {
+        what: format!("invalid event cursor \"{c}\": use the one a page returned"),
+    };
+    if !c.len().is_multiple_of(2) || c.len() < 16 {
+        return Err(bad());
+    }
+    let bytes: Vec<u8> = (0..c.len() / 2)
+        .map(|i| u8::from_str_radix(&c[2 * i..2 * i + 2], 16).map_err(|_| bad()))
+        .collect::<Result<_>>()?;
+    let id = String::from_utf8(bytes[8..].to_vec()).map_err(|_| bad())?;
+    Ok((decode_time(&bytes[..8])?, id))
+}
+
+/// A status as a small number (stored by every backend).
+pub fn status_code(s: Status) -> u8 {
+    match s {
+        Status::Ok => 0,
+        Status::Warning => 1,
+        Status::Outage => 2,
+        Status::NotAvailable => 3,
+    }
+}
+
+/// The inverse of [`status_code`].
+pub fn status_from(code: u8) -> Option<Status> {
+    Some(match code {
+        0 => Status::Ok,
+        1 => Status::Warning,
+        2 => Status::Outage,
+        3 => Status::NotAvailable,
+        _ => return None,
+    })
+}
+
 const TICK_LEN: usize = 8 * 3 + 2 + 8 * 5 + 8 * 2;
 
 /// A tick's value (the flow is in the key).
@@ -102,12 +150,7 @@ pub fn tick_value(t: &StoredTick) -> Vec<u8> {
     v.extend_from_slice(&t.start.to_le_bytes());
     v.extend_from_slice(&t.end.to_le_bytes());
     v.extend_from_slice(&t.actual.to_le_bytes());
-    v.push(match t.status {
-        Status::Ok => 0,
-        Status::Warning => 1,
-        Status::Outage => 2,
-        Status::NotAvailable => 3,
-    });
+    v.push(status_code(t.status));
     v.push(t.values.is_some() as u8);
     let x = t.values.unwrap_or(TickValues {
         expected: 0.0,
@@ -136,13 +179,7 @@ pub fn decode_tick(flow: FlowId, v: &[u8]) -> Result<StoredTick> {
         return Err(corrupt("tick value has the wrong length"));
     }
     let w = |at: usize| -> [u8; 8] { v[at..at + 8].try_into().expect("8 bytes") };
-    let status = match v[24] {
-        0 => Status::Ok,
-        1 => Status::Warning,
-        2 => Status::Outage,
-        3 => Status::NotAvailable,
-        _ => return Err(corrupt("unknown tick status")),
-    };
+    let status = status_from(v[24]).ok_or_else(|| corrupt("unknown tick status"))?;
     let f = |i: usize| f64::from_le_bytes(w(26 + 8 * i));
     let values = (v[25] == 1).then(|| TickValues {
         expected: f(0),

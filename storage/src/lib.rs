@@ -8,13 +8,15 @@
 //! - [`model`]: the stored types.
 //! - [`error`]: [`Error`], one for every backend.
 //! - [`embedded`]: the default backend, a `fjall` LSM tree in a data directory.
+//! - [`postgres`]: PostgreSQL, for mid-size operators and the cluster tests.
 //! - [`testsuite`]: the conformance suite every backend runs (feature `testsuite`).
-//! - [`open`]: a backend from a storage URI (`embedded:///path`).
+//! - [`open`]: a backend from a storage URI (`embedded:///path`, `postgres://…`).
 
 pub mod embedded;
 pub mod error;
 mod keys;
 pub mod model;
+pub mod postgres;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
@@ -111,7 +113,8 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_user(&self, name: &str) -> Result<bool>;
 }
 
-/// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path).
+/// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path),
+/// `postgres://user@host:5432/db`.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
     let invalid = |why: &str| Error::InvalidUri {
         uri: uri.to_owned(),
@@ -123,8 +126,20 @@ pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
         }
         return Ok(Arc::new(embedded::EmbeddedStore::open(path).await?));
     }
+    if uri.starts_with("postgres://") || uri.starts_with("postgresql://") {
+        return Ok(Arc::new(postgres::PostgresStore::connect(uri).await?));
+    }
     if uri.contains("://") {
-        return Err(invalid("unknown scheme: expected embedded:///path"));
+        return Err(invalid(
+            "unknown scheme: expected embedded:///path or postgres://…",
+        ));
     }
     Ok(Arc::new(embedded::EmbeddedStore::open(uri).await?))
+}
+
+/// The wall clock in Unix seconds (when a configuration version is saved).
+pub(crate) fn now() -> Instant {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as Instant)
 }
