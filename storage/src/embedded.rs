@@ -1,11 +1,14 @@
 //! The embedded backend: a `fjall` LSM tree in a data directory (ADR 0003).
 //!
-//! One keyspace per kind of data; keys are order-preserving (`keys.rs`) so a flow's buckets or
-//! ticks are one range scan. Every write is one atomic batch, fsynced before it returns, so a
+//! One keyspace per kind of data; keys are order-preserving (`keys.rs`). Flows get a numeric id
+//! on first write, so a bucket or tick key is `id ‖ time` (16 bytes) and a flow's range is one
+//! range scan. Traffic is kept per flow and minute: one entry holds that minute's occupied
+//! seconds (ADR 0003), so a batch of 1 000 buckets touches a few dozen entries. Every write is one atomic batch, fsynced before it returns, so a
 //! write that returned survives `kill -9` and none is half-visible. fjall locks the directory:
 //! a second process gets [`Error::Locked`]. Writes that must read first (tick epochs, config
 //! versions, the registry) are serialised by one mutex; the directory lock makes it global.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -16,9 +19,9 @@ use flowwatch_core::time::Instant;
 
 use crate::Store;
 use crate::error::{Error, Result};
+use crate::keys::Minute;
 use crate::keys::{
-    self, decode_cursor, decode_flow_key, decode_time, encode_cursor, event_key, flow_key,
-    flow_time_key, time,
+    self, decode_cursor, decode_flow_key, decode_time, encode_cursor, event_key, flow_key, time,
 };
 use crate::model::*;
 
@@ -44,11 +47,15 @@ struct Inner {
     events: Keyspace,
     event_ids: Keyspace,
     flows: Keyspace,
+    /// Flow key → its numeric id: traffic and ticks are keyed `id ‖ time` (16 bytes).
+    flow_ids: Keyspace,
     config: Keyspace,
     users: Keyspace,
     api_keys: Keyspace,
     /// Serialises read-then-write operations.
     write: Mutex<()>,
+    /// Ids of flows seen so far (a cache of `flow_ids`).
+    ids: Mutex<HashMap<FlowId, u64>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -82,6 +89,19 @@ impl EmbeddedStore {
         self.blocking(|i| i.db.disk_space().map_err(backend)).await
     }
 
+    /// Flushes the memtables of the time series to disk and compacts them fully (maintenance:
+    /// reclaims the space of overwritten and expired rows).
+    pub async fn compact(&self) -> Result<()> {
+        self.blocking(|i| {
+            for ks in [&i.traffic, &i.ticks, &i.status, &i.events] {
+                ks.rotate_memtable_and_wait().map_err(backend)?;
+                ks.major_compact().map_err(backend)?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     async fn blocking<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Inner) -> Result<T> + Send + 'static,
@@ -101,29 +121,44 @@ impl Inner {
                 path.display()
             ))
         })?;
-        let db = Database::builder(&path).open().map_err(|e| match e {
-            fjall::Error::Locked => Error::Locked { path: path.clone() },
-            e => corrupt(
-                &format!("data directory {}", path.display()),
-                format!("cannot open: {e}"),
-            ),
-        })?;
+        // One background worker: with more, fjall 3.1's worker 0 re-queues every compaction
+        // message it receives and spins while another worker compacts (a core lost on a
+        // 2-core machine; ADR 0003).
+        let db = Database::builder(&path)
+            .worker_threads(1)
+            .open()
+            .map_err(|e| match e {
+                fjall::Error::Locked => Error::Locked { path: path.clone() },
+                e => corrupt(
+                    &format!("data directory {}", path.display()),
+                    format!("cannot open: {e}"),
+                ),
+            })?;
         let ks = |name: &str| {
             db.keyspace(name, KeyspaceCreateOptions::default)
                 .map_err(backend)
         };
         let inner = Inner {
             meta: ks("meta")?,
-            traffic: ks("traffic")?,
+            // Buckets are only ever read by range: bloom filters would cost compaction time and
+            // disk for no read they could speed up.
+            traffic: db
+                .keyspace("traffic", || {
+                    KeyspaceCreateOptions::default()
+                        .filter_policy(fjall::config::FilterPolicy::disabled())
+                })
+                .map_err(backend)?,
             ticks: ks("ticks")?,
             status: ks("status")?,
             events: ks("events")?,
             event_ids: ks("event_ids")?,
             flows: ks("flows")?,
+            flow_ids: ks("flow_ids")?,
             config: ks("config")?,
             users: ks("users")?,
             api_keys: ks("api_keys")?,
             write: Mutex::new(()),
+            ids: Mutex::new(HashMap::new()),
             db,
             path,
         };
@@ -171,9 +206,89 @@ impl Inner {
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The id of `flow`, if it has one.
+    fn id(&self, flow: &FlowId) -> Result<Option<u64>> {
+        if let Some(&id) = self.ids.lock().unwrap_or_else(|p| p.into_inner()).get(flow) {
+            return Ok(Some(id));
+        }
+        let mut k = Vec::new();
+        flow_key(flow, &mut k);
+        let Some(v) = self.flow_ids.get(&k).map_err(backend)? else {
+            return Ok(None);
+        };
+        let id = u64::from_be_bytes(
+            v.as_ref()
+                .try_into()
+                .map_err(|_| corrupt("flow_ids", "id is not 8 bytes"))?,
+        );
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(flow.clone(), id);
+        Ok(Some(id))
+    }
+
+    /// The ids of `flows`, giving new flows the next free ids (committed before they are used,
+    /// so no data is ever keyed by an id that was not stored).
+    fn ids_creating<'f>(
+        &self,
+        flows: impl IntoIterator<Item = &'f FlowId>,
+    ) -> Result<HashMap<FlowId, u64>> {
+        let mut out = HashMap::new();
+        let mut missing = Vec::new();
+        for f in flows {
+            if out.contains_key(f) {
+                continue;
+            }
+            match self.id(f)? {
+                Some(id) => {
+                    out.insert(f.clone(), id);
+                }
+                None => missing.push(f),
+            }
+        }
+        if missing.is_empty() {
+            return Ok(out);
+        }
+        let _w = self.lock();
+        let mut next = match self.meta.get("next_flow_id").map_err(backend)? {
+            Some(v) => u64::from_be_bytes(
+                v.as_ref()
+                    .try_into()
+                    .map_err(|_| corrupt("meta", "next_flow_id is not 8 bytes"))?,
+            ),
+            None => 1,
+        };
+        let mut b = self.batch();
+        let mut assigned = Vec::new();
+        for f in missing {
+            if out.contains_key(f) {
+                continue;
+            }
+            // Another writer may have assigned it since we looked.
+            if let Some(id) = self.id(f)? {
+                out.insert(f.clone(), id);
+                continue;
+            }
+            let mut k = Vec::new();
+            flow_key(f, &mut k);
+            b.insert(&self.flow_ids, k, next.to_be_bytes().to_vec());
+            assigned.push((f.clone(), next));
+            out.insert(f.clone(), next);
+            next += 1;
+        }
+        b.insert(&self.meta, "next_flow_id", next.to_be_bytes().to_vec());
+        b.commit().map_err(backend)?;
+        self.ids
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(assigned);
+        Ok(out)
+    }
+
     fn scan_flow_range(
         ks: &Keyspace,
-        flow: &FlowId,
+        id: u64,
         from: Instant,
         to: Instant,
         mut f: impl FnMut(Instant, &[u8]) -> Result<()>,
@@ -181,28 +296,30 @@ impl Inner {
         if from >= to {
             return Ok(());
         }
-        let (lo, hi) = (flow_time_key(flow, from), flow_time_key(flow, to));
-        let prefix_len = lo.len() - 8;
-        for item in ks.range(lo..hi) {
+        for item in ks.range(id_time_key(id, from)..id_time_key(id, to)) {
             let (k, v) = item.into_inner().map_err(backend)?;
-            f(decode_time(&k[prefix_len..])?, &v)?;
+            f(decode_time(&k[8..])?, &v)?;
         }
         Ok(())
     }
 
-    /// Deletes rows of a `flow ‖ time` keyspace older than `before`, flow by flow (seeking
-    /// from one flow's prefix to the next instead of scanning everything).
+    /// Deletes rows of an `id ‖ time` keyspace older than `before`, flow by flow (seeking from
+    /// one flow's id to the next instead of scanning everything).
     fn expire_flow_series(&self, ks: &Keyspace, before: Instant) -> Result<u64> {
         let mut removed = 0;
-        let mut seek: Vec<u8> = Vec::new();
+        let mut id = 0u64;
         loop {
-            let Some(item) = ks.range(seek.as_slice()..).next() else {
+            let Some(item) = ks.range(id.to_be_bytes().to_vec()..).next() else {
                 break;
             };
             let key = item.key().map_err(backend)?;
-            let (flow, len) = decode_flow_key(&key)?;
+            id = u64::from_be_bytes(
+                key[..8]
+                    .try_into()
+                    .map_err(|_| corrupt("series", "short key"))?,
+            );
             let old: Vec<_> = ks
-                .range(flow_time_key(&flow, Instant::MIN)..flow_time_key(&flow, before))
+                .range(id_time_key(id, Instant::MIN)..id_time_key(id, before))
                 .map(|i| i.key().map_err(backend))
                 .collect::<Result<_>>()?;
             for chunk in old.chunks(DELETE_BATCH) {
@@ -213,9 +330,67 @@ impl Inner {
                 b.commit().map_err(backend)?;
                 removed += chunk.len() as u64;
             }
-            // The next flow: the smallest key after every `flow ‖ time`.
-            seek = key[..len].to_vec();
-            seek.extend_from_slice(&[0xff; 9]);
+            match id.checked_add(1) {
+                Some(n) => id = n,
+                None => break,
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Expires traffic: whole minutes before `before` go; the minute holding `before` loses
+    /// its earlier seconds. Counts buckets, not minutes.
+    fn expire_traffic(&self, before: Instant) -> Result<u64> {
+        let mut removed = 0;
+        let mut id = 0u64;
+        loop {
+            let Some(item) = self.traffic.range(id.to_be_bytes().to_vec()..).next() else {
+                break;
+            };
+            let key = item.key().map_err(backend)?;
+            id = u64::from_be_bytes(
+                key[..8]
+                    .try_into()
+                    .map_err(|_| corrupt("traffic", "short key"))?,
+            );
+            let mut b = self.batch();
+            let mut pending = 0;
+            for item in self
+                .traffic
+                .range(id_time_key(id, Instant::MIN)..id_time_key(id, minute_of(before) + 1))
+            {
+                let (k, v) = item.into_inner().map_err(backend)?;
+                let minute = decode_time(&k[8..])?;
+                let mut m = keys::decode_minute(&v)?;
+                let mut left = 0;
+                for (o, slot) in m.iter_mut().enumerate() {
+                    if slot.is_some() {
+                        if minute + (o as Instant) < before {
+                            *slot = None;
+                            removed += 1;
+                        } else {
+                            left += 1;
+                        }
+                    }
+                }
+                if left == 0 {
+                    b.remove(&self.traffic, k);
+                } else {
+                    b.insert(&self.traffic, k, keys::minute_value(&m));
+                }
+                pending += 1;
+                if pending == DELETE_BATCH {
+                    std::mem::replace(&mut b, self.batch())
+                        .commit()
+                        .map_err(backend)?;
+                    pending = 0;
+                }
+            }
+            b.commit().map_err(backend)?;
+            match id.checked_add(1) {
+                Some(n) => id = n,
+                None => break,
+            }
         }
         Ok(removed)
     }
@@ -235,6 +410,19 @@ impl Inner {
     }
 }
 
+/// The start of the minute holding `t`.
+fn minute_of(t: Instant) -> Instant {
+    t.div_euclid(60).saturating_mul(60)
+}
+
+/// `id ‖ time`: the 16-byte key of a traffic minute or a tick.
+fn id_time_key(id: u64, t: Instant) -> [u8; 16] {
+    let mut k = [0u8; 16];
+    k[..8].copy_from_slice(&id.to_be_bytes());
+    k[8..].copy_from_slice(&time(t));
+    k
+}
+
 fn json(v: &impl serde::Serialize) -> Vec<u8> {
     serde_json::to_vec(v).expect("stored types serialize")
 }
@@ -243,16 +431,32 @@ fn json(v: &impl serde::Serialize) -> Vec<u8> {
 impl Store for EmbeddedStore {
     async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
         self.blocking(move |i| {
-            let mut b = i.batch();
+            let ids = i.ids_creating(batch.iter().map(|fb| &fb.flow))?;
+            // The batch's buckets per flow and minute (a later bucket for the same second wins).
+            let mut minutes: std::collections::BTreeMap<[u8; 16], Minute> = Default::default();
             for fb in &batch {
-                let mut prefix = Vec::with_capacity(48);
-                flow_key(&fb.flow, &mut prefix);
-                for bucket in &fb.buckets {
-                    let mut k = Vec::with_capacity(prefix.len() + 8);
-                    k.extend_from_slice(&prefix);
-                    k.extend_from_slice(&time(bucket.second));
-                    b.insert(&i.traffic, k, keys::bucket_value(bucket).to_vec());
+                let id = ids[&fb.flow];
+                for b in &fb.buckets {
+                    let m = minutes
+                        .entry(id_time_key(id, minute_of(b.second)))
+                        .or_insert([None; 60]);
+                    m[(b.second - minute_of(b.second)) as usize] = Some((b.bytes, b.records));
                 }
+            }
+            // Read-merge-write: serialised, so two writers of one minute cannot lose a bucket.
+            let _w = i.lock();
+            let mut b = i.batch();
+            for (key, new) in &minutes {
+                let mut merged = match i.traffic.get(key).map_err(backend)? {
+                    Some(old) => keys::decode_minute(&old)?,
+                    None => [None; 60],
+                };
+                for (slot, n) in merged.iter_mut().zip(new) {
+                    if n.is_some() {
+                        *slot = *n;
+                    }
+                }
+                b.insert(&i.traffic, &key[..], keys::minute_value(&merged));
             }
             b.commit().map_err(backend)
         })
@@ -263,10 +467,26 @@ impl Store for EmbeddedStore {
         let flow = flow.clone();
         self.blocking(move |i| {
             let mut out = Vec::new();
-            Inner::scan_flow_range(&i.traffic, &flow, from, to, |t, v| {
-                out.push(keys::decode_bucket(t, v)?);
-                Ok(())
-            })?;
+            let Some(id) = i.id(&flow)? else {
+                return Ok(out);
+            };
+            if from >= to {
+                return Ok(out);
+            }
+            Inner::scan_flow_range(
+                &i.traffic,
+                id,
+                minute_of(from),
+                minute_of(to - 1) + 1,
+                |minute, v| {
+                    let m = keys::decode_minute(v)?;
+                    out.extend(
+                        keys::minute_buckets(minute, &m)
+                            .filter(|b| b.second >= from && b.second < to),
+                    );
+                    Ok(())
+                },
+            )?;
             Ok(out)
         })
         .await
@@ -276,7 +496,7 @@ impl Store for EmbeddedStore {
         self.blocking(move |i| {
             let _w = i.lock();
             match series {
-                Series::Traffic => i.expire_flow_series(&i.traffic, before),
+                Series::Traffic => i.expire_traffic(before),
                 Series::Ticks => i.expire_flow_series(&i.ticks, before),
                 Series::Events => {
                     let old: Vec<_> = i
@@ -301,21 +521,22 @@ impl Store for EmbeddedStore {
 
     async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome> {
         self.blocking(move |i| {
+            let ids = i.ids_creating(ticks.iter().map(|t| &t.flow))?;
             let _w = i.lock();
             let mut out = WriteOutcome::default();
             let mut b = i.batch();
             // Latest tick per flow within this batch, to move the status once.
             let mut latest: std::collections::HashMap<Vec<u8>, &StoredTick> = Default::default();
             for t in &ticks {
-                let key = flow_time_key(&t.flow, t.start);
-                if let Some(old) = i.ticks.get(&key).map_err(backend)? {
+                let key = id_time_key(ids[&t.flow], t.start);
+                if let Some(old) = i.ticks.get(key).map_err(backend)? {
                     let old = keys::decode_tick(t.flow.clone(), &old)?;
                     if old.epoch > t.epoch {
                         out.stale += 1;
                         continue;
                     }
                 }
-                b.insert(&i.ticks, key, keys::tick_value(t));
+                b.insert(&i.ticks, &key[..], keys::tick_value(t));
                 out.written += 1;
                 let mut fk = Vec::new();
                 flow_key(&t.flow, &mut fk);
@@ -348,7 +569,10 @@ impl Store for EmbeddedStore {
         let flow = flow.clone();
         self.blocking(move |i| {
             let mut out = Vec::new();
-            Inner::scan_flow_range(&i.ticks, &flow, from, to, |_, v| {
+            let Some(id) = i.id(&flow)? else {
+                return Ok(out);
+            };
+            Inner::scan_flow_range(&i.ticks, id, from, to, |_, v| {
                 out.push(keys::decode_tick(flow.clone(), v)?);
                 Ok(())
             })?;

@@ -58,14 +58,6 @@ pub fn decode_time(b: &[u8]) -> Result<Instant> {
     Ok((u64::from_be_bytes(b) ^ (1 << 63)) as Instant)
 }
 
-/// `flow ‖ time` key.
-pub fn flow_time_key(flow: &FlowId, t: Instant) -> Vec<u8> {
-    let mut k = Vec::with_capacity(48);
-    flow_key(flow, &mut k);
-    k.extend_from_slice(&time(t));
-    k
-}
-
 fn corrupt(detail: &str) -> Error {
     Error::Corrupt {
         place: "embedded store".into(),
@@ -73,24 +65,69 @@ fn corrupt(detail: &str) -> Error {
     }
 }
 
-/// A bucket's value: bytes and records, 16 bytes.
-pub fn bucket_value(b: &Bucket) -> [u8; 16] {
-    let mut v = [0u8; 16];
-    v[..8].copy_from_slice(&b.bytes.to_le_bytes());
-    v[8..].copy_from_slice(&b.records.to_le_bytes());
+/// The buckets of one flow in one minute, by second of the minute.
+pub type Minute = [Option<(u64, u64)>; 60];
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(v: &[u8], at: &mut usize) -> Result<u64> {
+    let mut x = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *v.get(*at).ok_or_else(|| corrupt("truncated varint"))?;
+        *at += 1;
+        x |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(x);
+        }
+    }
+    Err(corrupt("varint longer than 64 bits"))
+}
+
+/// A minute's value: for each occupied second, its offset (one byte), bytes and records as
+/// varints. A typical bucket takes 5–7 bytes.
+pub fn minute_value(m: &Minute) -> Vec<u8> {
+    let mut v = Vec::with_capacity(64);
+    for (offset, slot) in m.iter().enumerate() {
+        if let Some((bytes, records)) = slot {
+            v.push(offset as u8);
+            put_varint(&mut v, *bytes);
+            put_varint(&mut v, *records);
+        }
+    }
     v
 }
 
-/// Decodes a bucket of `second` from its value.
-pub fn decode_bucket(second: Instant, v: &[u8]) -> Result<Bucket> {
-    if v.len() != 16 {
-        return Err(corrupt("bucket value is not 16 bytes"));
+/// Decodes a minute's value.
+pub fn decode_minute(v: &[u8]) -> Result<Minute> {
+    let mut m: Minute = [None; 60];
+    let mut at = 0;
+    while at < v.len() {
+        let offset = v[at] as usize;
+        at += 1;
+        if offset >= 60 {
+            return Err(corrupt("second offset beyond a minute"));
+        }
+        let bytes = get_varint(v, &mut at)?;
+        let records = get_varint(v, &mut at)?;
+        m[offset] = Some((bytes, records));
     }
-    let u = |r: std::ops::Range<usize>| u64::from_le_bytes(v[r].try_into().expect("8 bytes"));
-    Ok(Bucket {
-        second,
-        bytes: u(0..8),
-        records: u(8..16),
+    Ok(m)
+}
+
+/// The buckets of a decoded minute starting at `minute`, in time order.
+pub fn minute_buckets(minute: Instant, m: &Minute) -> impl Iterator<Item = Bucket> + '_ {
+    m.iter().enumerate().filter_map(move |(o, slot)| {
+        slot.map(|(bytes, records)| Bucket {
+            second: minute + o as Instant,
+            bytes,
+            records,
+        })
     })
 }
 
@@ -224,6 +261,27 @@ mod tests {
         assert!(!kab.starts_with(&ka));
         assert_eq!(decode_flow_key(&kab).unwrap(), (ab, kab.len()));
         assert!(decode_flow_key(&ka[..5]).is_err());
+    }
+
+    #[test]
+    fn minutes_round_trip() {
+        let mut m: Minute = [None; 60];
+        m[0] = Some((0, 0));
+        m[7] = Some((18_838_553, 3));
+        m[59] = Some((u64::MAX, u64::MAX));
+        assert_eq!(decode_minute(&minute_value(&m)).unwrap(), m);
+        let b: Vec<Bucket> = minute_buckets(600, &m).collect();
+        assert_eq!(
+            b[1],
+            Bucket {
+                second: 607,
+                bytes: 18_838_553,
+                records: 3
+            }
+        );
+        assert!(decode_minute(&[60, 1, 1]).is_err());
+        assert!(decode_minute(&[3, 0x80]).is_err());
+        assert_eq!(minute_value(&[None; 60]), Vec::<u8>::new());
     }
 
     #[test]

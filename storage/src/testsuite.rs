@@ -203,6 +203,15 @@ pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
             .unwrap()
             .is_empty()
     );
+    // Ranges that cut through minutes.
+    let c = flow("C");
+    s.write_buckets(vec![buckets(&c, T0 + 50..T0 + 130, 1)])
+        .await
+        .unwrap();
+    let cut = s.read_buckets(&c, T0 + 59, T0 + 121).await.unwrap();
+    assert_eq!(cut.first().unwrap().second, T0 + 59);
+    assert_eq!(cut.last().unwrap().second, T0 + 120);
+    assert_eq!(cut.len(), 62);
     assert!(
         s.read_buckets(&a, T0 + DAY, T0).await.unwrap().is_empty(),
         "empty range"
@@ -284,6 +293,18 @@ pub async fn retention_expires_only_older_data(fx: Fixture) {
         assert_eq!(b[0].second, cut);
         assert_eq!(s.read_ticks(f, i64::MIN, i64::MAX).await.unwrap().len(), 6);
     }
+    // A cut inside a minute keeps that minute's later seconds.
+    let g = flow("G");
+    let mid = T0 + 20 * DAY + 30;
+    s.write_buckets(vec![buckets(&g, mid - 5..mid + 5, 1)])
+        .await
+        .unwrap();
+    assert_eq!(s.expire(Series::Traffic, mid).await.unwrap(), 5 + 5 * 6);
+    let left = s.read_buckets(&g, i64::MIN, i64::MAX).await.unwrap();
+    assert_eq!(
+        left.iter().map(|b| b.second).collect::<Vec<_>>(),
+        (mid..mid + 5).collect::<Vec<_>>()
+    );
     let page = s
         .query_events(EventQuery {
             limit: 100,
