@@ -9,14 +9,16 @@
 //! - [`error`]: [`Error`], one for every backend.
 //! - [`embedded`]: the default backend, a `fjall` LSM tree in a data directory.
 //! - [`postgres`]: PostgreSQL, for mid-size operators and the cluster tests.
+//! - [`scylla`]: ScyllaDB, for large clusters.
 //! - [`testsuite`]: the conformance suite every backend runs (feature `testsuite`).
-//! - [`open`]: a backend from a storage URI (`embedded:///path`, `postgres://…`).
+//! - [`open`]: a backend from a storage URI (`embedded:///path`, `postgres://…`, `scylla://…`).
 
 pub mod embedded;
 pub mod error;
 mod keys;
 pub mod model;
 pub mod postgres;
+pub mod scylla;
 #[cfg(any(test, feature = "testsuite"))]
 pub mod testsuite;
 
@@ -114,7 +116,7 @@ pub trait Store: Send + Sync + 'static {
 }
 
 /// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path),
-/// `postgres://user@host:5432/db`.
+/// `postgres://user@host:5432/db`, `scylla://host:9042/keyspace`.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
     let invalid = |why: &str| Error::InvalidUri {
         uri: uri.to_owned(),

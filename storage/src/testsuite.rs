@@ -55,11 +55,12 @@ impl Fixture {
     }
 }
 
-/// Generates one `#[tokio::test]` per conformance test, each with `$fixture().await`.
+/// Generates one `#[tokio::test]` per conformance test, each with `$fixture().await`; an
+/// optional attribute (e.g. `#[ignore = "…"]`) goes on every test.
 #[macro_export]
 macro_rules! conformance_tests {
-    ($fixture:path) => {
-        $crate::conformance_tests!(@tests $fixture;
+    ($fixture:path $(, #[$attr:meta])?) => {
+        $crate::conformance_tests!(@tests $fixture; { $(#[$attr])? };
             buckets_are_idempotent_upserts,
             buckets_read_in_order_within_range_and_flow,
             large_batches_and_concurrent_writers,
@@ -73,13 +74,15 @@ macro_rules! conformance_tests {
             data_survives_reopen,
         );
     };
-    (@tests $fixture:path; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                $crate::testsuite::$name($fixture().await).await;
-            }
-        )*
+    (@tests $fixture:path; $attrs:tt; $($name:ident),* $(,)?) => {
+        $( $crate::conformance_tests!(@one $fixture; $attrs; $name); )*
+    };
+    (@one $fixture:path; { $(#[$attr:meta])? }; $name:ident) => {
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        $(#[$attr])?
+        async fn $name() {
+            $crate::testsuite::$name($fixture().await).await;
+        }
     };
 }
 
