@@ -20,9 +20,7 @@ use flowwatch_core::time::Instant;
 use crate::Store;
 use crate::error::{Error, Result};
 use crate::keys::Minute;
-use crate::keys::{
-    self, decode_cursor, decode_flow_key, decode_time, encode_cursor, event_key, flow_key, time,
-};
+use crate::keys::{self, decode_cursor, decode_flow_key, decode_time, event_key, flow_key, time};
 use crate::model::*;
 
 /// The schema version this build writes and understands.
@@ -631,7 +629,6 @@ impl Store for EmbeddedStore {
                 None => time(q.to.unwrap_or(Instant::MAX)).to_vec(),
             };
             let mut events = Vec::new();
-            let mut next = None;
             for item in i.events.range(lo..hi).rev() {
                 let v = item.value().map_err(backend)?;
                 let e: Event = serde_json::from_slice(&v).map_err(|e| corrupt("events", e))?;
@@ -641,14 +638,12 @@ impl Store for EmbeddedStore {
                 {
                     continue;
                 }
-                if events.len() == limit {
-                    let last: &Event = events.last().expect("limit is at least 1");
-                    next = Some(encode_cursor(&event_key(last.time, &last.id)));
+                events.push(e);
+                if events.len() > limit {
                     break;
                 }
-                events.push(e);
             }
-            Ok(EventPage { events, next })
+            Ok(EventPage::from_overfetch(events, limit))
         })
         .await
     }
@@ -736,15 +731,7 @@ impl Store for EmbeddedStore {
                     )
                 }
             };
-            if current != expected {
-                return Err(Error::Conflict { expected, current });
-            }
-            let saved = ConfigVersion {
-                version: current + 1,
-                document,
-                saved_at: crate::now(),
-                author,
-            };
+            let saved = ConfigVersion::successor(current, expected, document, &author)?;
             let mut b = i.batch();
             b.insert(
                 &i.config,

@@ -120,6 +120,19 @@ pub struct EventPage {
     pub next: Option<String>,
 }
 
+impl EventPage {
+    /// A page from up to `limit + 1` matching events, newest first: the extra one only says
+    /// there is more, and the cursor points after the last event kept.
+    pub(crate) fn from_overfetch(mut events: Vec<Event>, limit: usize) -> EventPage {
+        let next = (events.len() > limit).then(|| {
+            events.truncate(limit);
+            let last = events.last().expect("limit is at least 1");
+            crate::keys::encode_cursor(&crate::keys::event_key(last.time, &last.id))
+        });
+        EventPage { events, next }
+    }
+}
+
 /// A known flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -144,6 +157,27 @@ pub struct ConfigVersion {
     pub saved_at: Instant,
     /// Who saved it.
     pub author: String,
+}
+
+impl ConfigVersion {
+    /// The version after `current`, if the writer based its change on `current`
+    /// (`expected`); otherwise [`crate::Error::Conflict`].
+    pub(crate) fn successor(
+        current: u64,
+        expected: u64,
+        document: serde_json::Value,
+        author: &str,
+    ) -> crate::Result<ConfigVersion> {
+        if current != expected {
+            return Err(crate::Error::Conflict { expected, current });
+        }
+        Ok(ConfigVersion {
+            version: current + 1,
+            document,
+            saved_at: crate::now(),
+            author: author.to_owned(),
+        })
+    }
 }
 
 /// What a user may do.

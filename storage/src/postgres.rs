@@ -19,7 +19,7 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use crate::Store;
 use crate::error::{Error, Result};
-use crate::keys::{decode_cursor, encode_cursor, event_key, status_code, status_from};
+use crate::keys::{decode_cursor, status_code, status_from};
 use crate::model::*;
 
 /// The schema version this build writes and understands.
@@ -583,18 +583,11 @@ impl Store for PostgresStore {
             )
             .await
             .map_err(pg)?;
-        let mut events: Vec<Event> = rows
+        let events: Vec<Event> = rows
             .iter()
             .map(|r| serde_json::from_value(r.get(0)).map_err(corrupt))
             .collect::<Result<_>>()?;
-        let next = if events.len() > limit {
-            events.truncate(limit);
-            let last = events.last().expect("limit is at least 1");
-            Some(encode_cursor(&event_key(last.time, &last.id)))
-        } else {
-            None
-        };
-        Ok(EventPage { events, next })
+        Ok(EventPage::from_overfetch(events, limit))
     }
 
     async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
@@ -686,18 +679,7 @@ impl Store for PostgresStore {
             .await
             .map_err(pg)?
             .get(0);
-        if current as u64 != expected {
-            return Err(Error::Conflict {
-                expected,
-                current: current as u64,
-            });
-        }
-        let saved = ConfigVersion {
-            version: current as u64 + 1,
-            document,
-            saved_at: crate::now(),
-            author: author.to_owned(),
-        };
+        let saved = ConfigVersion::successor(current as u64, expected, document, author)?;
         tx.execute(
             "INSERT INTO config_versions (version, document, saved_at, author) VALUES ($1, $2, $3, $4)",
             &[&(saved.version as i64), &saved.document, &saved.saved_at, &saved.author],

@@ -33,7 +33,7 @@ use scylla::value::{CqlValue, Row};
 
 use crate::Store;
 use crate::error::{Error, Result};
-use crate::keys::{decode_cursor, encode_cursor, event_key, status_code, status_from};
+use crate::keys::{decode_cursor, status_code, status_from};
 use crate::model::*;
 
 /// The schema version this build writes and understands.
@@ -841,14 +841,7 @@ impl Store for ScyllaStore {
                 }
             }
         }
-        let next = if events.len() > limit {
-            events.truncate(limit);
-            let last = events.last().expect("limit is at least 1");
-            Some(encode_cursor(&event_key(last.time, &last.id)))
-        } else {
-            None
-        };
-        Ok(EventPage { events, next })
+        Ok(EventPage::from_overfetch(events, limit))
     }
 
     async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
@@ -918,15 +911,7 @@ impl Store for ScyllaStore {
         author: &str,
     ) -> Result<ConfigVersion> {
         let current = self.config_latest().await?.map_or(0, |c| c.version);
-        if current != expected {
-            return Err(Error::Conflict { expected, current });
-        }
-        let saved = ConfigVersion {
-            version: expected + 1,
-            document,
-            saved_at: crate::now(),
-            author: author.to_owned(),
-        };
+        let saved = ConfigVersion::successor(current, expected, document, author)?;
         let text = serde_json::to_string(&saved.document).expect("JSON serializes");
         // Versions are consecutive: of two editors of `expected`, one inserts `expected + 1`.
         if !applied(
