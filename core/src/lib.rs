@@ -12,6 +12,7 @@
 //!   inheritance, export.
 //! - [`detection`]: expected traffic, differences and statuses (SPEC §3–4), and
 //!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps.
+//! - [`live`]: one flow evaluated live as records and the clock arrive (what a flow actor decides).
 //! - [`record`]: traffic records and their wire forms (traffic CSV line, seed message).
 //! - [`replay`]: evaluate every flow over a date range from a set of records.
 //! - [`tick_csv`]: the tick CSV (SPEC §6).
@@ -20,6 +21,7 @@ pub mod calendar;
 pub mod config;
 pub mod detection;
 pub mod id;
+pub mod live;
 pub mod record;
 pub mod replay;
 pub mod tick;
