@@ -135,6 +135,28 @@ impl LiveFlow {
         self.next_tick().0
     }
 
+    /// When the next tick is due: its end plus `grace`.
+    pub fn next_due(&self, grace: i64) -> Instant {
+        let (_, end, i) = self.next_tick();
+        if i < self.day.ticks.len() {
+            return end + grace;
+        }
+        // The open day is over: the first existing tick of a following day.
+        let mut day = self.day.ticks.day() + 1;
+        loop {
+            let ticks = DayTicks::new(self.calendar.tz(), day, self.granularity);
+            if let Some(i) = (0..ticks.len()).find(|&i| ticks.exists(i)) {
+                return ticks.end(i) + grace;
+            }
+            day += 1;
+        }
+    }
+
+    /// The flow's first day.
+    pub fn first_day(&self) -> EpochDay {
+        self.history.first_day()
+    }
+
     /// The next tick to evaluate: its start, end and index in the open day.
     fn next_tick(&self) -> (Instant, Instant, usize) {
         let t = &self.day.ticks;

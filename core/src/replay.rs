@@ -180,6 +180,32 @@ impl FlowReplay<'_> {
     }
 }
 
+/// Replays one flow from its records (time, bytes): its ticks in the window, with their real
+/// start and end — the simulation of a flow over stored traffic. `None` for a disabled flow or
+/// a country without a zone.
+pub fn replay_flow(
+    config: &Config,
+    flow: &FlowId,
+    records: impl IntoIterator<Item = (Instant, u64)>,
+    window: Window,
+) -> Option<Vec<(Instant, Instant, TickEvaluation)>> {
+    let mut replay = Replay::new(config);
+    for (time, bytes) in records {
+        replay
+            .add_record(&Record {
+                time,
+                flow: flow.clone(),
+                bytes,
+            })
+            .ok()?;
+    }
+    let mut out = Vec::new();
+    for f in replay.into_flows() {
+        f.run(window, |start, end, e| out.push((start, end, *e)));
+    }
+    Some(out)
+}
+
 /// A small fast hasher for short keys (the Firefox/rustc "Fx" hash).
 #[derive(Default, Clone, Copy)]
 pub struct FxHasher {

@@ -6,8 +6,7 @@ use std::sync::Arc;
 use super::*;
 use crate::config::Config;
 use crate::id::FlowKind;
-use crate::record::Record;
-use crate::replay::{Replay, Window};
+use crate::replay::Window;
 use crate::time::{epoch_day, local_midnight, parse_rfc3339};
 use chrono::NaiveDate;
 use proptest::prelude::*;
@@ -73,28 +72,13 @@ fn replayed(
     to: EpochDay,
 ) -> BTreeMap<Instant, TickEvaluation> {
     let config = Config::from_json(config).unwrap();
-    let mut r = Replay::new(&config);
-    for &(time, bytes) in records {
-        r.add_record(&Record {
-            time,
-            flow: s.flow.clone(),
-            bytes,
-        })
-        .unwrap();
-    }
-    let mut out = BTreeMap::new();
-    for f in r.into_flows() {
-        f.run(
-            Window {
-                from: None,
-                to: Some(to),
-            },
-            |start, _, e| {
-                out.insert(start, *e);
-            },
-        );
-    }
-    out
+    let window = Window {
+        from: None,
+        to: Some(to),
+    };
+    let ticks =
+        crate::replay::replay_flow(&config, &s.flow, records.iter().copied(), window).unwrap();
+    ticks.into_iter().map(|(start, _, e)| (start, e)).collect()
 }
 
 const CONFIGS: [&str; 3] = [
@@ -281,9 +265,16 @@ fn a_tick_waits_for_its_grace_and_silence_is_evaluated() {
     assert_eq!(ticks.len(), 35);
     assert!(ticks.iter().all(|t| t.eval.actual == 0));
     assert_eq!(live.watermark(), t0 + 36 * 3600);
+    assert_eq!(live.next_due(GRACE), t0 + 37 * 3600 + GRACE);
     assert_eq!(live.add(t0 + 5, 1), Added::Late { tick_start: t0 });
     assert_eq!(live.add(t0 - 5, 1), Added::BeforeFirstDay);
     assert_eq!(live.add(t0 + 36 * 3600, 1), Added::Pending);
+    live.advance(t0 + 48 * 3600 + GRACE, GRACE);
+    assert_eq!(
+        live.next_due(GRACE),
+        t0 + 49 * 3600 + GRACE,
+        "across midnight"
+    );
 }
 
 #[test]

@@ -1,0 +1,331 @@
+//! One flow: a thin shell around `flowwatch_core::live::LiveFlow`.
+//!
+//! It stores the flow's traffic (records are summed into 1-second buckets, never replaced),
+//! feeds the records to its `LiveFlow`, evaluates due ticks on its own timer (so silence is
+//! evaluated too), rebuilds from storage when a record is late, and stores every tick and
+//! status change. A change of a tick older than the alarm window is a revision: stored, not
+//! alarmed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use flowwatch_core::FlowId;
+use flowwatch_core::calendar::CountryCalendar;
+use flowwatch_core::config::FlowConfig;
+use flowwatch_core::detection::Status;
+use flowwatch_core::live::{Added, LiveFlow, LiveTick, transition_id};
+use flowwatch_core::time::{EpochDay, Instant, local_day, local_midnight};
+use flowwatch_storage::{Bucket, Event, FlowBuckets, Store, StoredTick};
+use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
+use tokio::sync::broadcast;
+use tokio::task::JoinHandle;
+
+use crate::{Clock, WorkerSettings};
+
+/// The flow actor.
+pub struct FlowActor;
+
+/// What a flow actor starts from.
+pub struct FlowArgs {
+    /// The flow.
+    pub flow: FlowId,
+    /// Its effective configuration.
+    pub config: FlowConfig,
+    /// Its country's calendar.
+    pub calendar: Arc<CountryCalendar>,
+    /// Where everything is kept.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Clock,
+    /// Worker settings.
+    pub settings: Arc<WorkerSettings>,
+    /// The local day of the flow's first record.
+    pub first_day: EpochDay,
+    /// Where alarms (status changes within the alarm window) go.
+    pub alarms: broadcast::Sender<Event>,
+    /// Records that made the flow known: stored before the first evaluation, so a new flow is
+    /// never evaluated as if it had been silent.
+    pub initial: Vec<(Instant, u64)>,
+}
+
+/// The actor's state.
+pub struct FlowState {
+    args: FlowArgs,
+    live: LiveFlow,
+    timer: Option<JoinHandle<Result<(), ractor::MessagingErr<FlowMsg>>>>,
+}
+
+/// Messages of a flow actor.
+pub enum FlowMsg {
+    /// Records (time, bytes) to store and evaluate; replies once they are stored.
+    Records(Vec<(Instant, u64)>, RpcReplyPort<Result<(), String>>),
+    /// Evaluate the ticks that are due (sent by the actor's own timer).
+    Evaluate,
+    /// The current status.
+    Status(RpcReplyPort<Status>),
+}
+
+/// Adds `records` to the flow's stored 1-second buckets (read, sum, write absolute values).
+/// Only the flow's owner calls it, so the read-then-write cannot race.
+pub async fn store_records(
+    store: &dyn Store,
+    flow: &FlowId,
+    records: &[(Instant, u64)],
+) -> flowwatch_storage::Result<()> {
+    let mut sums: BTreeMap<Instant, (u64, u64)> = BTreeMap::new();
+    for &(t, bytes) in records {
+        let e = sums.entry(t).or_default();
+        e.0 += bytes;
+        e.1 += 1;
+    }
+    let (Some(&lo), Some(&hi)) = (sums.keys().next(), sums.keys().next_back()) else {
+        return Ok(());
+    };
+    for b in store.read_buckets(flow, lo, hi + 1).await? {
+        if let Some(e) = sums.get_mut(&b.second) {
+            e.0 += b.bytes;
+            e.1 += b.records;
+        }
+    }
+    let buckets = sums
+        .into_iter()
+        .map(|(second, (bytes, records))| Bucket {
+            second,
+            bytes,
+            records,
+        })
+        .collect();
+    store
+        .write_buckets(vec![FlowBuckets {
+            flow: flow.clone(),
+            buckets,
+        }])
+        .await
+}
+
+impl FlowState {
+    fn grace(&self) -> i64 {
+        self.args.config.grace_seconds as i64
+    }
+
+    /// Rebuilds the flow from stored traffic and stores its ticks from `from` on. A tick whose
+    /// stored status changes is recorded as a change of that tick (a revision when it is older
+    /// than the alarm window).
+    async fn rebuild(&mut self, from: Instant) -> Result<(), ActorProcessingErr> {
+        let a = &self.args;
+        let now = a.clock.now();
+        let start = LiveFlow::rebuild_start(&a.config, &a.calendar, a.first_day, from);
+        let records = a
+            .store
+            .read_buckets(
+                &a.flow,
+                local_midnight(a.calendar.tz(), start),
+                Instant::MAX,
+            )
+            .await?;
+        let before: HashMap<Instant, Status> = a
+            .store
+            .read_ticks(&a.flow, from, Instant::MAX)
+            .await?
+            .into_iter()
+            .map(|t| (t.start, t.status))
+            .collect();
+        let (live, ticks) = LiveFlow::rebuild(
+            a.flow.clone(),
+            &a.config,
+            a.calendar.clone(),
+            a.first_day,
+            records.into_iter().map(|b| (b.second, b.bytes)),
+            from,
+            now,
+            self.grace(),
+        );
+        let revised: Vec<Event> = ticks
+            .iter()
+            .filter_map(|t| {
+                let old = *before.get(&t.start)?;
+                (old != t.eval.status).then(|| self.event(t, old, t.eval.status, now))
+            })
+            .collect();
+        self.live = live;
+        self.persist(ticks, now).await?;
+        self.emit(revised).await
+    }
+
+    /// The event of a change of `tick` from `previous` to `new`, found at `now`.
+    fn event(&self, tick: &LiveTick, previous: Status, new: Status, now: Instant) -> Event {
+        let a = &self.args;
+        Event {
+            id: transition_id(&a.flow, tick.start, previous, new),
+            flow: a.flow.clone(),
+            tick_time: tick.start,
+            time: now,
+            previous_status: previous,
+            new_status: new,
+            actual: tick.eval.actual,
+            expected: tick.eval.values.map(|v| v.expected),
+            difference: tick.eval.values.map(|v| v.difference),
+            revision: tick.start < now - a.settings.alarm_window,
+        }
+    }
+
+    /// Stores events (a repeated id is kept once) and alarms those within the alarm window.
+    async fn emit(&self, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.args.store.append_events(events.clone()).await?;
+        for e in events.into_iter().filter(|e| !e.revision) {
+            // Nobody listening is fine: the events are stored.
+            let _ = self.args.alarms.send(e);
+        }
+        Ok(())
+    }
+
+    /// Evaluates what is due and stores it.
+    async fn evaluate(&mut self) -> Result<(), ActorProcessingErr> {
+        let now = self.args.clock.now();
+        let ticks = self.live.advance(now, self.grace());
+        self.persist(ticks, now).await
+    }
+
+    /// Stores ticks and their status changes; alarms those within the alarm window.
+    async fn persist(&self, ticks: Vec<LiveTick>, now: Instant) -> Result<(), ActorProcessingErr> {
+        if ticks.is_empty() {
+            return Ok(());
+        }
+        let a = &self.args;
+        let stored: Vec<StoredTick> = ticks
+            .iter()
+            .map(|t| StoredTick {
+                flow: a.flow.clone(),
+                start: t.start,
+                end: t.end,
+                actual: t.eval.actual,
+                status: t.eval.status,
+                values: t.eval.values,
+                evaluated_at: now,
+                epoch: a.settings.epoch,
+            })
+            .collect();
+        a.store.write_ticks(stored).await?;
+        let events = ticks
+            .iter()
+            .filter_map(|t| {
+                t.transition
+                    .as_ref()
+                    .map(|tr| self.event(t, tr.previous, tr.new, now))
+            })
+            .collect();
+        self.emit(events).await
+    }
+
+    /// Arms the timer for the next due tick.
+    fn schedule(&mut self, myself: &ActorRef<FlowMsg>) {
+        if let Some(t) = self.timer.take() {
+            t.abort();
+        }
+        let due = self.live.next_due(self.grace());
+        let wait = self.args.clock.until(due);
+        self.timer = Some(ractor::time::send_after(wait, myself.get_cell(), || {
+            FlowMsg::Evaluate
+        }));
+    }
+
+    async fn records(&mut self, records: Vec<(Instant, u64)>) -> Result<(), ActorProcessingErr> {
+        store_records(self.args.store.as_ref(), &self.args.flow, &records).await?;
+        let tz = self.args.calendar.tz();
+        let mut rebuild_from: Option<Instant> = None;
+        for (t, bytes) in records {
+            let from = match self.live.add(t, bytes) {
+                Added::Pending => continue,
+                Added::Late { tick_start } => tick_start,
+                Added::BeforeFirstDay => {
+                    self.args.first_day = self.args.first_day.min(local_day(tz, t));
+                    local_midnight(tz, self.args.first_day)
+                }
+            };
+            rebuild_from = Some(rebuild_from.map_or(from, |r| r.min(from)));
+        }
+        if let Some(from) = rebuild_from {
+            self.rebuild(from).await?;
+        }
+        self.evaluate().await
+    }
+}
+
+impl Actor for FlowActor {
+    type Msg = FlowMsg;
+    type State = FlowState;
+    type Arguments = FlowArgs;
+
+    /// Rebuilds from storage and catches up every tick due since the last stored one (a
+    /// restart, or a flow moved to this worker, skips no tick).
+    async fn pre_start(
+        &self,
+        myself: ActorRef<FlowMsg>,
+        mut args: FlowArgs,
+    ) -> Result<FlowState, ActorProcessingErr> {
+        let initial = std::mem::take(&mut args.initial);
+        store_records(args.store.as_ref(), &args.flow, &initial).await?;
+        let tz = args.calendar.tz();
+        let now = args.clock.now();
+        let first_start = local_midnight(tz, args.first_day);
+        let window = local_midnight(
+            tz,
+            LiveFlow::rebuild_start(&args.config, &args.calendar, args.first_day, now),
+        );
+        let last_end = args
+            .store
+            .read_ticks(&args.flow, window, Instant::MAX)
+            .await?
+            .last()
+            .map(|t| t.end);
+        let live = LiveFlow::new(
+            args.flow.clone(),
+            &args.config,
+            args.calendar.clone(),
+            args.first_day,
+            args.first_day,
+        );
+        let mut state = FlowState {
+            args,
+            live,
+            timer: None,
+        };
+        state.rebuild(last_end.unwrap_or(first_start)).await?;
+        state.schedule(&myself);
+        Ok(state)
+    }
+
+    async fn handle(
+        &self,
+        myself: ActorRef<FlowMsg>,
+        msg: FlowMsg,
+        state: &mut FlowState,
+    ) -> Result<(), ActorProcessingErr> {
+        match msg {
+            FlowMsg::Records(records, reply) => {
+                let result = state.records(records).await.map_err(|e| e.to_string());
+                let _ = reply.send(result);
+            }
+            FlowMsg::Evaluate => state.evaluate().await?,
+            FlowMsg::Status(reply) => {
+                let _ = reply.send(state.live.status());
+            }
+        }
+        state.schedule(&myself);
+        Ok(())
+    }
+
+    async fn post_stop(
+        &self,
+        _: ActorRef<FlowMsg>,
+        state: &mut FlowState,
+    ) -> Result<(), ActorProcessingErr> {
+        if let Some(t) = state.timer.take() {
+            t.abort();
+        }
+        Ok(())
+    }
+}
