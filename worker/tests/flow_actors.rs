@@ -310,3 +310,72 @@ async fn a_restart_catches_up_the_ticks_nobody_evaluated() {
     // Within the alarm window: alarmed.
     assert_eq!(drain(&mut rx).first().map(|a| a.2), Some(Status::Outage));
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_configuration_change_applies_from_the_next_tick() {
+    let w = world(21).await;
+    let now = w.t0 + 21 * DAY;
+    let sup = supervisor(&w).await;
+    let mut rx = w.alarms.subscribe();
+    ingest(&sup, hourly(w.t0, 21)).await;
+    settle(&sup).await;
+
+    // Two-hour ticks and lower levels, before the last hour of Sunday is due.
+    let json = r#"{"defaults":{"granularity":"2h","softAlarmLevel":0.5,"hardAlarmLevel":0.3}}"#;
+    let config = Arc::new(Config::from_json(json).unwrap());
+    sup.call(|r| SupervisorMsg::Reconfigure(config, r), None)
+        .await
+        .unwrap();
+    settle(&sup).await;
+    // 600 bytes an hour: 0.6 of normal, a WARNING before, fine now.
+    for h in 0..4 {
+        advance_to(&w, &sup, now + h * HOUR + 1800).await;
+        ingest(&sup, vec![(now + h * HOUR + 1800, 600)]).await;
+    }
+    advance_to(&w, &sup, now + 4 * HOUR + 120).await;
+    assert!(drain(&mut rx).is_empty(), "0.6 is above the new soft level");
+    let ticks = w
+        .store
+        .read_ticks(&flow(), now - 2 * HOUR, now + 4 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        ticks.iter().map(|t| t.end - t.start).collect::<Vec<_>>(),
+        [7200, 7200, 7200]
+    );
+    assert!(ticks.iter().all(|t| t.status == Status::Ok));
+    assert_eq!(
+        ticks[1].values.unwrap().expected,
+        2000.0,
+        "history rebuilt at two-hour ticks"
+    );
+    assert_eq!(ticks[1].values.unwrap().tick_difference, 0.6);
+
+    // Disabling the LoB stops the flow's actor; enabling it again starts it, caught up.
+    let off = Arc::new(
+        Config::from_json(r#"{"countries":{"CZ":{"lobs":{"GSM":{"config":{"enabled":false}}}}}}"#)
+            .unwrap(),
+    );
+    sup.call(|r| SupervisorMsg::Reconfigure(off, r), None)
+        .await
+        .unwrap();
+    assert_eq!(settle(&sup).await, None, "no actor for a disabled flow");
+    advance_to(&w, &sup, now + 6 * HOUR).await;
+    sup.call(
+        |r| SupervisorMsg::Reconfigure(Arc::new(Config::default()), r),
+        None,
+    )
+    .await
+    .unwrap();
+    assert!(settle(&sup).await.is_some());
+    let last = w
+        .store
+        .read_ticks(&flow(), now + 4 * HOUR, now + 6 * HOUR)
+        .await
+        .unwrap();
+    assert_eq!(
+        last.len(),
+        1,
+        "the hour missed while disabled is evaluated on enabling"
+    );
+}

@@ -63,6 +63,10 @@ pub enum FlowMsg {
     Evaluate,
     /// The current status.
     Status(RpcReplyPort<Status>),
+    /// New settings or calendar: they take effect from the next tick, on a history rebuilt
+    /// from stored traffic (so a new granularity, new holidays or new independent days apply
+    /// to the past days the median reads too).
+    Reconfigure(FlowConfig, Arc<CountryCalendar>),
 }
 
 /// Adds `records` to the flow's stored 1-second buckets (read, sum, write absolute values).
@@ -312,6 +316,12 @@ impl Actor for FlowActor {
             FlowMsg::Evaluate => state.evaluate().await?,
             FlowMsg::Status(reply) => {
                 let _ = reply.send(state.live.status());
+            }
+            FlowMsg::Reconfigure(config, calendar) => {
+                let from = state.live.watermark();
+                state.args.config = config;
+                state.args.calendar = calendar;
+                state.rebuild(from).await?;
             }
         }
         state.schedule(&myself);

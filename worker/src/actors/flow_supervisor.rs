@@ -57,9 +57,52 @@ pub enum SupervisorMsg {
     Ingest(Vec<Record>, RpcReplyPort<IngestOutcome>),
     /// A flow's current status, if it has an actor.
     Status(FlowId, RpcReplyPort<Option<Status>>),
+    /// A new configuration document: flows whose settings or calendar changed get them (from
+    /// their next tick), disabled flows stop, enabled ones start. Replies when every actor
+    /// has been told.
+    Reconfigure(Arc<Config>, RpcReplyPort<()>),
 }
 
 impl SupervisorState {
+    async fn reconfigure(&mut self, myself: &ActorRef<SupervisorMsg>, config: Arc<Config>) {
+        let old = std::mem::replace(&mut self.args.config, config);
+        let new = self.args.config.clone();
+        let known: Vec<(FlowId, Instant)> = self
+            .first_seen
+            .iter()
+            .map(|(f, &t)| (f.clone(), t))
+            .collect();
+        for (flow, first_seen) in known {
+            let cfg = new.flow_config(&flow).0;
+            let country = |c: &Config| {
+                c.document()
+                    .countries
+                    .get(&flow.country)
+                    .cloned()
+                    .map(|e| (e.timezone, e.holidays, e.lazy_days))
+            };
+            let changed = cfg != old.flow_config(&flow).0 || country(&old) != country(&new);
+            match (self.flows.get(&flow).cloned(), cfg.enabled) {
+                (Some(actor), false) => {
+                    self.flows.remove(&flow);
+                    self.by_actor.remove(&actor.get_id());
+                    actor.stop(Some("flow disabled".into()));
+                }
+                (Some(actor), true) if changed => {
+                    if let Some(calendar) = new.calendar(&flow.country) {
+                        let _ = actor
+                            .send_message(FlowMsg::Reconfigure(cfg, Arc::new(calendar.clone())));
+                    }
+                }
+                (None, true) => {
+                    // Enabled again (or its country got a zone): start it, caught up from storage.
+                    let _ = self.spawn(myself, &flow, first_seen, Vec::new()).await;
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// Starts the actor of `flow` (first seen at `earliest`), storing `initial` records
     /// before its first evaluation.
     async fn spawn(
@@ -210,6 +253,10 @@ impl Actor for FlowSupervisor {
             SupervisorMsg::Ingest(records, reply) => {
                 let outcome = state.ingest(&myself, records).await;
                 let _ = reply.send(outcome);
+            }
+            SupervisorMsg::Reconfigure(config, reply) => {
+                state.reconfigure(&myself, config).await;
+                let _ = reply.send(());
             }
             SupervisorMsg::Status(flow, reply) => {
                 let status = match state.flows.get(&flow) {
