@@ -122,21 +122,41 @@ pub fn parse_rfc3339(s: &str) -> Result<Instant, String> {
     Ok(days * 86_400 + (hour * 3600 + minute * 60 + second) as i64 - offset)
 }
 
-/// Appends `t` as RFC 3339 UTC with `Z`, e.g. `2017-02-01T08:00:00Z`.
+/// Appends `t` as RFC 3339 UTC with `Z`, e.g. `2017-02-01T08:00:00Z`. Digits are written by
+/// hand: replay writes millions of them.
 pub fn write_utc(t: Instant, out: &mut String) {
     let days = t.div_euclid(86_400);
     let secs = t.rem_euclid(86_400) as u32;
     let date = date_of(days as EpochDay);
-    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
-    let y = date.year();
-    use std::fmt::Write;
-    write!(
-        out,
-        "{y:04}-{:02}-{:02}T{h:02}:{m:02}:{s:02}Z",
-        date.month(),
-        date.day()
-    )
-    .expect("writing to a String cannot fail");
+    let (y, mo, d) = (date.year(), date.month(), date.day());
+    let (h, mi, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if !(0..=9999).contains(&y) {
+        use std::fmt::Write;
+        write!(out, "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+            .expect("writing to a String cannot fail");
+        return;
+    }
+    let y = y as u32;
+    let two = |v: u32| [b'0' + (v / 10) as u8, b'0' + (v % 10) as u8];
+    let mut b = [0u8; 20];
+    b[..4].copy_from_slice(&[
+        b'0' + (y / 1000) as u8,
+        b'0' + (y / 100 % 10) as u8,
+        b'0' + (y / 10 % 10) as u8,
+        b'0' + (y % 10) as u8,
+    ]);
+    b[4] = b'-';
+    b[5..7].copy_from_slice(&two(mo));
+    b[7] = b'-';
+    b[8..10].copy_from_slice(&two(d));
+    b[10] = b'T';
+    b[11..13].copy_from_slice(&two(h));
+    b[13] = b':';
+    b[14..16].copy_from_slice(&two(mi));
+    b[16] = b':';
+    b[17..19].copy_from_slice(&two(s));
+    b[19] = b'Z';
+    out.push_str(std::str::from_utf8(&b).expect("ASCII"));
 }
 
 /// `t` as RFC 3339 UTC with `Z`.
@@ -254,6 +274,14 @@ mod tests {
             assert_eq!(parse_rfc3339(&s), Ok(t));
             let c = chrono::DateTime::from_timestamp(t, 0).unwrap();
             assert_eq!(s, c.format("%Y-%m-%dT%H:%M:%SZ").to_string());
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn utc_writing_matches_chrono(t in -62_135_596_800i64..253_402_300_799) {
+            let c = chrono::DateTime::from_timestamp(t, 0).unwrap();
+            proptest::prop_assert_eq!(utc_string(t), c.format("%Y-%m-%dT%H:%M:%SZ").to_string());
         }
     }
 
