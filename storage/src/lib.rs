@@ -145,3 +145,10 @@ pub(crate) fn now() -> Instant {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as Instant)
 }
+
+/// A count or size as the signed 64-bit integer SQL and CQL columns hold.
+pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
+    i64::try_from(v).map_err(|_| Error::Invalid {
+        what: format!("{what} {v} does not fit a signed 64-bit column"),
+    })
+}

@@ -17,10 +17,10 @@ use flowwatch_core::{FlowId, FlowKind};
 use tokio::sync::Mutex;
 use tokio_postgres::{Client, NoTls, Row};
 
-use crate::Store;
 use crate::error::{Error, Result};
 use crate::keys::{decode_cursor, status_code, status_from};
 use crate::model::*;
+use crate::{Store, to_i64};
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -58,12 +58,6 @@ fn pg(e: tokio_postgres::Error) -> Error {
         backend: "postgres",
         detail,
     }
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::Invalid {
-        what: format!("{what} {v} exceeds PostgreSQL's BIGINT"),
-    })
 }
 
 fn corrupt(detail: impl std::fmt::Display) -> Error {

@@ -31,10 +31,10 @@ use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
 use scylla::value::{CqlValue, Row};
 
-use crate::Store;
 use crate::error::{Error, Result};
 use crate::keys::{decode_cursor, status_code, status_from};
 use crate::model::*;
+use crate::{Store, to_i64};
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -179,12 +179,6 @@ fn shard(flow: &FlowId) -> i32 {
 
 fn day(t: Instant) -> i32 {
     t.div_euclid(86_400) as i32
-}
-
-fn to_i64(v: u64, what: &str) -> Result<i64> {
-    i64::try_from(v).map_err(|_| Error::Invalid {
-        what: format!("{what} {v} exceeds CQL bigint"),
-    })
 }
 
 /// Whether a lightweight transaction was applied (`[applied]` is its first column).

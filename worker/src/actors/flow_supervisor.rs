@@ -2,7 +2,7 @@
 //! global registry), spawns a linked flow actor on a flow's first record, routes records, and
 //! forgets an actor that died (the next record respawns it, rebuilt from storage).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use flowwatch_core::FlowId;
@@ -67,6 +67,27 @@ impl SupervisorState {
     async fn reconfigure(&mut self, myself: &ActorRef<SupervisorMsg>, config: Arc<Config>) {
         let old = std::mem::replace(&mut self.args.config, config);
         let new = self.args.config.clone();
+        // Whose zone, holidays or lazy days changed: once per country, not once per flow.
+        fn entry<'c>(
+            c: &'c Config,
+            code: &str,
+        ) -> Option<(&'c Option<String>, &'c Vec<String>, &'c Vec<String>)> {
+            c.document()
+                .countries
+                .get(code)
+                .map(|e| (&e.timezone, &e.holidays, &e.lazy_days))
+        }
+        let codes: HashSet<&String> = old
+            .document()
+            .countries
+            .keys()
+            .chain(new.document().countries.keys())
+            .collect();
+        let calendars_changed: HashSet<String> = codes
+            .into_iter()
+            .filter(|c| entry(&old, c) != entry(&new, c))
+            .cloned()
+            .collect();
         let known: Vec<(FlowId, Instant)> = self
             .first_seen
             .iter()
@@ -74,14 +95,8 @@ impl SupervisorState {
             .collect();
         for (flow, first_seen) in known {
             let cfg = new.flow_config(&flow).0;
-            let country = |c: &Config| {
-                c.document()
-                    .countries
-                    .get(&flow.country)
-                    .cloned()
-                    .map(|e| (e.timezone, e.holidays, e.lazy_days))
-            };
-            let changed = cfg != old.flow_config(&flow).0 || country(&old) != country(&new);
+            let changed =
+                cfg != old.flow_config(&flow).0 || calendars_changed.contains(&flow.country);
             match (self.flows.get(&flow).cloned(), cfg.enabled) {
                 (Some(actor), false) => {
                     self.flows.remove(&flow);
