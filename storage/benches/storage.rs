@@ -84,10 +84,11 @@ fn backend(
     group.sample_size(10);
     let mut n = 0i64;
     group.throughput(Throughput::Elements(1000));
-    group.bench_function("upsert a batch of 1000 buckets", |b| {
+    group.bench_function("add a batch of 1000 buckets", |b| {
         b.iter(|| {
             n += 1;
-            rt.block_on(store.write_buckets(batch(n))).expect("write");
+            rt.block_on(store.add_buckets(batch(n), None))
+                .expect("write");
         })
     });
     let written = n * 1000;
@@ -102,10 +103,13 @@ fn backend(
         })
         .collect();
     for chunk in buckets.chunks(1000) {
-        rt.block_on(store.write_buckets(vec![FlowBuckets {
-            flow: reader.clone(),
-            buckets: chunk.to_vec(),
-        }]))
+        rt.block_on(store.add_buckets(
+            vec![FlowBuckets {
+                flow: reader.clone(),
+                buckets: chunk.to_vec(),
+            }],
+            None,
+        ))
         .expect("write");
     }
     group.throughput(Throughput::Elements(8064));

@@ -50,6 +50,10 @@ struct Inner {
     config: Keyspace,
     users: Keyspace,
     api_keys: Keyspace,
+    /// Alarms not yet published: `event_key(time, id)` → nothing (the event is in `events`).
+    outbox: Keyspace,
+    /// Ingest source → the position of the last batch applied from it.
+    ingest: Keyspace,
     /// Serialises read-then-write operations.
     write: Mutex<()>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
@@ -155,6 +159,8 @@ impl Inner {
             config: ks("config")?,
             users: ks("users")?,
             api_keys: ks("api_keys")?,
+            outbox: ks("outbox")?,
+            ingest: ks("ingest")?,
             write: Mutex::new(()),
             ids: Mutex::new(HashMap::new()),
             db,
@@ -393,6 +399,20 @@ impl Inner {
         Ok(removed)
     }
 
+    /// The stored position of an ingest source.
+    fn position(&self, source: &str) -> Result<Option<u64>> {
+        self.ingest
+            .get(source)
+            .map_err(backend)?
+            .map(|v| {
+                v.as_ref()
+                    .try_into()
+                    .map(u64::from_be_bytes)
+                    .map_err(|_| corrupt("ingest", "position is not 8 bytes"))
+            })
+            .transpose()
+    }
+
     fn get_json<T: serde::de::DeserializeOwned>(
         &self,
         ks: &Keyspace,
@@ -427,10 +447,10 @@ fn json(v: &impl serde::Serialize) -> Vec<u8> {
 
 #[async_trait]
 impl Store for EmbeddedStore {
-    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
+    async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
         self.blocking(move |i| {
             let ids = i.ids_creating(batch.iter().map(|fb| &fb.flow))?;
-            // The batch's buckets per flow and minute (a later bucket for the same second wins).
+            // The batch's sums per flow and minute.
             let mut minutes: std::collections::BTreeMap<[u8; 16], Minute> = Default::default();
             for fb in &batch {
                 let id = ids[&fb.flow];
@@ -438,27 +458,48 @@ impl Store for EmbeddedStore {
                     let m = minutes
                         .entry(id_time_key(id, minute_of(b.second)))
                         .or_insert([None; 60]);
-                    m[(b.second - minute_of(b.second)) as usize] = Some((b.bytes, b.records));
+                    let slot = &mut m[(b.second - minute_of(b.second)) as usize];
+                    let (bytes, records) = slot.unwrap_or((0, 0));
+                    *slot = Some((bytes + b.bytes, records + b.records));
                 }
             }
-            // Read-merge-write: serialised, so two writers of one minute cannot lose a bucket.
+            // Read-add-write: serialised, so two writers of one minute cannot lose a record.
             let _w = i.lock();
             let mut b = i.batch();
+            if let Some(mark) = &mark {
+                if i.position(&mark.source)?
+                    .is_some_and(|p| p >= mark.position)
+                {
+                    return Ok(false);
+                }
+                b.insert(
+                    &i.ingest,
+                    mark.source.as_bytes().to_vec(),
+                    mark.position.to_be_bytes().to_vec(),
+                );
+            }
             for (key, new) in &minutes {
                 let mut merged = match i.traffic.get(key).map_err(backend)? {
                     Some(old) => keys::decode_minute(&old)?,
                     None => [None; 60],
                 };
                 for (slot, n) in merged.iter_mut().zip(new) {
-                    if n.is_some() {
-                        *slot = *n;
+                    if let Some((bytes, records)) = n {
+                        let (b0, r0) = slot.unwrap_or((0, 0));
+                        *slot = Some((b0 + bytes, r0 + records));
                     }
                 }
                 b.insert(&i.traffic, &key[..], keys::minute_value(&merged));
             }
-            b.commit().map_err(backend)
+            b.commit().map_err(backend)?;
+            Ok(true)
         })
         .await
+    }
+
+    async fn ingest_position(&self, source: &str) -> Result<Option<u64>> {
+        let source = source.to_owned();
+        self.blocking(move |i| i.position(&source)).await
     }
 
     async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
@@ -506,6 +547,7 @@ impl Store for EmbeddedStore {
                         let mut b = i.batch();
                         for k in chunk {
                             b.remove(&i.events, k.clone());
+                            b.remove(&i.outbox, k.clone());
                             b.remove(&i.event_ids, k[8..].to_vec());
                         }
                         b.commit().map_err(backend)?;
@@ -605,7 +647,11 @@ impl Store for EmbeddedStore {
                 {
                     continue;
                 }
-                b.insert(&i.events, event_key(e.time, &e.id), json(e));
+                let key = event_key(e.time, &e.id);
+                if !e.revision {
+                    b.insert(&i.outbox, key.clone(), []);
+                }
+                b.insert(&i.events, key, json(e));
                 b.insert(
                     &i.event_ids,
                     e.id.as_bytes().to_vec(),
@@ -646,6 +692,38 @@ impl Store for EmbeddedStore {
             Ok(EventPage::from_overfetch(events, limit))
         })
         .await
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>> {
+        self.blocking(move |i| {
+            let mut out = Vec::new();
+            for item in i.outbox.iter().take(limit) {
+                let key = item.key().map_err(backend)?;
+                // Expired with its event only; the outbox never outlives it.
+                if let Some(v) = i.events.get(&key).map_err(backend)? {
+                    out.push(serde_json::from_slice(&v).map_err(|e| corrupt("events", e))?);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn outbox_done(&self, ids: Vec<String>) -> Result<()> {
+        self.blocking(move |i| {
+            let mut b = i.batch();
+            for id in &ids {
+                if let Some(t) = i.event_ids.get(id).map_err(backend)? {
+                    b.remove(&i.outbox, event_key(decode_time(&t)?, id));
+                }
+            }
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        self.blocking(|i| Ok(i.outbox.iter().count() as u64)).await
     }
 
     async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {

@@ -36,9 +36,14 @@ pub use model::*;
 pub trait Store: Send + Sync + 'static {
     // ---- traffic ----
 
-    /// Sets buckets to the given absolute values (an upsert: writing the same batch twice
-    /// leaves the same data). Durable when it returns.
-    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()>;
+    /// Adds traffic to the stored buckets (bytes and records are summed). With a `mark`, the
+    /// batch is applied only if its position is past the stored position of its source, and
+    /// the position moves in the same atomic write: a batch delivered again after a crash is
+    /// counted once. Returns whether it was applied. Durable when it returns.
+    async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool>;
+
+    /// The position of the last batch applied from an ingest `source`.
+    async fn ingest_position(&self, source: &str) -> Result<Option<u64>>;
 
     /// The buckets of `flow` with `from <= second < to`, in time order.
     async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>>;
@@ -66,11 +71,25 @@ pub trait Store: Send + Sync + 'static {
 
     // ---- events ----
 
-    /// Appends status changes (an event with an id already stored is left as it is).
+    /// Appends status changes (an event with an id already stored is left as it is) and
+    /// queues the new ones that are not revisions in the alarm outbox, in the same write.
     async fn append_events(&self, events: Vec<Event>) -> Result<()>;
 
     /// Events matching `query`, newest first, one page at a time.
     async fn query_events(&self, query: EventQuery) -> Result<EventPage>;
+
+    // ---- alarm outbox ----
+    // `append_events` queues every new event that is not a revision; a relay publishes them
+    // and marks them done, so an alarm is never lost while the message bus is away.
+
+    /// Up to `limit` queued alarms, oldest first (by event time, then id).
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>>;
+
+    /// Removes published alarms from the outbox (ids not queued are ignored).
+    async fn outbox_done(&self, ids: Vec<String>) -> Result<()>;
+
+    /// How many alarms are queued.
+    async fn outbox_len(&self) -> Result<u64>;
 
     // ---- flow registry ----
 

@@ -21,8 +21,18 @@ pub struct Bucket {
 pub struct FlowBuckets {
     /// The flow.
     pub flow: FlowId,
-    /// Its buckets (absolute values).
+    /// Its buckets (amounts to add).
     pub buckets: Vec<Bucket>,
+}
+
+/// Where a batch of traffic came from, for exactly-once ingest: a source (one partition of the
+/// ingest stream) and the batch's position in it (its last stream sequence).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestMark {
+    /// The source, e.g. `flowwatch.ingest.7`.
+    pub source: String,
+    /// The position, increasing within the source.
+    pub position: u64,
 }
 
 /// The series [`crate::Store::expire`] can trim.

@@ -7,7 +7,7 @@
 //! flow's range one index range scan. Batches go in as one `UNNEST` statement each; ticks carry
 //! the writer's epoch and the upsert refuses a lower one in its `WHERE`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -23,9 +23,12 @@ use crate::model::*;
 use crate::{Store, to_i64};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-const MIGRATIONS: [&str; 1] = [include_str!("../schema/postgres/0001_init.sql")];
+const MIGRATIONS: [&str; 2] = [
+    include_str!("../schema/postgres/0001_init.sql"),
+    include_str!("../schema/postgres/0002_outbox_ingest.sql"),
+];
 
 /// Connections kept open.
 const CONNECTIONS: usize = 4;
@@ -346,37 +349,68 @@ const ORDER_BY_FLOW: &str = "ORDER BY f.country COLLATE \"C\", f.lob COLLATE \"C
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
-        let c = self.client().await;
+    async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
+        let mut c = self.client().await;
         let flows: Vec<&FlowId> = batch.iter().map(|b| &b.flow).collect();
         let ids = self.flow_ids(&c, &flows, true).await?;
-        // One row per key (the last value wins), as an upsert of the whole batch would do.
-        let mut rows: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+        // One row per key (an upsert may not touch a row twice), in key order (concurrent
+        // writers lock rows in the same order and cannot deadlock).
+        let mut rows: BTreeMap<(i64, i64), (u64, u64)> = BTreeMap::new();
         for fb in &batch {
             let id = ids[&fb.flow];
             for b in &fb.buckets {
-                rows.insert(
-                    (id, b.second),
-                    (to_i64(b.bytes, "bytes")?, to_i64(b.records, "records")?),
-                );
+                let r = rows.entry((id, b.second)).or_default();
+                r.0 += b.bytes;
+                r.1 += b.records;
             }
         }
         let (mut f, mut s, mut by, mut re) = (vec![], vec![], vec![], vec![]);
         for ((id, second), (bytes, records)) in rows {
             f.push(id);
             s.push(second);
-            by.push(bytes);
-            re.push(records);
+            by.push(to_i64(bytes, "bytes")?);
+            re.push(to_i64(records, "records")?);
         }
-        c.execute(
+        let tx = c.transaction().await.map_err(pg)?;
+        if let Some(mark) = &mark {
+            let position = to_i64(mark.position, "ingest position")?;
+            // Moves the position only forward; no row back means the batch was applied.
+            let moved = tx
+                .execute(
+                    "INSERT INTO ingest_positions (source, position) VALUES ($1, $2)
+                     ON CONFLICT (source) DO UPDATE SET position = EXCLUDED.position
+                     WHERE ingest_positions.position < EXCLUDED.position",
+                    &[&mark.source, &position],
+                )
+                .await
+                .map_err(pg)?;
+            if moved == 0 {
+                return Ok(false);
+            }
+        }
+        tx.execute(
             "INSERT INTO traffic (flow_id, second, bytes, records)
              SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[])
-             ON CONFLICT (flow_id, second) DO UPDATE SET bytes = EXCLUDED.bytes, records = EXCLUDED.records",
+             ON CONFLICT (flow_id, second) DO UPDATE
+             SET bytes = traffic.bytes + EXCLUDED.bytes, records = traffic.records + EXCLUDED.records",
             &[&f, &s, &by, &re],
         )
         .await
         .map_err(pg)?;
-        Ok(())
+        tx.commit().await.map_err(pg)?;
+        Ok(true)
+    }
+
+    async fn ingest_position(&self, source: &str) -> Result<Option<u64>> {
+        let c = self.client().await;
+        let row = c
+            .query_opt(
+                "SELECT position FROM ingest_positions WHERE source = $1",
+                &[&source],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(row.map(|r| r.get::<_, i64>(0) as u64))
     }
 
     async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
@@ -522,8 +556,8 @@ impl Store for PostgresStore {
     async fn append_events(&self, events: Vec<Event>) -> Result<()> {
         let c = self.client().await;
         let mut seen = std::collections::HashSet::new();
-        let (mut id, mut time, mut country, mut lob, mut status, mut body) =
-            (vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut id, mut time, mut country, mut lob, mut status, mut body, mut alarm) =
+            (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
         for e in &events {
             if !seen.insert(e.id.as_str()) {
                 continue;
@@ -534,16 +568,61 @@ impl Store for PostgresStore {
             lob.push(e.flow.lob.as_str());
             status.push(status_code(e.new_status) as i16);
             body.push(serde_json::to_value(e).expect("events serialize"));
+            alarm.push(!e.revision);
         }
+        // New events only (a repeated id is left as it is); of those, the alarms are queued.
         c.execute(
-            "INSERT INTO events (id, time, country, lob, new_status, body)
-             SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[], $5::smallint[], $6::jsonb[])
-             ON CONFLICT (id) DO NOTHING",
-            &[&id, &time, &country, &lob, &status, &body],
+            "WITH input AS (
+                 SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[],
+                                      $5::smallint[], $6::jsonb[], $7::bool[])
+                 WITH ORDINALITY AS u(i, t, c, l, s, b, a, n)
+             ), new AS (
+                 INSERT INTO events (id, time, country, lob, new_status, body)
+                 SELECT i, t, c, l, s, b FROM input ORDER BY n
+                 ON CONFLICT (id) DO NOTHING
+                 RETURNING id
+             )
+             INSERT INTO outbox (id)
+             SELECT input.i FROM input JOIN new ON new.id = input.i WHERE input.a",
+            &[&id, &time, &country, &lob, &status, &body, &alarm],
         )
         .await
         .map_err(pg)?;
         Ok(())
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>> {
+        let c = self.client().await;
+        let rows = c
+            .query(
+                "SELECT e.body FROM outbox o JOIN events e USING (id) ORDER BY e.time, e.id LIMIT $1",
+                &[&(limit as i64)],
+            )
+            .await
+            .map_err(pg)?;
+        rows.into_iter()
+            .map(|r| {
+                serde_json::from_value(r.get::<_, serde_json::Value>(0))
+                    .map_err(|e| corrupt(format!("event body: {e}")))
+            })
+            .collect()
+    }
+
+    async fn outbox_done(&self, ids: Vec<String>) -> Result<()> {
+        let c = self.client().await;
+        c.execute("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        let c = self.client().await;
+        let row = c
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 
     async fn query_events(&self, q: EventQuery) -> Result<EventPage> {

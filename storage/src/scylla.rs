@@ -37,9 +37,12 @@ use crate::model::*;
 use crate::{Store, to_i64};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
-const SCHEMA: &str = include_str!("../schema/scylla/0001_init.cql");
+const SCHEMA: [&str; 2] = [
+    include_str!("../schema/scylla/0001_init.cql"),
+    include_str!("../schema/scylla/0002_outbox_ingest.cql"),
+];
 
 /// Shards of the `flow_status` and `flows` tables.
 const SHARDS: i32 = 16;
@@ -331,6 +334,14 @@ struct Statements {
     key_insert: PreparedStatement,
     key_get: PreparedStatement,
     key_delete: PreparedStatement,
+    event_time: PreparedStatement,
+    event_body: PreparedStatement,
+    outbox_insert: PreparedStatement,
+    outbox_scan: PreparedStatement,
+    outbox_delete: PreparedStatement,
+    outbox_count: PreparedStatement,
+    position_get: PreparedStatement,
+    position_set: PreparedStatement,
 }
 
 /// A ScyllaDB store.
@@ -388,7 +399,8 @@ impl ScyllaStore {
                 supported: SCHEMA_VERSION,
             });
         }
-        for statement in schema_statements(SCHEMA) {
+        // Every statement is idempotent (IF NOT EXISTS): applying all versions is safe.
+        for statement in SCHEMA.iter().flat_map(|s| schema_statements(s)) {
             run(statement).await?;
         }
         let ttl = cfg.ttl_days as u64 * 86_400;
@@ -434,6 +446,31 @@ impl ScyllaStore {
             .try_collect()
             .await
             .map_err(scylla_err)
+    }
+
+    /// The buckets of one (flow, day) partition with `from <= second < to`.
+    async fn day_buckets(
+        &self,
+        flow: &FlowId,
+        d: i32,
+        from: Instant,
+        to: Instant,
+    ) -> Result<Vec<Bucket>> {
+        let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name);
+        let rows: Vec<(i64, i64, i64)> = self
+            .rows(
+                &self.st.read_buckets,
+                (key.0, key.1, key.2, key.3, d, from, to),
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(second, bytes, records)| Bucket {
+                second,
+                bytes: bytes as u64,
+                records: records as u64,
+            })
+            .collect())
     }
 
     async fn mark_day(&self, series: &str, flow: &FlowId, d: i32) -> Result<()> {
@@ -513,6 +550,14 @@ impl Statements {
             key_insert: p("INSERT INTO api_keys (hash, name) VALUES (?, ?)".into()).await?,
             key_get: p("SELECT name FROM api_keys WHERE hash = ?".into()).await?,
             key_delete: p("DELETE FROM api_keys WHERE hash = ?".into()).await?,
+            event_time: p("SELECT time FROM event_ids WHERE id = ?".into()).await?,
+            event_body: p("SELECT body FROM events WHERE day = ? AND time = ? AND id = ?".into()).await?,
+            outbox_insert: p("INSERT INTO outbox (k, time, id) VALUES (0, ?, ?)".into()).await?,
+            outbox_scan: p("SELECT time, id FROM outbox WHERE k = 0 LIMIT ?".into()).await?,
+            outbox_delete: p("DELETE FROM outbox WHERE k = 0 AND time = ? AND id = ?".into()).await?,
+            outbox_count: p("SELECT count(*) FROM outbox WHERE k = 0".into()).await?,
+            position_get: p("SELECT position FROM ingest_positions WHERE source = ?".into()).await?,
+            position_set: p("UPDATE ingest_positions SET position = ? WHERE source = ?".into()).await?,
         })
     }
 }
@@ -546,45 +591,84 @@ fn config_of(
 
 #[async_trait]
 impl Store for ScyllaStore {
-    async fn write_buckets(&self, batch: Vec<FlowBuckets>) -> Result<()> {
-        // One unlogged batch per (flow, day) partition: routed to its replicas, atomic there.
-        let mut partitions: BTreeMap<(&FlowId, i32), Vec<&Bucket>> = BTreeMap::new();
+    /// Read-add-write per (flow, day) partition: only a flow's owner writes its traffic, so
+    /// the read cannot race. With a mark, the position is written after the traffic (no
+    /// multi-partition atomicity here): a crash between the two counts that one batch twice
+    /// when it is delivered again, rather than losing it.
+    async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
+        if let Some(mark) = &mark
+            && self
+                .ingest_position(&mark.source)
+                .await?
+                .is_some_and(|p| p >= mark.position)
+        {
+            return Ok(false);
+        }
+        let mut partitions: BTreeMap<(&FlowId, i32), BTreeMap<Instant, (u64, u64)>> =
+            BTreeMap::new();
         for fb in &batch {
             for b in &fb.buckets {
-                partitions
+                let sum = partitions
                     .entry((&fb.flow, day(b.second)))
                     .or_default()
-                    .push(b);
+                    .entry(b.second)
+                    .or_default();
+                sum.0 += b.bytes;
+                sum.1 += b.records;
             }
         }
-        let writes = partitions.iter().map(|((flow, d), buckets)| async move {
-            self.mark_day("traffic", flow, *d).await?;
-            let mut cql = Batch::new(BatchType::Unlogged);
-            let mut values = Vec::with_capacity(buckets.len());
-            for b in buckets {
-                cql.append_statement(self.st.insert_bucket.clone());
-                values.push((
-                    flow.country.as_str(),
-                    flow.lob.as_str(),
-                    flow.kind.as_str(),
-                    flow.name.as_str(),
-                    *d,
-                    b.second,
-                    to_i64(b.bytes, "bytes")?,
-                    to_i64(b.records, "records")?,
-                ));
-            }
-            cql.set_consistency(
-                self.st
-                    .insert_bucket
-                    .get_consistency()
-                    .unwrap_or(Consistency::LocalQuorum),
-            );
-            self.session.batch(&cql, values).await.map_err(scylla_err)?;
-            Ok::<_, Error>(())
-        });
+        let writes = partitions
+            .into_iter()
+            .map(|((flow, d), mut sums)| async move {
+                let (lo, hi) = match (sums.keys().next(), sums.keys().next_back()) {
+                    (Some(&lo), Some(&hi)) => (lo, hi + 1),
+                    _ => return Ok(()),
+                };
+                for b in self.day_buckets(flow, d, lo, hi).await? {
+                    if let Some(sum) = sums.get_mut(&b.second) {
+                        sum.0 += b.bytes;
+                        sum.1 += b.records;
+                    }
+                }
+                self.mark_day("traffic", flow, d).await?;
+                let mut cql = Batch::new(BatchType::Unlogged);
+                let mut values = Vec::with_capacity(sums.len());
+                for (second, (bytes, records)) in sums {
+                    cql.append_statement(self.st.insert_bucket.clone());
+                    values.push((
+                        flow.country.as_str(),
+                        flow.lob.as_str(),
+                        flow.kind.as_str(),
+                        flow.name.as_str(),
+                        d,
+                        second,
+                        to_i64(bytes, "bytes")?,
+                        to_i64(records, "records")?,
+                    ));
+                }
+                cql.set_consistency(
+                    self.st
+                        .insert_bucket
+                        .get_consistency()
+                        .unwrap_or(Consistency::LocalQuorum),
+                );
+                self.session.batch(&cql, values).await.map_err(scylla_err)?;
+                Ok::<_, Error>(())
+            });
         try_join_all(writes).await?;
-        Ok(())
+        if let Some(mark) = &mark {
+            self.exec(
+                &self.st.position_set,
+                (to_i64(mark.position, "ingest position")?, &mark.source),
+            )
+            .await?;
+        }
+        Ok(true)
+    }
+
+    async fn ingest_position(&self, source: &str) -> Result<Option<u64>> {
+        let rows: Vec<(i64,)> = self.rows(&self.st.position_get, (source,)).await?;
+        Ok(rows.first().map(|r| r.0 as u64))
     }
 
     async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
@@ -593,25 +677,7 @@ impl Store for ScyllaStore {
             return Ok(out);
         }
         for d in day(from)..=day(to - 1) {
-            let rows: Vec<(i64, i64, i64)> = self
-                .rows(
-                    &self.st.read_buckets,
-                    (
-                        &flow.country,
-                        &flow.lob,
-                        flow.kind.as_str(),
-                        &flow.name,
-                        d,
-                        from,
-                        to,
-                    ),
-                )
-                .await?;
-            out.extend(rows.into_iter().map(|(second, bytes, records)| Bucket {
-                second,
-                bytes: bytes as u64,
-                records: records as u64,
-            }));
+            out.extend(self.day_buckets(flow, d, from, to).await?);
         }
         Ok(out)
     }
@@ -677,6 +743,7 @@ impl Store for ScyllaStore {
                             .query_unpaged("DELETE FROM event_ids WHERE id = ?", (id,))
                             .await
                             .map_err(scylla_err)?;
+                        self.exec(&self.st.outbox_delete, (*time, id)).await?;
                     }
                     removed += rows.len() as u64;
                     if d < cut {
@@ -794,8 +861,42 @@ impl Store for ScyllaStore {
             )
             .await?;
             self.exec(&self.st.event_day, (d,)).await?;
+            if !e.revision {
+                self.exec(&self.st.outbox_insert, (e.time, &e.id)).await?;
+            }
         }
         Ok(())
+    }
+
+    async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>> {
+        let queued: Vec<(i64, String)> = self
+            .rows(&self.st.outbox_scan, (limit.min(i32::MAX as usize) as i32,))
+            .await?;
+        let mut out = Vec::with_capacity(queued.len());
+        for (time, id) in queued {
+            let body: Vec<(String,)> = self
+                .rows(&self.st.event_body, (day(time), time, &id))
+                .await?;
+            if let Some((body,)) = body.into_iter().next() {
+                out.push(serde_json::from_str(&body).map_err(corrupt)?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn outbox_done(&self, ids: Vec<String>) -> Result<()> {
+        for id in &ids {
+            let time: Vec<(i64,)> = self.rows(&self.st.event_time, (id,)).await?;
+            if let Some((time,)) = time.first() {
+                self.exec(&self.st.outbox_delete, (*time, id)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn outbox_len(&self) -> Result<u64> {
+        let rows: Vec<(i64,)> = self.rows(&self.st.outbox_count, ()).await?;
+        Ok(rows.first().map_or(0, |r| r.0 as u64))
     }
 
     async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
@@ -1127,8 +1228,8 @@ mod tests {
 
     #[test]
     fn schema_file_splits_into_statements() {
-        let s = schema_statements(SCHEMA);
-        assert_eq!(s.len(), 11);
+        let s: Vec<String> = SCHEMA.iter().flat_map(|s| schema_statements(s)).collect();
+        assert_eq!(s.len(), 13);
         assert!(
             s.iter()
                 .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),

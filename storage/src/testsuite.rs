@@ -12,8 +12,8 @@ use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
 use crate::{
-    Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry, Role, Series, Store,
-    StoredTick, User,
+    Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry, IngestMark, Role,
+    Series, Store, StoredTick, User,
 };
 
 /// Reopens a fixture's store (after the old one is dropped).
@@ -61,7 +61,8 @@ impl Fixture {
 macro_rules! conformance_tests {
     ($fixture:path $(, #[$attr:meta])?) => {
         $crate::conformance_tests!(@tests $fixture; { $(#[$attr])? };
-            buckets_are_idempotent_upserts,
+            buckets_add_up_and_marks_apply_once,
+            outbox_queues_alarms_until_done,
             buckets_read_in_order_within_range_and_flow,
             large_batches_and_concurrent_writers,
             retention_expires_only_older_data,
@@ -145,23 +146,38 @@ fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
 const DAY: Instant = 86_400;
 const T0: Instant = 1_485_900_000;
 
-/// Writing the same batch twice leaves the same data; a new value replaces the old.
-pub async fn buckets_are_idempotent_upserts(fx: Fixture) {
+/// Added traffic sums into the stored buckets; a marked batch is applied once per position
+/// of its source, and the position only moves forward.
+pub async fn buckets_add_up_and_marks_apply_once(fx: Fixture) {
     let s = fx.store();
     let a = flow("A");
     let batch = vec![buckets(&a, [T0, T0 + 1, T0 + 5], 100)];
-    s.write_buckets(batch.clone()).await.unwrap();
-    s.write_buckets(batch.clone()).await.unwrap();
+    assert!(s.add_buckets(batch.clone(), None).await.unwrap());
+    assert!(s.add_buckets(batch.clone(), None).await.unwrap());
     let read = s.read_buckets(&a, T0, T0 + 10).await.unwrap();
-    assert_eq!(read, batch[0].buckets);
-    s.write_buckets(vec![FlowBuckets {
-        flow: a.clone(),
-        buckets: vec![Bucket {
-            second: T0 + 1,
-            bytes: 7,
+    let doubled: Vec<Bucket> = batch[0]
+        .buckets
+        .iter()
+        .map(|b| Bucket {
+            bytes: 2 * b.bytes,
             records: 2,
+            ..*b
+        })
+        .collect();
+    assert_eq!(read, doubled);
+    // Two buckets of one second in one batch add up too.
+    let same_second = |bytes| Bucket {
+        second: T0 + 1,
+        bytes,
+        records: 1,
+    };
+    s.add_buckets(
+        vec![FlowBuckets {
+            flow: a.clone(),
+            buckets: vec![same_second(7), same_second(3)],
         }],
-    }])
+        None,
+    )
     .await
     .unwrap();
     let read = s.read_buckets(&a, T0, T0 + 10).await.unwrap();
@@ -170,10 +186,92 @@ pub async fn buckets_are_idempotent_upserts(fx: Fixture) {
         read[1],
         Bucket {
             second: T0 + 1,
-            bytes: 7,
-            records: 2
+            bytes: 2 * batch[0].buckets[1].bytes + 10,
+            records: 4
         }
     );
+
+    let m = flow("M");
+    let mark = |position| {
+        Some(IngestMark {
+            source: "flowwatch.ingest.3".into(),
+            position,
+        })
+    };
+    assert_eq!(s.ingest_position("flowwatch.ingest.3").await.unwrap(), None);
+    assert!(
+        s.add_buckets(vec![buckets(&m, [T0], 10)], mark(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.add_buckets(vec![buckets(&m, [T0], 10)], mark(5))
+            .await
+            .unwrap(),
+        "a repeat"
+    );
+    assert!(
+        !s.add_buckets(vec![buckets(&m, [T0], 10)], mark(4))
+            .await
+            .unwrap(),
+        "an older one"
+    );
+    assert!(
+        s.add_buckets(vec![buckets(&m, [T0], 10)], mark(9))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.ingest_position("flowwatch.ingest.3").await.unwrap(),
+        Some(9)
+    );
+    assert_eq!(s.ingest_position("flowwatch.ingest.4").await.unwrap(), None);
+    let read = s.read_buckets(&m, T0, T0 + 1).await.unwrap();
+    assert_eq!(read[0].records, 2, "applied twice: positions 5 and 9");
+}
+
+/// New alarms wait in the outbox, oldest first, until marked done; revisions and repeated ids
+/// are never queued; an expired event leaves the outbox too.
+pub async fn outbox_queues_alarms_until_done(fx: Fixture) {
+    let s = fx.store();
+    let a = flow("A");
+    assert!(s.outbox_pending(10).await.unwrap().is_empty());
+    let mut revision = event("r", &a, T0 + 50, Status::Ok);
+    revision.revision = true;
+    s.append_events(vec![
+        event("e2", &a, T0 + 20, Status::Outage),
+        event("e1", &a, T0 + 10, Status::Warning),
+        revision,
+    ])
+    .await
+    .unwrap();
+    // A repeat of a stored id (a rebuild that found the same change) is not queued again.
+    s.append_events(vec![event("e1", &a, T0 + 10, Status::Warning)])
+        .await
+        .unwrap();
+    let ids = |v: Vec<Event>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(s.outbox_pending(10).await.unwrap()), ["e1", "e2"]);
+    assert_eq!(ids(s.outbox_pending(1).await.unwrap()), ["e1"]);
+    assert_eq!(s.outbox_len().await.unwrap(), 2);
+    assert_eq!(
+        s.outbox_pending(1).await.unwrap()[0],
+        event("e1", &a, T0 + 10, Status::Warning),
+        "the whole event comes back"
+    );
+    s.outbox_done(vec!["e1".into(), "unknown".into()])
+        .await
+        .unwrap();
+    assert_eq!(ids(s.outbox_pending(10).await.unwrap()), ["e2"]);
+    s.outbox_done(vec!["e1".into()]).await.unwrap();
+    assert_eq!(s.outbox_len().await.unwrap(), 1);
+    s.append_events(vec![event("e3", &a, T0 + 5 * DAY, Status::Ok)])
+        .await
+        .unwrap();
+    s.expire(Series::Events, T0 + DAY).await.unwrap();
+    assert_eq!(ids(s.outbox_pending(10).await.unwrap()), ["e3"]);
+    s.outbox_done(vec!["e3".into()]).await.unwrap();
+    assert!(s.outbox_pending(10).await.unwrap().is_empty());
+    assert_eq!(s.outbox_len().await.unwrap(), 0);
 }
 
 /// Buckets come back in time order, within `[from, to)`, across days, never another flow's
@@ -182,10 +280,10 @@ pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
     let s = fx.store();
     let (a, ab) = (flow("A"), flow("AB"));
     let seconds: Vec<Instant> = (0..40).rev().map(|i| T0 + i * DAY / 4).collect();
-    s.write_buckets(vec![
-        buckets(&a, seconds.clone(), 10),
-        buckets(&ab, [T0 + 3], 99),
-    ])
+    s.add_buckets(
+        vec![buckets(&a, seconds.clone(), 10), buckets(&ab, [T0 + 3], 99)],
+        None,
+    )
     .await
     .unwrap();
     let all = s.read_buckets(&a, T0 - DAY, T0 + 20 * DAY).await.unwrap();
@@ -208,7 +306,7 @@ pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
     );
     // Ranges that cut through minutes.
     let c = flow("C");
-    s.write_buckets(vec![buckets(&c, T0 + 50..T0 + 130, 1)])
+    s.add_buckets(vec![buckets(&c, T0 + 50..T0 + 130, 1)], None)
         .await
         .unwrap();
     let cut = s.read_buckets(&c, T0 + 59, T0 + 121).await.unwrap();
@@ -220,7 +318,7 @@ pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
         "empty range"
     );
     // Times before 1970 sort before later ones.
-    s.write_buckets(vec![buckets(&a, [-5, 5], 1)])
+    s.add_buckets(vec![buckets(&a, [-5, 5], 1)], None)
         .await
         .unwrap();
     let early = s.read_buckets(&a, -10, 10).await.unwrap();
@@ -234,7 +332,7 @@ pub async fn buckets_read_in_order_within_range_and_flow(fx: Fixture) {
 pub async fn large_batches_and_concurrent_writers(fx: Fixture) {
     let s = fx.store.clone().expect("open");
     let big = flow("BIG");
-    s.write_buckets(vec![buckets(&big, (0..100_000).map(|i| T0 + i), 5)])
+    s.add_buckets(vec![buckets(&big, (0..100_000).map(|i| T0 + i), 5)], None)
         .await
         .unwrap();
     assert_eq!(
@@ -248,7 +346,7 @@ pub async fn large_batches_and_concurrent_writers(fx: Fixture) {
             let f = flow(&format!("W{w}"));
             for round in 0..20 {
                 let start = T0 + round * 100;
-                s.write_buckets(vec![buckets(&f, start..start + 100, w)])
+                s.add_buckets(vec![buckets(&f, start..start + 100, w)], None)
                     .await
                     .unwrap();
             }
@@ -271,7 +369,7 @@ pub async fn retention_expires_only_older_data(fx: Fixture) {
     let s = fx.store();
     let flows: Vec<FlowId> = (0..5).map(|i| flow(&format!("F{i}"))).collect();
     for f in &flows {
-        s.write_buckets(vec![buckets(f, (0..10).map(|d| T0 + d * DAY), 1)])
+        s.add_buckets(vec![buckets(f, (0..10).map(|d| T0 + d * DAY), 1)], None)
             .await
             .unwrap();
         s.write_ticks(
@@ -299,7 +397,7 @@ pub async fn retention_expires_only_older_data(fx: Fixture) {
     // A cut inside a minute keeps that minute's later seconds.
     let g = flow("G");
     let mid = T0 + 20 * DAY + 30;
-    s.write_buckets(vec![buckets(&g, mid - 5..mid + 5, 1)])
+    s.add_buckets(vec![buckets(&g, mid - 5..mid + 5, 1)], None)
         .await
         .unwrap();
     assert_eq!(s.expire(Series::Traffic, mid).await.unwrap(), 5 + 5 * 6);
@@ -666,7 +764,7 @@ pub async fn data_survives_reopen(mut fx: Fixture) {
     let a = flow("A");
     {
         let s = fx.store();
-        s.write_buckets(vec![buckets(&a, [T0, T0 + 1], 3)])
+        s.add_buckets(vec![buckets(&a, [T0, T0 + 1], 3)], None)
             .await
             .unwrap();
         s.write_ticks(vec![tick(&a, T0, Status::Ok, 1)])

@@ -48,7 +48,7 @@ async fn child_writer() {
     let store = EmbeddedStore::open(&dir).await.unwrap();
     let mut out = std::io::stdout();
     for n in start.. {
-        store.write_buckets(batch(n)).await.unwrap();
+        store.add_buckets(batch(n), None).await.unwrap();
         writeln!(out, "ok {n}").unwrap();
         out.flush().unwrap();
     }

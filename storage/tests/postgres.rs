@@ -101,7 +101,7 @@ async fn a_newer_schema_version_is_refused() {
             err,
             Error::SchemaVersion {
                 found: 7,
-                supported: 1,
+                supported: flowwatch_storage::postgres::SCHEMA_VERSION,
                 ..
             }
         ),

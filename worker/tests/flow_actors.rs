@@ -76,8 +76,9 @@ async fn ingest(sup: &ActorRef<SupervisorMsg>, records: Vec<(Instant, u64)>) -> 
             bytes,
         })
         .collect();
-    sup.call(|r| SupervisorMsg::Ingest(records, r), None)
+    sup.call(|r| SupervisorMsg::Ingest(records, None, r), None)
         .await
+        .unwrap()
         .unwrap()
         .unwrap()
 }

@@ -1,12 +1,12 @@
 //! One flow: a thin shell around `flowwatch_core::live::LiveFlow`.
 //!
-//! It stores the flow's traffic (records are summed into 1-second buckets, never replaced),
-//! feeds the records to its `LiveFlow`, evaluates due ticks on its own timer (so silence is
+//! It feeds the flow's records (stored by the supervisor before they arrive) to its
+//! `LiveFlow`, evaluates due ticks on its own timer (so silence is
 //! evaluated too), rebuilds from storage when a record is late, and stores every tick and
 //! status change. A change of a tick older than the alarm window is a revision: stored, not
 //! alarmed.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use flowwatch_core::FlowId;
@@ -15,7 +15,7 @@ use flowwatch_core::config::FlowConfig;
 use flowwatch_core::detection::Status;
 use flowwatch_core::live::{Added, LiveFlow, LiveTick, transition_id};
 use flowwatch_core::time::{EpochDay, Instant, local_day, local_midnight};
-use flowwatch_storage::{Bucket, Event, FlowBuckets, Store, StoredTick};
+use flowwatch_storage::{Event, Store, StoredTick};
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -43,9 +43,6 @@ pub struct FlowArgs {
     pub first_day: EpochDay,
     /// Where alarms (status changes within the alarm window) go.
     pub alarms: broadcast::Sender<Event>,
-    /// Records that made the flow known: stored before the first evaluation, so a new flow is
-    /// never evaluated as if it had been silent.
-    pub initial: Vec<(Instant, u64)>,
 }
 
 /// The actor's state.
@@ -57,54 +54,16 @@ pub struct FlowState {
 
 /// Messages of a flow actor.
 pub enum FlowMsg {
-    /// Records (time, bytes) to store and evaluate; replies once they are stored.
-    Records(Vec<(Instant, u64)>, RpcReplyPort<Result<(), String>>),
+    /// Stored records (time, bytes) to evaluate; replies once they are taken.
+    Records(Vec<(Instant, u64)>, RpcReplyPort<()>),
     /// Evaluate the ticks that are due (sent by the actor's own timer).
     Evaluate,
     /// The current status.
     Status(RpcReplyPort<Status>),
     /// New settings or calendar: they take effect from the next tick, on a history rebuilt
     /// from stored traffic (so a new granularity, new holidays or new independent days apply
-    /// to the past days the median reads too).
-    Reconfigure(FlowConfig, Arc<CountryCalendar>),
-}
-
-/// Adds `records` to the flow's stored 1-second buckets (read, sum, write absolute values).
-/// Only the flow's owner calls it, so the read-then-write cannot race.
-pub async fn store_records(
-    store: &dyn Store,
-    flow: &FlowId,
-    records: &[(Instant, u64)],
-) -> flowwatch_storage::Result<()> {
-    let mut sums: BTreeMap<Instant, (u64, u64)> = BTreeMap::new();
-    for &(t, bytes) in records {
-        let e = sums.entry(t).or_default();
-        e.0 += bytes;
-        e.1 += 1;
-    }
-    let (Some(&lo), Some(&hi)) = (sums.keys().next(), sums.keys().next_back()) else {
-        return Ok(());
-    };
-    for b in store.read_buckets(flow, lo, hi + 1).await? {
-        if let Some(e) = sums.get_mut(&b.second) {
-            e.0 += b.bytes;
-            e.1 += b.records;
-        }
-    }
-    let buckets = sums
-        .into_iter()
-        .map(|(second, (bytes, records))| Bucket {
-            second,
-            bytes,
-            records,
-        })
-        .collect();
-    store
-        .write_buckets(vec![FlowBuckets {
-            flow: flow.clone(),
-            buckets,
-        }])
-        .await
+    /// to the past days the median reads too). Replies when done.
+    Reconfigure(FlowConfig, Arc<CountryCalendar>, RpcReplyPort<()>),
 }
 
 impl FlowState {
@@ -237,7 +196,6 @@ impl FlowState {
     }
 
     async fn records(&mut self, records: Vec<(Instant, u64)>) -> Result<(), ActorProcessingErr> {
-        store_records(self.args.store.as_ref(), &self.args.flow, &records).await?;
         let tz = self.args.calendar.tz();
         let mut rebuild_from: Option<Instant> = None;
         for (t, bytes) in records {
@@ -268,10 +226,8 @@ impl Actor for FlowActor {
     async fn pre_start(
         &self,
         myself: ActorRef<FlowMsg>,
-        mut args: FlowArgs,
+        args: FlowArgs,
     ) -> Result<FlowState, ActorProcessingErr> {
-        let initial = std::mem::take(&mut args.initial);
-        store_records(args.store.as_ref(), &args.flow, &initial).await?;
         let tz = args.calendar.tz();
         let now = args.clock.now();
         let first_start = local_midnight(tz, args.first_day);
@@ -310,18 +266,23 @@ impl Actor for FlowActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             FlowMsg::Records(records, reply) => {
-                let result = state.records(records).await.map_err(|e| e.to_string());
-                let _ = reply.send(result);
+                // Replied after the work: the supervisor stores nothing new while a rebuild
+                // reads storage. On failure the actor stops and is restarted from storage,
+                // where these records already are.
+                state.records(records).await?;
+                let _ = reply.send(());
             }
             FlowMsg::Evaluate => state.evaluate().await?,
             FlowMsg::Status(reply) => {
                 let _ = reply.send(state.live.status());
             }
-            FlowMsg::Reconfigure(config, calendar) => {
+            FlowMsg::Reconfigure(config, calendar, reply) => {
                 let from = state.live.watermark();
                 state.args.config = config;
                 state.args.calendar = calendar;
-                state.rebuild(from).await?;
+                let done = state.rebuild(from).await;
+                let _ = reply.send(());
+                done?;
             }
         }
         state.schedule(&myself);

@@ -1,20 +1,27 @@
 //! The flow supervisor: one per worker. It keeps its own map of flow → actor (never ractor's
-//! global registry), spawns a linked flow actor on a flow's first record, routes records, and
-//! forgets an actor that died (the next record respawns it, rebuilt from storage).
+//! global registry), stores each ingested batch in one atomic write (so a batch is stored
+//! whole or not at all, and a marked batch once), then hands the records to the flow actors,
+//! spawning a linked one on a flow's first record. An actor that fails is restarted after a
+//! pause, rebuilt from storage, catching up the ticks it missed.
+//!
+//! The supervisor is the only writer of its flows' traffic, and it waits for the actors to take
+//! a batch before it stores the next: an actor rebuilding from storage never sees traffic it
+//! will be handed again.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::time::Duration;
 
 use flowwatch_core::FlowId;
 use flowwatch_core::config::Config;
 use flowwatch_core::detection::Status;
 use flowwatch_core::record::{Record, unknown_country};
 use flowwatch_core::time::{Instant, local_day};
-use flowwatch_storage::{Event, FlowEntry, Store};
+use flowwatch_storage::{Bucket, Event, FlowBuckets, FlowEntry, IngestMark, Store};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
 
-use super::flow_actor::{FlowActor, FlowArgs, FlowMsg, store_records};
+use super::flow_actor::{FlowActor, FlowArgs, FlowMsg};
 use crate::{Clock, WorkerSettings};
 
 /// The supervisor actor.
@@ -45,22 +52,34 @@ pub struct SupervisorState {
 /// How an ingest went.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IngestOutcome {
-    /// Records stored.
+    /// Records stored (or, for a repeated marked batch, stored before).
     pub accepted: u64,
-    /// Records refused, with the reason (e.g. a country without a zone).
-    pub refused: Vec<(FlowId, String)>,
+    /// Records refused, with the reason (e.g. a country without a zone), per flow.
+    pub refused: Vec<(FlowId, u64, String)>,
+    /// The batch's mark was already applied: nothing was stored again.
+    pub repeated: bool,
 }
+
+/// How long a failed flow actor waits before it is started again.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// Messages of the supervisor.
 pub enum SupervisorMsg {
-    /// Records to store and evaluate; replies once the accepted ones are stored.
-    Ingest(Vec<Record>, RpcReplyPort<IngestOutcome>),
+    /// Records to store and evaluate, with the batch's mark for exactly-once ingest; replies
+    /// once the accepted ones are stored (an error: nothing of the batch was stored).
+    Ingest(
+        Vec<Record>,
+        Option<IngestMark>,
+        RpcReplyPort<Result<IngestOutcome, String>>,
+    ),
     /// A flow's current status, if it has an actor.
     Status(FlowId, RpcReplyPort<Option<Status>>),
     /// A new configuration document: flows whose settings or calendar changed get them (from
     /// their next tick), disabled flows stop, enabled ones start. Replies when every actor
     /// has been told.
     Reconfigure(Arc<Config>, RpcReplyPort<()>),
+    /// Starts the actor of a flow whose actor failed (sent after a pause).
+    Restart(FlowId),
 }
 
 impl SupervisorState {
@@ -105,46 +124,36 @@ impl SupervisorState {
                 }
                 (Some(actor), true) if changed => {
                     if let Some(calendar) = new.calendar(&flow.country) {
+                        // Waited for: the actor rebuilds from storage, which must not change
+                        // under it.
+                        let calendar = Arc::new(calendar.clone());
                         let _ = actor
-                            .send_message(FlowMsg::Reconfigure(cfg, Arc::new(calendar.clone())));
+                            .call(|r| FlowMsg::Reconfigure(cfg, calendar, r), None)
+                            .await;
                     }
                 }
                 (None, true) => {
                     // Enabled again (or its country got a zone): start it, caught up from storage.
-                    let _ = self.spawn(myself, &flow, first_seen, Vec::new()).await;
+                    let _ = self.spawn(myself, &flow, first_seen).await;
                 }
                 _ => {}
             }
         }
     }
 
-    /// Starts the actor of `flow` (first seen at `earliest`), storing `initial` records
-    /// before its first evaluation.
+    /// Starts the actor of a registered `flow` (first seen at `first_seen`): it rebuilds from
+    /// storage and catches up.
     async fn spawn(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         flow: &FlowId,
-        earliest: Instant,
-        initial: Vec<(Instant, u64)>,
+        first_seen: Instant,
     ) -> Result<ActorRef<FlowMsg>, String> {
         let a = &self.args;
         let calendar = a
             .config
             .calendar(&flow.country)
             .ok_or_else(|| unknown_country(&flow.country))?;
-        let first_seen = self
-            .first_seen
-            .get(flow)
-            .map_or(earliest, |&t| t.min(earliest));
-        a.store
-            .register_flows(vec![FlowEntry {
-                flow: flow.clone(),
-                first_seen,
-                partition: 0,
-            }])
-            .await
-            .map_err(|e| e.to_string())?;
-        self.first_seen.insert(flow.clone(), first_seen);
         let args = FlowArgs {
             flow: flow.clone(),
             config: a.config.flow_config(flow).0,
@@ -154,61 +163,121 @@ impl SupervisorState {
             settings: a.settings.clone(),
             first_day: local_day(calendar.tz(), first_seen),
             alarms: a.alarms.clone(),
-            initial,
         };
-        let (actor, _) = Actor::spawn_linked(None, FlowActor, args, myself.get_cell())
-            .await
-            .map_err(|e| e.to_string())?;
+        let (actor, _) = match Actor::spawn_linked(None, FlowActor, args, myself.get_cell()).await {
+            Ok(a) => a,
+            Err(e) => {
+                // Its rebuild failed (storage away): tried again after a pause.
+                let flow = flow.clone();
+                ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
+                    SupervisorMsg::Restart(flow)
+                });
+                return Err(e.to_string());
+            }
+        };
         self.by_actor.insert(actor.get_id(), flow.clone());
         self.flows.insert(flow.clone(), actor.clone());
         Ok(actor)
     }
 
-    async fn ingest(
+    /// Stores a batch in one atomic write. Returns the outcome and, per flow to evaluate, its
+    /// records (empty when the batch was a repeat).
+    async fn store(
         &mut self,
-        myself: &ActorRef<SupervisorMsg>,
         records: Vec<Record>,
-    ) -> IngestOutcome {
+        mark: Option<IngestMark>,
+    ) -> Result<(IngestOutcome, Vec<(FlowId, Vec<(Instant, u64)>)>), String> {
         let mut by_flow: BTreeMap<FlowId, Vec<(Instant, u64)>> = BTreeMap::new();
         for r in records {
             by_flow.entry(r.flow).or_default().push((r.time, r.bytes));
         }
         let mut out = IngestOutcome::default();
-        for (flow, records) in by_flow {
-            let n = records.len() as u64;
-            let result = if self.args.config.flow_config(&flow).0.enabled {
-                match self.flows.get(&flow) {
-                    Some(actor) => match actor
-                        .call(|reply| FlowMsg::Records(records, reply), None)
-                        .await
-                    {
-                        Ok(ractor::rpc::CallResult::Success(r)) => r,
-                        Ok(other) => Err(format!("flow actor did not answer: {other:?}")),
-                        Err(e) => Err(format!("flow actor unreachable: {e}")),
-                    },
-                    None => {
-                        let earliest = records
-                            .iter()
-                            .map(|r| r.0)
-                            .min()
-                            .expect("a flow has records here");
-                        self.spawn(myself, &flow, earliest, records)
-                            .await
-                            .map(|_| ())
-                    }
-                }
-            } else {
-                // A disabled flow is not evaluated, but its traffic is kept for when it is enabled.
-                store_records(self.args.store.as_ref(), &flow, &records)
-                    .await
-                    .map_err(|e| e.to_string())
-            };
-            match result {
-                Ok(()) => out.accepted += n,
-                Err(why) => out.refused.push((flow, why)),
+        let mut batch = Vec::with_capacity(by_flow.len());
+        let mut new_flows = Vec::new();
+        // A flow of a country without a zone has no days, no ticks: it is refused.
+        by_flow.retain(|flow, records| {
+            if self.args.config.calendar(&flow.country).is_none() {
+                let why = unknown_country(&flow.country);
+                out.refused.push((flow.clone(), records.len() as u64, why));
+                return false;
             }
+            out.accepted += records.len() as u64;
+            batch.push(FlowBuckets {
+                flow: flow.clone(),
+                buckets: records
+                    .iter()
+                    .map(|&(second, bytes)| Bucket {
+                        second,
+                        bytes,
+                        records: 1,
+                    })
+                    .collect(),
+            });
+            let earliest = records.iter().map(|r| r.0).min().unwrap_or(Instant::MAX);
+            match self.first_seen.get(flow) {
+                Some(&seen) if seen <= earliest => {}
+                _ => new_flows.push(FlowEntry {
+                    flow: flow.clone(),
+                    first_seen: earliest,
+                    partition: 0,
+                }),
+            }
+            true
+        });
+        let store = &self.args.store;
+        // Registered first: a flow with stored traffic is always known (a restart finds it).
+        if !new_flows.is_empty() {
+            store
+                .register_flows(new_flows.clone())
+                .await
+                .map_err(|e| e.to_string())?;
         }
-        out
+        for f in new_flows {
+            let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
+            *seen = (*seen).min(f.first_seen);
+        }
+        if batch.is_empty() {
+            return Ok((out, Vec::new()));
+        }
+        if !store
+            .add_buckets(batch, mark)
+            .await
+            .map_err(|e| e.to_string())?
+        {
+            out.repeated = true;
+            return Ok((out, Vec::new()));
+        }
+        // Disabled flows keep their traffic for when they are enabled, but are not evaluated.
+        let config = &self.args.config;
+        let deliveries = by_flow
+            .into_iter()
+            .filter(|(flow, _)| config.flow_config(flow).0.enabled)
+            .collect();
+        Ok((out, deliveries))
+    }
+
+    /// Hands stored records to their flow actors (started if needed) and waits until every
+    /// actor has taken them.
+    async fn deliver(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        deliveries: Vec<(FlowId, Vec<(Instant, u64)>)>,
+    ) {
+        let mut calls = Vec::with_capacity(deliveries.len());
+        for (flow, records) in deliveries {
+            let actor = match self.flows.get(&flow) {
+                Some(a) => a.clone(),
+                None => {
+                    // A new actor rebuilds from storage, which holds these records already.
+                    let first_seen = self.first_seen.get(&flow).copied().unwrap_or(Instant::MAX);
+                    let _ = self.spawn(myself, &flow, first_seen).await;
+                    continue;
+                }
+            };
+            calls.push(async move { actor.call(|r| FlowMsg::Records(records, r), None).await });
+        }
+        // An actor that fails here is restarted by supervision, rebuilt from storage.
+        futures_util::future::join_all(calls).await;
     }
 }
 
@@ -252,7 +321,7 @@ impl Actor for FlowSupervisor {
         for (flow, first_seen) in known {
             if state.args.config.flow_config(&flow).0.enabled {
                 // A flow of a country without a zone cannot be evaluated; it stays stored.
-                let _ = state.spawn(&myself, &flow, first_seen, Vec::new()).await;
+                let _ = state.spawn(&myself, &flow, first_seen).await;
             }
         }
         Ok(())
@@ -265,9 +334,24 @@ impl Actor for FlowSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Ingest(records, reply) => {
-                let outcome = state.ingest(&myself, records).await;
-                let _ = reply.send(outcome);
+            SupervisorMsg::Ingest(records, mark, reply) => match state.store(records, mark).await {
+                Ok((outcome, deliveries)) => {
+                    let _ = reply.send(Ok(outcome));
+                    state.deliver(&myself, deliveries).await;
+                }
+                Err(why) => {
+                    let _ = reply.send(Err(why));
+                }
+            },
+            SupervisorMsg::Restart(flow) => {
+                let enabled = state.args.config.flow_config(&flow).0.enabled;
+                if enabled
+                    && !state.flows.contains_key(&flow)
+                    && let Some(&first_seen) = state.first_seen.get(&flow)
+                {
+                    // On failure `spawn` tries again later.
+                    let _ = state.spawn(&myself, &flow, first_seen).await;
+                }
             }
             SupervisorMsg::Reconfigure(config, reply) => {
                 state.reconfigure(&myself, config).await;
@@ -289,19 +373,23 @@ impl Actor for FlowSupervisor {
 
     async fn handle_supervisor_evt(
         &self,
-        _: ActorRef<SupervisorMsg>,
+        myself: ActorRef<SupervisorMsg>,
         event: SupervisionEvent,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let dead = match &event {
-            SupervisionEvent::ActorTerminated(cell, ..)
-            | SupervisionEvent::ActorFailed(cell, _) => Some(cell.get_id()),
-            _ => None,
+        let (id, failed) = match &event {
+            SupervisionEvent::ActorTerminated(cell, ..) => (cell.get_id(), false),
+            SupervisionEvent::ActorFailed(cell, _) => (cell.get_id(), true),
+            _ => return Ok(()),
         };
-        if let Some(id) = dead
-            && let Some(flow) = state.by_actor.remove(&id)
-        {
+        if let Some(flow) = state.by_actor.remove(&id) {
             state.flows.remove(&flow);
+            if failed {
+                // Typically storage was away: the actor is started again, rebuilt from storage.
+                ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
+                    SupervisorMsg::Restart(flow)
+                });
+            }
         }
         Ok(())
     }
