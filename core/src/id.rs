@@ -94,6 +94,36 @@ impl fmt::Display for FlowId {
     }
 }
 
+/// A flow id part as one NATS subject token: ASCII letters, digits, `-`, `_` and `:` stay as
+/// they are, every other byte (of the UTF-8 form) becomes `%XX` (upper-case hex), `%` included.
+/// So any part is a valid single token (no `.`, `*`, `>` or white space), and distinct parts
+/// give distinct tokens.
+pub fn subject_token(part: &str) -> String {
+    let mut out = String::with_capacity(part.len());
+    for &b in part.as_bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+impl FlowId {
+    /// The flow's subject under `prefix`: `<prefix>.<country>.<lob>.<kind>.<flow>`, each part
+    /// escaped by [`subject_token`].
+    pub fn subject(&self, prefix: &str) -> String {
+        format!(
+            "{prefix}.{}.{}.{}.{}",
+            subject_token(&self.country),
+            subject_token(&self.lob),
+            self.kind,
+            subject_token(&self.name)
+        )
+    }
+}
+
 /// The input part of a forward's name `INPUT:TARGET`.
 pub fn forward_input(name: &str) -> Option<&str> {
     name.split_once(':').map(|(input, _)| input)
@@ -133,6 +163,27 @@ mod tests {
         assert_eq!(f.input_name(), Some("DARE2FEE"));
         let i = FlowId::new("CZ", "GSM", FlowKind::Input, "DARE2FEE").unwrap();
         assert_eq!(i.input_name(), None);
+    }
+
+    #[test]
+    fn subject_tokens_are_single_valid_tokens() {
+        assert_eq!(subject_token("MSSBRN1A:CZFOX-GSM"), "MSSBRN1A:CZFOX-GSM");
+        assert_eq!(subject_token("a.b *>%"), "a%2Eb%20%2A%3E%25");
+        assert_eq!(subject_token("Plzeň"), "Plze%C5%88");
+        let f = FlowId::new("CZ", "Paid SMS", FlowKind::Forward, "IN.1:OUT>2").unwrap();
+        assert_eq!(
+            f.subject("flowwatch.alarms"),
+            "flowwatch.alarms.CZ.Paid%20SMS.forward.IN%2E1:OUT%3E2"
+        );
+        // Distinct parts stay distinct: "%2E" literally is escaped itself.
+        assert_ne!(subject_token("a.b"), subject_token("a%2Eb"));
+        for part in ["a.b", "x y", "*", ">", "tab\t", "%"] {
+            let t = subject_token(part);
+            assert!(
+                !t.is_empty() && !t.contains(['.', '*', '>', ' ', '\t']),
+                "{part} -> {t}"
+            );
+        }
     }
 
     #[test]

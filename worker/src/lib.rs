@@ -7,13 +7,18 @@
 //!   spawns one on a flow's first record.
 //! - [`actors::flow_actor`]: one flow: stores its traffic, keeps its `LiveFlow`, evaluates
 //!   due ticks on its own timer, rebuilds from storage on late data, emits events.
+//! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
+//! - `testkit` (feature `testkit`): a real `nats-server` for tests.
 //!
 //! Every decision is made by `flowwatch_core::live`; the actors only hold state and do I/O.
 
 pub mod actors;
+pub mod alarms;
 pub mod clock;
 pub mod settings;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use clock::Clock;
 pub use settings::WorkerSettings;

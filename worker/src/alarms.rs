@@ -1,0 +1,244 @@
+//! Alarms leave through the outbox: flow actors store each event and, in the same write, queue
+//! it (`Store::append_events`); the [`Relay`] publishes what is queued and only then marks it
+//! done. While the message bus is away the relay retries with backoff and evaluation goes on,
+//! so no alarm is lost and none blocks a tick.
+//!
+//! On NATS an alarm is the SPEC §8 message on `flowwatch.alarms.<country>.<lob>.<kind>.<flow>`,
+//! published to the JetStream stream `FLOWWATCH_ALARMS` (kept for late subscribers) with
+//! `Nats-Msg-Id` = the event id, so a repeat after a lost acknowledgement is dropped by the
+//! server. Without NATS (`flowwatch run` alone) alarms go to the log.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_nats::jetstream;
+use flowwatch_core::time::utc_string;
+use flowwatch_storage::{Event, Store};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+/// The stream that keeps alarms for late subscribers.
+pub const ALARM_STREAM: &str = "FLOWWATCH_ALARMS";
+/// The subject prefix of alarms.
+pub const ALARM_SUBJECT: &str = "flowwatch.alarms";
+/// How long the stream keeps alarms.
+const ALARM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Alarms published per round.
+const BATCH: usize = 256;
+/// The longest pause between attempts while the bus is away.
+const MAX_BACKOFF: Duration = Duration::from_secs(5);
+/// How often the outbox is looked at when nothing wakes the relay.
+const POLL: Duration = Duration::from_secs(1);
+
+/// The SPEC §8 message of an event.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AlarmMessage<'e> {
+    id: &'e str,
+    system: &'static str,
+    country: &'e str,
+    lob_name: &'e str,
+    kind: &'static str,
+    flow_name: &'e str,
+    tick_time: String,
+    time: String,
+    previous_status: &'static str,
+    new_status: &'static str,
+    actual: u64,
+    expected: Option<f64>,
+    difference: Option<f64>,
+}
+
+/// The SPEC §8 JSON of an event.
+pub fn message(e: &Event) -> Vec<u8> {
+    serde_json::to_vec(&AlarmMessage {
+        id: &e.id,
+        system: "mediation",
+        country: &e.flow.country,
+        lob_name: &e.flow.lob,
+        kind: e.flow.kind.as_str(),
+        flow_name: &e.flow.name,
+        tick_time: utc_string(e.tick_time),
+        time: utc_string(e.time),
+        previous_status: e.previous_status.as_str(),
+        new_status: e.new_status.as_str(),
+        actual: e.actual,
+        expected: e.expected,
+        difference: e.difference,
+    })
+    .expect("alarm messages serialize")
+}
+
+/// The subject of an event's alarm.
+pub fn subject(e: &Event) -> String {
+    e.flow.subject(ALARM_SUBJECT)
+}
+
+/// Where the relay sends alarms.
+#[derive(Clone)]
+pub enum Sink {
+    /// The log only (no message bus configured).
+    Log,
+    /// NATS JetStream.
+    Nats(Box<jetstream::Context>),
+}
+
+impl Sink {
+    /// A NATS sink on `client`.
+    pub fn nats(client: async_nats::Client) -> Sink {
+        Sink::Nats(Box::new(jetstream::new(client)))
+    }
+
+    /// Makes sure the alarm stream exists (idempotent).
+    async fn prepare(&self) -> Result<(), String> {
+        let Sink::Nats(js) = self else {
+            return Ok(());
+        };
+        js.get_or_create_stream(jetstream::stream::Config {
+            name: ALARM_STREAM.into(),
+            subjects: vec![format!("{ALARM_SUBJECT}.>")],
+            max_age: ALARM_RETENTION,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("cannot create stream {ALARM_STREAM}: {e}"))
+    }
+
+    /// Publishes `events`; succeeds when every one is acknowledged.
+    async fn publish(&self, events: &[Event]) -> Result<(), String> {
+        match self {
+            Sink::Log => {
+                for e in events {
+                    tracing::warn!(
+                        target: "flowwatch::alarm",
+                        flow = %e.flow,
+                        tick = %utc_string(e.tick_time),
+                        "{} -> {}",
+                        e.previous_status.as_str(),
+                        e.new_status.as_str()
+                    );
+                }
+                Ok(())
+            }
+            Sink::Nats(js) => {
+                let mut acks = Vec::with_capacity(events.len());
+                for e in events {
+                    let publish = jetstream::message::PublishMessage::build()
+                        .payload(message(e).into())
+                        .message_id(&e.id);
+                    let ack = js
+                        .send_publish(subject(e), publish)
+                        .await
+                        .map_err(|err| format!("publish {}: {err}", e.id))?;
+                    acks.push(ack);
+                }
+                for ack in
+                    futures_util::future::join_all(acks.into_iter().map(|a| a.into_future())).await
+                {
+                    ack.map_err(|e| format!("no acknowledgement: {e}"))?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// What the relay reports to the status view.
+#[derive(Debug, Default)]
+pub struct RelayStatus {
+    /// Alarms published since start.
+    pub published: AtomicU64,
+    /// Failed attempts since start.
+    pub failures: AtomicU64,
+    /// Whether the last attempt succeeded.
+    pub healthy: AtomicBool,
+}
+
+/// Publishes the outbox.
+pub struct Relay {
+    store: Arc<dyn Store>,
+    sink: Sink,
+    wake: broadcast::Receiver<Event>,
+    status: Arc<RelayStatus>,
+}
+
+impl Relay {
+    /// A relay of `store`'s outbox to `sink`, woken by every event on `alarms`.
+    pub fn new(store: Arc<dyn Store>, sink: Sink, alarms: &broadcast::Sender<Event>) -> Relay {
+        Relay {
+            store,
+            sink,
+            wake: alarms.subscribe(),
+            status: Arc::new(RelayStatus::default()),
+        }
+    }
+
+    /// Its status counters.
+    pub fn status(&self) -> Arc<RelayStatus> {
+        self.status.clone()
+    }
+
+    /// One round: publishes up to a batch of queued alarms and marks them done. Returns how
+    /// many were published.
+    pub async fn round(&self) -> Result<usize, String> {
+        let pending = self
+            .store
+            .outbox_pending(BATCH)
+            .await
+            .map_err(|e| format!("outbox: {e}"))?;
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        self.sink.publish(&pending).await?;
+        let ids: Vec<String> = pending.iter().map(|e| e.id.clone()).collect();
+        self.store
+            .outbox_done(ids)
+            .await
+            .map_err(|e| format!("outbox: {e}"))?;
+        Ok(pending.len())
+    }
+
+    /// Runs until the alarm channel closes: publishes whatever is queued, waits for the next
+    /// alarm (or a poll interval), backs off while publishing fails.
+    pub async fn run(mut self) {
+        let mut backoff = Duration::from_millis(100);
+        let mut prepared = false;
+        loop {
+            let attempt = async {
+                if !prepared {
+                    self.sink.prepare().await?;
+                    prepared = true;
+                }
+                self.round().await
+            };
+            match attempt.await {
+                Ok(n) => {
+                    backoff = Duration::from_millis(100);
+                    self.status.healthy.store(true, Ordering::Relaxed);
+                    self.status.published.fetch_add(n as u64, Ordering::Relaxed);
+                    if n == BATCH {
+                        continue; // more waiting
+                    }
+                    match tokio::time::timeout(POLL, self.wake.recv()).await {
+                        Err(_) | Ok(Ok(_)) | Ok(Err(broadcast::error::RecvError::Lagged(_))) => {}
+                        Ok(Err(broadcast::error::RecvError::Closed)) => {
+                            // Shutting down: one last round for what the actors stored.
+                            let _ = self.round().await;
+                            return;
+                        }
+                    }
+                }
+                Err(why) => {
+                    if self.status.healthy.swap(false, Ordering::Relaxed) {
+                        tracing::warn!("alarms not published, retrying: {why}");
+                    }
+                    self.status.failures.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+        }
+    }
+}
