@@ -111,6 +111,20 @@ pub fn subject_token(part: &str) -> String {
 }
 
 impl FlowId {
+    /// The flow's partition of `partitions` (at least 1): a stable hash (FNV-1a, 64 bits, of
+    /// the four parts each followed by a 0xFF byte, which no UTF-8 text holds), so every
+    /// process and every version agrees where a flow's traffic goes.
+    pub fn partition(&self, partitions: u32) -> u32 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for part in [&*self.country, &*self.lob, self.kind.as_str(), &*self.name] {
+            for &b in part.as_bytes().iter().chain(&[0xFF]) {
+                h ^= u64::from(b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        (h % u64::from(partitions.max(1))) as u32
+    }
+
     /// The flow's subject under `prefix`: `<prefix>.<country>.<lob>.<kind>.<flow>`, each part
     /// escaped by [`subject_token`].
     pub fn subject(&self, prefix: &str) -> String {
@@ -184,6 +198,32 @@ mod tests {
                 "{part} -> {t}"
             );
         }
+    }
+
+    #[test]
+    fn partitions_are_stable_and_spread() {
+        let f = |name: &str| FlowId::new("CZ", "GSM", FlowKind::Input, name).unwrap();
+        // Fixed values: a change here moves every flow's traffic to another partition.
+        // (Computed independently: FNV-1a of b"CZ\xffGSM\xffinput\xffA\xff" is
+        // 13072362699731711122.)
+        assert_eq!(
+            ["A", "B", "MSSBRN1A"].map(|n| f(n).partition(16)),
+            [2, 13, 10]
+        );
+        assert_eq!(
+            f("A").partition(u32::MAX),
+            (13072362699731711122u64 % 4294967295) as u32
+        );
+        assert_eq!(f("A").partition(1), 0);
+        assert_eq!(f("A").partition(0), 0);
+        let mut counts = [0u32; 8];
+        for i in 0..8000 {
+            counts[f(&format!("F{i}")).partition(8) as usize] += 1;
+        }
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 
     #[test]

@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::id::{FlowId, FlowKind, validate_parts};
 use crate::time::{Instant, local_to_utc, parse_rfc3339};
 
+pub mod body;
+
 /// The header line of the traffic CSV.
 pub const CSV_HEADER: &str = "time,country,lob,kind,flow,bytes";
 
@@ -31,6 +33,15 @@ pub struct RecordRef<'a> {
 }
 
 impl RecordRef<'_> {
+    /// The owned record.
+    pub fn to_record(&self) -> Record {
+        Record {
+            time: self.time,
+            flow: self.flow_id(),
+            bytes: self.bytes,
+        }
+    }
+
     /// The flow's id (allocates).
     pub fn flow_id(&self) -> FlowId {
         FlowId {

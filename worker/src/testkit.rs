@@ -1,6 +1,6 @@
 //! Test helpers shared by the worker's and the integration tests (feature `testkit`): a real
 //! `nats-server` with JetStream on a free loopback port, that a test can stop and start again
-//! on the same port and data directory.
+//! on the same port and data directory; and [`eventually`], to wait for a condition.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -84,5 +84,14 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+/// Waits until `check` holds, for at most 30 s (then fails, naming `what`).
+pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

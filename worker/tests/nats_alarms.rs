@@ -13,7 +13,7 @@ use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Event, Store};
 use flowwatch_worker::alarms::{ALARM_STREAM, Relay, Sink};
-use flowwatch_worker::testkit::NatsServer;
+use flowwatch_worker::testkit::{NatsServer, eventually};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
 
@@ -73,14 +73,6 @@ async fn stream_ids(url: &str) -> BTreeMap<String, usize> {
         *ids.entry(v["id"].as_str().unwrap().to_owned()).or_default() += 1;
     }
     ids
-}
-
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    while !check().await {
-        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

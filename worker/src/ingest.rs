@@ -1,0 +1,326 @@
+//! Ingest: how records reach a worker's supervisor.
+//!
+//! - In one process (`flowwatch run`), [`IngestFront::Local`] hands a batch to the supervisor,
+//!   whose mailbox is the queue; the call returns once the batch is stored.
+//! - In a cluster, [`IngestFront::JetStream`] publishes records to the stream
+//!   `FLOWWATCH_INGEST` on `flowwatch.ingest.<partition>` (the partition is a stable hash of the
+//!   flow id), as the SPEC §6 CSV, and returns once JetStream has them. A worker runs a
+//!   [`PartitionConsumer`] per partition it owns: a durable pull consumer whose messages are
+//!   acknowledged only after their records are stored, each batch stored with its stream
+//!   position, so a batch delivered again after a crash is counted once.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer::pull};
+use flowwatch_core::record::{Record, check_csv_header, parse_csv_line};
+use flowwatch_core::time::write_utc;
+use flowwatch_storage::{IngestMark, Store};
+use futures_util::StreamExt;
+use ractor::ActorRef;
+
+use crate::actors::flow_supervisor::{IngestOutcome, SupervisorMsg};
+
+/// The ingest stream.
+pub const INGEST_STREAM: &str = "FLOWWATCH_INGEST";
+/// The subject prefix of the ingest partitions.
+pub const INGEST_SUBJECT: &str = "flowwatch.ingest";
+/// Records per JetStream message (about 60 KB).
+const RECORDS_PER_MESSAGE: usize = 1000;
+/// Messages a consumer takes per batch.
+const MESSAGES_PER_BATCH: usize = 64;
+
+/// Where an ingest path sends records.
+#[derive(Clone)]
+pub enum IngestFront {
+    /// This process's supervisor.
+    Local(ActorRef<SupervisorMsg>),
+    /// The JetStream ingest stream.
+    JetStream(Arc<JetStreamIngest>),
+}
+
+impl IngestFront {
+    /// Sends `records`; returns once they are durable (stored, or in JetStream).
+    pub async fn ingest(&self, records: Vec<Record>) -> Result<IngestOutcome, String> {
+        match self {
+            IngestFront::Local(supervisor) => supervisor_ingest(supervisor, records, None).await,
+            IngestFront::JetStream(js) => {
+                let n = records.len() as u64;
+                js.publish(&records).await?;
+                Ok(IngestOutcome {
+                    accepted: n,
+                    ..Default::default()
+                })
+            }
+        }
+    }
+}
+
+async fn supervisor_ingest(
+    supervisor: &ActorRef<SupervisorMsg>,
+    records: Vec<Record>,
+    mark: Option<IngestMark>,
+) -> Result<IngestOutcome, String> {
+    match supervisor
+        .call(|r| SupervisorMsg::Ingest(records, mark, r), None)
+        .await
+    {
+        Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
+        Ok(other) => Err(format!("the worker did not answer: {other:?}")),
+        Err(e) => Err(format!("the worker is not running: {e}")),
+    }
+}
+
+/// The subject of a partition.
+pub fn partition_subject(partition: u32) -> String {
+    format!("{INGEST_SUBJECT}.{partition}")
+}
+
+/// Creates the ingest stream if it does not exist: a work queue (a message leaves once its
+/// worker acknowledged it).
+pub async fn ingest_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, String> {
+    js.get_or_create_stream(jetstream::stream::Config {
+        name: INGEST_STREAM.into(),
+        subjects: vec![format!("{INGEST_SUBJECT}.>")],
+        retention: jetstream::stream::RetentionPolicy::WorkQueue,
+        ..Default::default()
+    })
+    .await
+    .map_err(|e| format!("cannot create stream {INGEST_STREAM}: {e}"))
+}
+
+/// Publishes records to the ingest stream.
+pub struct JetStreamIngest {
+    js: jetstream::Context,
+    partitions: u32,
+}
+
+impl JetStreamIngest {
+    /// A publisher on `client` for `partitions` partitions; creates the stream if needed.
+    pub async fn new(client: async_nats::Client, partitions: u32) -> Result<Self, String> {
+        let js = jetstream::new(client);
+        ingest_stream(&js).await?;
+        Ok(JetStreamIngest {
+            js,
+            partitions: partitions.max(1),
+        })
+    }
+
+    /// Publishes `records`, grouped by partition; returns once JetStream acknowledged all.
+    pub async fn publish(&self, records: &[Record]) -> Result<(), String> {
+        let mut by_partition: Vec<Vec<&Record>> = vec![Vec::new(); self.partitions as usize];
+        for r in records {
+            by_partition[r.flow.partition(self.partitions) as usize].push(r);
+        }
+        let mut acks = Vec::new();
+        for (p, records) in by_partition.iter().enumerate() {
+            for chunk in records.chunks(RECORDS_PER_MESSAGE) {
+                let ack = self
+                    .js
+                    .publish(partition_subject(p as u32), encode(chunk).into())
+                    .await
+                    .map_err(|e| format!("cannot publish to JetStream: {e}"))?;
+                acks.push(ack.into_future());
+            }
+        }
+        for ack in futures_util::future::join_all(acks).await {
+            ack.map_err(|e| format!("JetStream did not acknowledge: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// A CSV field, quoted when it must be (RFC 4180).
+fn csv_field(out: &mut String, field: &str) {
+    if field.contains([',', '"', '\n', '\r']) {
+        out.push('"');
+        out.push_str(&field.replace('"', "\"\""));
+        out.push('"');
+    } else {
+        out.push_str(field);
+    }
+}
+
+/// Records as the SPEC §6 traffic CSV.
+pub fn encode(records: &[&Record]) -> Vec<u8> {
+    let mut out = String::with_capacity(64 * (records.len() + 1));
+    out.push_str(flowwatch_core::record::CSV_HEADER);
+    out.push('\n');
+    for r in records {
+        write_utc(r.time, &mut out);
+        for part in [
+            &*r.flow.country,
+            &*r.flow.lob,
+            r.flow.kind.as_str(),
+            &*r.flow.name,
+        ] {
+            out.push(',');
+            csv_field(&mut out, part);
+        }
+        out.push(',');
+        out.push_str(&r.bytes.to_string());
+        out.push('\n');
+    }
+    out.into_bytes()
+}
+
+/// The records of a message; a message that is not our CSV is an error (we wrote it).
+pub fn decode(payload: &[u8]) -> Result<Vec<Record>, String> {
+    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
+    let mut lines = text.lines();
+    check_csv_header(lines.next().unwrap_or(""))?;
+    lines
+        .enumerate()
+        .map(|(i, l)| {
+            parse_csv_line(l)
+                .map(|r| r.to_record())
+                .map_err(|e| format!("line {}: {e}", i + 2))
+        })
+        .collect()
+}
+
+/// Consumes one partition of the ingest stream into a supervisor.
+pub struct PartitionConsumer {
+    /// The JetStream context.
+    pub js: jetstream::Context,
+    /// The partition.
+    pub partition: u32,
+    /// Where records go.
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// The store (for the partition's stored position).
+    pub store: Arc<dyn Store>,
+    /// How long JetStream waits for an acknowledgement before it delivers a message again.
+    pub ack_wait: Duration,
+}
+
+impl PartitionConsumer {
+    /// Runs until the task is dropped. Stops only to retry: a batch is stored (and then
+    /// acknowledged) before the next is taken.
+    pub async fn run(self) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match self.consume().await {
+                Ok(()) => return,
+                Err(why) => {
+                    tracing::warn!(partition = self.partition, "ingest consumer: {why}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    async fn consume(&self) -> Result<(), String> {
+        let source = partition_subject(self.partition);
+        let stream = ingest_stream(&self.js).await?;
+        let durable = format!("flowwatch-ingest-{}", self.partition);
+        let consumer: jetstream::consumer::PullConsumer = stream
+            .get_or_create_consumer(
+                &durable,
+                pull::Config {
+                    durable_name: Some(durable.clone()),
+                    filter_subject: source.clone(),
+                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                    ack_wait: self.ack_wait,
+                    max_ack_pending: 10_000,
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| format!("consumer {durable}: {e}"))?;
+        let mut position = self
+            .store
+            .ingest_position(&source)
+            .await
+            .map_err(|e| e.to_string())?
+            .unwrap_or(0);
+        loop {
+            let mut batch = consumer
+                .fetch()
+                .max_messages(MESSAGES_PER_BATCH)
+                .expires(Duration::from_millis(500))
+                .messages()
+                .await
+                .map_err(|e| format!("fetch: {e}"))?;
+            let mut messages = Vec::new();
+            while let Some(m) = batch.next().await {
+                messages.push(m.map_err(|e| format!("fetch: {e}"))?);
+            }
+            let mut records = Vec::new();
+            let mut last = position;
+            for m in &messages {
+                let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+                if seq <= position {
+                    continue; // stored before a crash, not acknowledged then
+                }
+                last = last.max(seq);
+                match decode(&m.payload) {
+                    Ok(r) => records.extend(r),
+                    // Only flowwatch publishes here; a foreign message is dropped, loudly.
+                    Err(why) => tracing::error!(seq, "ingest message dropped: {why}"),
+                }
+            }
+            if last > position {
+                let mark = IngestMark {
+                    source: source.clone(),
+                    position: last,
+                };
+                self.store_until_done(records, mark).await;
+                position = last;
+            }
+            for m in messages {
+                m.ack().await.map_err(|e| format!("ack: {e}"))?;
+            }
+        }
+    }
+
+    /// Stores one batch, retrying while storage is away (the messages stay unacknowledged).
+    async fn store_until_done(&self, records: Vec<Record>, mark: IngestMark) {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match supervisor_ingest(&self.supervisor, records.clone(), Some(mark.clone())).await {
+                Ok(outcome) => {
+                    for (flow, n, why) in outcome.refused {
+                        tracing::warn!(%flow, records = n, "records refused: {why}");
+                    }
+                    return;
+                }
+                Err(why) => {
+                    tracing::warn!(partition = self.partition, "ingest not stored: {why}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowwatch_core::{FlowId, FlowKind};
+
+    #[test]
+    fn messages_round_trip_any_flow_name() {
+        let records = [
+            Record {
+                time: 1_486_335_600,
+                flow: FlowId::new("CZ", "GSM", FlowKind::Input, "A").unwrap(),
+                bytes: 5,
+            },
+            Record {
+                time: 1_486_335_601,
+                flow: FlowId::new("CZ", "Paid, \"SMS\"", FlowKind::Forward, "I:O\u{e9}").unwrap(),
+                bytes: u64::MAX,
+            },
+        ];
+        let refs: Vec<&Record> = records.iter().collect();
+        assert_eq!(decode(&encode(&refs)).unwrap(), records);
+        assert!(decode(b"time,bytes\n").is_err());
+        assert!(
+            decode(b"time,country,lob,kind,flow,bytes\nx\n")
+                .unwrap_err()
+                .starts_with("line 2:")
+        );
+    }
+}
