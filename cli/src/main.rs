@@ -2,11 +2,13 @@
 //!
 //! Layout:
 //! - `main.rs`: the command line (clap) and dispatch.
+//! - [`run`]: `flowwatch run`, every role in one process on the embedded store.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
 
 mod calendar;
 mod replay;
+mod run;
 
 use std::process::ExitCode;
 
@@ -22,6 +24,9 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Runs every service in one process on the embedded store: ingest, evaluation, alarms
+    /// and the HTTP API.
+    Run(run::Args),
     /// Evaluates every tick of every enabled flow in [from, to) with the live detection code and
     /// writes the tick CSV.
     Replay(replay::Args),
@@ -37,6 +42,14 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Run(args) => {
+            init_logging();
+            tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .map_err(anyhow::Error::from)
+                .and_then(|rt| rt.block_on(run::run(args)))
+        }
         Command::Replay(args) => replay::run(&args),
         Command::Calendar { country, year } => calendar::run(&country, year),
     };
@@ -47,4 +60,14 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to standard error; `RUST_LOG` filters (default `info`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }

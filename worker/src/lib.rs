@@ -8,6 +8,7 @@
 //! - [`actors::flow_actor`]: one flow: stores its traffic, keeps its `LiveFlow`, evaluates
 //!   due ticks on its own timer, rebuilds from storage on late data, emits events.
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions.
+//! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
 //! - `testkit` (feature `testkit`): a real `nats-server` for tests.
@@ -18,6 +19,7 @@ pub mod actors;
 pub mod alarms;
 pub mod clock;
 pub mod ingest;
+pub mod metrics;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -20,6 +20,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
+use crate::metrics::METRICS;
 use crate::{Clock, WorkerSettings};
 
 /// The flow actor.
@@ -75,6 +76,7 @@ impl FlowState {
     /// stored status changes is recorded as a change of that tick (a revision when it is older
     /// than the alarm window).
     async fn rebuild(&mut self, from: Instant) -> Result<(), ActorProcessingErr> {
+        METRICS.rebuilds.add(1);
         let a = &self.args;
         let now = a.clock.now();
         let start = LiveFlow::rebuild_start(&a.config, &a.calendar, a.first_day, from);
@@ -138,6 +140,7 @@ impl FlowState {
             return Ok(());
         }
         self.args.store.append_events(events.clone()).await?;
+        METRICS.events.add(events.len() as u64);
         for e in events.into_iter().filter(|e| !e.revision) {
             // Nobody listening is fine: the events are stored.
             let _ = self.args.alarms.send(e);
@@ -172,6 +175,8 @@ impl FlowState {
             })
             .collect();
         a.store.write_ticks(stored).await?;
+        METRICS.ticks.add(ticks.len() as u64);
+        METRICS.last_evaluation.set(now);
         let events = ticks
             .iter()
             .filter_map(|t| {

@@ -22,6 +22,7 @@ use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, Supervi
 use tokio::sync::broadcast;
 
 use super::flow_actor::{FlowActor, FlowArgs, FlowMsg};
+use crate::metrics::METRICS;
 use crate::{Clock, WorkerSettings};
 
 /// The supervisor actor.
@@ -120,6 +121,7 @@ impl SupervisorState {
                 (Some(actor), false) => {
                     self.flows.remove(&flow);
                     self.by_actor.remove(&actor.get_id());
+                    METRICS.flows.add(-1);
                     actor.stop(Some("flow disabled".into()));
                 }
                 (Some(actor), true) if changed => {
@@ -177,6 +179,7 @@ impl SupervisorState {
         };
         self.by_actor.insert(actor.get_id(), flow.clone());
         self.flows.insert(flow.clone(), actor.clone());
+        METRICS.flows.add(1);
         Ok(actor)
     }
 
@@ -199,6 +202,7 @@ impl SupervisorState {
             if self.args.config.calendar(&flow.country).is_none() {
                 let why = unknown_country(&flow.country);
                 out.refused.push((flow.clone(), records.len() as u64, why));
+                METRICS.ingest_refused.add(records.len() as u64);
                 return false;
             }
             out.accepted += records.len() as u64;
@@ -245,8 +249,11 @@ impl SupervisorState {
             .map_err(|e| e.to_string())?
         {
             out.repeated = true;
+            METRICS.ingest_repeats.add(1);
             return Ok((out, Vec::new()));
         }
+        METRICS.ingest_batches.add(1);
+        METRICS.ingest_records.add(out.accepted);
         // Disabled flows keep their traffic for when they are enabled, but are not evaluated.
         let config = &self.args.config;
         let deliveries = by_flow
@@ -384,7 +391,9 @@ impl Actor for FlowSupervisor {
         };
         if let Some(flow) = state.by_actor.remove(&id) {
             state.flows.remove(&flow);
+            METRICS.flows.add(-1);
             if failed {
+                METRICS.actor_failures.add(1);
                 // Typically storage was away: the actor is started again, rebuilt from storage.
                 ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
                     SupervisorMsg::Restart(flow)

@@ -1,0 +1,259 @@
+//! `flowwatch run` as a process: ingest over HTTP (good and bad lines), the status view and
+//! metrics, alarms on a real `nats-server` with the SPEC §8 schema, and `kill -9` in the middle
+//! of ingest: every acknowledged record is stored once after a restart.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flowwatch_core::{FlowId, FlowKind};
+use flowwatch_storage::Store;
+use flowwatch_storage::embedded::EmbeddedStore;
+use flowwatch_worker::testkit::{NatsServer, eventually};
+use futures_util::StreamExt;
+
+/// A running `flowwatch run`.
+struct Run {
+    child: Child,
+    addr: String,
+}
+
+impl Run {
+    fn start(data_dir: &std::path::Path, extra: &[&str]) -> Run {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Run { child, addr }
+    }
+
+    /// One HTTP/1.1 request; the status and the body.
+    fn request(&self, method: &str, path: &str, content_type: &str, body: &str) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.request("GET", path, "text/plain", "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn ingest(&self, csv: &str) -> serde_json::Value {
+        let (status, body) = self.request("POST", "/api/v1/ingest", "text/csv", csv);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// 2017-02-06T00:00:00Z.
+const T0: i64 = 1_486_339_200;
+
+fn csv(rows: impl IntoIterator<Item = (i64, String, u64)>) -> String {
+    let mut out = String::from("time,country,lob,kind,flow,bytes\n");
+    for (t, flow, bytes) in rows {
+        let time = flowwatch_core::time::utc_string(t);
+        out.push_str(&format!("{time},CZ,GSM,input,{flow},{bytes}\n"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_status_metrics_and_alarms_on_nats() {
+    let nats = NatsServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let nc = async_nats::connect(nats.url()).await.unwrap();
+    let mut alarms = nc.subscribe("flowwatch.alarms.>").await.unwrap();
+    nc.flush().await.unwrap();
+    // The clock stands 3 hours after the history ends: those hours were silent.
+    let days = 15;
+    let now = T0 + days * 86_400 + 3 * 3600;
+    let run = Run::start(
+        dir.path(),
+        &[
+            "--start-time",
+            &flowwatch_core::time::utc_string(now),
+            "--nats-url",
+            &nats.url(),
+        ],
+    );
+    assert_eq!(run.json("/api/v1/health")["status"], "serving");
+
+    let history = csv((0..days * 24 * 12).map(|i| (T0 + i * 300, "A".to_owned(), 1000)));
+    let bad = "2017-02-06T00:00:00Z,CZ,GSM,input,A\n2017-02-06T00:00:00Z,XX,GSM,input,A,5\n";
+    let r = run.ingest(&format!("{history}{bad}"));
+    let taken = days * 24 * 12;
+    assert_eq!(r["accepted"], taken);
+    assert_eq!(r["refused"], 2);
+    assert_eq!(r["errors"][0]["line"], taken + 2);
+    assert_eq!(r["errors"][0]["message"], "expected 6 fields, found 5");
+    assert!(
+        r["errors"][1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown country")
+    );
+    let (status, body) = run.request("POST", "/api/v1/ingest", "text/plain", "x");
+    assert_eq!(status, 415, "{body}");
+    assert!(body.contains("\"code\":\"unsupported_media_type\""));
+
+    // The silence is caught up at once: the flow goes down and NATS hears of it.
+    let mut seen = Vec::new();
+    while !seen
+        .iter()
+        .any(|v: &serde_json::Value| v["newStatus"] == "OUTAGE")
+    {
+        let m = tokio::time::timeout(Duration::from_secs(30), alarms.next())
+            .await
+            .expect("an alarm on NATS")
+            .unwrap();
+        assert_eq!(m.subject.as_str(), "flowwatch.alarms.CZ.GSM.input.A");
+        seen.push(serde_json::from_slice(&m.payload).unwrap());
+    }
+    let outage = seen.last().unwrap();
+    assert_eq!(outage["system"], "mediation");
+    assert_eq!(outage["actual"], 0);
+    assert!(outage["expected"].as_f64().unwrap() > 0.0);
+
+    let status = run.json("/api/v1/status");
+    let c = &status["components"];
+    assert_eq!(c["worker"]["flows"], 1);
+    assert_eq!(c["ingest"]["records"], taken);
+    assert_eq!(c["nats"], "connected");
+    assert_eq!(
+        status["time"].as_str().unwrap()[..13],
+        flowwatch_core::time::utc_string(now)[..13]
+    );
+    eventually("the outbox drains", async || {
+        run.json("/api/v1/status")["components"]["alarms"]["outbox"] == 0
+    })
+    .await;
+    let (code, metrics) = run.request("GET", "/metrics", "text/plain", "");
+    assert_eq!(code, 200);
+    assert!(metrics.contains(&format!("\nflowwatch_ingest_records_total {taken}\n")));
+    assert!(metrics.contains("\nflowwatch_nats_connected 1\n"));
+    run.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_mid_ingest_loses_and_doubles_no_acknowledged_record() {
+    let dir = tempfile::tempdir().unwrap();
+    let flows = 20;
+    let batch = |n: i64| {
+        csv((0..flows).flat_map(move |f| {
+            (0..50).map(move |i| (T0 + n * 3600 + i * 60, format!("F{f}"), (n as u64 + 1) * 10))
+        }))
+    };
+    let mut acked: Vec<i64> = Vec::new();
+    let mut next = 0;
+    for round in 0..3u64 {
+        let run = Run::start(dir.path(), &["--start-time", "2017-03-01T00:00:00Z"]);
+        let addr = run.addr.clone();
+        // Ingest in a thread; kill -9 at some moment while it is going.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let batches: Vec<(i64, String)> = (next..next + 200).map(|n| (n, batch(n))).collect();
+        let writer = std::thread::spawn(move || {
+            for (n, body) in batches {
+                let mut s = match TcpStream::connect(&addr) {
+                    Ok(s) => s,
+                    Err(_) => return,
+                };
+                let req = format!(
+                    "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n\
+                     Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                if s.write_all(req.as_bytes()).is_err() {
+                    return;
+                }
+                let mut response = String::new();
+                if s.read_to_string(&mut response).is_err() || !response.starts_with("HTTP/1.1 200")
+                {
+                    return;
+                }
+                let _ = tx.send(n);
+            }
+        });
+        std::thread::sleep(Duration::from_millis(300 + 250 * round));
+        let mut run = run;
+        run.child.kill().unwrap(); // SIGKILL
+        run.child.wait().unwrap();
+        writer.join().unwrap();
+        acked.extend(rx.try_iter());
+        next += 200;
+    }
+    assert!(!acked.is_empty(), "some batches were acknowledged");
+    let store = EmbeddedStore::open(dir.path()).await.unwrap();
+    for f in 0..flows {
+        let flow = FlowId::new("CZ", "GSM", FlowKind::Input, &format!("F{f}")).unwrap();
+        let mut per_batch: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+        for b in store.read_buckets(&flow, i64::MIN, i64::MAX).await.unwrap() {
+            let e = per_batch
+                .entry((b.second - T0).div_euclid(3600))
+                .or_default();
+            e.0 += b.bytes;
+            e.1 += b.records;
+        }
+        for n in &acked {
+            assert_eq!(
+                per_batch.get(n),
+                Some(&(50 * (*n as u64 + 1) * 10, 50)),
+                "flow F{f}, acknowledged batch {n}: stored exactly once"
+            );
+        }
+        // A batch in flight at the kill is all there or not there at all.
+        for (n, (bytes, records)) in &per_batch {
+            assert_eq!(
+                (*bytes, *records),
+                (50 * (*n as u64 + 1) * 10, 50),
+                "batch {n}"
+            );
+        }
+    }
+}

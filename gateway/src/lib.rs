@@ -1,0 +1,46 @@
+//! `flowwatch-gateway`: the HTTP API in front of the workers.
+//!
+//! Layout:
+//! - [`rest`]: the routes under `/api/v1` (health, ingest, status) and `/metrics`.
+//! - [`Gateway`]: what the routes need, shared by every request.
+//!
+//! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
+//! and evaluates. Users, API keys and the rest of the API arrive with issue 5.
+
+pub mod rest;
+
+use std::sync::Arc;
+
+use flowwatch_core::config::Config;
+use flowwatch_storage::Store;
+use flowwatch_worker::Clock;
+use flowwatch_worker::alarms::RelayStatus;
+use flowwatch_worker::ingest::IngestFront;
+
+/// What the routes share.
+pub struct Gateway {
+    /// Where ingested records go.
+    pub ingest: IngestFront,
+    /// The configuration document (countries and their zones, for parsing).
+    pub config: Arc<Config>,
+    /// The store (status reads it).
+    pub store: Arc<dyn Store>,
+    /// The alarm relay of this process, if it runs one.
+    pub relay: Option<Arc<RelayStatus>>,
+    /// The NATS connection, if configured.
+    pub nats: Option<async_nats::Client>,
+    /// The clock (shifted by `--start-time`).
+    pub clock: Clock,
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
+/// flight.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    router: axum::Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

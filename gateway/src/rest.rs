@@ -1,0 +1,219 @@
+//! The REST routes of issue 4: `GET /api/v1/health`, `POST /api/v1/ingest` (SPEC §9),
+//! `GET /api/v1/status` (every component's state) and `GET /metrics` (Prometheus).
+
+use std::sync::Arc;
+
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use flowwatch_core::record::body::{BodyFormat, parse_body};
+use flowwatch_core::time::utc_string;
+use flowwatch_worker::metrics::{METRICS, write_metric};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::Gateway;
+
+/// The largest request body taken (a batched upload).
+const MAX_BODY: usize = 256 << 20;
+
+/// The routes.
+pub fn router(gateway: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/api/v1/health", get(health))
+        .route("/api/v1/ingest", post(ingest))
+        .route("/api/v1/status", get(status))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(gateway)
+}
+
+/// An error as `{"error": {"code", "message"}}` with its status.
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = json!({"error": {"code": self.code, "message": self.message}});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "serving"}))
+}
+
+#[derive(Serialize)]
+struct IngestResponse {
+    accepted: u64,
+    refused: u64,
+    errors: Vec<IngestError>,
+}
+
+#[derive(Serialize)]
+struct IngestError {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line: Option<u64>,
+    message: String,
+}
+
+/// Takes a body in any SPEC form; answers once the accepted records are stored.
+async fn ingest(
+    State(g): State<Arc<Gateway>>,
+    headers: HeaderMap,
+    body: String,
+) -> Result<Json<IngestResponse>, ApiError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let format = BodyFormat::from_content_type(content_type).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "content type \"{content_type}\" is not taken: send text/csv, \
+                 application/x-ndjson or application/json"
+            ),
+        )
+    })?;
+    let parsed = parse_body(format, &body, &g.config).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("line {}: {}", e.line, e.message),
+        )
+    })?;
+    let mut errors: Vec<IngestError> = parsed
+        .refused
+        .into_iter()
+        .map(|e| IngestError {
+            line: Some(e.line),
+            message: e.message,
+        })
+        .collect();
+    let mut refused = errors.len() as u64;
+    let outcome = if parsed.records.is_empty() {
+        Default::default()
+    } else {
+        g.ingest.ingest(parsed.records).await.map_err(|why| {
+            // Nothing of the batch was stored: the client may send it again.
+            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_stored", why)
+        })?
+    };
+    for (flow, n, why) in outcome.refused {
+        refused += n;
+        errors.push(IngestError {
+            line: None,
+            message: format!("{n} records of {flow}: {why}"),
+        });
+    }
+    Ok(Json(IngestResponse {
+        accepted: outcome.accepted,
+        refused,
+        errors,
+    }))
+}
+
+/// Every component's state: the one status view.
+async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
+    let (store_ok, store_error, outbox) = match g.store.outbox_len().await {
+        Ok(n) => (true, None, Some(n)),
+        Err(e) => (false, Some(e.to_string()), None),
+    };
+    let relay = g.relay.as_ref().map(|r| {
+        use std::sync::atomic::Ordering::Relaxed;
+        json!({
+            "healthy": r.healthy.load(Relaxed),
+            "published": r.published.load(Relaxed),
+            "failures": r.failures.load(Relaxed),
+        })
+    });
+    let last = METRICS.last_evaluation.get();
+    Json(json!({
+        "time": utc_string(g.clock.now()),
+        "components": {
+            "store": {"ok": store_ok, "error": store_error},
+            "worker": {
+                "flows": METRICS.flows.get(),
+                "ticks": METRICS.ticks.get(),
+                "lastEvaluation": (last > 0).then(|| utc_string(last)),
+                "actorFailures": METRICS.actor_failures.get(),
+            },
+            "ingest": {
+                "records": METRICS.ingest_records.get(),
+                "batches": METRICS.ingest_batches.get(),
+                "refused": METRICS.ingest_refused.get(),
+            },
+            "alarms": {"outbox": outbox, "relay": relay},
+            "nats": nats_state(&g),
+        }
+    }))
+}
+
+fn nats_state(g: &Gateway) -> &'static str {
+    match &g.nats {
+        None => "not configured",
+        Some(c) => match c.connection_state() {
+            async_nats::connection::State::Connected => "connected",
+            async_nats::connection::State::Disconnected => "disconnected",
+            async_nats::connection::State::Pending => "connecting",
+        },
+    }
+}
+
+/// Prometheus metrics.
+async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+    let mut out = String::new();
+    METRICS.render(&mut out);
+    if let Ok(n) = g.store.outbox_len().await {
+        write_metric(
+            &mut out,
+            "flowwatch_alarms_outbox",
+            "gauge",
+            "Alarms not yet published.",
+            n,
+        );
+    }
+    if let Some(r) = &g.relay {
+        use std::sync::atomic::Ordering::Relaxed;
+        write_metric(
+            &mut out,
+            "flowwatch_alarms_published_total",
+            "counter",
+            "Alarms published.",
+            r.published.load(Relaxed),
+        );
+        write_metric(
+            &mut out,
+            "flowwatch_alarms_publish_failures_total",
+            "counter",
+            "Failed publishing attempts.",
+            r.failures.load(Relaxed),
+        );
+    }
+    let connected = matches!(nats_state(&g), "connected") as u8;
+    write_metric(
+        &mut out,
+        "flowwatch_nats_connected",
+        "gauge",
+        "1 when connected to NATS.",
+        connected,
+    );
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
