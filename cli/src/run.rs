@@ -70,7 +70,7 @@ async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<Conf
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let config =
         Config::from_json(&text).with_context(|| format!("invalid config {}", path.display()))?;
-    let document: serde_json::Value = serde_json::from_str(&config.to_json())?;
+    let document = serde_json::to_value(config.document())?;
     if latest.as_ref().map(|v| &v.document) != Some(&document) {
         let expected = latest.map_or(0, |v| v.version);
         let saved = store

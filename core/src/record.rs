@@ -207,6 +207,26 @@ pub struct Record {
     pub bytes: u64,
 }
 
+impl Record {
+    /// Appends the record as one line of the traffic CSV (time in UTC), which
+    /// [`parse_csv_line`] reads back.
+    pub fn write_csv_line(&self, out: &mut String) {
+        crate::time::write_utc(self.time, out);
+        for part in [
+            &*self.flow.country,
+            &*self.flow.lob,
+            self.flow.kind.as_str(),
+            &*self.flow.name,
+        ] {
+            out.push(',');
+            crate::tick_csv::write_field(out, part);
+        }
+        out.push(',');
+        out.push_str(&self.bytes.to_string());
+        out.push('\n');
+    }
+}
+
 impl SeedMessage {
     /// Parses one message.
     pub fn parse(json: &str) -> Result<SeedMessage, String> {

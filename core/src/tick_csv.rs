@@ -54,8 +54,8 @@ impl RowWriter {
     }
 }
 
-/// A field, quoted only if it holds a comma, quote or line break.
-fn write_field(out: &mut String, s: &str) {
+/// A field, quoted only if it holds a comma, quote or line break (RFC 4180).
+pub(crate) fn write_field(out: &mut String, s: &str) {
     if s.contains([',', '"', '\n', '\r']) {
         out.push('"');
         out.push_str(&s.replace('"', "\"\""));

@@ -137,11 +137,10 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
         Err(e) => (false, Some(e.to_string()), None),
     };
     let relay = g.relay.as_ref().map(|r| {
-        use std::sync::atomic::Ordering::Relaxed;
         json!({
-            "healthy": r.healthy.load(Relaxed),
-            "published": r.published.load(Relaxed),
-            "failures": r.failures.load(Relaxed),
+            "healthy": r.healthy.load(std::sync::atomic::Ordering::Relaxed),
+            "published": r.published.get(),
+            "failures": r.failures.get(),
         })
     });
     let last = METRICS.last_evaluation.get();
@@ -191,20 +190,19 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
         );
     }
     if let Some(r) = &g.relay {
-        use std::sync::atomic::Ordering::Relaxed;
         write_metric(
             &mut out,
             "flowwatch_alarms_published_total",
             "counter",
             "Alarms published.",
-            r.published.load(Relaxed),
+            r.published.get(),
         );
         write_metric(
             &mut out,
             "flowwatch_alarms_publish_failures_total",
             "counter",
             "Failed publishing attempts.",
-            r.failures.load(Relaxed),
+            r.failures.get(),
         );
     }
     let connected = matches!(nats_state(&g), "connected") as u8;

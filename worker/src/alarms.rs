@@ -9,7 +9,7 @@
 //! server. Without NATS (`flowwatch run` alone) alarms go to the log.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
@@ -17,6 +17,8 @@ use flowwatch_core::time::utc_string;
 use flowwatch_storage::{Event, Store};
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::metrics::Counter;
 
 /// The stream that keeps alarms for late subscribers.
 pub const ALARM_STREAM: &str = "FLOWWATCH_ALARMS";
@@ -149,9 +151,9 @@ impl Sink {
 #[derive(Debug, Default)]
 pub struct RelayStatus {
     /// Alarms published since start.
-    pub published: AtomicU64,
+    pub published: Counter,
     /// Failed attempts since start.
-    pub failures: AtomicU64,
+    pub failures: Counter,
     /// Whether the last attempt succeeded.
     pub healthy: AtomicBool,
 }
@@ -217,7 +219,7 @@ impl Relay {
                 Ok(n) => {
                     backoff = Duration::from_millis(100);
                     self.status.healthy.store(true, Ordering::Relaxed);
-                    self.status.published.fetch_add(n as u64, Ordering::Relaxed);
+                    self.status.published.add(n as u64);
                     if n == BATCH {
                         continue; // more waiting
                     }
@@ -234,7 +236,7 @@ impl Relay {
                     if self.status.healthy.swap(false, Ordering::Relaxed) {
                         tracing::warn!("alarms not published, retrying: {why}");
                     }
-                    self.status.failures.fetch_add(1, Ordering::Relaxed);
+                    self.status.failures.add(1);
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(MAX_BACKOFF);
                 }

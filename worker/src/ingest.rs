@@ -14,7 +14,6 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
 use flowwatch_core::record::{Record, check_csv_header, parse_csv_line};
-use flowwatch_core::time::write_utc;
 use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::ActorRef;
@@ -130,36 +129,13 @@ impl JetStreamIngest {
     }
 }
 
-/// A CSV field, quoted when it must be (RFC 4180).
-fn csv_field(out: &mut String, field: &str) {
-    if field.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&field.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(field);
-    }
-}
-
 /// Records as the SPEC §6 traffic CSV.
 pub fn encode(records: &[&Record]) -> Vec<u8> {
     let mut out = String::with_capacity(64 * (records.len() + 1));
     out.push_str(flowwatch_core::record::CSV_HEADER);
     out.push('\n');
     for r in records {
-        write_utc(r.time, &mut out);
-        for part in [
-            &*r.flow.country,
-            &*r.flow.lob,
-            r.flow.kind.as_str(),
-            &*r.flow.name,
-        ] {
-            out.push(',');
-            csv_field(&mut out, part);
-        }
-        out.push(',');
-        out.push_str(&r.bytes.to_string());
-        out.push('\n');
+        r.write_csv_line(&mut out);
     }
     out.into_bytes()
 }

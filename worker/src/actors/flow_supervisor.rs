@@ -57,8 +57,6 @@ pub struct IngestOutcome {
     pub accepted: u64,
     /// Records refused, with the reason (e.g. a country without a zone), per flow.
     pub refused: Vec<(FlowId, u64, String)>,
-    /// The batch's mark was already applied: nothing was stored again.
-    pub repeated: bool,
 }
 
 /// How long a failed flow actor waits before it is started again.
@@ -83,7 +81,22 @@ pub enum SupervisorMsg {
     Restart(FlowId),
 }
 
+/// Starts `flow`'s actor again after a pause (its rebuild failed, or it did).
+fn restart_later(myself: &ActorRef<SupervisorMsg>, flow: FlowId) {
+    ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
+        SupervisorMsg::Restart(flow)
+    });
+}
+
 impl SupervisorState {
+    /// Every known flow with its first-seen time (a snapshot: spawning changes the maps).
+    fn known(&self) -> Vec<(FlowId, Instant)> {
+        self.first_seen
+            .iter()
+            .map(|(f, &t)| (f.clone(), t))
+            .collect()
+    }
+
     async fn reconfigure(&mut self, myself: &ActorRef<SupervisorMsg>, config: Arc<Config>) {
         let old = std::mem::replace(&mut self.args.config, config);
         let new = self.args.config.clone();
@@ -108,12 +121,7 @@ impl SupervisorState {
             .filter(|c| entry(&old, c) != entry(&new, c))
             .cloned()
             .collect();
-        let known: Vec<(FlowId, Instant)> = self
-            .first_seen
-            .iter()
-            .map(|(f, &t)| (f.clone(), t))
-            .collect();
-        for (flow, first_seen) in known {
+        for (flow, first_seen) in self.known() {
             let cfg = new.flow_config(&flow).0;
             let changed =
                 cfg != old.flow_config(&flow).0 || calendars_changed.contains(&flow.country);
@@ -170,10 +178,7 @@ impl SupervisorState {
             Ok(a) => a,
             Err(e) => {
                 // Its rebuild failed (storage away): tried again after a pause.
-                let flow = flow.clone();
-                ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
-                    SupervisorMsg::Restart(flow)
-                });
+                restart_later(myself, flow.clone());
                 return Err(e.to_string());
             }
         };
@@ -248,7 +253,7 @@ impl SupervisorState {
             .await
             .map_err(|e| e.to_string())?
         {
-            out.repeated = true;
+            // The batch's mark was already applied: nothing is stored again.
             METRICS.ingest_repeats.add(1);
             return Ok((out, Vec::new()));
         }
@@ -320,12 +325,7 @@ impl Actor for FlowSupervisor {
         myself: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let known: Vec<(FlowId, Instant)> = state
-            .first_seen
-            .iter()
-            .map(|(f, &t)| (f.clone(), t))
-            .collect();
-        for (flow, first_seen) in known {
+        for (flow, first_seen) in state.known() {
             if state.args.config.flow_config(&flow).0.enabled {
                 // A flow of a country without a zone cannot be evaluated; it stays stored.
                 let _ = state.spawn(&myself, &flow, first_seen).await;
@@ -395,9 +395,7 @@ impl Actor for FlowSupervisor {
             if failed {
                 METRICS.actor_failures.add(1);
                 // Typically storage was away: the actor is started again, rebuilt from storage.
-                ractor::time::send_after(RESTART_PAUSE, myself.get_cell(), move || {
-                    SupervisorMsg::Restart(flow)
-                });
+                restart_later(&myself, flow);
             }
         }
         Ok(())
