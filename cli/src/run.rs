@@ -163,8 +163,11 @@ pub async fn run(args: Args) -> Result<()> {
     )
     .await?;
 
-    tracing::info!("stopping: requests finished, flushing alarms");
-    supervisor.stop(None);
+    tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");
+    // Draining (not stopping) lets the actors finish the batches already taken.
+    if supervisor.drain().is_err() {
+        supervisor.stop(None);
+    }
     supervisor_task.await?;
     drop(alarms); // the relay publishes what is left, then stops
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), relay_task).await;

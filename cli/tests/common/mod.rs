@@ -1,0 +1,194 @@
+//! Helpers shared by the `flowwatch` process tests: a running `flowwatch run`, and the tick
+//! rows of `flowwatch replay` and of a store, in the SPEC §6 tick CSV, to compare them.
+#![allow(dead_code)] // each test file uses a part
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use flowwatch_core::detection::TickEvaluation;
+use flowwatch_core::tick_csv::RowWriter;
+use flowwatch_core::time::Instant;
+use flowwatch_storage::Store;
+
+/// A running `flowwatch run`.
+pub struct Run {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Run {
+    pub fn start(data_dir: &std::path::Path, extra: &[&str]) -> Run {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+            .arg("run")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--http", "127.0.0.1:0"])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on http://")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Run { child, addr }
+    }
+
+    /// One HTTP/1.1 request; the status and the body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, String) {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.addr,
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        s.read_to_string(&mut response).unwrap();
+        let status = response[9..12].parse().unwrap();
+        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+        (status, body)
+    }
+
+    pub fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.request("GET", path, "text/plain", "");
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn ingest(&self, csv: &str) -> serde_json::Value {
+        let (status, body) = self.request("POST", "/api/v1/ingest", "text/csv", csv);
+        assert_eq!(status, 200, "{body}");
+        serde_json::from_str(&body).unwrap()
+    }
+
+    pub fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        assert!(status.success(), "clean exit on SIGTERM: {status}");
+    }
+}
+
+impl Drop for Run {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Tick rows of the SPEC §6 tick CSV, keyed by their first five columns (flow and tick start).
+pub type TickRows = BTreeMap<String, String>;
+
+fn insert_row(rows: &mut TickRows, row: &str) {
+    let row = row.trim_end();
+    let key: Vec<&str> = row.splitn(6, ',').take(5).collect();
+    let previous = rows.insert(key.join(","), row.to_owned());
+    assert!(previous.is_none(), "tick twice: {row}");
+}
+
+/// The ticks `flowwatch replay` gives for `traffic` and `config` from the local day `from` to
+/// `to` (exclusive).
+pub fn replay_rows(traffic: &Path, config: &Path, from: &str, to: &str) -> TickRows {
+    let out = traffic.with_file_name("replayed.csv");
+    let status = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .arg("replay")
+        .arg("--data")
+        .arg(traffic)
+        .arg("--config")
+        .arg(config)
+        .args(["--from", from, "--to", to, "--out"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "flowwatch replay failed");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut rows = TickRows::new();
+    for line in text.lines().skip(1) {
+        insert_row(&mut rows, line);
+    }
+    rows
+}
+
+/// Every tick a store holds for which `keep(flow, tick start)`, as tick CSV rows.
+pub async fn stored_rows(
+    store: &dyn Store,
+    keep: impl Fn(&flowwatch_core::FlowId, Instant) -> bool,
+) -> TickRows {
+    let mut rows = TickRows::new();
+    let mut row = String::new();
+    for entry in store.flows().await.unwrap() {
+        let writer = RowWriter::new(&entry.flow);
+        for t in store
+            .read_ticks(&entry.flow, Instant::MIN, Instant::MAX)
+            .await
+            .unwrap()
+        {
+            if !keep(&entry.flow, t.start) {
+                continue;
+            }
+            let e = TickEvaluation {
+                index: 0,
+                actual: t.actual,
+                status: t.status,
+                values: t.values,
+            };
+            row.clear();
+            writer.write(&mut row, t.start, t.end, &e);
+            insert_row(&mut rows, &row);
+        }
+    }
+    rows
+}
+
+/// Asserts two sets of ticks are the same, row for row, listing the first differences.
+pub fn assert_same_ticks(what: &str, ours: &TickRows, replayed: &TickRows) {
+    let missing: Vec<&String> = replayed.keys().filter(|k| !ours.contains_key(*k)).collect();
+    let extra: Vec<&String> = ours.keys().filter(|k| !replayed.contains_key(*k)).collect();
+    let different: Vec<(&String, &String)> = replayed
+        .iter()
+        .filter_map(|(k, r)| Some((ours.get(k)?, r)).filter(|(o, r)| o != r))
+        .collect();
+    eprintln!(
+        "{what}: {} ticks replayed, {} stored: {} missing, {} extra, {} different",
+        replayed.len(),
+        ours.len(),
+        missing.len(),
+        extra.len(),
+        different.len()
+    );
+    for m in missing.iter().take(5) {
+        eprintln!("  missing {m}");
+    }
+    for e in extra.iter().take(5) {
+        eprintln!("  extra   {e}");
+    }
+    for (o, r) in different.iter().take(10) {
+        eprintln!("  stored   {o}\n  replayed {r}");
+    }
+    assert!(
+        missing.is_empty() && extra.is_empty() && different.is_empty(),
+        "{what}: the stored ticks differ from flowwatch replay"
+    );
+}
