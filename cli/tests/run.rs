@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::Run;
 
+use flowwatch_core::time::utc_string;
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
@@ -23,7 +24,7 @@ const T0: i64 = 1_486_339_200;
 fn csv(rows: impl IntoIterator<Item = (i64, String, u64)>) -> String {
     let mut out = String::from("time,country,lob,kind,flow,bytes\n");
     for (t, flow, bytes) in rows {
-        let time = flowwatch_core::time::utc_string(t);
+        let time = utc_string(t);
         out.push_str(&format!("{time},CZ,GSM,input,{flow},{bytes}\n"));
     }
     out
@@ -41,12 +42,7 @@ async fn ingest_status_metrics_and_alarms_on_nats() {
     let now = T0 + days * 86_400 + 3 * 3600;
     let run = Run::start(
         dir.path(),
-        &[
-            "--start-time",
-            &flowwatch_core::time::utc_string(now),
-            "--nats-url",
-            &nats.url(),
-        ],
+        &["--start-time", &utc_string(now), "--nats-url", &nats.url()],
     );
     assert_eq!(run.json("/api/v1/health")["status"], "serving");
 
@@ -94,10 +90,14 @@ async fn ingest_status_metrics_and_alarms_on_nats() {
     let status = run.json("/api/v1/status");
     let c = &status["components"];
     assert_eq!(c["ingest"]["records"], taken);
+    let newest = T0 + (taken - 1) * 300;
+    assert_eq!(c["ingest"]["newestRecord"], utc_string(newest));
+    let lag = c["ingest"]["lagSeconds"].as_i64().unwrap();
+    assert!((now - newest..now - newest + 60).contains(&lag), "{lag}");
     assert_eq!(c["nats"], "connected");
     assert_eq!(
         status["time"].as_str().unwrap()[..13],
-        flowwatch_core::time::utc_string(now)[..13]
+        utc_string(now)[..13]
     );
     eventually("the outbox drains", async || {
         run.json("/api/v1/status")["components"]["alarms"]["outbox"] == 0

@@ -144,8 +144,10 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
         })
     });
     let last = METRICS.last_evaluation.get();
+    let newest = METRICS.newest_record.get();
+    let now = g.clock.now();
     Json(json!({
-        "time": utc_string(g.clock.now()),
+        "time": utc_string(now),
         "components": {
             "store": {"ok": store_ok, "error": store_error},
             "worker": {
@@ -158,6 +160,10 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
                 "records": METRICS.ingest_records.get(),
                 "batches": METRICS.ingest_batches.get(),
                 "refused": METRICS.ingest_refused.get(),
+                // Event-time lag: how far the newest traffic is behind the clock. It grows
+                // when every source stops, the outage of the whole mediation system.
+                "newestRecord": (newest > 0).then(|| utc_string(newest)),
+                "lagSeconds": (newest > 0).then(|| now - newest),
             },
             "alarms": {"outbox": outbox, "relay": relay},
             "nats": nats_state(&g),

@@ -30,6 +30,11 @@ impl Gauge {
         self.0.store(v, Ordering::Relaxed);
     }
 
+    /// Raises it to `v` if `v` is higher.
+    pub fn raise(&self, v: i64) {
+        self.0.fetch_max(v, Ordering::Relaxed);
+    }
+
     /// Adds `d` (may be negative).
     pub fn add(&self, d: i64) {
         self.0.fetch_add(d, Ordering::Relaxed);
@@ -52,6 +57,8 @@ pub struct WorkerMetrics {
     pub ingest_batches: Counter,
     /// Batches that were repeats of stored ones (delivered again after a crash).
     pub ingest_repeats: Counter,
+    /// The time of the newest record stored (Unix seconds; 0 before the first).
+    pub newest_record: Gauge,
     /// Flow actors running.
     pub flows: Gauge,
     /// Ticks evaluated and stored.
@@ -72,6 +79,7 @@ pub static METRICS: WorkerMetrics = WorkerMetrics {
     ingest_refused: Counter(AtomicU64::new(0)),
     ingest_batches: Counter(AtomicU64::new(0)),
     ingest_repeats: Counter(AtomicU64::new(0)),
+    newest_record: Gauge(AtomicI64::new(0)),
     flows: Gauge(AtomicI64::new(0)),
     ticks: Counter(AtomicU64::new(0)),
     last_evaluation: Gauge(AtomicI64::new(0)),
@@ -138,6 +146,13 @@ impl WorkerMetrics {
         for (name, help, c) in counters {
             write_metric(out, name, "counter", help, c.get());
         }
+        write_metric(
+            out,
+            "flowwatch_ingest_newest_record_seconds",
+            "gauge",
+            "Time of the newest record stored (Unix seconds).",
+            m.newest_record.get(),
+        );
         write_metric(
             out,
             "flowwatch_worker_flows",

@@ -202,6 +202,7 @@ impl SupervisorState {
         let mut out = IngestOutcome::default();
         let mut batch = Vec::with_capacity(by_flow.len());
         let mut new_flows = Vec::new();
+        let mut newest = Instant::MIN;
         // A flow of a country without a zone has no days, no ticks: it is refused.
         by_flow.retain(|flow, records| {
             if self.args.config.calendar(&flow.country).is_none() {
@@ -223,6 +224,7 @@ impl SupervisorState {
                     .collect(),
             });
             let earliest = records.iter().map(|r| r.0).min().unwrap_or(Instant::MAX);
+            newest = records.iter().map(|r| r.0).fold(newest, Instant::max);
             match self.first_seen.get(flow) {
                 Some(&seen) if seen <= earliest => {}
                 _ => new_flows.push(FlowEntry {
@@ -259,6 +261,7 @@ impl SupervisorState {
         }
         METRICS.ingest_batches.add(1);
         METRICS.ingest_records.add(out.accepted);
+        METRICS.newest_record.raise(newest);
         // Disabled flows keep their traffic for when they are enabled, but are not evaluated.
         let config = &self.args.config;
         let deliveries = by_flow
