@@ -13,12 +13,19 @@ pub struct Clock {
 }
 
 impl Clock {
-    /// The system clock.
+    /// The system clock. Its seconds turn when the system's do: a tick due at a second is
+    /// evaluated at that second, not up to a second later.
     pub fn system() -> Clock {
-        let now = std::time::SystemTime::now()
+        let since_epoch = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as Instant);
-        Clock::starting_at(now)
+            .unwrap_or_default();
+        let start = tokio::time::Instant::now();
+        Clock {
+            start_unix: since_epoch.as_secs() as Instant,
+            start: start
+                .checked_sub(Duration::from_nanos(since_epoch.subsec_nanos().into()))
+                .unwrap_or(start),
+        }
     }
 
     /// A clock that reads `t` now (the seed's time shift, for replaying history as if live).
@@ -45,6 +52,22 @@ impl Clock {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_system_clock_turns_its_seconds_with_the_system() {
+        let c = Clock::system();
+        let wait = c.until(c.now() + 1);
+        let system = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap();
+        let to_next_second =
+            Duration::from_secs(1) - Duration::from_nanos(system.subsec_nanos().into());
+        let skew = wait.abs_diff(to_next_second);
+        assert!(
+            skew < Duration::from_millis(20),
+            "{wait:?} vs {to_next_second:?}"
+        );
+    }
 
     #[tokio::test(start_paused = true)]
     async fn follows_tokio_time() {
