@@ -28,4 +28,4 @@ pub mod tick;
 pub mod tick_csv;
 pub mod time;
 
-pub use id::{FlowId, FlowKind};
+pub use id::{FlowId, FlowKind, FlowMap};

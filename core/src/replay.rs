@@ -220,8 +220,13 @@ impl Hasher for FxHasher {
             let v = u64::from_le_bytes(c.try_into().expect("8 bytes"));
             self.hash = (self.hash.rotate_left(5) ^ v).wrapping_mul(K);
         }
-        for &b in chunks.remainder() {
-            self.hash = (self.hash.rotate_left(5) ^ b as u64).wrapping_mul(K);
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            // Short strings (country, LoB, flow names) end here: one step, not one per byte.
+            let mut last = [0u8; 8];
+            last[..rest.len()].copy_from_slice(rest);
+            let v = u64::from_le_bytes(last) ^ ((rest.len() as u64) << 59);
+            self.hash = (self.hash.rotate_left(5) ^ v).wrapping_mul(K);
         }
     }
 

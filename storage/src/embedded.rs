@@ -8,14 +8,13 @@
 //! a second process gets [`Error::Locked`]. Writes that must read first (tick epochs, config
 //! versions, the registry) are serialised by one mutex; the directory lock makes it global.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use flowwatch_core::FlowId;
 use flowwatch_core::time::Instant;
+use flowwatch_core::{FlowId, FlowMap};
 
 use crate::Store;
 use crate::error::{Error, Result};
@@ -57,7 +56,7 @@ struct Inner {
     /// Serialises read-then-write operations.
     write: Mutex<()>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
-    ids: Mutex<HashMap<FlowId, u64>>,
+    ids: Mutex<FlowMap<u64>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -162,7 +161,7 @@ impl Inner {
             outbox: ks("outbox")?,
             ingest: ks("ingest")?,
             write: Mutex::new(()),
-            ids: Mutex::new(HashMap::new()),
+            ids: Mutex::new(FlowMap::default()),
             db,
             path,
         };
@@ -234,24 +233,26 @@ impl Inner {
 
     /// The ids of `flows`, giving new flows the next free ids (committed before they are used,
     /// so no data is ever keyed by an id that was not stored).
-    fn ids_creating<'f>(
-        &self,
-        flows: impl IntoIterator<Item = &'f FlowId>,
-    ) -> Result<HashMap<FlowId, u64>> {
-        let mut out = HashMap::new();
-        let mut missing = Vec::new();
-        for f in flows {
-            if out.contains_key(f) {
-                continue;
-            }
-            match self.id(f)? {
-                Some(id) => {
-                    out.insert(f.clone(), id);
+    fn ids_creating<'f>(&self, flows: impl IntoIterator<Item = &'f FlowId>) -> Result<Vec<u64>> {
+        let flows: Vec<&FlowId> = flows.into_iter().collect();
+        // Ids start at 1: 0 marks a flow not in the cache.
+        let mut out: Vec<u64> = {
+            let cache = self.ids.lock().unwrap_or_else(|p| p.into_inner());
+            flows
+                .iter()
+                .map(|f| cache.get(*f).copied().unwrap_or(0))
+                .collect()
+        };
+        let mut unknown = Vec::new();
+        for (n, f) in flows.iter().enumerate() {
+            if out[n] == 0 {
+                match self.id(f)? {
+                    Some(id) => out[n] = id,
+                    None => unknown.push(n),
                 }
-                None => missing.push(f),
             }
         }
-        if missing.is_empty() {
+        if unknown.is_empty() {
             return Ok(out);
         }
         let _w = self.lock();
@@ -264,21 +265,23 @@ impl Inner {
             None => 1,
         };
         let mut b = self.batch();
-        let mut assigned = Vec::new();
-        for f in missing {
-            if out.contains_key(f) {
+        let mut assigned: FlowMap<u64> = FlowMap::default();
+        for n in unknown {
+            let f = flows[n];
+            if let Some(&id) = assigned.get(f) {
+                out[n] = id;
                 continue;
             }
             // Another writer may have assigned it since we looked.
             if let Some(id) = self.id(f)? {
-                out.insert(f.clone(), id);
+                out[n] = id;
                 continue;
             }
             let mut k = Vec::new();
             flow_key(f, &mut k);
             b.insert(&self.flow_ids, k, next.to_be_bytes().to_vec());
-            assigned.push((f.clone(), next));
-            out.insert(f.clone(), next);
+            assigned.insert(f.clone(), next);
+            out[n] = next;
             next += 1;
         }
         b.insert(&self.meta, "next_flow_id", next.to_be_bytes().to_vec());
@@ -450,14 +453,13 @@ impl Store for EmbeddedStore {
     async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
         self.blocking(move |i| {
             let ids = i.ids_creating(batch.iter().map(|fb| &fb.flow))?;
-            // The batch's sums per flow and minute.
-            let mut minutes: std::collections::BTreeMap<[u8; 16], Minute> = Default::default();
-            for fb in &batch {
-                let id = ids[&fb.flow];
+            // The batch's sums per flow and minute, keyed by the row key as an integer (its
+            // big-endian bytes order as the integers do).
+            let mut minutes: std::collections::BTreeMap<u128, Minute> = Default::default();
+            for (fb, &id) in batch.iter().zip(&ids) {
                 for b in &fb.buckets {
-                    let m = minutes
-                        .entry(id_time_key(id, minute_of(b.second)))
-                        .or_insert([None; 60]);
+                    let key = u128::from_be_bytes(id_time_key(id, minute_of(b.second)));
+                    let m = minutes.entry(key).or_insert([None; 60]);
                     let slot = &mut m[(b.second - minute_of(b.second)) as usize];
                     let (bytes, records) = slot.unwrap_or((0, 0));
                     *slot = Some((bytes + b.bytes, records + b.records));
@@ -479,6 +481,7 @@ impl Store for EmbeddedStore {
                 );
             }
             for (key, new) in &minutes {
+                let key = key.to_be_bytes();
                 let mut merged = match i.traffic.get(key).map_err(backend)? {
                     Some(old) => keys::decode_minute(&old)?,
                     None => [None; 60],
@@ -567,8 +570,8 @@ impl Store for EmbeddedStore {
             let mut b = i.batch();
             // Latest tick per flow within this batch, to move the status once.
             let mut latest: std::collections::HashMap<Vec<u8>, &StoredTick> = Default::default();
-            for t in &ticks {
-                let key = id_time_key(ids[&t.flow], t.start);
+            for (t, &id) in ticks.iter().zip(&ids) {
+                let key = id_time_key(id, t.start);
                 if let Some(old) = i.ticks.get(key).map_err(backend)? {
                     let old = keys::decode_tick(t.flow.clone(), &old)?;
                     if old.epoch > t.epoch {

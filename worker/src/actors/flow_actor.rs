@@ -51,6 +51,8 @@ pub struct FlowState {
     args: FlowArgs,
     live: LiveFlow,
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<FlowMsg>>>>,
+    /// When the armed timer fires.
+    timer_due: Instant,
 }
 
 /// Messages of a flow actor.
@@ -188,12 +190,16 @@ impl FlowState {
         self.emit(events).await
     }
 
-    /// Arms the timer for the next due tick.
+    /// Arms the timer for the next due tick (keeping an armed one that is already right).
     fn schedule(&mut self, myself: &ActorRef<FlowMsg>) {
+        let due = self.live.next_due(self.grace());
+        if self.timer_due == due && self.timer.as_ref().is_some_and(|t| !t.is_finished()) {
+            return;
+        }
         if let Some(t) = self.timer.take() {
             t.abort();
         }
-        let due = self.live.next_due(self.grace());
+        self.timer_due = due;
         let wait = self.args.clock.until(due);
         self.timer = Some(ractor::time::send_after(wait, myself.get_cell(), || {
             FlowMsg::Evaluate
@@ -257,6 +263,7 @@ impl Actor for FlowActor {
             args,
             live,
             timer: None,
+            timer_due: Instant::MIN,
         };
         state.rebuild(last_end.unwrap_or(first_start)).await?;
         state.schedule(&myself);

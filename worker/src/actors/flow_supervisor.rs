@@ -8,15 +8,15 @@
 //! a batch before it stores the next: an actor rebuilding from storage never sees traffic it
 //! will be handed again.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use flowwatch_core::FlowId;
 use flowwatch_core::config::Config;
 use flowwatch_core::detection::Status;
 use flowwatch_core::record::{Record, unknown_country};
 use flowwatch_core::time::{Instant, local_day};
+use flowwatch_core::{FlowId, FlowMap};
 use flowwatch_storage::{Bucket, Event, FlowBuckets, FlowEntry, IngestMark, Store};
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
@@ -45,9 +45,9 @@ pub struct SupervisorArgs {
 /// The supervisor's state.
 pub struct SupervisorState {
     args: SupervisorArgs,
-    flows: HashMap<FlowId, ActorRef<FlowMsg>>,
+    flows: FlowMap<ActorRef<FlowMsg>>,
     by_actor: HashMap<ActorId, FlowId>,
-    first_seen: HashMap<FlowId, Instant>,
+    first_seen: FlowMap<Instant>,
 }
 
 /// How an ingest went.
@@ -195,7 +195,7 @@ impl SupervisorState {
         records: Vec<Record>,
         mark: Option<IngestMark>,
     ) -> Result<(IngestOutcome, Vec<(FlowId, Vec<(Instant, u64)>)>), String> {
-        let mut by_flow: BTreeMap<FlowId, Vec<(Instant, u64)>> = BTreeMap::new();
+        let mut by_flow: FlowMap<Vec<(Instant, u64)>> = FlowMap::default();
         for r in records {
             by_flow.entry(r.flow).or_default().push((r.time, r.bytes));
         }
@@ -263,10 +263,11 @@ impl SupervisorState {
         METRICS.ingest_records.add(out.accepted);
         METRICS.newest_record.raise(newest);
         // Disabled flows keep their traffic for when they are enabled, but are not evaluated.
+        // (A flow with an actor is enabled: a reconfiguration stops the disabled ones.)
         let config = &self.args.config;
         let deliveries = by_flow
             .into_iter()
-            .filter(|(flow, _)| config.flow_config(flow).0.enabled)
+            .filter(|(flow, _)| self.flows.contains_key(flow) || config.flow_config(flow).0.enabled)
             .collect();
         Ok((out, deliveries))
     }
@@ -278,7 +279,9 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         deliveries: Vec<(FlowId, Vec<(Instant, u64)>)>,
     ) {
-        let mut calls = Vec::with_capacity(deliveries.len());
+        // Every message is sent first, then the replies are awaited in order: the actors work
+        // meanwhile. (Polling 100 000 calls through `join_all` cost more than the work.)
+        let mut replies = Vec::with_capacity(deliveries.len());
         for (flow, records) in deliveries {
             let actor = match self.flows.get(&flow) {
                 Some(a) => a.clone(),
@@ -289,10 +292,19 @@ impl SupervisorState {
                     continue;
                 }
             };
-            calls.push(async move { actor.call(|r| FlowMsg::Records(records, r), None).await });
+            let (tx, rx) = ractor::concurrency::oneshot();
+            if actor
+                .send_message(FlowMsg::Records(records, tx.into()))
+                .is_ok()
+            {
+                replies.push(rx);
+            }
         }
-        // An actor that fails here is restarted by supervision, rebuilt from storage.
-        futures_util::future::join_all(calls).await;
+        // An actor that fails here (its reply port dropped) is restarted by supervision,
+        // rebuilt from storage.
+        for rx in replies {
+            let _ = rx.await;
+        }
     }
 }
 
@@ -315,7 +327,7 @@ impl Actor for FlowSupervisor {
             .collect();
         Ok(SupervisorState {
             args,
-            flows: HashMap::new(),
+            flows: FlowMap::default(),
             by_actor: HashMap::new(),
             first_seen,
         })
