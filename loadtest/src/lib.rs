@@ -5,6 +5,11 @@
 //!   forwards, diurnal and weekly shapes, holidays, lazy days, batchy and late arrivals, DST)
 //!   with labelled injected outages, and the configuration document that goes with it.
 //! - [`rng`]: the small seeded random number generator it uses.
+//! - [`drive`]: the load drivers (HTTP ingest, JetStream ingest, steady live load, alarm
+//!   latency), each returning its figures as JSON.
+//! - [`http`]: the minimal keep-alive HTTP/1.1 client they use.
 
+pub mod drive;
 pub mod generator;
+pub mod http;
 pub mod rng;

@@ -1,4 +1,4 @@
-//! `flowwatch-loadtest`: generates data sets (later also drives load against a running system).
+//! `flowwatch-loadtest`: generates data sets and drives load against flowwatch.
 
 use std::fs::File;
 use std::path::PathBuf;
@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
+use flowwatch_core::time::parse_rfc3339;
+use flowwatch_loadtest::drive::{self, IngestLoad};
 use flowwatch_loadtest::generator::{Dataset, Spec};
 
 /// flowwatch's load test tool.
@@ -45,10 +47,203 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Ingests synthetic records over HTTP as fast as a running flowwatch takes them.
+    IngestHttp {
+        /// The flowwatch HTTP address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Ingests synthetic records through JetStream partitions into a worker in this process.
+    IngestJetstream {
+        /// A NATS server with JetStream and an empty FLOWWATCH_INGEST stream.
+        #[arg(long)]
+        nats_url: String,
+        /// Partitions (one durable consumer each).
+        #[arg(long, default_value_t = 8)]
+        partitions: u32,
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Steady live load on a flowwatch with 1-minute ticks: its CPU share and memory per flow.
+    Steady {
+        /// The flowwatch HTTP address.
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The flowwatch process, measured through /proc.
+        #[arg(long)]
+        pid: u32,
+        /// Flows.
+        #[arg(long, default_value_t = 100_000)]
+        flows: usize,
+        /// Minutes measured, after a warm-up of 75 s.
+        #[arg(long, default_value_t = 5)]
+        minutes: u64,
+        /// Seconds between rounds of one record per flow.
+        #[arg(long, default_value_t = 10)]
+        every: u64,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Time from tick end + grace to the alarm on NATS, for flows that all go silent at once.
+    Alarms {
+        /// The flowwatch HTTP address (configured with 1-minute ticks, publishing to NATS).
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        url: String,
+        /// The NATS server flowwatch publishes to.
+        #[arg(long, default_value = "nats://127.0.0.1:4222")]
+        nats_url: String,
+        /// Flows.
+        #[arg(long, default_value_t = 1000)]
+        flows: usize,
+        /// Days of history loaded first.
+        #[arg(long, default_value_t = 4)]
+        history_days: u64,
+        /// The configured graceSeconds.
+        #[arg(long, default_value_t = 5)]
+        grace: i64,
+        #[command(flatten)]
+        out: Out,
+    },
+}
+
+/// Synthetic ingest load.
+#[derive(clap::Args)]
+struct Load {
+    /// Flows.
+    #[arg(long, default_value_t = 10_000)]
+    flows: usize,
+    /// Records in all.
+    #[arg(long, default_value_t = 5_000_000)]
+    records: usize,
+    /// Records per request (or published batch).
+    #[arg(long, default_value_t = 100_000)]
+    batch: usize,
+    /// Concurrent connections (or publishers).
+    #[arg(long, default_value_t = 2)]
+    connections: usize,
+    /// Time of the first record (RFC 3339).
+    #[arg(long, default_value = "2017-01-02T00:00:00Z")]
+    start: String,
+}
+
+impl Load {
+    fn load(&self) -> Result<IngestLoad> {
+        anyhow::ensure!(self.flows > 0, "--flows must be positive");
+        Ok(IngestLoad {
+            flows: self.flows,
+            records: self.records,
+            batch: self.batch,
+            connections: self.connections,
+            start: parse_rfc3339(&self.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+        })
+    }
+}
+
+/// Where a scenario's result goes.
+#[derive(clap::Args)]
+struct Out {
+    /// Writes the result as JSON here too (and a Markdown summary next to it, `.md`).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+impl Out {
+    fn write(&self, result: &serde_json::Value) -> Result<()> {
+        let text = serde_json::to_string_pretty(result)?;
+        println!("{text}");
+        let summary = summary(result);
+        eprint!("{summary}");
+        if let Some(path) = &self.out {
+            std::fs::write(path, format!("{text}\n"))
+                .with_context(|| format!("cannot write {}", path.display()))?;
+            std::fs::write(path.with_extension("md"), summary)?;
+        }
+        Ok(())
+    }
+}
+
+/// A Markdown table of a result's figures (nested objects flattened with dots).
+fn summary(result: &serde_json::Value) -> String {
+    fn flatten(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                for (k, v) in m {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            serde_json::Value::Number(n) => {
+                let text = match n.as_f64() {
+                    Some(f) if n.is_f64() => format!("{f:.3}"),
+                    _ => n.to_string(),
+                };
+                out.push((prefix.to_owned(), text));
+            }
+            other => out.push((prefix.to_owned(), other.to_string())),
+        }
+    }
+    let mut rows = Vec::new();
+    flatten("", result, &mut rows);
+    let mut out = String::from("| figure | value |\n| --- | --- |\n");
+    for (k, v) in rows {
+        out.push_str(&format!("| {k} | {v} |\n"));
+    }
+    out
 }
 
 fn main() -> Result<()> {
+    let runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("no tokio runtime")
+    };
     match Cli::parse().command {
+        Command::IngestHttp { url, load, out } => {
+            out.write(&runtime()?.block_on(drive::ingest_http(&url, load.load()?))?)
+        }
+        Command::IngestJetstream {
+            nats_url,
+            partitions,
+            load,
+            out,
+        } => out.write(&runtime()?.block_on(drive::ingest_jetstream(
+            &nats_url,
+            partitions,
+            load.load()?,
+        ))?),
+        Command::Steady {
+            url,
+            pid,
+            flows,
+            minutes,
+            every,
+            out,
+        } => out.write(&runtime()?.block_on(drive::steady(&url, pid, flows, minutes, every))?),
+        Command::Alarms {
+            url,
+            nats_url,
+            flows,
+            history_days,
+            grace,
+            out,
+        } => out.write(&runtime()?.block_on(drive::alarm_latency(
+            &url,
+            &nats_url,
+            flows,
+            history_days,
+            grace,
+        ))?),
         Command::Generate {
             seed,
             start,
