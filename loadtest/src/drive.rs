@@ -418,17 +418,23 @@ pub async fn alarm_latency(
         .with_context(|| format!("cannot connect to {nats_url}"))?;
     let mut alarms = nc.subscribe("flowwatch.alarms.>").await?;
     nc.flush().await?;
-    // Live: every second, the second that just ended (100 bytes a second: the history's rate).
+    // Live: every second, the second that just ended (100 bytes a second: the history's
+    // rate). A slow answer skips seconds rather than sending ever older ones: live traffic
+    // that falls behind the clock would be late data, another workload.
     let live = Duration::from_secs(90);
+    // The worker takes a request once it has evaluated the one before: when the first live
+    // second is answered, the history is in, and the live phase's 90 s start.
+    let mut sent = unix_now() as Instant - 1;
+    post_all(url, Arc::new(vec![f.csv(sent, 0, flows, 100)]), 1).await?;
     let t = WallInstant::now();
-    let mut second = unix_now() as Instant;
     while t.elapsed() < live {
-        let body = f.csv(second, 0, flows, 100);
+        sent = unix_now() as Instant - 1;
+        let body = f.csv(sent, 0, flows, 100);
         post_all(url, Arc::new(vec![body]), 1).await?;
-        second += 1;
-        let wait = second as f64 + 1.0 - unix_now();
+        let wait = (sent + 2) as f64 - unix_now();
         tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0))).await;
     }
+    let second = sent + 1;
     // Silence from `second` on: the tick holding it has less traffic, the next has none.
     let stop_minute = second - second.rem_euclid(60);
     let mut latencies = Vec::new();

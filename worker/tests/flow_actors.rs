@@ -279,6 +279,47 @@ async fn late_data_is_a_revision_and_stored_ticks_equal_replay() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn history_in_two_parts_revises_a_run_of_ticks_once() {
+    let w = world(21).await;
+    let sup = supervisor(&w).await;
+    let records = hourly(w.t0, 21);
+    let (older, newer) = records.split_at(14 * 24);
+    ingest(&sup, older.to_vec()).await;
+    settle(&sup).await;
+    // The last week had no traffic yet: evaluated as silence.
+    let gap = w.t0 + 14 * DAY;
+    let silent = w.store.read_ticks(&flow(), gap, gap + 7 * DAY).await.unwrap();
+    let outages = silent.iter().filter(|t| t.status == Status::Outage).count();
+    assert!(outages > 100, "a week of silence is an outage: {outages}");
+
+    ingest(&sup, newer.to_vec()).await;
+    settle(&sup).await;
+    let revised = w.store.read_ticks(&flow(), gap, gap + 7 * DAY).await.unwrap();
+    assert!(revised.iter().all(|t| t.status == Status::Ok));
+    let events: Vec<_> = w
+        .store
+        .query_events(flowwatch_storage::EventQuery {
+            limit: 10_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .events
+        .into_iter()
+        .filter(|e| e.tick_time >= gap)
+        .map(|e| ((e.tick_time - gap) / HOUR, e.previous_status, e.new_status))
+        .collect();
+    // The silence's own changes (OK → WARNING → OUTAGE) and one revision back to OK at the
+    // first changed tick, not one per revised tick.
+    let back: Vec<_> = events
+        .iter()
+        .filter(|e| e.2 == Status::Ok)
+        .collect();
+    assert_eq!(back.len(), 1, "one revision for the run: {events:?}");
+    assert!(events.len() <= 4, "{events:?}");
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_restart_catches_up_the_ticks_nobody_evaluated() {
     let w = world(14).await;
     let now = w.t0 + 14 * DAY;

@@ -74,9 +74,9 @@ impl FlowState {
         self.args.config.grace_seconds as i64
     }
 
-    /// Rebuilds the flow from stored traffic and stores its ticks from `from` on. A tick whose
-    /// stored status changes is recorded as a change of that tick (a revision when it is older
-    /// than the alarm window).
+    /// Rebuilds the flow from stored traffic and stores its ticks from `from` on. Where stored
+    /// statuses change, the first tick of each run of changed ticks is recorded as a change of
+    /// that tick (a revision when it is older than the alarm window).
     async fn rebuild(&mut self, from: Instant) -> Result<(), ActorProcessingErr> {
         METRICS.rebuilds.add(1);
         let a = &self.args;
@@ -107,13 +107,22 @@ impl FlowState {
             now,
             self.grace(),
         );
-        let revised: Vec<Event> = ticks
-            .iter()
-            .filter_map(|t| {
-                let old = *before.get(&t.start)?;
-                (old != t.eval.status).then(|| self.event(t, old, t.eval.status, now))
-            })
-            .collect();
+        // One event per run of consecutive ticks whose stored status changed, at its first
+        // tick: an import that turns a week of silence-evaluated outages into traffic is one
+        // revision, not one per tick (the new timeline's own changes are events of `persist`).
+        let mut revised = Vec::new();
+        let mut in_run = false;
+        for t in &ticks {
+            match before.get(&t.start) {
+                Some(&old) if old != t.eval.status => {
+                    if !in_run {
+                        revised.push(self.event(t, old, t.eval.status, now));
+                    }
+                    in_run = true;
+                }
+                _ => in_run = false,
+            }
+        }
         self.live = live;
         self.persist(ticks, now).await?;
         self.emit(revised).await
