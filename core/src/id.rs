@@ -174,6 +174,21 @@ pub fn validate_parts(country: &str, lob: &str, kind: FlowKind, name: &str) -> R
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn flow_map_hashes_spread_names_that_differ_only_at_their_end() {
+        use std::hash::BuildHasher;
+        // Hash maps index by the low bits: 100 000 generated names over 2^17 slots should
+        // land about as a random function puts them (~70 000 distinct slots).
+        let hasher = <FlowMap<()>>::default().hasher().clone();
+        let slots: std::collections::HashSet<u64> = (0..100_000)
+            .map(|i| {
+                let f = FlowId::new("CZ", "LOAD", FlowKind::Input, &format!("L{i:06}")).unwrap();
+                hasher.hash_one(&f) & ((1 << 17) - 1)
+            })
+            .collect();
+        assert!(slots.len() > 60_000, "{} distinct slots", slots.len());
+    }
+
     use super::*;
 
     #[test]

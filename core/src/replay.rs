@@ -231,6 +231,9 @@ impl Hasher for FxHasher {
     }
 
     fn finish(&self) -> u64 {
-        self.hash
+        // The low bits of a product depend only on the low bits of its factors, and hash maps
+        // index by the low bits: without this, names that differ only in their later bytes
+        // ("L000001", "L000002", …) share buckets and every lookup compares strings.
+        self.hash.rotate_left(26)
     }
 }

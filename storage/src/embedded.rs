@@ -455,9 +455,8 @@ impl Store for EmbeddedStore {
             // Every bucket as (row key as an integer, second in its minute), sorted: a row's
             // buckets are then adjacent. Sparse on purpose: a history import has one record a
             // flow-minute, and a dense 60-slot minute per record cost 1.4 KB each.
-            let mut buckets: Vec<(u128, u8, u64, u64)> = Vec::with_capacity(
-                batch.iter().map(|fb| fb.buckets.len()).sum(),
-            );
+            let mut buckets: Vec<(u128, u8, u64, u64)> =
+                Vec::with_capacity(batch.iter().map(|fb| fb.buckets.len()).sum());
             for (fb, &id) in batch.iter().zip(&ids) {
                 for b in &fb.buckets {
                     let minute = minute_of(b.second);

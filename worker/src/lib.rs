@@ -11,6 +11,7 @@
 //! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
+//! - [`tick_writer`]: group commit of the actors' ticks.
 //! - `testkit` (feature `testkit`): a real `nats-server` for tests.
 //!
 //! Every decision is made by `flowwatch_core::live`; the actors only hold state and do I/O.
@@ -23,6 +24,7 @@ pub mod metrics;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tick_writer;
 
 pub use clock::Clock;
 pub use settings::WorkerSettings;

@@ -288,13 +288,21 @@ async fn history_in_two_parts_revises_a_run_of_ticks_once() {
     settle(&sup).await;
     // The last week had no traffic yet: evaluated as silence.
     let gap = w.t0 + 14 * DAY;
-    let silent = w.store.read_ticks(&flow(), gap, gap + 7 * DAY).await.unwrap();
+    let silent = w
+        .store
+        .read_ticks(&flow(), gap, gap + 7 * DAY)
+        .await
+        .unwrap();
     let outages = silent.iter().filter(|t| t.status == Status::Outage).count();
     assert!(outages > 100, "a week of silence is an outage: {outages}");
 
     ingest(&sup, newer.to_vec()).await;
     settle(&sup).await;
-    let revised = w.store.read_ticks(&flow(), gap, gap + 7 * DAY).await.unwrap();
+    let revised = w
+        .store
+        .read_ticks(&flow(), gap, gap + 7 * DAY)
+        .await
+        .unwrap();
     assert!(revised.iter().all(|t| t.status == Status::Ok));
     let events: Vec<_> = w
         .store
@@ -311,10 +319,7 @@ async fn history_in_two_parts_revises_a_run_of_ticks_once() {
         .collect();
     // The silence's own changes (OK → WARNING → OUTAGE) and one revision back to OK at the
     // first changed tick, not one per revised tick.
-    let back: Vec<_> = events
-        .iter()
-        .filter(|e| e.2 == Status::Ok)
-        .collect();
+    let back: Vec<_> = events.iter().filter(|e| e.2 == Status::Ok).collect();
     assert_eq!(back.len(), 1, "one revision for the run: {events:?}");
     assert!(events.len() <= 4, "{events:?}");
 }

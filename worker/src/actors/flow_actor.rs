@@ -21,6 +21,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 
 use crate::metrics::METRICS;
+use crate::tick_writer::TickWriter;
 use crate::{Clock, WorkerSettings};
 
 /// The flow actor.
@@ -44,6 +45,8 @@ pub struct FlowArgs {
     pub first_day: EpochDay,
     /// Where alarms (status changes within the alarm window) go.
     pub alarms: broadcast::Sender<Event>,
+    /// Where ticks are stored (group commit with the other actors).
+    pub ticks: TickWriter,
 }
 
 /// The actor's state.
@@ -185,7 +188,7 @@ impl FlowState {
                 epoch: a.settings.epoch,
             })
             .collect();
-        a.store.write_ticks(stored).await?;
+        a.ticks.write(stored).await?;
         METRICS.ticks.add(ticks.len() as u64);
         METRICS.last_evaluation.set(now);
         let events = ticks

@@ -23,6 +23,7 @@ use tokio::sync::broadcast;
 
 use super::flow_actor::{FlowActor, FlowArgs, FlowMsg};
 use crate::metrics::METRICS;
+use crate::tick_writer::TickWriter;
 use crate::{Clock, WorkerSettings};
 
 /// The supervisor actor.
@@ -48,6 +49,7 @@ pub struct SupervisorState {
     flows: FlowMap<ActorRef<FlowMsg>>,
     by_actor: HashMap<ActorId, FlowId>,
     first_seen: FlowMap<Instant>,
+    ticks: TickWriter,
 }
 
 /// How an ingest went.
@@ -173,6 +175,7 @@ impl SupervisorState {
             settings: a.settings.clone(),
             first_day: local_day(calendar.tz(), first_seen),
             alarms: a.alarms.clone(),
+            ticks: self.ticks.clone(),
         };
         let (actor, _) = match Actor::spawn_linked(None, FlowActor, args, myself.get_cell()).await {
             Ok(a) => a,
@@ -326,6 +329,7 @@ impl Actor for FlowSupervisor {
             .map(|f| (f.flow, f.first_seen))
             .collect();
         Ok(SupervisorState {
+            ticks: TickWriter::start(args.store.clone()),
             args,
             flows: FlowMap::default(),
             by_actor: HashMap::new(),
