@@ -10,6 +10,10 @@ use flowwatch_core::time::parse_rfc3339;
 use flowwatch_loadtest::drive::{self, IngestLoad};
 use flowwatch_loadtest::generator::{Dataset, Spec};
 
+/// The allocator of the `flowwatch` binary, so the in-process worker measures as it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// flowwatch's load test tool.
 #[derive(Parser)]
 #[command(name = "flowwatch-loadtest", version, about)]
