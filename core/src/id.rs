@@ -174,6 +174,8 @@ pub fn validate_parts(country: &str, lob: &str, kind: FlowKind, name: &str) -> R
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn flow_map_hashes_spread_names_that_differ_only_at_their_end() {
         use std::hash::BuildHasher;
@@ -188,8 +190,6 @@ mod tests {
             .collect();
         assert!(slots.len() > 60_000, "{} distinct slots", slots.len());
     }
-
-    use super::*;
 
     #[test]
     fn forward_names_its_input() {

@@ -567,8 +567,8 @@ impl Store for EmbeddedStore {
             let _w = i.lock();
             let mut out = WriteOutcome::default();
             let mut b = i.batch();
-            // Latest tick per flow within this batch, to move the status once.
-            let mut latest: std::collections::HashMap<Vec<u8>, &StoredTick> = Default::default();
+            // Latest tick per flow (by id) within this batch, to move the status once.
+            let mut latest: std::collections::HashMap<u64, &StoredTick> = Default::default();
             for (t, &id) in ticks.iter().zip(&ids) {
                 let key = id_time_key(id, t.start);
                 if let Some(old) = i.ticks.get(key).map_err(backend)? {
@@ -580,14 +580,14 @@ impl Store for EmbeddedStore {
                 }
                 b.insert(&i.ticks, &key[..], keys::tick_value(t));
                 out.written += 1;
-                let mut fk = Vec::new();
-                flow_key(&t.flow, &mut fk);
-                let e = latest.entry(fk).or_insert(t);
+                let e = latest.entry(id).or_insert(t);
                 if t.start > e.start {
                     *e = t;
                 }
             }
-            for (fk, t) in latest {
+            for t in latest.into_values() {
+                let mut fk = Vec::new();
+                flow_key(&t.flow, &mut fk);
                 let newer = match i.status.get(&fk).map_err(backend)? {
                     Some(v) => keys::decode_tick(t.flow.clone(), &v)?.start <= t.start,
                     None => true,
