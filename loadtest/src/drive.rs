@@ -34,16 +34,29 @@ impl Flows {
 
     /// A CSV body: records `from..to`, record `i` being flow `i % flows` at `start + i / flows`.
     pub fn csv(&self, start: Instant, from: usize, to: usize, bytes: u64) -> Vec<u8> {
+        self.csv_every(start, 1, from, to, bytes)
+    }
+
+    /// As [`Flows::csv`], each flow's records `step` seconds apart: record `i` at
+    /// `start + (i / flows) · step`.
+    pub fn csv_every(
+        &self,
+        start: Instant,
+        step: Instant,
+        from: usize,
+        to: usize,
+        bytes: u64,
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity((to - from) * 48 + 40);
         out.extend_from_slice(CSV_HEADER.as_bytes());
         out.push(b'\n');
         let mut time = String::new();
         let mut time_of = usize::MAX;
         for i in from..to {
-            let second = i / self.0;
-            if second != time_of {
-                time = utc_string(start + second as Instant);
-                time_of = second;
+            let round = i / self.0;
+            if round != time_of {
+                time = utc_string(start + round as Instant * step);
+                time_of = round;
             }
             out.extend_from_slice(time.as_bytes());
             out.extend_from_slice(b",CZ,LOAD,input,");
@@ -152,11 +165,16 @@ pub struct IngestLoad {
 }
 
 impl IngestLoad {
-    fn ranges(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        (0..self.records)
-            .step_by(self.batch.max(1))
-            .map(|from| (from, (from + self.batch).min(self.records)))
+    fn ranges(&self) -> impl Iterator<Item = (usize, usize)> {
+        ranges(self.records, self.batch)
     }
+}
+
+/// `0..records` cut into ranges of `batch`.
+fn ranges(records: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> {
+    (0..records)
+        .step_by(batch.max(1))
+        .map(move |from| (from, (from + batch).min(records)))
 }
 
 /// Ingest over HTTP as fast as the server takes it: records per second, request latency.
@@ -306,11 +324,15 @@ fn process_usage(pid: u32) -> Result<(f64, u64)> {
     Ok((ticks as f64 / 100.0, rss_kb * 1024))
 }
 
+/// The body of `GET url/path` on a new connection.
+async fn get(url: &str, path: &str) -> Result<Vec<u8>> {
+    let mut c = Connection::open(authority(url).map_err(anyhow::Error::msg)?).await?;
+    Ok(c.request("GET", path, &[], b"").await?.body)
+}
+
 /// The server's clock (`time` of `/api/v1/status`), in Unix seconds.
 async fn server_time(url: &str) -> Result<Instant> {
-    let mut c = Connection::open(authority(url).map_err(anyhow::Error::msg)?).await?;
-    let r = c.request("GET", "/api/v1/status", &[], b"").await?;
-    let v: Value = serde_json::from_slice(&r.body)?;
+    let v: Value = serde_json::from_slice(&get(url, "/api/v1/status").await?)?;
     v["time"]
         .as_str()
         .and_then(|t| parse_rfc3339(t).ok())
@@ -319,9 +341,8 @@ async fn server_time(url: &str) -> Result<Instant> {
 
 /// Reads one sample of a metric from `/metrics`.
 async fn metric(url: &str, name: &str) -> Result<f64> {
-    let mut c = Connection::open(authority(url).map_err(anyhow::Error::msg)?).await?;
-    let r = c.request("GET", "/metrics", &[], b"").await?;
-    let text = String::from_utf8_lossy(&r.body);
+    let body = get(url, "/metrics").await?;
+    let text = String::from_utf8_lossy(&body);
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
         .with_context(|| format!("no metric {name}"))
@@ -388,29 +409,10 @@ pub async fn alarm_latency(
     let now = unix_now() as Instant;
     let history_start = now - now.rem_euclid(60) - history_days as Instant * 86_400;
     let records = (now - history_start) as usize * flows / 60;
-    // One record per flow and minute: record i is flow i % flows at minute i / flows.
-    let minute_csv = |from: usize, to: usize| {
-        let mut body = Vec::new();
-        body.extend_from_slice(CSV_HEADER.as_bytes());
-        body.push(b'\n');
-        for i in from..to {
-            let t = history_start + (i / flows) as Instant * 60 + 30;
-            body.extend_from_slice(
-                format!(
-                    "{},CZ,LOAD,input,{},6000\n",
-                    utc_string(t),
-                    Flows::name(i % flows)
-                )
-                .as_bytes(),
-            );
-        }
-        body
-    };
-    // Few large requests: each batch makes every actor re-evaluate from its first late tick.
-    let batch = 3_000_000;
-    let bodies: Vec<Vec<u8>> = (0..records)
-        .step_by(batch)
-        .map(|from| minute_csv(from, (from + batch).min(records)))
+    // One record per flow and minute, at half past; few large requests: each batch makes
+    // every actor re-evaluate from its first late tick.
+    let bodies: Vec<Vec<u8>> = ranges(records, 3_000_000)
+        .map(|(from, to)| f.csv_every(history_start + 30, 60, from, to, 6000))
         .collect();
     post_all(url, Arc::new(bodies), 1).await?;
     let nc = async_nats::connect(nats_url)
@@ -493,6 +495,18 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed.records, f.records(1_486_339_200, 2, 5, 7));
+    }
+
+    #[test]
+    fn each_flow_s_records_are_a_step_apart() {
+        let body = String::from_utf8(Flows(2).csv_every(1_486_339_230, 60, 1, 4, 6000)).unwrap();
+        assert_eq!(
+            body,
+            "time,country,lob,kind,flow,bytes\n\
+             2017-02-06T00:00:30Z,CZ,LOAD,input,L000001,6000\n\
+             2017-02-06T00:01:30Z,CZ,LOAD,input,L000000,6000\n\
+             2017-02-06T00:01:30Z,CZ,LOAD,input,L000001,6000\n"
+        );
     }
 
     #[test]

@@ -85,7 +85,7 @@ enum Command {
         /// Flows.
         #[arg(long, default_value_t = 100_000)]
         flows: usize,
-        /// Minutes measured, after a warm-up of 75 s.
+        /// Minutes measured, after a warm-up (every flow's actor started, then a minute).
         #[arg(long, default_value_t = 5)]
         minutes: u64,
         /// Seconds between rounds of one record per flow.
