@@ -11,7 +11,7 @@ use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
 use flowwatch_core::config::{Config, parse_date};
-use flowwatch_core::record::{CSV_HEADER, SeedMessage, check_csv_header, parse_csv_line};
+use flowwatch_core::record::{CSV_HEADER, SeedMessage, check_csv_header};
 use flowwatch_core::replay::{FlowReplay, Replay, Window};
 use flowwatch_core::tick_csv::{self, RowWriter};
 use flowwatch_core::time::epoch_day;
@@ -152,9 +152,9 @@ fn parse_lines(
         let taken = if seed {
             SeedMessage::parse(line)
                 .and_then(|m| m.to_record(config))
-                .and_then(|r| replay.add_record(&r))
+                .and_then(|r| replay.add_record(r))
         } else {
-            parse_csv_line(line).and_then(|r| replay.add(&r))
+            replay.add_csv_line(line)
         };
         match taken {
             Ok(()) => counts.taken += 1,

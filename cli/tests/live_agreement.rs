@@ -13,8 +13,7 @@ use chrono::{Days, NaiveDate};
 use common::{Run, assert_same_ticks, replay_rows, stored_rows};
 use flowwatch_core::FlowId;
 use flowwatch_core::config::Config;
-use flowwatch_core::record::Record;
-use flowwatch_core::record::body::{BodyFormat, parse_body};
+use flowwatch_core::record::{Record, parse_csv_line};
 use flowwatch_core::time::{Instant, epoch_day, local_midnight, utc_string};
 use flowwatch_loadtest::generator::{Dataset, Spec};
 use flowwatch_loadtest::rng::Rng;
@@ -124,14 +123,11 @@ impl Data {
 async fn fed_in_arrival_order_with_an_accelerated_clock() {
     let dir = tempfile::tempdir().unwrap();
     let data = Data::generate(dir.path());
-    let text = format!(
-        "{}\n{}",
-        flowwatch_core::record::CSV_HEADER,
-        data.lines.join("\n")
-    );
-    let parsed = parse_body(BodyFormat::Csv, &text, &data.config).unwrap();
-    assert!(parsed.refused.is_empty(), "{:?}", parsed.refused.first());
-    let records = parsed.records;
+    let records: Vec<Record> = data
+        .lines
+        .iter()
+        .map(|l| parse_csv_line(l).unwrap().to_record())
+        .collect();
 
     let store: Arc<dyn Store> =
         Arc::new(EmbeddedStore::open(dir.path().join("store")).await.unwrap());
@@ -150,8 +146,9 @@ async fn fed_in_arrival_order_with_an_accelerated_clock() {
     let (supervisor, _) = Actor::spawn(None, FlowSupervisor, args).await.unwrap();
     let ingest = async |chunk: Vec<Record>| {
         let n = chunk.len() as u64;
+        let batch = chunk.into_iter().collect();
         let outcome = supervisor
-            .call(|r| SupervisorMsg::Ingest(chunk, None, r), None)
+            .call(|r| SupervisorMsg::Ingest(batch, None, r), None)
             .await
             .unwrap()
             .unwrap()

@@ -10,7 +10,10 @@ use crate::config::Config;
 use crate::id::{FlowId, FlowKind, validate_parts};
 use crate::time::{Instant, local_to_utc, parse_rfc3339};
 
+mod batch;
 pub mod body;
+
+pub use batch::Batch;
 
 /// The header line of the traffic CSV.
 pub const CSV_HEADER: &str = "time,country,lob,kind,flow,bytes";
@@ -207,24 +210,16 @@ pub struct Record {
     pub bytes: u64,
 }
 
-impl Record {
-    /// Appends the record as one line of the traffic CSV (time in UTC), which
-    /// [`parse_csv_line`] reads back.
-    pub fn write_csv_line(&self, out: &mut String) {
-        crate::time::write_utc(self.time, out);
-        for part in [
-            &*self.flow.country,
-            &*self.flow.lob,
-            self.flow.kind.as_str(),
-            &*self.flow.name,
-        ] {
-            out.push(',');
-            crate::tick_csv::write_field(out, part);
-        }
+/// Appends a record of `flow` as one line of the traffic CSV (time in UTC), which
+/// [`parse_csv_line`] reads back.
+pub fn write_csv_line(out: &mut String, flow: &FlowId, time: Instant, bytes: u64) {
+    use std::fmt::Write;
+    crate::time::write_utc(time, out);
+    for part in [&*flow.country, &*flow.lob, flow.kind.as_str(), &*flow.name] {
         out.push(',');
-        out.push_str(&self.bytes.to_string());
-        out.push('\n');
+        crate::tick_csv::write_field(out, part);
     }
+    let _ = writeln!(out, ",{bytes}");
 }
 
 impl SeedMessage {

@@ -2,14 +2,13 @@
 //! `flowwatch replay` and of the gateway's simulation. It drives the same [`FlowHistory`] the
 //! live flow actors keep, day by day, so its output is the live detection's.
 
-use std::collections::HashMap;
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 
 use crate::calendar::CountryCalendar;
 use crate::config::{Config, FlowConfig};
 use crate::detection::{DetectionParams, FlowHistory, TickEvaluation};
 use crate::id::FlowId;
-use crate::record::{Record, RecordRef, unknown_country};
+use crate::record::{Batch, Record, RecordRef, unknown_country};
 use crate::tick::DayTicks;
 use crate::time::{EpochDay, Instant, local_day};
 
@@ -17,10 +16,7 @@ use crate::time::{EpochDay, Instant, local_day};
 /// summed per tick, never replaced.
 pub struct Replay<'c> {
     config: &'c Config,
-    index: HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>,
-    key: String,
-    flows: Vec<(FlowId, Vec<(Instant, u64)>)>,
-    latest: Option<Instant>,
+    batch: Batch,
 }
 
 impl<'c> Replay<'c> {
@@ -28,76 +24,49 @@ impl<'c> Replay<'c> {
     pub fn new(config: &'c Config) -> Replay<'c> {
         Replay {
             config,
-            index: HashMap::default(),
-            key: String::new(),
-            flows: Vec::new(),
-            latest: None,
+            batch: Batch::default(),
+        }
+    }
+
+    /// Refuses a flow whose country has no zone.
+    fn known(&self) -> impl Fn(&FlowId) -> Result<(), String> + 'c {
+        let config = self.config;
+        move |flow| match config.calendar(&flow.country) {
+            Some(_) => Ok(()),
+            None => Err(unknown_country(&flow.country)),
         }
     }
 
     /// Adds a record; refused (with the reason) if its country has no zone.
     pub fn add(&mut self, r: &RecordRef<'_>) -> Result<(), String> {
-        self.key.clear();
-        for part in [&*r.country, &*r.lob, r.kind.as_str(), &*r.name] {
-            self.key.push_str(part);
-            self.key.push('\u{1f}');
-        }
-        let slot = match self.index.get(self.key.as_str()) {
-            Some(&i) => i,
-            None => {
-                if self.config.calendar(&r.country).is_none() {
-                    return Err(unknown_country(&r.country));
-                }
-                self.flows.push((r.flow_id(), Vec::new()));
-                self.index
-                    .insert(self.key.as_str().into(), self.flows.len() - 1);
-                self.flows.len() - 1
-            }
-        };
-        self.flows[slot].1.push((r.time, r.bytes));
-        self.latest = Some(self.latest.map_or(r.time, |l| l.max(r.time)));
-        Ok(())
+        let known = self.known();
+        self.batch.add(r, known)
     }
 
     /// Adds an owned record.
-    pub fn add_record(&mut self, r: &Record) -> Result<(), String> {
-        self.add(&RecordRef {
-            time: r.time,
-            country: r.flow.country.as_str().into(),
-            lob: r.flow.lob.as_str().into(),
-            kind: r.flow.kind,
-            name: r.flow.name.as_str().into(),
-            bytes: r.bytes,
-        })
+    pub fn add_record(&mut self, r: Record) -> Result<(), String> {
+        let known = self.known();
+        self.batch.add_record(r, known)
+    }
+
+    /// Adds one data line of the traffic CSV; refused with the reason.
+    pub fn add_csv_line(&mut self, line: &str) -> Result<(), String> {
+        let known = self.known();
+        self.batch.add_csv_line(line, known)
     }
 
     /// Takes over the records of `other` (gathered on another thread under the same config).
     pub fn merge(&mut self, other: Replay<'c>) {
-        let mut slots: Vec<(Box<str>, usize)> = other.index.into_iter().collect();
-        slots.sort_unstable_by_key(|s| s.1);
-        for ((key, _), (id, records)) in slots.into_iter().zip(other.flows) {
-            match self.index.get(&key) {
-                Some(&i) => self.flows[i].1.extend(records),
-                None => {
-                    self.flows.push((id, records));
-                    self.index.insert(key, self.flows.len() - 1);
-                }
-            }
-        }
-        self.latest = self.latest.max(other.latest);
-    }
-
-    /// The latest record time.
-    pub fn latest(&self) -> Option<Instant> {
-        self.latest
+        self.batch.extend(other.batch);
     }
 
     /// The flows to evaluate, ordered by id; disabled flows are left out (they have no ticks).
     pub fn into_flows(self) -> Vec<FlowReplay<'c>> {
         let config = self.config;
-        let latest = self.latest.unwrap_or(0);
+        let latest = self.batch.records().map(|r| r.1).max().unwrap_or(0);
         let mut flows: Vec<FlowReplay<'c>> = self
-            .flows
+            .batch
+            .into_flows()
             .into_iter()
             .filter_map(|(id, records)| {
                 let (cfg, _) = config.flow_config(&id);
@@ -192,7 +161,7 @@ pub fn replay_flow(
     let mut replay = Replay::new(config);
     for (time, bytes) in records {
         replay
-            .add_record(&Record {
+            .add_record(Record {
                 time,
                 flow: flow.clone(),
                 bytes,

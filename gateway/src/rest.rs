@@ -108,10 +108,10 @@ async fn ingest(
         })
         .collect();
     let mut refused = errors.len() as u64;
-    let outcome = if parsed.records.is_empty() {
+    let outcome = if parsed.batch.is_empty() {
         Default::default()
     } else {
-        g.ingest.ingest(parsed.records).await.map_err(|why| {
+        g.ingest.ingest(parsed.batch).await.map_err(|why| {
             // Nothing of the batch was stored: the client may send it again.
             ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_stored", why)
         })?

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant as WallInstant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result, bail, ensure};
-use flowwatch_core::record::{CSV_HEADER, Record};
+use flowwatch_core::record::{Batch, CSV_HEADER, Record};
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
 use flowwatch_core::{FlowId, FlowKind};
 use futures_util::StreamExt;
@@ -68,8 +68,8 @@ impl Flows {
         out
     }
 
-    /// The records `from..to` (as [`Flows::csv`]).
-    pub fn records(&self, start: Instant, from: usize, to: usize, bytes: u64) -> Vec<Record> {
+    /// The records `from..to` (as [`Flows::csv`]), by flow.
+    pub fn records(&self, start: Instant, from: usize, to: usize, bytes: u64) -> Batch {
         (from..to)
             .map(|i| Record {
                 time: start + (i / self.0) as Instant,
@@ -260,7 +260,7 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
         })
         .collect();
     let flows = Flows(load.flows);
-    let batches: Vec<Vec<Record>> = load
+    let batches: Vec<Batch> = load
         .ranges()
         .map(|(from, to)| flows.records(load.start, from, to, 1000))
         .collect();
@@ -494,7 +494,7 @@ mod tests {
             &flowwatch_core::config::Config::default(),
         )
         .unwrap();
-        assert_eq!(parsed.records, f.records(1_486_339_200, 2, 5, 7));
+        assert_eq!(parsed.batch, f.records(1_486_339_200, 2, 5, 7));
     }
 
     #[test]

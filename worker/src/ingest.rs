@@ -13,7 +13,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer::pull};
-use flowwatch_core::record::{Record, check_csv_header, parse_csv_line};
+use flowwatch_core::FlowId;
+use flowwatch_core::record::{Batch, check_csv_header, write_csv_line};
+use flowwatch_core::time::Instant;
 use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::ActorRef;
@@ -40,12 +42,12 @@ pub enum IngestFront {
 
 impl IngestFront {
     /// Sends `records`; returns once they are durable (stored, or in JetStream).
-    pub async fn ingest(&self, records: Vec<Record>) -> Result<IngestOutcome, String> {
+    pub async fn ingest(&self, batch: Batch) -> Result<IngestOutcome, String> {
         match self {
-            IngestFront::Local(supervisor) => supervisor_ingest(supervisor, records, None).await,
+            IngestFront::Local(supervisor) => supervisor_ingest(supervisor, batch, None).await,
             IngestFront::JetStream(js) => {
-                let n = records.len() as u64;
-                js.publish(&records).await?;
+                let n = batch.len() as u64;
+                js.publish(&batch).await?;
                 Ok(IngestOutcome {
                     accepted: n,
                     ..Default::default()
@@ -57,11 +59,11 @@ impl IngestFront {
 
 async fn supervisor_ingest(
     supervisor: &ActorRef<SupervisorMsg>,
-    records: Vec<Record>,
+    batch: Batch,
     mark: Option<IngestMark>,
 ) -> Result<IngestOutcome, String> {
     match supervisor
-        .call(|r| SupervisorMsg::Ingest(records, mark, r), None)
+        .call(|r| SupervisorMsg::Ingest(batch, mark, r), None)
         .await
     {
         Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
@@ -105,11 +107,12 @@ impl JetStreamIngest {
         })
     }
 
-    /// Publishes `records`, grouped by partition; returns once JetStream acknowledged all.
-    pub async fn publish(&self, records: &[Record]) -> Result<(), String> {
-        let mut by_partition: Vec<Vec<&Record>> = vec![Vec::new(); self.partitions as usize];
-        for r in records {
-            by_partition[r.flow.partition(self.partitions) as usize].push(r);
+    /// Publishes a batch, grouped by partition; returns once JetStream acknowledged all.
+    pub async fn publish(&self, batch: &Batch) -> Result<(), String> {
+        let mut by_partition = vec![Vec::new(); self.partitions as usize];
+        for (flow, records) in batch.flows() {
+            let p = &mut by_partition[flow.partition(self.partitions) as usize];
+            p.extend(records.iter().map(|&(time, bytes)| (flow, time, bytes)));
         }
         let mut acks = Vec::new();
         for (p, records) in by_partition.iter().enumerate() {
@@ -129,30 +132,31 @@ impl JetStreamIngest {
     }
 }
 
-/// Records as the SPEC §6 traffic CSV.
-pub fn encode(records: &[&Record]) -> Vec<u8> {
+/// Records (flow, time, bytes) as the SPEC §6 traffic CSV.
+pub fn encode(records: &[(&FlowId, Instant, u64)]) -> Vec<u8> {
     let mut out = String::with_capacity(64 * (records.len() + 1));
     out.push_str(flowwatch_core::record::CSV_HEADER);
     out.push('\n');
-    for r in records {
-        r.write_csv_line(&mut out);
+    for &(flow, time, bytes) in records {
+        write_csv_line(&mut out, flow, time, bytes);
     }
     out.into_bytes()
 }
 
-/// The records of a message; a message that is not our CSV is an error (we wrote it).
-pub fn decode(payload: &[u8]) -> Result<Vec<Record>, String> {
+/// Adds the records of a message to `batch`; a message that is not our CSV is an error (we
+/// wrote it), and then nothing of it is added.
+pub fn decode(payload: &[u8], batch: &mut Batch) -> Result<(), String> {
     let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
     let mut lines = text.lines();
     check_csv_header(lines.next().unwrap_or(""))?;
-    lines
-        .enumerate()
-        .map(|(i, l)| {
-            parse_csv_line(l)
-                .map(|r| r.to_record())
-                .map_err(|e| format!("line {}: {e}", i + 2))
-        })
-        .collect()
+    let mut message = Batch::default();
+    for (i, line) in lines.enumerate() {
+        message
+            .add_csv_line(line, |_| Ok(()))
+            .map_err(|e| format!("line {}: {e}", i + 2))?;
+    }
+    batch.extend(message);
+    Ok(())
 }
 
 /// Consumes one partition of the ingest stream into a supervisor.
@@ -222,7 +226,7 @@ impl PartitionConsumer {
             while let Some(m) = batch.next().await {
                 messages.push(m.map_err(|e| format!("fetch: {e}"))?);
             }
-            let mut records = Vec::new();
+            let mut records = Batch::default();
             let mut last = position;
             for m in &messages {
                 let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
@@ -230,10 +234,9 @@ impl PartitionConsumer {
                     continue; // stored before a crash, not acknowledged then
                 }
                 last = last.max(seq);
-                match decode(&m.payload) {
-                    Ok(r) => records.extend(r),
-                    // Only flowwatch publishes here; a foreign message is dropped, loudly.
-                    Err(why) => tracing::error!(seq, "ingest message dropped: {why}"),
+                // Only flowwatch publishes here; a foreign message is dropped, loudly.
+                if let Err(why) = decode(&m.payload, &mut records) {
+                    tracing::error!(seq, "ingest message dropped: {why}");
                 }
             }
             if last > position {
@@ -251,7 +254,7 @@ impl PartitionConsumer {
     }
 
     /// Stores one batch, retrying while storage is away (the messages stay unacknowledged).
-    async fn store_until_done(&self, records: Vec<Record>, mark: IngestMark) {
+    async fn store_until_done(&self, records: Batch, mark: IngestMark) {
         let mut backoff = Duration::from_millis(100);
         loop {
             match supervisor_ingest(&self.supervisor, records.clone(), Some(mark.clone())).await {
@@ -274,7 +277,8 @@ impl PartitionConsumer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flowwatch_core::{FlowId, FlowKind};
+    use flowwatch_core::FlowKind;
+    use flowwatch_core::record::Record;
 
     #[test]
     fn messages_round_trip_any_flow_name() {
@@ -290,13 +294,15 @@ mod tests {
                 bytes: u64::MAX,
             },
         ];
-        let refs: Vec<&Record> = records.iter().collect();
-        assert_eq!(decode(&encode(&refs)).unwrap(), records);
-        assert!(decode(b"time,bytes\n").is_err());
-        assert!(
-            decode(b"time,country,lob,kind,flow,bytes\nx\n")
-                .unwrap_err()
-                .starts_with("line 2:")
-        );
+        let batch: Batch = records.into_iter().collect();
+        let lines: Vec<_> = batch.records().collect();
+        let mut decoded = Batch::default();
+        decode(&encode(&lines), &mut decoded).unwrap();
+        assert_eq!(decoded, batch);
+        assert!(decode(b"time,bytes\n", &mut decoded).is_err());
+        let half = b"time,country,lob,kind,flow,bytes\n2017-02-05T23:00:00Z,CZ,GSM,input,A,1\nx\n";
+        let err = decode(half, &mut decoded).unwrap_err();
+        assert!(err.starts_with("line 3:"), "{err}");
+        assert_eq!(decoded, batch, "nothing of a bad message is taken");
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flowwatch_core::config::Config;
-use flowwatch_core::record::Record;
+use flowwatch_core::record::{Batch, Record};
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{IngestMark, Store};
@@ -44,7 +44,7 @@ async fn worker() -> Worker {
     }
 }
 
-fn records(batch: i64, flows: usize) -> Vec<Record> {
+fn records(batch: i64, flows: usize) -> Batch {
     (0..flows)
         .flat_map(|f| {
             (0..50).map(move |i| Record {
@@ -71,11 +71,11 @@ async fn stored(store: &dyn Store, flows: usize) -> BTreeMap<String, (u64, u64)>
     out
 }
 
-fn totals(records: &[Record]) -> BTreeMap<String, (u64, u64)> {
+fn totals(records: &Batch) -> BTreeMap<String, (u64, u64)> {
     let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for r in records {
-        let e = out.entry(r.flow.name.clone()).or_default();
-        e.0 += r.bytes;
+    for (flow, _, bytes) in records.records() {
+        let e = out.entry(flow.name.clone()).or_default();
+        e.0 += bytes;
         e.1 += 1;
     }
     out
@@ -105,7 +105,7 @@ async fn every_partition_is_consumed_exactly_once() {
     let tasks: Vec<_> = (0..4)
         .map(|p| tokio::spawn(consumer(&w, &js, p).run()))
         .collect();
-    let mut all = Vec::new();
+    let mut all = Batch::default();
     for batch in 0..10 {
         let r = records(batch, 12);
         publisher.publish(&r).await.unwrap();
@@ -168,7 +168,9 @@ async fn a_batch_stored_but_not_acknowledged_counts_once() {
     let task = tokio::spawn(consumer(&w, &js, 0).run());
     let second = records(1, 3);
     publisher.publish(&second).await.unwrap();
-    let want = totals(&[first, second].concat());
+    let mut both = first.clone();
+    both.extend(second);
+    let want = totals(&both);
     eventually("the new batch is stored", async || {
         w.store
             .ingest_position(&partition_subject(0))

@@ -108,7 +108,7 @@ fn scenario(
                     flow: flow.clone(),
                     bytes,
                 };
-                replay.add_record(&record).unwrap();
+                replay.add_record(record).unwrap();
             }
         }
     }

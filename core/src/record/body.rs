@@ -5,7 +5,7 @@
 
 use serde::Deserialize;
 
-use super::{Record, SeedMessage, check_csv_header, parse_csv_line, unknown_country};
+use super::{Batch, Record, SeedMessage, check_csv_header, unknown_country};
 use crate::config::Config;
 use crate::id::{FlowId, FlowKind};
 use crate::time::parse_rfc3339;
@@ -48,8 +48,8 @@ pub struct LineError {
 /// What a body held.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ParsedBody {
-    /// The good records, in body order.
-    pub records: Vec<Record>,
+    /// The good records, by flow.
+    pub batch: Batch,
     /// The refused lines.
     pub refused: Vec<LineError>,
 }
@@ -98,16 +98,19 @@ pub fn parse_body(
     body: &str,
     config: &Config,
 ) -> Result<ParsedBody, LineError> {
-    let mut out = ParsedBody::default();
-    let mut take = |line: u64, r: Result<Record, String>| {
-        let r = r.and_then(|r| match config.calendar(&r.flow.country) {
-            Some(_) => Ok(r),
-            None => Err(unknown_country(&r.flow.country)),
-        });
-        match r {
-            Ok(r) => out.records.push(r),
-            Err(message) => out.refused.push(LineError { line, message }),
+    let mut batch = Batch::default();
+    let mut refused = Vec::new();
+    let known = |flow: &FlowId| match config.calendar(&flow.country) {
+        Some(_) => Ok(()),
+        None => Err(unknown_country(&flow.country)),
+    };
+    let mut refuse = |line: u64, r: Result<(), String>| {
+        if let Err(message) = r {
+            refused.push(LineError { line, message });
         }
+    };
+    let mut take = |line: u64, r: Result<Record, String>| {
+        refuse(line, r.and_then(|r| batch.add_record(r, known)))
     };
     match format {
         BodyFormat::Csv => {
@@ -116,7 +119,7 @@ pub fn parse_body(
             check_csv_header(header).map_err(|message| LineError { line: 1, message })?;
             for (i, line) in lines.enumerate() {
                 if !line.trim().is_empty() {
-                    take(i as u64 + 2, parse_csv_line(line).map(|r| r.to_record()));
+                    refuse(i as u64 + 2, batch.add_csv_line(line, known));
                 }
             }
         }
@@ -145,7 +148,7 @@ pub fn parse_body(
             }
         }
     }
-    Ok(out)
+    Ok(ParsedBody { batch, refused })
 }
 
 #[cfg(test)]
@@ -184,9 +187,9 @@ mod tests {
                     2017-02-01T08:15:05+01:00,CZ,GSM,input,B,7\r\n";
         let p = parse_body(BodyFormat::Csv, body, &Config::default()).unwrap();
         assert_eq!(
-            p.records
-                .iter()
-                .map(|r| (r.flow.clone(), r.bytes))
+            p.batch
+                .records()
+                .map(|(flow, _, bytes)| (flow.clone(), bytes))
                 .collect::<Vec<_>>(),
             [(cz("A"), 10), (cz("B"), 7)]
         );
@@ -207,11 +210,9 @@ mod tests {
 not json
 "#;
         let p = parse_body(BodyFormat::Ndjson, body, &Config::default()).unwrap();
-        assert_eq!(p.records.len(), 2);
-        assert_eq!(
-            p.records[0].time, p.records[1].time,
-            "CET local time of the seed"
-        );
+        let times: Vec<_> = p.batch.records().map(|r| r.1).collect();
+        assert_eq!(times.len(), 2);
+        assert_eq!(times[0], times[1], "CET local time of the seed");
         assert_eq!(p.refused.iter().map(|e| e.line).collect::<Vec<_>>(), [3, 4]);
         assert!(
             p.refused[0].message.contains("unknown field `extra`"),
@@ -224,10 +225,10 @@ not json
     fn seed_json_one_or_many() {
         let one = r#"{"country":"CZ","lobName":"GSM","type":"forwards","flowName":"A:B","dataSize":6,"time":"01.02.2017 09:15:03"}"#;
         let p = parse_body(BodyFormat::SeedJson, one, &Config::default()).unwrap();
-        assert_eq!(p.records[0].flow.kind, FlowKind::Forward);
+        assert_eq!(p.batch.flows()[0].0.kind, FlowKind::Forward);
         let many = format!(r#"[{one}, {{"country":"CZ"}}]"#);
         let p = parse_body(BodyFormat::SeedJson, &many, &Config::default()).unwrap();
-        assert_eq!((p.records.len(), p.refused[0].line), (1, 2));
+        assert_eq!((p.batch.len(), p.refused[0].line), (1, 2));
         assert!(p.refused[0].message.contains("missing field"));
         let err = parse_body(BodyFormat::SeedJson, "[{", &Config::default()).unwrap_err();
         assert!(err.message.starts_with("invalid JSON"), "{err:?}");
