@@ -2,9 +2,14 @@
 //!
 //! It feeds the flow's records (stored by the supervisor before they arrive) to its
 //! `LiveFlow`, evaluates due ticks on its own timer (so silence is
-//! evaluated too), rebuilds from storage when a record is late, and stores every tick and
-//! status change. A change of a tick older than the alarm window is a revision: stored, not
-//! alarmed.
+//! evaluated too), and stores every tick and status change. A change of a tick older than the
+//! alarm window is a revision: stored, not alarmed.
+//!
+//! A late record makes the flow *stale*: it must be rebuilt from stored traffic, but storage
+//! may already hold records the actor has not been handed yet (the supervisor stores the next
+//! batch while the actors take this one). So the actor says so in its reply, evaluates nothing
+//! more, and rebuilds when the supervisor sends [`FlowMsg::Rebuild`]: after handing it every
+//! record stored, and before storing more.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,12 +61,18 @@ pub struct FlowState {
     timer: Option<JoinHandle<Result<(), ractor::MessagingErr<FlowMsg>>>>,
     /// When the armed timer fires.
     timer_due: Instant,
+    /// Stale: a late record came; ticks from here on are evaluated again by the next rebuild,
+    /// and nothing is evaluated until then.
+    stale: Option<Instant>,
 }
 
 /// Messages of a flow actor.
 pub enum FlowMsg {
-    /// Stored records (time, bytes) to evaluate; replies once they are taken.
-    Records(Vec<(Instant, u64)>, RpcReplyPort<()>),
+    /// Stored records (time, bytes) to evaluate; replies once they are taken, with the start
+    /// of the first tick to evaluate again when the flow is stale (see [`FlowMsg::Rebuild`]).
+    Records(Vec<(Instant, u64)>, RpcReplyPort<Option<Instant>>),
+    /// Rebuild a stale flow from storage, which now holds exactly the records handed to it.
+    Rebuild(RpcReplyPort<()>),
     /// Evaluate the ticks that are due (sent by the actor's own timer).
     Evaluate,
     /// The current status.
@@ -218,9 +229,12 @@ impl FlowState {
         }));
     }
 
-    async fn records(&mut self, records: Vec<(Instant, u64)>) -> Result<(), ActorProcessingErr> {
+    /// Takes records; returns where a rebuild must start if the flow is stale.
+    async fn records(
+        &mut self,
+        records: Vec<(Instant, u64)>,
+    ) -> Result<Option<Instant>, ActorProcessingErr> {
         let tz = self.args.calendar.tz();
-        let mut rebuild_from: Option<Instant> = None;
         for (t, bytes) in records {
             let from = match self.live.add(t, bytes) {
                 Added::Pending => continue,
@@ -230,12 +244,12 @@ impl FlowState {
                     local_midnight(tz, self.args.first_day)
                 }
             };
-            rebuild_from = Some(rebuild_from.map_or(from, |r| r.min(from)));
+            self.stale = Some(self.stale.map_or(from, |s| s.min(from)));
         }
-        if let Some(from) = rebuild_from {
-            self.rebuild(from).await?;
+        if self.stale.is_none() {
+            self.evaluate().await?;
         }
-        self.evaluate().await
+        Ok(self.stale)
     }
 }
 
@@ -276,6 +290,7 @@ impl Actor for FlowActor {
             live,
             timer: None,
             timer_due: Instant::MIN,
+            stale: None,
         };
         state.rebuild(last_end.unwrap_or(first_start)).await?;
         state.schedule(&myself);
@@ -290,18 +305,32 @@ impl Actor for FlowActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             FlowMsg::Records(records, reply) => {
-                // Replied after the work: the supervisor stores nothing new while a rebuild
-                // reads storage. On failure the actor stops and is restarted from storage,
-                // where these records already are.
-                state.records(records).await?;
-                let _ = reply.send(());
+                // On failure the actor stops and is restarted from storage, where these
+                // records already are.
+                let stale = state.records(records).await?;
+                let _ = reply.send(stale);
             }
+            FlowMsg::Rebuild(reply) => {
+                let done = match state.stale.take() {
+                    Some(from) => match state.rebuild(from).await {
+                        Ok(()) => state.evaluate().await,
+                        failed => failed,
+                    },
+                    None => Ok(()),
+                };
+                let _ = reply.send(());
+                done?;
+            }
+            // A stale flow's ticks wait for its rebuild, which evaluates up to now.
+            FlowMsg::Evaluate if state.stale.is_some() => {}
             FlowMsg::Evaluate => state.evaluate().await?,
             FlowMsg::Status(reply) => {
                 let _ = reply.send(state.live.status());
             }
             FlowMsg::Reconfigure(config, calendar, reply) => {
-                let from = state.live.watermark();
+                // Sent when storage holds what the actor was handed: a stale flow is rebuilt
+                // from its first late tick (before the watermark).
+                let from = state.stale.take().unwrap_or(state.live.watermark());
                 state.args.config = config;
                 state.args.calendar = calendar;
                 let done = state.rebuild(from).await;

@@ -4,9 +4,13 @@
 //! spawning a linked one on a flow's first record. An actor that fails is restarted after a
 //! pause, rebuilt from storage, catching up the ticks it missed.
 //!
-//! The supervisor is the only writer of its flows' traffic, and it waits for the actors to take
-//! a batch before it stores the next: an actor rebuilding from storage never sees traffic it
-//! will be handed again.
+//! The supervisor is the only writer of its flows' traffic. It stores a batch while the actors
+//! still take the one before (the two overlap), so storage may hold records an actor has not
+//! been handed yet. An actor must therefore never read storage on its own while that can be
+//! so: one that takes a late record turns stale and says so; the supervisor hands it the next
+//! batch's records, then tells it to rebuild ([`FlowMsg::Rebuild`]) and waits for that before
+//! it stores more. Actors that start or are reconfigured read storage only while the
+//! supervisor waits for them too. An actor thus never counts a record twice.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -51,6 +55,11 @@ pub struct SupervisorState {
     by_actor: HashMap<ActorId, FlowId>,
     first_seen: FlowMap<Instant>,
     ticks: TickWriter,
+    /// The actors still taking the last delivered batch (its number, and when done the stale
+    /// ones).
+    taking: Option<(u64, tokio::task::JoinHandle<Vec<ActorRef<FlowMsg>>>)>,
+    /// Batches delivered.
+    delivered: u64,
 }
 
 /// How an ingest went.
@@ -85,6 +94,9 @@ pub enum SupervisorMsg {
     Reconfigure(Arc<Config>, RpcReplyPort<()>),
     /// Starts the actor of a flow whose actor failed (sent after a pause).
     Restart(FlowId),
+    /// The actors took delivered batch number `n`: if it is still the last, its stale ones
+    /// are rebuilt (so no flow stays stale while no batch comes).
+    Settle(u64),
 }
 
 /// Starts `flow`'s actor again after a pause (its rebuild failed, or it did).
@@ -285,13 +297,41 @@ impl SupervisorState {
         Ok((out, by_flow))
     }
 
-    /// Hands stored records to their flow actors (started if needed) and waits until every
-    /// actor has taken them.
+    /// Waits until the actors took the last delivered batch; returns the stale ones.
+    async fn taken(&mut self) -> Vec<ActorRef<FlowMsg>> {
+        match self.taking.take() {
+            Some((_, task)) => task.await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Rebuilds stale actors from storage and waits until they are done. Called only when
+    /// storage holds exactly what they were handed.
+    async fn rebuild(stale: Vec<ActorRef<FlowMsg>>) {
+        let mut done = Vec::with_capacity(stale.len());
+        for actor in stale {
+            let (tx, rx) = ractor::concurrency::oneshot();
+            if actor.send_message(FlowMsg::Rebuild(tx.into())).is_ok() {
+                done.push(rx);
+            }
+        }
+        // A failed rebuild stops the actor; supervision restarts it from storage.
+        for rx in done {
+            let _ = rx.await;
+        }
+    }
+
+    /// Hands a stored batch to its flow actors (started if needed). The actors still taking the
+    /// batch before are awaited first: those it left stale get this batch's records, then
+    /// rebuild (storage now holds exactly what they were handed). The actors take this batch
+    /// while the supervisor goes on; [`SupervisorMsg::Settle`] comes when they are done.
     async fn deliver(
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         deliveries: Vec<(FlowId, Vec<(Instant, u64)>)>,
     ) {
+        let stale = self.taken().await;
+        let rebuilding: HashSet<ActorId> = stale.iter().map(|a| a.get_id()).collect();
         // Every message is sent first, then the replies are awaited in order: the actors work
         // meanwhile. (Polling 100 000 calls through `join_all` cost more than the work.)
         let mut replies = Vec::with_capacity(deliveries.len());
@@ -306,16 +346,29 @@ impl SupervisorState {
             if actor
                 .send_message(FlowMsg::Records(records, tx.into()))
                 .is_ok()
+                && !rebuilding.contains(&actor.get_id())
             {
-                replies.push(rx);
+                replies.push((actor.clone(), rx));
             }
         }
         self.start(myself, new).await;
-        // An actor that fails here (its reply port dropped) is restarted by supervision,
-        // rebuilt from storage.
-        for rx in replies {
-            let _ = rx.await;
-        }
+        Self::rebuild(stale).await;
+        let supervisor = myself.clone();
+        self.delivered += 1;
+        let n = self.delivered;
+        let task = tokio::spawn(async move {
+            let mut stale = Vec::new();
+            // An actor that fails here (its reply port dropped) is restarted by supervision,
+            // rebuilt from storage.
+            for (actor, rx) in replies {
+                if let Ok(Some(_)) = rx.await {
+                    stale.push(actor);
+                }
+            }
+            let _ = supervisor.send_message(SupervisorMsg::Settle(n));
+            stale
+        });
+        self.taking = Some((n, task));
     }
 }
 
@@ -338,6 +391,8 @@ impl Actor for FlowSupervisor {
             .collect();
         Ok(SupervisorState {
             ticks: TickWriter::start(args.store.clone()),
+            taking: None,
+            delivered: 0,
             args,
             flows: FlowMap::default(),
             by_actor: HashMap::new(),
@@ -387,7 +442,17 @@ impl Actor for FlowSupervisor {
                     state.start(&myself, vec![flow]).await;
                 }
             }
+            SupervisorMsg::Settle(n) => {
+                // A later batch settles its predecessors when it is delivered.
+                if state.taking.as_ref().is_some_and(|t| t.0 == n) {
+                    let stale = state.taken().await;
+                    SupervisorState::rebuild(stale).await;
+                }
+            }
             SupervisorMsg::Reconfigure(config, reply) => {
+                // Actors rebuild on a new configuration: they first take what they were handed.
+                let stale = state.taken().await;
+                SupervisorState::rebuild(stale).await;
                 state.reconfigure(&myself, config).await;
                 let _ = reply.send(());
             }
@@ -402,6 +467,17 @@ impl Actor for FlowSupervisor {
                 let _ = reply.send(status);
             }
         }
+        Ok(())
+    }
+
+    /// A drained supervisor stops with every batch taken: stale flows are rebuilt first.
+    async fn post_stop(
+        &self,
+        _: ActorRef<SupervisorMsg>,
+        state: &mut SupervisorState,
+    ) -> Result<(), ActorProcessingErr> {
+        let stale = state.taken().await;
+        SupervisorState::rebuild(stale).await;
         Ok(())
     }
 
