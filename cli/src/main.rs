@@ -5,10 +5,12 @@
 //! - [`run`]: `flowwatch run`, every role in one process on the embedded store.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
+//! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
 mod replay;
 mod run;
+mod settings;
 
 /// mimalloc instead of glibc's malloc: ingest allocates and frees millions of small values a
 /// second across threads, where glibc spent a fifth of the time (ingest benchmark profile).
@@ -17,12 +19,17 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 /// flowwatch: an outage monitor for the flows of a telecom mediation system.
 #[derive(Parser)]
 #[command(name = "flowwatch", version, about)]
 struct Cli {
+    /// A settings file (TOML): a table per subcommand whose keys are its flags, e.g.
+    /// `[run]` `http = "0.0.0.0:8080"`. The environment and the flags override it. Given
+    /// before the subcommand.
+    #[arg(long, env = "FLOWWATCH_SETTINGS", value_name = "FILE")]
+    settings: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -45,7 +52,14 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let args = match settings::layer(&Cli::command(), std::env::args_os().collect()) {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("flowwatch: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Run(args) => {
             init_logging();

@@ -4,8 +4,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn flowwatch(args: &[&str]) -> Output {
+    flowwatch_with(args, &[])
+}
+
+/// `flowwatch` with environment variables set.
+fn flowwatch_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_flowwatch"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
@@ -118,13 +124,14 @@ fn replay_flags_come_from_the_environment_too() {
         "t.csv",
         "time,country,lob,kind,flow,bytes\n2017-02-01T08:15:03Z,CZ,GSM,input,A,100\n",
     );
-    let o = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
-        .arg("replay")
-        .env("FLOWWATCH_REPLAY__DATA", &data)
-        .env("FLOWWATCH_REPLAY__FROM", "2017-02-01")
-        .env("FLOWWATCH_REPLAY__TO", "2017-02-03")
-        .output()
-        .unwrap();
+    let o = flowwatch_with(
+        &["replay"],
+        &[
+            ("FLOWWATCH_REPLAY__DATA", &data),
+            ("FLOWWATCH_REPLAY__FROM", "2017-02-01"),
+            ("FLOWWATCH_REPLAY__TO", "2017-02-03"),
+        ],
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     assert_eq!(
         text(&o.stdout).lines().count(),
@@ -224,4 +231,54 @@ fn the_readme_sample_replays_with_every_status() {
         .filter(|start| ("2017-03-25T23:00:00Z".."2017-03-26T22:00:00Z").contains(start))
         .count();
     assert_eq!(on_gap_day, 92);
+}
+
+#[test]
+fn settings_file_sits_under_environment_and_flags() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "s.toml",
+        "[run]\nhttp = \"127.0.0.1:9\"\nalarm_window = 60\ndata-dir = \"/from/file\"\n",
+    );
+    let o = flowwatch_with(
+        &[
+            "--settings",
+            &file,
+            "run",
+            "--alarm-window",
+            "5",
+            "--dump-config",
+        ],
+        &[("FLOWWATCH_RUN__DATA_DIR", "/from/env")],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let effective: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(effective["http"], "127.0.0.1:9", "from the file");
+    assert_eq!(effective["data_dir"], "/from/env", "the environment wins");
+    assert_eq!(effective["alarm_window"], 5, "the flag wins");
+
+    let bad = write(dir.path(), "bad.toml", "[run]\nport = 1\n");
+    let o = flowwatch(&["--settings", &bad, "run", "--dump-config"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("unknown setting port in [run] of settings"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn the_example_settings_file_is_valid() {
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../deploy/config/flowwatch.toml"
+    );
+    let o = flowwatch_with(
+        &["run", "--dump-config"],
+        &[("FLOWWATCH_SETTINGS", example)],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let effective: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(effective["alarm_window"], 86400);
 }
