@@ -424,10 +424,14 @@ pub async fn alarm_latency(
     // rate). A slow answer skips seconds rather than sending ever older ones: live traffic
     // that falls behind the clock would be late data, another workload.
     let live = Duration::from_secs(90);
-    // The worker takes a request once it has evaluated the one before: when the first live
-    // second is answered, the history is in, and the live phase's 90 s start.
+    // The worker stores a request while its actors take the one before, and stores the next
+    // only once they did: when the second live second is answered, every history request has
+    // been evaluated, and the live phase's 90 s start.
     let mut sent = unix_now() as Instant - 1;
-    post_all(url, Arc::new(vec![f.csv(sent, 0, flows, 100)]), 1).await?;
+    for _ in 0..2 {
+        post_all(url, Arc::new(vec![f.csv(sent, 0, flows, 100)]), 1).await?;
+        sent += 1;
+    }
     let t = WallInstant::now();
     while t.elapsed() < live {
         sent = unix_now() as Instant - 1;
