@@ -12,10 +12,10 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use flowwatch_core::config::Config;
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
-use flowwatch_gateway::Gateway;
+use flowwatch_gateway::{Gateway, InForce};
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
+use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use flowwatch_worker::alarms::{Relay, Sink};
 use flowwatch_worker::ingest::IngestFront;
 use flowwatch_worker::{Clock, WorkerSettings};
@@ -57,32 +57,63 @@ pub struct Args {
 
 /// The configuration to run with: `--config` (saved when new), else the stored one, else the
 /// built-in defaults.
-async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<Config> {
+async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<InForce> {
     let latest = store.config_latest().await?;
     let Some(path) = file else {
-        return match latest {
-            Some(v) => Config::from_json(&v.document.to_string())
-                .context("the stored configuration is invalid"),
-            None => Ok(Config::default()),
+        let (version, config) = match latest {
+            Some(v) => (
+                v.version,
+                Config::from_json(&v.document.to_string())
+                    .context("the stored configuration is invalid")?,
+            ),
+            None => (0, Config::default()),
         };
+        return Ok(InForce {
+            version,
+            config: Arc::new(config),
+        });
     };
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read config {}", path.display()))?;
     let config =
         Config::from_json(&text).with_context(|| format!("invalid config {}", path.display()))?;
     let document = serde_json::to_value(config.document())?;
-    if latest.as_ref().map(|v| &v.document) != Some(&document) {
-        let expected = latest.map_or(0, |v| v.version);
-        let saved = store
-            .config_put(expected, document, &format!("file {}", path.display()))
-            .await?;
-        tracing::info!(
-            version = saved.version,
-            "configuration saved from {}",
-            path.display()
-        );
+    let version = match latest {
+        Some(v) if v.document == document => v.version,
+        latest => {
+            let expected = latest.map_or(0, |v| v.version);
+            let saved = store
+                .config_put(expected, document, &format!("file {}", path.display()))
+                .await?;
+            tracing::info!(
+                version = saved.version,
+                "configuration saved from {}",
+                path.display()
+            );
+            saved.version
+        }
+    };
+    Ok(InForce {
+        version,
+        config: Arc::new(config),
+    })
+}
+
+/// Puts every configuration the gateway saves in force in the worker (from each flow's next
+/// tick). Ends when the gateway is gone.
+async fn reconfigure(
+    mut saved: tokio::sync::watch::Receiver<InForce>,
+    supervisor: ractor::ActorRef<SupervisorMsg>,
+) {
+    while saved.changed().await.is_ok() {
+        let config = saved.borrow_and_update().config.clone();
+        if let Err(e) = supervisor
+            .call(|r| SupervisorMsg::Reconfigure(config, r), None)
+            .await
+        {
+            tracing::error!("the worker did not take the new configuration: {e}");
+        }
     }
-    Ok(config)
 }
 
 /// Runs until SIGINT or SIGTERM.
@@ -105,7 +136,7 @@ pub async fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
     );
-    let config = Arc::new(configuration(store.as_ref(), args.config.as_ref()).await?);
+    let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
     let (alarms, _) = broadcast::channel(4096);
     let settings = Arc::new(WorkerSettings {
         alarm_window: args.alarm_window,
@@ -115,7 +146,7 @@ pub async fn run(args: Args) -> Result<()> {
         None,
         FlowSupervisor,
         SupervisorArgs {
-            config: config.clone(),
+            config: in_force.config.clone(),
             store: store.clone(),
             clock,
             settings,
@@ -140,6 +171,8 @@ pub async fn run(args: Args) -> Result<()> {
     let relay_status = relay.status();
     let relay_task = tokio::spawn(relay.run());
 
+    let (config, saved) = tokio::sync::watch::channel(in_force);
+    tokio::spawn(reconfigure(saved, supervisor.clone()));
     let gateway = Arc::new(Gateway {
         ingest: IngestFront::Local(supervisor.clone()),
         config,

@@ -186,3 +186,77 @@ async fn kill_9_mid_ingest_loses_and_doubles_no_acknowledged_record() {
         }
     }
 }
+
+#[test]
+fn a_configuration_saved_over_http_is_in_force_within_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::start(dir.path(), &["--start-time", &utc_string(T0 + 3600)]);
+    let current = run.json("/api/v1/config");
+    assert_eq!(current["version"], 0, "nothing saved yet");
+    let r = run.ingest(&csv([(T0, "A".to_owned(), 10), (T0, "B".to_owned(), 10)]));
+    assert_eq!(r["accepted"], 2);
+    let flows = || run.json("/api/v1/status")["components"]["worker"]["flows"].clone();
+    let until = std::time::Instant::now() + Duration::from_secs(10);
+    while flows() != 2 {
+        assert!(std::time::Instant::now() < until, "two flow actors");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let put = |body: &str| {
+        let (status, body) = run.request("PUT", "/api/v1/config", "application/json", body);
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+
+    // An invalid document names the field; an unknown member of the request too.
+    let (status, e) = put(r#"{"version": 0, "document": {"defaults": {"granularity": "7m"}}}"#);
+    assert_eq!(status, 400);
+    assert_eq!(e["error"]["code"], "invalid_config");
+    assert_eq!(e["error"]["path"], "document.defaults.granularity");
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("must divide one day"),
+        "{e}"
+    );
+    let (status, e) = put(r#"{"version": 0, "document": {}, "author": "x"}"#);
+    assert_eq!(status, 400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("unknown field `author`"),
+        "{e}"
+    );
+
+    // Disabling B: saved as version 1 and its actor stops within a second.
+    let disable_b = r#"{"version": 0, "document": {"countries": {"CZ": {"lobs": {"GSM":
+        {"inputs": {"B": {"config": {"enabled": false}}}}}}}}}"#;
+    let (status, saved) = put(disable_b);
+    assert_eq!(status, 200, "{saved}");
+    assert_eq!(saved["version"], 1);
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while flows() != 1 {
+        assert!(std::time::Instant::now() < until, "B stopped within 1 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(run.json("/api/v1/config"), saved);
+
+    // A change based on version 0 again: somebody saved in between.
+    let (status, e) = put(disable_b);
+    assert_eq!(status, 409);
+    assert_eq!(e["error"]["code"], "version_conflict");
+    assert_eq!(e["error"]["path"], "version");
+    assert_eq!(run.json("/api/v1/config")["version"], 1);
+
+    // Ingest parses with the configuration in force: a country added is taken at once.
+    let pl = "time,country,lob,kind,flow,bytes\n2017-02-06T00:00:00Z,PL,GSM,input,A,5\n";
+    assert_eq!(run.ingest(pl)["refused"], 1);
+    let (status, _) =
+        put(r#"{"version": 1, "document": {"countries": {"PL": {"timezone": "Europe/Warsaw"}}}}"#);
+    assert_eq!(status, 200);
+    assert_eq!(run.ingest(pl)["accepted"], 1);
+    run.terminate();
+}

@@ -1,12 +1,15 @@
 //! `flowwatch-gateway`: the HTTP API in front of the workers.
 //!
 //! Layout:
-//! - [`rest`]: the routes under `/api/v1` (health, ingest, status) and `/metrics`.
+//! - [`rest`]: the routes under `/api/v1` (health, ingest, status) and `/metrics`, and the
+//!   JSON error every route answers with.
+//! - [`config`]: `GET` / `PUT /api/v1/config`: the configuration document, compare-and-set.
 //! - [`Gateway`]: what the routes need, shared by every request.
 //!
 //! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
-//! and evaluates. Users, API keys and the rest of the API arrive with issue 5.
+//! and evaluates. Users and API keys arrive with the rest of issue 5.
 
+pub mod config;
 pub mod rest;
 
 use std::sync::Arc;
@@ -16,13 +19,25 @@ use flowwatch_storage::Store;
 use flowwatch_worker::Clock;
 use flowwatch_worker::alarms::RelayStatus;
 use flowwatch_worker::ingest::IngestFront;
+use tokio::sync::watch;
+
+/// The configuration in force and its stored version (0: none saved yet).
+#[derive(Debug, Clone)]
+pub struct InForce {
+    /// The stored version.
+    pub version: u64,
+    /// The validated document.
+    pub config: Arc<Config>,
+}
 
 /// What the routes share.
 pub struct Gateway {
     /// Where ingested records go.
     pub ingest: IngestFront,
-    /// The configuration document (countries and their zones, for parsing).
-    pub config: Arc<Config>,
+    /// The configuration in force (countries and their zones, for parsing). A saved change is
+    /// published here; whoever runs the workers listens (in `flowwatch run`, a task that
+    /// reconfigures the supervisor).
+    pub config: watch::Sender<InForce>,
     /// The store (status reads it).
     pub store: Arc<dyn Store>,
     /// The alarm relay of this process, if it runs one.

@@ -25,32 +25,70 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .route("/api/v1/health", get(health))
         .route("/api/v1/ingest", post(ingest))
         .route("/api/v1/status", get(status))
+        .route(
+            "/api/v1/config",
+            get(crate::config::get_config).put(crate::config::put_config),
+        )
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(gateway)
 }
 
-/// An error as `{"error": {"code", "message"}}` with its status.
+/// An error as `{"error": {"code", "message", "path"?, "fields"?}}` with its status.
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
+    /// Where in the request body, as a dotted JSON path.
+    path: Option<String>,
+    /// Every problem of a rejected document, each with its path.
+    fields: Option<serde_json::Value>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    /// An error with its status, a stable code and a message that says what and where.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
             message: message.into(),
+            path: None,
+            fields: None,
         }
+    }
+
+    /// The same error, at `path` of the request body.
+    pub fn at(mut self, path: impl Into<String>) -> ApiError {
+        self.path = Some(path.into());
+        self
+    }
+
+    /// The same error, listing every problem found.
+    pub fn with_fields(mut self, fields: serde_json::Value) -> ApiError {
+        self.fields = Some(fields);
+        self
+    }
+
+    /// A store that failed: 503, the client may try again.
+    pub fn store(e: flowwatch_storage::Error) -> ApiError {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            e.to_string(),
+        )
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        (self.status, Json(body)).into_response()
+        let mut error = json!({"code": self.code, "message": self.message});
+        if let Some(path) = self.path {
+            error["path"] = path.into();
+        }
+        if let Some(fields) = self.fields {
+            error["fields"] = fields;
+        }
+        (self.status, Json(json!({ "error": error }))).into_response()
     }
 }
 
@@ -92,7 +130,8 @@ async fn ingest(
             ),
         )
     })?;
-    let parsed = parse_body(format, &body, &g.config).map_err(|e| {
+    let config = g.config.borrow().config.clone();
+    let parsed = parse_body(format, &body, &config).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
