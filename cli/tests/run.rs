@@ -260,3 +260,92 @@ fn a_configuration_saved_over_http_is_in_force_within_a_second() {
     assert_eq!(run.ingest(pl)["accepted"], 1);
     run.terminate();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_counts_and_events_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("config.json");
+    std::fs::write(
+        &config,
+        r#"{"countries": {"CZ": {"lobs": {"GSM": {"inputs": {"C": {"config": {"enabled": false}}}}}},
+            "DE": {}}}"#,
+    )
+    .unwrap();
+    // A has two weeks of history and then 3 silent hours; B one record; C is disabled.
+    let days = 15;
+    let now = T0 + days * 86_400 + 3 * 3600;
+    let run = Run::start(
+        dir.path(),
+        &[
+            "--start-time",
+            &utc_string(now),
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    );
+    let last = T0 + days * 86_400 - 300;
+    let mut rows: Vec<_> = (0..days * 24 * 12)
+        .map(|i| (T0 + i * 300, "A".to_owned(), 1000))
+        .collect();
+    rows.extend([(last, "B".to_owned(), 5), (last, "C".to_owned(), 5)]);
+    assert_eq!(run.ingest(&csv(rows))["refused"], 0);
+
+    let counts = |c: &str| run.json("/api/v1/dashboard")["countries"][c].clone();
+    eventually("A is down, B unknown, C disabled", async || {
+        counts("CZ")
+            == serde_json::json!({"OK": 0, "WARNING": 0, "OUTAGE": 1, "N_A": 1, "DISABLED": 1})
+    })
+    .await;
+    assert_eq!(
+        counts("DE"),
+        serde_json::json!({"OK": 0, "WARNING": 0, "OUTAGE": 0, "N_A": 0, "DISABLED": 0}),
+        "every configured country is listed"
+    );
+
+    let events = |q: &str| run.json(&format!("/api/v1/events{q}"));
+    let all = events("?country=CZ")["events"].as_array().unwrap().clone();
+    assert!(all.len() >= 2, "A went OK and then down: {all:?}");
+    let down = &events("?onlyOutages=true")["events"][0];
+    assert_eq!(down["flowName"], "A");
+    assert_eq!(down["newStatus"], "OUTAGE");
+    assert_eq!(down["lobName"], "GSM");
+    assert_eq!(down["revision"], false);
+    assert_eq!(events("?country=DE")["events"], serde_json::json!([]));
+    assert_eq!(events("?from=2099-01-01")["events"], serde_json::json!([]));
+
+    // Paged: one at a time, newest first, every event once.
+    let mut paged = Vec::new();
+    let mut q = "?country=CZ&limit=1".to_owned();
+    loop {
+        let page = events(&q);
+        paged.extend(
+            page["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["id"].clone()),
+        );
+        match page["next"].as_str() {
+            Some(next) => q = format!("?country=CZ&limit=1&cursor={next}"),
+            None => break,
+        }
+    }
+    let ids: Vec<_> = all.iter().map(|e| e["id"].clone()).collect();
+    assert_eq!(paged, ids);
+
+    for (q, path) in [
+        ("?status=DOWN", "status"),
+        ("?limit=0", "limit"),
+        ("?from=yesterday", "from"),
+    ] {
+        let (code, body) = run.request("GET", &format!("/api/v1/events{q}"), "text/plain", "");
+        assert_eq!(code, 400, "{q}: {body}");
+        let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(e["error"]["code"], "invalid_query");
+        assert_eq!(e["error"]["path"], path, "{body}");
+    }
+    let (code, body) = run.request("GET", "/api/v1/events?colour=red", "text/plain", "");
+    assert_eq!(code, 400);
+    assert!(body.contains("unknown field `colour`"), "{body}");
+    run.terminate();
+}

@@ -4,6 +4,7 @@
 //! - [`rest`]: the routes under `/api/v1` (health, ingest, status) and `/metrics`, and the
 //!   JSON error every route answers with.
 //! - [`config`]: `GET` / `PUT /api/v1/config`: the configuration document, compare-and-set.
+//! - [`views`]: `GET /api/v1/dashboard` (status counts per country), `GET /api/v1/events`.
 //! - [`Gateway`]: what the routes need, shared by every request.
 //!
 //! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
@@ -11,6 +12,7 @@
 
 pub mod config;
 pub mod rest;
+pub mod views;
 
 use std::sync::Arc;
 

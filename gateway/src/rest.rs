@@ -29,6 +29,8 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/api/v1/config",
             get(crate::config::get_config).put(crate::config::put_config),
         )
+        .route("/api/v1/dashboard", get(crate::views::dashboard))
+        .route("/api/v1/events", get(crate::views::events))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(gateway)

@@ -33,10 +33,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the outbox is looked at when nothing wakes the relay.
 const POLL: Duration = Duration::from_secs(1);
 
-/// The SPEC §8 message of an event.
+/// The SPEC §8 message of an event (also what the events API lists).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct AlarmMessage<'e> {
+pub struct AlarmMessage<'e> {
     id: &'e str,
     system: &'static str,
     country: &'e str,
@@ -52,24 +52,30 @@ struct AlarmMessage<'e> {
     difference: Option<f64>,
 }
 
+impl<'e> AlarmMessage<'e> {
+    /// The message of `e`.
+    pub fn of(e: &'e Event) -> AlarmMessage<'e> {
+        AlarmMessage {
+            id: &e.id,
+            system: "mediation",
+            country: &e.flow.country,
+            lob_name: &e.flow.lob,
+            kind: e.flow.kind.as_str(),
+            flow_name: &e.flow.name,
+            tick_time: utc_string(e.tick_time),
+            time: utc_string(e.time),
+            previous_status: e.previous_status.as_str(),
+            new_status: e.new_status.as_str(),
+            actual: e.actual,
+            expected: e.expected,
+            difference: e.difference,
+        }
+    }
+}
+
 /// The SPEC §8 JSON of an event.
 pub fn message(e: &Event) -> Vec<u8> {
-    serde_json::to_vec(&AlarmMessage {
-        id: &e.id,
-        system: "mediation",
-        country: &e.flow.country,
-        lob_name: &e.flow.lob,
-        kind: e.flow.kind.as_str(),
-        flow_name: &e.flow.name,
-        tick_time: utc_string(e.tick_time),
-        time: utc_string(e.time),
-        previous_status: e.previous_status.as_str(),
-        new_status: e.new_status.as_str(),
-        actual: e.actual,
-        expected: e.expected,
-        difference: e.difference,
-    })
-    .expect("alarm messages serialize")
+    serde_json::to_vec(&AlarmMessage::of(e)).expect("alarm messages serialize")
 }
 
 /// The subject of an event's alarm.
