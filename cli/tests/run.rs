@@ -9,7 +9,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::Run;
+use common::{Run, api_rows, replay_rows};
 
 use flowwatch_core::time::utc_string;
 use flowwatch_core::{FlowId, FlowKind};
@@ -347,5 +347,74 @@ async fn dashboard_counts_and_events_pages() {
     let (code, body) = run.request("GET", "/api/v1/events?colour=red", "text/plain", "");
     assert_eq!(code, 400);
     assert!(body.contains("unknown field `colour`"), "{body}");
+    run.terminate();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two weeks of 5-minute records whose size follows the hour, and a quiet afternoon.
+    let days = 14;
+    let rows: Vec<_> = (0..days * 24 * 12)
+        .map(|i| {
+            let t = T0 + i * 300;
+            let hour = (t / 3600 % 24) as u64;
+            let quiet = i >= (days - 1) * 24 * 12 + 14 * 12;
+            (t, "A".to_owned(), if quiet { 10 } else { 500 + 40 * hour })
+        })
+        .collect();
+    let traffic = csv(rows);
+    let traffic_file = dir.path().join("traffic.csv");
+    std::fs::write(&traffic_file, &traffic).unwrap();
+    let now = T0 + days * 86_400 + 3600;
+    let data = dir.path().join("data");
+    let run = Run::start(&data, &["--start-time", &utc_string(now)]);
+    assert_eq!(run.ingest(&traffic)["accepted"], days * 24 * 12);
+
+    let a = FlowId::new("CZ", "GSM", FlowKind::Input, "A").unwrap();
+    let (from, to) = ("2017-02-18", "2017-02-20");
+    let path = |q: &str| format!("/api/v1/flows/CZ/GSM/input/A/ticks?from={from}&to={to}{q}");
+    let config = |granularity: &str| {
+        let file = dir.path().join(format!("config-{granularity}.json"));
+        let doc = format!(r#"{{"defaults": {{"granularity": "{granularity}"}}}}"#);
+        std::fs::write(&file, doc).unwrap();
+        file
+    };
+    // As stored (the flow's own hour), once the import is evaluated.
+    let replayed = replay_rows(&traffic_file, &config("1h"), from, to);
+    let stored = || api_rows(&a, &run.json(&path("")));
+    let until = std::time::Instant::now() + Duration::from_secs(30);
+    while stored() != replayed && std::time::Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    common::assert_same_ticks("ticks as stored", &stored(), &replayed);
+    assert_eq!(replayed.len(), 48);
+    // At 30 minutes, computed from stored traffic: what replay gives at 30 minutes.
+    let ours = api_rows(&a, &run.json(&path("&granularity=30m")));
+    let replayed = replay_rows(&traffic_file, &config("30m"), from, to);
+    assert_eq!(replayed.len(), 96);
+    common::assert_same_ticks("ticks at 30m", &ours, &replayed);
+    assert!(
+        ours.values().any(|r| r.ends_with(",OUTAGE")),
+        "the quiet afternoon"
+    );
+
+    for (p, code, at) in [
+        (path("&granularity=7m"), 400, "granularity"),
+        (
+            "/api/v1/flows/CZ/GSM/input/A/ticks?to=2017-02-20".to_owned(),
+            400,
+            "from",
+        ),
+        (path("&granularity=30m").replace("/A/", "/NOPE/"), 404, ""),
+        (path("").replace("/input/", "/inputs/"), 404, ""),
+    ] {
+        let (status, body) = run.request("GET", &p, "text/plain", "");
+        assert_eq!(status, code, "{p}: {body}");
+        let e: serde_json::Value = serde_json::from_str(&body).unwrap();
+        if !at.is_empty() {
+            assert_eq!(e["error"]["path"], at, "{body}");
+        }
+    }
     run.terminate();
 }

@@ -391,6 +391,30 @@ impl Config {
         self.calendars.get(country)
     }
 
+    /// This configuration with `change` made to `flow`'s own settings (the flow is added to the
+    /// document if it is not in it), validated: a candidate for a simulation or a view at
+    /// another granularity, never saved by this.
+    pub fn with_flow_settings(
+        &self,
+        flow: &FlowId,
+        change: impl FnOnce(&mut FlowSettings),
+    ) -> Result<Config, ConfigError> {
+        let mut document = self.document.clone();
+        let lob = document
+            .countries
+            .entry(flow.country.clone())
+            .or_default()
+            .lobs
+            .entry(flow.lob.clone())
+            .or_default();
+        let flows = match flow.kind {
+            FlowKind::Input => &mut lob.inputs,
+            FlowKind::Forward => &mut lob.forwards,
+        };
+        change(&mut flows.entry(flow.name.clone()).or_default().config);
+        Config::new(document)
+    }
+
     /// The effective configuration of `flow`, configured or discovered, and where each field
     /// comes from.
     pub fn flow_config(&self, flow: &FlowId) -> (FlowConfig, FieldSources) {

@@ -31,6 +31,10 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/api/v1/dashboard", get(crate::views::dashboard))
         .route("/api/v1/events", get(crate::views::events))
+        .route(
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
+            get(crate::views::ticks),
+        )
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(gateway)

@@ -1,16 +1,23 @@
-//! Read views of SPEC §9: `GET /api/v1/dashboard` (status counts per country) and
-//! `GET /api/v1/events` (status changes, newest first, filtered and paged).
+//! Read views of SPEC §9: `GET /api/v1/dashboard` (status counts per country),
+//! `GET /api/v1/events` (status changes, newest first, filtered and paged) and a flow's ticks
+//! (`GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks`).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use flowwatch_core::detection::Status;
-use flowwatch_core::time::{Instant, epoch_day, parse_rfc3339};
+use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::record::unknown_country;
+use flowwatch_core::replay::{Window, replay_flow};
+use flowwatch_core::tick::Granularity;
+use flowwatch_core::time::{
+    EpochDay, Instant, epoch_day, local_day, local_midnight, parse_rfc3339, utc_string,
+};
+use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::{Event, EventQuery};
 use flowwatch_worker::alarms::AlarmMessage;
 use serde::{Deserialize, Serialize};
@@ -165,4 +172,144 @@ fn listed(e: &Event) -> Listed<'_> {
         message: AlarmMessage::of(e),
         revision: e.revision,
     }
+}
+
+/// The query of a flow's ticks.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TicksQuery {
+    /// First local day (`YYYY-MM-DD`, the flow's country's date).
+    from: Option<String>,
+    /// First local day not included.
+    to: Option<String>,
+    /// Another tick length (`15m`, `1h`, …): the ticks are then computed from stored traffic
+    /// with the flow's configuration at that granularity (nothing is saved).
+    granularity: Option<String>,
+}
+
+/// A tick as listed.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TickRow {
+    tick_start: String,
+    tick_end: String,
+    actual: u64,
+    expected: Option<f64>,
+    day_average: Option<f64>,
+    tick_difference: Option<f64>,
+    day_difference: Option<f64>,
+    difference: Option<f64>,
+    status: &'static str,
+}
+
+impl TickRow {
+    fn new(
+        start: Instant,
+        end: Instant,
+        actual: u64,
+        status: Status,
+        v: Option<TickValues>,
+    ) -> Self {
+        TickRow {
+            tick_start: utc_string(start),
+            tick_end: utc_string(end),
+            actual,
+            expected: v.map(|v| v.expected),
+            day_average: v.map(|v| v.day_average),
+            tick_difference: v.map(|v| v.tick_difference),
+            day_difference: v.map(|v| v.day_difference),
+            difference: v.map(|v| v.difference),
+            status: status.as_str(),
+        }
+    }
+}
+
+/// A local date of a query.
+fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
+    let text = text.ok_or_else(|| bad_query(path, format!("{path}: missing (YYYY-MM-DD)")))?;
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map(epoch_day)
+        .map_err(|_| {
+            bad_query(
+                path,
+                format!("{path}: invalid date \"{text}\" (YYYY-MM-DD)"),
+            )
+        })
+}
+
+/// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks?from=&to=[&granularity=]`: the
+/// flow's ticks whose local day is in `[from, to)` — as stored at its own granularity, or
+/// computed from stored traffic at another.
+pub async fn ticks(
+    State(g): State<Arc<Gateway>>,
+    Path((country, lob, kind, name)): Path<(String, String, String, String)>,
+    query: Result<Query<TicksQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
+    let kind = FlowKind::parse(&kind)
+        .filter(|_| !kind.ends_with('s'))
+        .ok_or_else(|| not_found(format!("no flow kind \"{kind}\": input or forward")))?;
+    let flow = FlowId::new(&country, &lob, kind, &name).map_err(not_found)?;
+    let config = g.config.borrow().config.clone();
+    let calendar = config
+        .calendar(&flow.country)
+        .ok_or_else(|| not_found(unknown_country(&flow.country)))?;
+    let (from, to) = (day("from", q.from.as_deref())?, day("to", q.to.as_deref())?);
+    if from >= to {
+        return Err(bad_query("to", "to: must be after from".to_owned()));
+    }
+    let tz = calendar.tz();
+    let (start, end) = (local_midnight(tz, from), local_midnight(tz, to));
+    let own = config.flow_config(&flow).0.granularity;
+    let granularity = match q.granularity.as_deref() {
+        None => own,
+        Some(text) => Granularity::parse(text)
+            .map_err(|e| bad_query("granularity", format!("granularity: {e}")))?,
+    };
+    let rows: Vec<TickRow> = if granularity == own {
+        g.store
+            .read_ticks(&flow, start, end)
+            .await
+            .map_err(ApiError::store)?
+            .into_iter()
+            .map(|t| TickRow::new(t.start, t.end, t.actual, t.status, t.values))
+            .collect()
+    } else {
+        let Some(entry) = g
+            .store
+            .flows()
+            .await
+            .map_err(ApiError::store)?
+            .into_iter()
+            .find(|e| e.flow == flow)
+        else {
+            return Err(not_found(format!("no traffic of flow {flow}")));
+        };
+        let candidate = config
+            .with_flow_settings(&flow, |s| s.granularity = Some(granularity))
+            .map_err(|e| bad_query("granularity", format!("granularity: {e}")))?;
+        // Every day from the flow's first: later days' medians read the earlier ones.
+        let first = local_midnight(tz, local_day(tz, entry.first_seen));
+        let records = g
+            .store
+            .read_buckets(&flow, first, end)
+            .await
+            .map_err(ApiError::store)?;
+        let window = Window {
+            from: Some(from),
+            to: Some(to),
+        };
+        replay_flow(
+            &candidate,
+            &flow,
+            records.into_iter().map(|b| (b.second, b.bytes)),
+            window,
+        )
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(s, e, t)| TickRow::new(s, e, t.actual, t.status, t.values))
+        .collect()
+    };
+    Ok(Json(json!({ "ticks": rows })))
 }

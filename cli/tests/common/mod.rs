@@ -192,3 +192,33 @@ pub fn assert_same_ticks(what: &str, ours: &TickRows, replayed: &TickRows) {
         "{what}: the stored ticks differ from flowwatch replay"
     );
 }
+
+/// The ticks of `GET /api/v1/flows/.../ticks` of `flow` as tick CSV rows.
+pub fn api_rows(flow: &flowwatch_core::FlowId, answer: &serde_json::Value) -> TickRows {
+    use flowwatch_core::detection::{Status, TickValues};
+    use flowwatch_core::time::parse_rfc3339;
+    let writer = RowWriter::new(flow);
+    let mut rows = TickRows::new();
+    let mut row = String::new();
+    for t in answer["ticks"].as_array().expect("a ticks array") {
+        let number = |k: &str| t[k].as_f64();
+        let values = number("expected").map(|expected| TickValues {
+            expected,
+            day_average: number("dayAverage").unwrap(),
+            tick_difference: number("tickDifference").unwrap(),
+            day_difference: number("dayDifference").unwrap(),
+            difference: number("difference").unwrap(),
+        });
+        let e = TickEvaluation {
+            index: 0,
+            actual: t["actual"].as_u64().unwrap(),
+            status: Status::parse(t["status"].as_str().unwrap()).unwrap(),
+            values,
+        };
+        let at = |k: &str| parse_rfc3339(t[k].as_str().unwrap()).unwrap();
+        row.clear();
+        writer.write(&mut row, at("tickStart"), at("tickEnd"), &e);
+        insert_row(&mut rows, &row);
+    }
+    rows
+}

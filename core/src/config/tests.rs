@@ -204,6 +204,45 @@ fn each_validation_names_its_path() {
 }
 
 #[test]
+fn a_candidate_changes_one_flow_and_is_validated() {
+    let c = Config::from_json(SPEC_EXAMPLE).unwrap();
+    let sms = flow("CZ", "SMS", FlowKind::Forward, "MSSBRN1A:CZFOX-SMS");
+    let new = flow("DE", "GSM", FlowKind::Input, "NEW");
+    let quarter = c
+        .with_flow_settings(&sms, |s| {
+            s.granularity = Some(Granularity::parse("15m").unwrap())
+        })
+        .unwrap();
+    assert_eq!(quarter.flow_config(&sms).0.granularity.seconds(), 900);
+    let input = flow("CZ", "SMS", FlowKind::Input, "MSSBRN1A");
+    assert_eq!(
+        quarter.flow_config(&input),
+        c.flow_config(&input),
+        "others unchanged"
+    );
+    assert_eq!(
+        c.flow_config(&sms).0.granularity.seconds(),
+        1800,
+        "never saved"
+    );
+    // A flow not in the document (DE is built in) is added with its setting.
+    let off = c
+        .with_flow_settings(&new, |s| s.enabled = Some(false))
+        .unwrap();
+    assert!(!off.flow_config(&new).0.enabled);
+    let bad = c
+        .with_flow_settings(&sms, |s| s.hard_alarm_level = Some(0.9))
+        .unwrap_err();
+    assert!(
+        bad.errors[0]
+            .path
+            .starts_with("countries.CZ.lobs.SMS.forwards.MSSBRN1A:CZFOX-SMS.config"),
+        "{bad}"
+    );
+    assert!(bad.to_string().contains("levels must satisfy"), "{bad}");
+}
+
+#[test]
 fn reports_every_problem_at_once() {
     let errors = errors_of(
         r#"{"countries":{"CZ":{"timezone":"Mars/Base","holidays":["x"],
