@@ -49,6 +49,10 @@ pub struct Args {
     /// A status change of a tick older than this many seconds is a revision, never alarmed.
     #[arg(long, env = "FLOWWATCH_RUN__ALARM_WINDOW", default_value_t = 86_400)]
     alarm_window: i64,
+    /// The largest request body taken, in MiB (an ingest of 1 M records is about 50 MiB of
+    /// CSV; memory while it is stored grows with it).
+    #[arg(long, env = "FLOWWATCH_RUN__MAX_BODY", default_value_t = 256)]
+    max_body: usize,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -180,6 +184,7 @@ pub async fn run(args: Args) -> Result<()> {
         relay: Some(relay_status),
         nats,
         clock,
+        max_body: args.max_body << 20,
     });
     let listener = tokio::net::TcpListener::bind(args.http)
         .await

@@ -418,3 +418,36 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
     }
     run.terminate();
 }
+
+#[test]
+fn every_error_is_json_naming_what_went_wrong() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::start(dir.path(), &["--max-body", "1"]);
+    let error = |method: &str, path: &str, content_type: &str, body: &str| {
+        let (status, body) = run.request(method, path, content_type, body);
+        let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
+        (
+            status,
+            v["error"]["code"].clone(),
+            v["error"]["message"].clone(),
+        )
+    };
+    let (status, code, message) = error("GET", "/api/v1/nothing", "text/plain", "");
+    assert_eq!((status, code.as_str()), (404, Some("not_found")));
+    assert_eq!(message, "no route GET /api/v1/nothing");
+    let (status, code, _) = error("DELETE", "/api/v1/ingest", "text/plain", "");
+    assert_eq!((status, code.as_str()), (405, Some("method_not_allowed")));
+    // A body over --max-body (1 MiB) is refused whole, before anything is stored.
+    let big = format!("time,country,lob,kind,flow,bytes\n{}", "x".repeat(1 << 20));
+    let (status, code, message) = error("POST", "/api/v1/ingest", "text/csv", &big);
+    assert_eq!((status, code.as_str()), (413, Some("invalid_body")));
+    assert!(
+        message.as_str().unwrap().contains("--max-body"),
+        "{message}"
+    );
+    assert_eq!(
+        run.json("/api/v1/status")["components"]["ingest"]["records"],
+        0
+    );
+    run.terminate();
+}

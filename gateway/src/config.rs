@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
 use axum::http::StatusCode;
 use flowwatch_core::config::Config;
 use serde::Deserialize;
@@ -39,8 +40,9 @@ fn answer(in_force: &InForce) -> Value {
 /// Saves a new version (compare-and-set on `version`) and puts it in force.
 pub async fn put_config(
     State(g): State<Arc<Gateway>>,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let body = crate::rest::body(body)?;
     let de = &mut serde_json::Deserializer::from_slice(&body);
     let put: Put = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();

@@ -48,6 +48,8 @@ pub struct Gateway {
     pub nats: Option<async_nats::Client>,
     /// The clock (shifted by `--start-time`).
     pub clock: Clock,
+    /// The largest request body taken, in bytes.
+    pub max_body: usize,
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in

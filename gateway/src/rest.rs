@@ -3,8 +3,10 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -16,11 +18,9 @@ use serde_json::json;
 
 use crate::Gateway;
 
-/// The largest request body taken (a batched upload).
-const MAX_BODY: usize = 256 << 20;
-
 /// The routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
+    let max_body = gateway.max_body;
     Router::new()
         .route("/api/v1/health", get(health))
         .route("/api/v1/ingest", post(ingest))
@@ -36,8 +36,38 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             get(crate::views::ticks),
         )
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .fallback(no_route)
+        .method_not_allowed_fallback(no_method)
+        .layer(DefaultBodyLimit::max(max_body))
         .with_state(gateway)
+}
+
+async fn no_route(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route {method} {}", uri.path()),
+    )
+}
+
+async fn no_method(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
+}
+
+/// A request body, or the JSON error of one that could not be read (too large: 413).
+pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|e| {
+        let message = if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            "the body is larger than this server takes (--max-body): send it in parts".to_owned()
+        } else {
+            e.body_text()
+        };
+        ApiError::new(e.status(), "invalid_body", message)
+    })
 }
 
 /// An error as `{"error": {"code", "message", "path"?, "fields"?}}` with its status.
@@ -120,8 +150,16 @@ struct IngestError {
 async fn ingest(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
-    body: String,
+    bytes: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IngestResponse>, ApiError> {
+    let bytes = body(bytes)?;
+    let body = std::str::from_utf8(&bytes).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("the body is not UTF-8 (byte {})", e.valid_up_to() + 1),
+        )
+    })?;
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -137,7 +175,7 @@ async fn ingest(
         )
     })?;
     let config = g.config.borrow().config.clone();
-    let parsed = parse_body(format, &body, &config).map_err(|e| {
+    let parsed = parse_body(format, body, &config).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             "invalid_body",
