@@ -399,6 +399,52 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
         "the quiet afternoon"
     );
 
+    // A simulation with candidate settings: what replay gives with them; nothing is saved.
+    let settings = r#""medianDays": 3, "minHistoryDays": 2, "softAlarmLevel": 0.95"#;
+    let body = format!(r#"{{"from": "{from}", "to": "{to}", "settings": {{{settings}}}}}"#);
+    let sim = "/api/v1/flows/CZ/GSM/input/A/simulate";
+    let (status, answer) = run.request("POST", sim, "application/json", &body);
+    assert_eq!(status, 200, "{answer}");
+    let ours = api_rows(&a, &serde_json::from_str(&answer).unwrap());
+    let file = dir.path().join("config-candidate.json");
+    std::fs::write(&file, format!(r#"{{"defaults": {{{settings}}}}}"#)).unwrap();
+    let replayed = replay_rows(&traffic_file, &file, from, to);
+    common::assert_same_ticks("simulation", &ours, &replayed);
+    let flow_config = run.json("/api/v1/flows/CZ/GSM/input/A/config");
+    assert_eq!(
+        flow_config["config"]["medianDays"], 5,
+        "the simulation saved nothing"
+    );
+    assert_eq!(flow_config["sources"]["medianDays"], "builtIn");
+    let bad = format!(r#"{{"from": "{from}", "to": "{to}", "settings": {{"hardAlarmLevel": 2}}}}"#);
+    let (status, answer) = run.request("POST", sim, "application/json", &bad);
+    assert_eq!(status, 400, "{answer}");
+    assert!(answer.contains("levels must satisfy"), "{answer}");
+    let bad = format!(r#"{{"from": "{from}", "to": "{to}", "settings": {{"medianDays": 0}}}}"#);
+    let (status, answer) = run.request("POST", sim, "application/json", &bad);
+    assert_eq!(status, 400, "{answer}");
+    assert!(
+        answer.contains(r#""path":"settings.medianDays""#),
+        "{answer}"
+    );
+
+    // Raw traffic of a local day (CET) in hours: 12 records an hour, every byte counted.
+    let day = run.json(&format!(
+        "/api/v1/flows/CZ/GSM/input/A/traffic?from={from}&to=2017-02-19&bucket=3600"
+    ));
+    let hours = day["traffic"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    assert!(hours.iter().all(|h| h["records"] == 12));
+    assert_eq!(hours[0]["time"], "2017-02-17T23:00:00Z");
+    let want: u64 = (0..24 * 12)
+        .map(|i| {
+            let t = T0 + 11 * 86_400 + 23 * 3600 + i * 300;
+            500 + 40 * (t / 3600 % 24) as u64
+        })
+        .sum();
+    let got: u64 = hours.iter().map(|h| h["bytes"].as_u64().unwrap()).sum();
+    assert_eq!(got, want);
+
     for (p, code, at) in [
         (path("&granularity=7m"), 400, "granularity"),
         (

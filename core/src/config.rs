@@ -86,6 +86,15 @@ macro_rules! flow_fields {
             }
         }
 
+        impl FlowSettings {
+            /// Takes every field `other` sets.
+            pub fn merge(&mut self, other: &FlowSettings) {
+                $( if let Some(v) = &other.$field {
+                    self.$field = Some(v.clone());
+                } )*
+            }
+        }
+
         impl FlowConfig {
             /// Applies the fields `layer` sets.
             fn overlay(&mut self, sources: &mut FieldSources, settings: &FlowSettings, layer: Layer) {

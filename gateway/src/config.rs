@@ -42,17 +42,7 @@ pub async fn put_config(
     State(g): State<Arc<Gateway>>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let body = crate::rest::body(body)?;
-    let de = &mut serde_json::Deserializer::from_slice(&body);
-    let put: Put = serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("invalid request: {}", e.into_inner()),
-        )
-        .at(if path == "." { String::new() } else { path })
-    })?;
+    let put: Put = crate::rest::json_body(body, "request")?;
     let config = Config::from_json(&put.document.to_string()).map_err(|e| {
         let path = e.errors.first().map(|f| f.path.clone()).unwrap_or_default();
         let fields = serde_json::to_value(&e.errors).unwrap_or_default();

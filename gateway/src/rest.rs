@@ -35,6 +35,18 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
             get(crate::views::ticks),
         )
+        .route(
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate",
+            post(crate::views::simulate),
+        )
+        .route(
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/config",
+            get(crate::views::flow_config),
+        )
+        .route(
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/traffic",
+            get(crate::views::traffic),
+        )
         .route("/metrics", get(metrics))
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
@@ -67,6 +79,24 @@ pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
             e.body_text()
         };
         ApiError::new(e.status(), "invalid_body", message)
+    })
+}
+
+/// A JSON request body (unknown members refused by `T`), or a 400 naming where it is wrong.
+pub fn json_body<T: serde::de::DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    what: &str,
+) -> Result<T, ApiError> {
+    let body = self::body(body)?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!("invalid {what}: {}", e.into_inner()),
+        )
+        .at(if path == "." { String::new() } else { path })
     })
 }
 

@@ -1,15 +1,19 @@
 //! Read views of SPEC §9: `GET /api/v1/dashboard` (status counts per country),
-//! `GET /api/v1/events` (status changes, newest first, filtered and paged) and a flow's ticks
-//! (`GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks`).
+//! `GET /api/v1/events` (status changes, newest first, filtered and paged), and of one flow
+//! (`/api/v1/flows/{country}/{lob}/{kind}/{flow}/…`): its ticks (as stored, or at another
+//! granularity), a simulation with candidate settings, its effective settings with their
+//! sources, and its raw traffic in buckets.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
+use flowwatch_core::config::{Config, FlowSettings};
 use flowwatch_core::detection::{Status, TickValues};
 use flowwatch_core::record::unknown_country;
 use flowwatch_core::replay::{Window, replay_flow};
@@ -237,30 +241,100 @@ fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
         })
 }
 
+/// The flow a path names (`{country}/{lob}/{kind}/{flow}`); 404 if it cannot exist.
+fn flow_of(
+    (country, lob, kind, name): (String, String, String, String),
+) -> Result<FlowId, ApiError> {
+    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
+    let kind = FlowKind::parse(&kind)
+        .filter(|_| !kind.ends_with('s'))
+        .ok_or_else(|| not_found(format!("no flow kind \"{kind}\": input or forward")))?;
+    FlowId::new(&country, &lob, kind, &name).map_err(not_found)
+}
+
+/// The local days `[from, to)` of a flow's country as instants.
+fn local_window(
+    config: &Config,
+    flow: &FlowId,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(EpochDay, EpochDay, Instant, Instant), ApiError> {
+    let calendar = config.calendar(&flow.country).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            unknown_country(&flow.country),
+        )
+    })?;
+    let (from, to) = (day("from", from)?, day("to", to)?);
+    if from >= to {
+        return Err(bad_query("to", "to: must be after from".to_owned()));
+    }
+    let tz = calendar.tz();
+    Ok((from, to, local_midnight(tz, from), local_midnight(tz, to)))
+}
+
+/// The ticks of `flow` on the local days `[from, to)` computed from its stored traffic under
+/// `candidate` (a configuration that is not saved): every day from the flow's first is
+/// evaluated, later days' medians read the earlier ones.
+async fn replayed(
+    g: &Gateway,
+    candidate: &Config,
+    flow: &FlowId,
+    (from, to): (EpochDay, EpochDay),
+) -> Result<Vec<TickRow>, ApiError> {
+    let Some(entry) = g
+        .store
+        .flows()
+        .await
+        .map_err(ApiError::store)?
+        .into_iter()
+        .find(|e| &e.flow == flow)
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no traffic of flow {flow}"),
+        ));
+    };
+    let tz = candidate
+        .calendar(&flow.country)
+        .expect("the window was found in this country")
+        .tz();
+    let first = local_midnight(tz, local_day(tz, entry.first_seen));
+    let records = g
+        .store
+        .read_buckets(flow, first, local_midnight(tz, to))
+        .await
+        .map_err(ApiError::store)?;
+    let window = Window {
+        from: Some(from),
+        to: Some(to),
+    };
+    Ok(replay_flow(
+        candidate,
+        flow,
+        records.into_iter().map(|b| (b.second, b.bytes)),
+        window,
+    )
+    .unwrap_or_default()
+    .into_iter()
+    .map(|(s, e, t)| TickRow::new(s, e, t.actual, t.status, t.values))
+    .collect())
+}
+
 /// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks?from=&to=[&granularity=]`: the
 /// flow's ticks whose local day is in `[from, to)` — as stored at its own granularity, or
 /// computed from stored traffic at another.
 pub async fn ticks(
     State(g): State<Arc<Gateway>>,
-    Path((country, lob, kind, name)): Path<(String, String, String, String)>,
+    Path(path): Path<(String, String, String, String)>,
     query: Result<Query<TicksQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
-    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
-    let kind = FlowKind::parse(&kind)
-        .filter(|_| !kind.ends_with('s'))
-        .ok_or_else(|| not_found(format!("no flow kind \"{kind}\": input or forward")))?;
-    let flow = FlowId::new(&country, &lob, kind, &name).map_err(not_found)?;
+    let flow = flow_of(path)?;
     let config = g.config.borrow().config.clone();
-    let calendar = config
-        .calendar(&flow.country)
-        .ok_or_else(|| not_found(unknown_country(&flow.country)))?;
-    let (from, to) = (day("from", q.from.as_deref())?, day("to", q.to.as_deref())?);
-    if from >= to {
-        return Err(bad_query("to", "to: must be after from".to_owned()));
-    }
-    let tz = calendar.tz();
-    let (start, end) = (local_midnight(tz, from), local_midnight(tz, to));
+    let (from, to, start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
     let own = config.flow_config(&flow).0.granularity;
     let granularity = match q.granularity.as_deref() {
         None => own,
@@ -276,40 +350,112 @@ pub async fn ticks(
             .map(|t| TickRow::new(t.start, t.end, t.actual, t.status, t.values))
             .collect()
     } else {
-        let Some(entry) = g
-            .store
-            .flows()
-            .await
-            .map_err(ApiError::store)?
-            .into_iter()
-            .find(|e| e.flow == flow)
-        else {
-            return Err(not_found(format!("no traffic of flow {flow}")));
-        };
         let candidate = config
             .with_flow_settings(&flow, |s| s.granularity = Some(granularity))
             .map_err(|e| bad_query("granularity", format!("granularity: {e}")))?;
-        // Every day from the flow's first: later days' medians read the earlier ones.
-        let first = local_midnight(tz, local_day(tz, entry.first_seen));
-        let records = g
-            .store
-            .read_buckets(&flow, first, end)
-            .await
-            .map_err(ApiError::store)?;
-        let window = Window {
-            from: Some(from),
-            to: Some(to),
-        };
-        replay_flow(
-            &candidate,
-            &flow,
-            records.into_iter().map(|b| (b.second, b.bytes)),
-            window,
-        )
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(s, e, t)| TickRow::new(s, e, t.actual, t.status, t.values))
-        .collect()
+        replayed(&g, &candidate, &flow, (from, to)).await?
     };
     Ok(Json(json!({ "ticks": rows })))
+}
+
+/// The body of a simulation.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Simulation {
+    /// First local day.
+    from: String,
+    /// First local day not included.
+    to: String,
+    /// Settings to try on the flow (any of SPEC §5's), over its own; nothing is saved.
+    settings: FlowSettings,
+}
+
+/// `POST /api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate` `{"from", "to", "settings"}`:
+/// the flow's ticks on those local days as they would be with `settings` — the detection run
+/// over its stored traffic with a candidate configuration (what `flowwatch replay` would give
+/// with that configuration).
+pub async fn simulate(
+    State(g): State<Arc<Gateway>>,
+    Path(path): Path<(String, String, String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let sim: Simulation = crate::rest::json_body(body, "simulation")?;
+    let flow = flow_of(path)?;
+    let config = g.config.borrow().config.clone();
+    let (from, to, ..) = local_window(&config, &flow, Some(&sim.from), Some(&sim.to))?;
+    let candidate = config
+        .with_flow_settings(&flow, |own| own.merge(&sim.settings))
+        .map_err(|e| {
+            // `countries.….config.softAlarmLevel` is the request's `settings.softAlarmLevel`.
+            let path = e
+                .errors
+                .first()
+                .map(|f| f.path.as_str())
+                .unwrap_or_default();
+            let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
+                .at(format!("settings{field}"))
+        })?;
+    let rows = replayed(&g, &candidate, &flow, (from, to)).await?;
+    Ok(Json(json!({ "ticks": rows })))
+}
+
+/// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/config`: the flow's effective settings
+/// and, for each, where it comes from (`builtIn`, `defaults`, `lob`, `input`, `own`).
+pub async fn flow_config(
+    State(g): State<Arc<Gateway>>,
+    Path(path): Path<(String, String, String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let flow = flow_of(path)?;
+    let config = g.config.borrow().config.clone();
+    let (effective, sources) = config.flow_config(&flow);
+    Ok(Json(json!({ "config": effective, "sources": sources })))
+}
+
+/// The query of a flow's raw traffic.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrafficQuery {
+    from: Option<String>,
+    to: Option<String>,
+    /// Bucket size in seconds (default 60), from 1 to one day.
+    bucket: Option<i64>,
+}
+
+/// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/traffic?from=&to=[&bucket=SECONDS]`: the
+/// stored traffic of those local days summed into buckets of `bucket` seconds counted from
+/// the first local midnight; empty buckets are left out.
+pub async fn traffic(
+    State(g): State<Arc<Gateway>>,
+    Path(path): Path<(String, String, String, String)>,
+    query: Result<Query<TrafficQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let flow = flow_of(path)?;
+    let config = g.config.borrow().config.clone();
+    let (.., start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
+    let size = q.bucket.unwrap_or(60);
+    if !(1..=86_400).contains(&size) {
+        return Err(bad_query(
+            "bucket",
+            format!("bucket: {size} is not within 1–86400 seconds"),
+        ));
+    }
+    let mut sums: BTreeMap<Instant, (u64, u64)> = BTreeMap::new();
+    for b in g
+        .store
+        .read_buckets(&flow, start, end)
+        .await
+        .map_err(ApiError::store)?
+    {
+        let at = start + (b.second - start).div_euclid(size) * size;
+        let sum = sums.entry(at).or_default();
+        sum.0 += b.bytes;
+        sum.1 += b.records;
+    }
+    let buckets: Vec<Value> = sums
+        .into_iter()
+        .map(|(t, (bytes, records))| json!({"time": utc_string(t), "bytes": bytes, "records": records}))
+        .collect();
+    Ok(Json(json!({ "bucketSeconds": size, "traffic": buckets })))
 }

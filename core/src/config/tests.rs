@@ -225,6 +225,18 @@ fn a_candidate_changes_one_flow_and_is_validated() {
         1800,
         "never saved"
     );
+    // Merged settings: those given win, the flow's others stay.
+    let merged = c
+        .with_flow_settings(&input, |s| {
+            s.merge(&FlowSettings {
+                median_days: Some(3),
+                ..FlowSettings::default()
+            })
+        })
+        .unwrap();
+    let (cfg, src) = merged.flow_config(&input);
+    assert_eq!((cfg.median_days, src.median_days), (3, Layer::Own));
+    assert_eq!(cfg.independent_days, [4, 6]);
     // A flow not in the document (DE is built in) is added with its setting.
     let off = c
         .with_flow_settings(&new, |s| s.enabled = Some(false))
