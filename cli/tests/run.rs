@@ -267,11 +267,12 @@ async fn dashboard_counts_and_events_pages() {
     let config = dir.path().join("config.json");
     std::fs::write(
         &config,
-        r#"{"countries": {"CZ": {"lobs": {"GSM": {"inputs": {"C": {"config": {"enabled": false}}}}}},
-            "DE": {}}}"#,
+        r#"{"countries": {"CZ": {"lobs": {"GSM": {"inputs": {"C": {"config": {"enabled": false}},
+            "D": {}}}}}, "DE": {}}}"#,
     )
     .unwrap();
-    // A has two weeks of history and then 3 silent hours; B one record; C is disabled.
+    // A has two weeks of history and then 3 silent hours; B one record; C is disabled; D is
+    // configured and silent; forwards A:BILL and Z:X (whose input sends nothing) one record.
     let days = 15;
     let now = T0 + days * 86_400 + 3 * 3600;
     let run = Run::start(
@@ -289,13 +290,67 @@ async fn dashboard_counts_and_events_pages() {
         .collect();
     rows.extend([(last, "B".to_owned(), 5), (last, "C".to_owned(), 5)]);
     assert_eq!(run.ingest(&csv(rows))["refused"], 0);
+    let t = utc_string(last);
+    let forwards = format!(
+        "time,country,lob,kind,flow,bytes\n{t},CZ,GSM,forward,A:BILL,5\n{t},CZ,GSM,forward,Z:X,5\n"
+    );
+    assert_eq!(run.ingest(&forwards)["accepted"], 2);
 
     let counts = |c: &str| run.json("/api/v1/dashboard")["countries"][c].clone();
     eventually("A is down, B unknown, C disabled", async || {
         counts("CZ")
-            == serde_json::json!({"OK": 0, "WARNING": 0, "OUTAGE": 1, "N_A": 1, "DISABLED": 1})
+            == serde_json::json!({"OK": 0, "WARNING": 0, "OUTAGE": 1, "N_A": 4, "DISABLED": 1})
     })
     .await;
+
+    // The tree: inputs with their forwards, counts per LoB, statuses when asked.
+    let tree = run.json("/api/v1/flows?includeStatus=true");
+    let cz = &tree["countries"][0];
+    assert_eq!(cz["code"], "CZ");
+    assert_eq!(cz["counts"], counts("CZ"));
+    let gsm = &cz["lobs"][0];
+    assert_eq!(gsm["counts"], counts("CZ"));
+    let inputs: Vec<_> = gsm["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            let forwards: Vec<_> = i["forwards"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| {
+                    format!(
+                        "{}={}",
+                        f["name"].as_str().unwrap(),
+                        f["status"].as_str().unwrap()
+                    )
+                })
+                .collect();
+            format!(
+                "{}={} [{}]",
+                i["name"].as_str().unwrap(),
+                i["status"],
+                forwards.join(" ")
+            )
+        })
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            "A=\"OUTAGE\" [A:BILL=N_A]",
+            "B=\"N_A\" []",
+            "C=\"DISABLED\" []",
+            "D=\"N_A\" []",
+            "Z=null [Z:X=N_A]"
+        ]
+    );
+    let found = run.json("/api/v1/flows?search=bill");
+    let only = &found["countries"][0]["lobs"][0]["inputs"];
+    assert_eq!(only.as_array().unwrap().len(), 1);
+    assert_eq!(only[0]["name"], "A");
+    assert_eq!(only[0]["forwards"][0]["name"], "A:BILL");
+    assert!(only[0].get("status").is_none(), "statuses only when asked");
     assert_eq!(
         counts("DE"),
         serde_json::json!({"OK": 0, "WARNING": 0, "OUTAGE": 0, "N_A": 0, "DISABLED": 0}),

@@ -31,6 +31,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         )
         .route("/api/v1/dashboard", get(crate::views::dashboard))
         .route("/api/v1/events", get(crate::views::events))
+        .route("/api/v1/flows", get(crate::views::tree))
         .route(
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
             get(crate::views::ticks),

@@ -33,45 +33,190 @@ use crate::rest::ApiError;
 /// The dashboard's columns, in order.
 const COLUMNS: [&str; 5] = ["OK", "WARNING", "OUTAGE", "N_A", "DISABLED"];
 
+/// Counts per status column, every column present.
+type Counts = BTreeMap<&'static str, u64>;
+
+fn no_counts() -> Counts {
+    COLUMNS.iter().map(|c| (*c, 0)).collect()
+}
+
+/// Every flow known (with traffic, or only configured) and what the dashboard shows for it:
+/// `DISABLED`, its latest status, or `N_A` before its first evaluated tick.
+struct Snapshot {
+    config: Arc<Config>,
+    flows: Vec<(FlowId, &'static str)>,
+}
+
+impl Snapshot {
+    async fn take(g: &Gateway) -> Result<Snapshot, ApiError> {
+        let config = g.config.borrow().config.clone();
+        let mut latest: flowwatch_core::FlowMap<Status> = g
+            .store
+            .latest_statuses()
+            .await
+            .map_err(ApiError::store)?
+            .into_iter()
+            .map(|t| (t.flow, t.status))
+            .collect();
+        let mut ids: Vec<FlowId> = g
+            .store
+            .flows()
+            .await
+            .map_err(ApiError::store)?
+            .into_iter()
+            .map(|e| e.flow)
+            .chain(config.configured_flows())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        let flows = ids
+            .into_iter()
+            .map(|flow| {
+                let column = if !config.flow_config(&flow).0.enabled {
+                    "DISABLED"
+                } else {
+                    latest
+                        .remove(&flow)
+                        .map_or(Status::NotAvailable, |s| s)
+                        .as_str()
+                };
+                (flow, column)
+            })
+            .collect();
+        Ok(Snapshot { config, flows })
+    }
+}
+
 /// Per country, how many flows are in each status; a disabled flow counts as `DISABLED`, an
 /// enabled one not evaluated yet as `N_A`. Every country of the configuration is listed.
 pub async fn dashboard(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiError> {
-    let config = g.config.borrow().config.clone();
-    let flows = g.store.flows().await.map_err(ApiError::store)?;
-    let latest: flowwatch_core::FlowMap<Status> = g
-        .store
-        .latest_statuses()
-        .await
-        .map_err(ApiError::store)?
-        .into_iter()
-        .map(|t| (t.flow, t.status))
-        .collect();
-    let empty = || {
-        COLUMNS
-            .iter()
-            .map(|c| (*c, 0u64))
-            .collect::<BTreeMap<_, _>>()
-    };
-    let mut countries: BTreeMap<String, BTreeMap<&str, u64>> = config
+    let snapshot = Snapshot::take(&g).await?;
+    let mut countries: BTreeMap<String, Counts> = snapshot
+        .config
         .document()
         .countries
         .keys()
-        .map(|c| (c.clone(), empty()))
+        .map(|c| (c.clone(), no_counts()))
         .collect();
-    for entry in flows {
-        let column = if !config.flow_config(&entry.flow).0.enabled {
-            "DISABLED"
-        } else {
-            latest
-                .get(&entry.flow)
-                .map_or(Status::NotAvailable, |s| *s)
-                .as_str()
-        };
+    for (flow, column) in &snapshot.flows {
         let counts = countries
-            .entry(entry.flow.country.clone())
-            .or_insert_with(empty);
+            .entry(flow.country.clone())
+            .or_insert_with(no_counts);
         *counts.entry(column).or_default() += 1;
     }
+    Ok(Json(json!({ "countries": countries })))
+}
+
+/// The query of the flow tree.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct TreeQuery {
+    /// Each flow's own status too (counts are always given).
+    #[serde(default)]
+    include_status: bool,
+    /// Only flows whose name contains this (case-insensitive); an input is kept for a forward
+    /// of it that matches.
+    search: Option<String>,
+}
+
+/// A flow of the tree.
+#[derive(Serialize)]
+struct TreeFlow {
+    name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'static str>,
+    /// An input's forwards.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forwards: Option<Vec<TreeFlow>>,
+}
+
+/// A LoB of the tree.
+#[derive(Serialize)]
+struct TreeLob {
+    name: String,
+    counts: Counts,
+    inputs: Vec<TreeFlow>,
+}
+
+/// `GET /api/v1/flows[?includeStatus=true][&search=NAME]`: countries → LoBs → inputs → their
+/// forwards, with status counts per country and LoB. A forward whose input sends no traffic of
+/// its own is listed under that input all the same.
+pub async fn tree(
+    State(g): State<Arc<Gateway>>,
+    query: Result<Query<TreeQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let search = q.search.map(|s| s.to_lowercase());
+    let matches = |name: &str| {
+        search
+            .as_ref()
+            .is_none_or(|s| name.to_lowercase().contains(s))
+    };
+    let snapshot = Snapshot::take(&g).await?;
+    // country → lob → input → (its own column, forwards)
+    type Inputs = BTreeMap<String, (Option<&'static str>, Vec<(String, &'static str)>)>;
+    let mut countries: BTreeMap<String, BTreeMap<String, Inputs>> = BTreeMap::new();
+    for (flow, column) in &snapshot.flows {
+        let input = flow.input_name().unwrap_or(&flow.name);
+        let keep = matches(&flow.name) || (flow.kind == FlowKind::Forward && matches(input));
+        if !keep {
+            continue;
+        }
+        let lob = countries
+            .entry(flow.country.clone())
+            .or_default()
+            .entry(flow.lob.clone())
+            .or_default();
+        let slot = lob.entry(input.to_owned()).or_default();
+        match flow.kind {
+            FlowKind::Input => slot.0 = Some(column),
+            FlowKind::Forward => slot.1.push((flow.name.clone(), column)),
+        }
+    }
+    let status = |c: &'static str| q.include_status.then_some(c);
+    let countries: Vec<Value> = countries
+        .into_iter()
+        .map(|(code, lobs)| {
+            let mut total = no_counts();
+            let lobs: Vec<TreeLob> = lobs
+                .into_iter()
+                .map(|(name, inputs)| {
+                    let mut counts = no_counts();
+                    let inputs = inputs
+                        .into_iter()
+                        .map(|(input, (own, forwards))| {
+                            for c in own.iter().chain(forwards.iter().map(|f| &f.1)) {
+                                *counts.entry(c).or_default() += 1;
+                            }
+                            TreeFlow {
+                                name: input,
+                                status: own.and_then(status),
+                                forwards: Some(
+                                    forwards
+                                        .into_iter()
+                                        .map(|(name, c)| TreeFlow {
+                                            name,
+                                            status: status(c),
+                                            forwards: None,
+                                        })
+                                        .collect(),
+                                ),
+                            }
+                        })
+                        .collect();
+                    for (c, n) in &counts {
+                        *total.entry(c).or_default() += n;
+                    }
+                    TreeLob {
+                        name,
+                        counts,
+                        inputs,
+                    }
+                })
+                .collect();
+            json!({"code": code, "counts": total, "lobs": lobs})
+        })
+        .collect();
     Ok(Json(json!({ "countries": countries })))
 }
 
