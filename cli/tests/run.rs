@@ -552,3 +552,32 @@ fn every_error_is_json_naming_what_went_wrong() {
     );
     run.terminate();
 }
+
+#[test]
+fn every_documented_operation_is_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = Run::start(dir.path(), &[]);
+    let doc = run.json("/api/v1/openapi.json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    let mut operations = 0;
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        let path = path
+            .replace("{country}", "CZ")
+            .replace("{lob}", "GSM")
+            .replace("{kind}", "input")
+            .replace("{flow}", "A");
+        for method in ops.as_object().unwrap().keys() {
+            let method = method.to_uppercase();
+            let (status, body) = run.request(&method, &path, "application/json", "{}");
+            // Whatever it says of the request, the route and its method exist.
+            assert!(
+                !body.contains("\"code\":\"not_found\",\"message\":\"no route")
+                    && !body.contains("\"method_not_allowed\""),
+                "{method} {path}: {status} {body}"
+            );
+            operations += 1;
+        }
+    }
+    assert_eq!(operations, 14);
+    run.terminate();
+}

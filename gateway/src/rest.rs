@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use axum::{Json, Router};
 use flowwatch_core::record::body::{BodyFormat, parse_body};
 use flowwatch_core::time::utc_string;
@@ -18,41 +18,73 @@ use serde_json::json;
 
 use crate::Gateway;
 
+/// A route: its path, the methods it takes, and its handlers.
+pub type Route = (
+    &'static str,
+    &'static [&'static str],
+    MethodRouter<Arc<Gateway>>,
+);
+
+/// Every route: its path, the methods it takes, and its handlers. `router` serves exactly
+/// these, and a test checks them against the OpenAPI document (`gateway/openapi.json`).
+pub fn routes() -> Vec<Route> {
+    use crate::{config, views};
+    vec![
+        ("/api/v1/health", &["GET"], get(health)),
+        ("/api/v1/openapi.json", &["GET"], get(openapi)),
+        ("/api/v1/ingest", &["POST"], post(ingest)),
+        ("/api/v1/status", &["GET"], get(status)),
+        (
+            "/api/v1/config",
+            &["GET", "PUT"],
+            get(config::get_config).put(config::put_config),
+        ),
+        ("/api/v1/dashboard", &["GET"], get(views::dashboard)),
+        ("/api/v1/events", &["GET"], get(views::events)),
+        ("/api/v1/flows", &["GET"], get(views::tree)),
+        (
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
+            &["GET"],
+            get(views::ticks),
+        ),
+        (
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate",
+            &["POST"],
+            post(views::simulate),
+        ),
+        (
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/config",
+            &["GET"],
+            get(views::flow_config),
+        ),
+        (
+            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/traffic",
+            &["GET"],
+            get(views::traffic),
+        ),
+        ("/metrics", &["GET"], get(metrics)),
+    ]
+}
+
 /// The routes.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let max_body = gateway.max_body;
-    Router::new()
-        .route("/api/v1/health", get(health))
-        .route("/api/v1/ingest", post(ingest))
-        .route("/api/v1/status", get(status))
-        .route(
-            "/api/v1/config",
-            get(crate::config::get_config).put(crate::config::put_config),
-        )
-        .route("/api/v1/dashboard", get(crate::views::dashboard))
-        .route("/api/v1/events", get(crate::views::events))
-        .route("/api/v1/flows", get(crate::views::tree))
-        .route(
-            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
-            get(crate::views::ticks),
-        )
-        .route(
-            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate",
-            post(crate::views::simulate),
-        )
-        .route(
-            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/config",
-            get(crate::views::flow_config),
-        )
-        .route(
-            "/api/v1/flows/{country}/{lob}/{kind}/{flow}/traffic",
-            get(crate::views::traffic),
-        )
-        .route("/metrics", get(metrics))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, _, handlers)| {
+            r.route(path, handlers)
+        })
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(gateway)
+}
+
+/// The OpenAPI document of this API.
+pub const OPENAPI: &str = include_str!("../openapi.json");
+
+async fn openapi() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
 async fn no_route(method: Method, uri: Uri) -> ApiError {
@@ -334,4 +366,36 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
         connected,
     );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    #[test]
+    fn the_openapi_document_lists_exactly_the_routes() {
+        let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
+        let documented: BTreeSet<(String, String)> = doc["paths"]
+            .as_object()
+            .expect("paths")
+            .iter()
+            .flat_map(|(path, ops)| {
+                ops.as_object()
+                    .expect("operations")
+                    .keys()
+                    .map(move |m| (path.clone(), m.to_uppercase()))
+            })
+            .collect();
+        let served: BTreeSet<(String, String)> = routes()
+            .into_iter()
+            .flat_map(|(path, methods, _)| {
+                methods
+                    .iter()
+                    .map(move |m| (path.to_owned(), (*m).to_owned()))
+            })
+            .collect();
+        assert_eq!(documented, served);
+    }
 }
