@@ -258,6 +258,66 @@ fn a_configuration_saved_over_http_is_in_force_within_a_second() {
         put(r#"{"version": 1, "document": {"countries": {"PL": {"timezone": "Europe/Warsaw"}}}}"#);
     assert_eq!(status, 200);
     assert_eq!(run.ingest(pl)["accepted"], 1);
+
+    // One flow's own settings: merged, replaced, removed; each a new version in force.
+    let a = "/api/v1/config/flows/CZ/GSM/input/A";
+    let edit = |method: &str, body: &str| {
+        let (status, body) = run.request(method, a, "application/json", body);
+        (
+            status,
+            serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        )
+    };
+    let (status, saved) = edit("PATCH", r#"{"version": 2, "settings": {"medianDays": 3}}"#);
+    assert_eq!(
+        (status, saved["version"].clone()),
+        (200, 3.into()),
+        "{saved}"
+    );
+    let own = run.json("/api/v1/flows/CZ/GSM/input/A/config");
+    assert_eq!(
+        (
+            own["config"]["medianDays"].clone(),
+            own["sources"]["medianDays"].clone()
+        ),
+        (3.into(), "own".into())
+    );
+    let (status, e) = edit("PATCH", r#"{"version": 2, "settings": {"medianDays": 4}}"#);
+    assert_eq!(
+        (status, e["error"]["code"].clone()),
+        (409, "version_conflict".into())
+    );
+    let (status, e) = edit("PATCH", r#"{"version": 3, "settings": {"medianDays": 0}}"#);
+    assert_eq!(
+        (status, e["error"]["path"].clone()),
+        (400, "settings.medianDays".into()),
+        "{e}"
+    );
+    let (status, _) = edit("PUT", r#"{"version": 3, "settings": {"enabled": false}}"#);
+    assert_eq!(status, 200);
+    let own = run.json("/api/v1/flows/CZ/GSM/input/A/config");
+    assert_eq!(
+        own["sources"]["medianDays"], "builtIn",
+        "replaced, not merged"
+    );
+    // B is enabled again (version 2 replaced the whole document), and PL/A runs: 3 flows.
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while flows() != 2 {
+        assert!(std::time::Instant::now() < until, "A stopped within 1 s");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, saved) = run.request("DELETE", &format!("{a}?version=4"), "text/plain", "");
+    assert_eq!(status, 200, "{saved}");
+    let until = std::time::Instant::now() + Duration::from_secs(1);
+    while flows() != 3 {
+        assert!(
+            std::time::Instant::now() < until,
+            "A enabled again within 1 s"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let (status, _) = run.request("DELETE", &format!("{a}?version=5"), "text/plain", "");
+    assert_eq!(status, 404, "nothing of its own left");
     run.terminate();
 }
 
@@ -578,6 +638,6 @@ fn every_documented_operation_is_served() {
             operations += 1;
         }
     }
-    assert_eq!(operations, 14);
+    assert_eq!(operations, 17);
     run.terminate();
 }

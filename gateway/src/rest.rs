@@ -8,7 +8,7 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::{BodyFormat, parse_body};
 use flowwatch_core::time::utc_string;
@@ -38,6 +38,13 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/config",
             &["GET", "PUT"],
             get(config::get_config).put(config::put_config),
+        ),
+        (
+            "/api/v1/config/flows/{country}/{lob}/{kind}/{flow}",
+            &["PUT", "PATCH", "DELETE"],
+            put(config::change_flow)
+                .patch(config::change_flow)
+                .delete(config::delete_flow),
         ),
         ("/api/v1/dashboard", &["GET"], get(views::dashboard)),
         ("/api/v1/events", &["GET"], get(views::events)),

@@ -387,7 +387,7 @@ fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
 }
 
 /// The flow a path names (`{country}/{lob}/{kind}/{flow}`); 404 if it cannot exist.
-fn flow_of(
+pub(crate) fn flow_of(
     (country, lob, kind, name): (String, String, String, String),
 ) -> Result<FlowId, ApiError> {
     let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
@@ -530,17 +530,7 @@ pub async fn simulate(
     let (from, to, ..) = local_window(&config, &flow, Some(&sim.from), Some(&sim.to))?;
     let candidate = config
         .with_flow_settings(&flow, |own| own.merge(&sim.settings))
-        .map_err(|e| {
-            // `countries.….config.softAlarmLevel` is the request's `settings.softAlarmLevel`.
-            let path = e
-                .errors
-                .first()
-                .map(|f| f.path.as_str())
-                .unwrap_or_default();
-            let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
-            ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
-                .at(format!("settings{field}"))
-        })?;
+        .map_err(crate::config::settings_error)?;
     let rows = replayed(&g, &candidate, &flow, (from, to)).await?;
     Ok(Json(json!({ "ticks": rows })))
 }
