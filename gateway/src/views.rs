@@ -153,8 +153,6 @@ pub async fn tree(
             .is_none_or(|s| name.to_lowercase().contains(s))
     };
     let snapshot = Snapshot::take(&g).await?;
-    // country → lob → input → (its own column, forwards)
-    type Inputs = BTreeMap<String, (Option<&'static str>, Vec<(String, &'static str)>)>;
     let mut countries: BTreeMap<String, BTreeMap<String, Inputs>> = BTreeMap::new();
     for (flow, column) in &snapshot.flows {
         let input = flow.input_name().unwrap_or(&flow.name);
@@ -173,51 +171,53 @@ pub async fn tree(
             FlowKind::Forward => slot.1.push((flow.name.clone(), column)),
         }
     }
-    let status = |c: &'static str| q.include_status.then_some(c);
-    let countries: Vec<Value> = countries
-        .into_iter()
-        .map(|(code, lobs)| {
-            let mut total = no_counts();
-            let lobs: Vec<TreeLob> = lobs
-                .into_iter()
-                .map(|(name, inputs)| {
-                    let mut counts = no_counts();
-                    let inputs = inputs
-                        .into_iter()
-                        .map(|(input, (own, forwards))| {
-                            for c in own.iter().chain(forwards.iter().map(|f| &f.1)) {
-                                *counts.entry(c).or_default() += 1;
-                            }
-                            TreeFlow {
-                                name: input,
-                                status: own.and_then(status),
-                                forwards: Some(
-                                    forwards
-                                        .into_iter()
-                                        .map(|(name, c)| TreeFlow {
-                                            name,
-                                            status: status(c),
-                                            forwards: None,
-                                        })
-                                        .collect(),
-                                ),
-                            }
-                        })
-                        .collect();
-                    for (c, n) in &counts {
-                        *total.entry(c).or_default() += n;
-                    }
-                    TreeLob {
-                        name,
-                        counts,
-                        inputs,
-                    }
-                })
-                .collect();
-            json!({"code": code, "counts": total, "lobs": lobs})
-        })
-        .collect();
-    Ok(Json(json!({ "countries": countries })))
+    let mut out = Vec::with_capacity(countries.len());
+    for (code, lobs) in countries {
+        let lobs: Vec<TreeLob> = lobs
+            .into_iter()
+            .map(|(name, inputs)| lob_node(name, inputs, q.include_status))
+            .collect();
+        let mut total = no_counts();
+        for (c, n) in lobs.iter().flat_map(|l| &l.counts) {
+            *total.entry(c).or_default() += n;
+        }
+        out.push(json!({"code": code, "counts": total, "lobs": lobs}));
+    }
+    Ok(Json(json!({ "countries": out })))
+}
+
+/// A LoB's inputs: input name → (its own column if it sent traffic, its forwards' names and
+/// columns).
+type Inputs = BTreeMap<String, (Option<&'static str>, Vec<(String, &'static str)>)>;
+
+/// A LoB of the tree with its counts; statuses only `with_status`.
+fn lob_node(name: String, inputs: Inputs, with_status: bool) -> TreeLob {
+    let status = |c: &'static str| with_status.then_some(c);
+    let mut counts = no_counts();
+    let mut nodes = Vec::with_capacity(inputs.len());
+    for (input, (own, forwards)) in inputs {
+        for c in own.iter().chain(forwards.iter().map(|f| &f.1)) {
+            *counts.entry(c).or_default() += 1;
+        }
+        let forwards = forwards
+            .into_iter()
+            .map(|(name, c)| TreeFlow {
+                name,
+                status: status(c),
+                forwards: None,
+            })
+            .collect();
+        nodes.push(TreeFlow {
+            name: input,
+            status: own.and_then(status),
+            forwards: Some(forwards),
+        });
+    }
+    TreeLob {
+        name,
+        counts,
+        inputs: nodes,
+    }
 }
 
 /// The query of `GET /api/v1/events`.
