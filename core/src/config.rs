@@ -146,6 +146,24 @@ pub struct Document {
     pub countries: BTreeMap<String, CountryEntry>,
 }
 
+impl Document {
+    /// The inputs or forwards (as `flow` is) of `flow`'s LoB, the country and LoB added if the
+    /// document has none.
+    fn flow_entries(&mut self, flow: &FlowId) -> &mut BTreeMap<String, FlowEntry> {
+        let lob = self
+            .countries
+            .entry(flow.country.clone())
+            .or_default()
+            .lobs
+            .entry(flow.lob.clone())
+            .or_default();
+        match flow.kind {
+            FlowKind::Input => &mut lob.inputs,
+            FlowKind::Forward => &mut lob.forwards,
+        }
+    }
+}
+
 /// A country of the document.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -409,19 +427,17 @@ impl Config {
         change: impl FnOnce(&mut FlowSettings),
     ) -> Result<Config, ConfigError> {
         let mut document = self.document.clone();
-        let lob = document
-            .countries
-            .entry(flow.country.clone())
-            .or_default()
-            .lobs
-            .entry(flow.lob.clone())
-            .or_default();
-        let flows = match flow.kind {
-            FlowKind::Input => &mut lob.inputs,
-            FlowKind::Forward => &mut lob.forwards,
-        };
-        change(&mut flows.entry(flow.name.clone()).or_default().config);
+        let entry = document.flow_entries(flow).entry(flow.name.clone());
+        change(&mut entry.or_default().config);
         Config::new(document)
+    }
+
+    /// This configuration without `flow`'s own settings (it inherits everything), validated;
+    /// `None` when the document has none for it.
+    pub fn without_flow_settings(&self, flow: &FlowId) -> Option<Result<Config, ConfigError>> {
+        let mut document = self.document.clone();
+        document.flow_entries(flow).remove(&flow.name)?;
+        Some(Config::new(document))
     }
 
     /// The effective configuration of `flow`, configured or discovered, and where each field

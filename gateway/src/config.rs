@@ -13,7 +13,6 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
-use flowwatch_core::FlowKind;
 use flowwatch_core::config::{Config, ConfigError, FlowSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -157,25 +156,16 @@ async fn edit_flow(
         Edit::Merge(settings) => in_force
             .config
             .with_flow_settings(&flow, |own| own.merge(&settings)),
-        Edit::Remove => {
-            let mut document = in_force.config.document().clone();
-            let entries = document
-                .countries
-                .get_mut(&flow.country)
-                .and_then(|c| c.lobs.get_mut(&flow.lob))
-                .map(|l| match flow.kind {
-                    FlowKind::Input => &mut l.inputs,
-                    FlowKind::Forward => &mut l.forwards,
-                });
-            if entries.and_then(|e| e.remove(&flow.name)).is_none() {
-                return Err(ApiError::new(
+        Edit::Remove => in_force
+            .config
+            .without_flow_settings(&flow)
+            .ok_or_else(|| {
+                ApiError::new(
                     StatusCode::NOT_FOUND,
                     "not_found",
                     format!("flow {flow} has no settings of its own"),
-                ));
-            }
-            Config::new(document)
-        }
+                )
+            })?,
     }
     .map_err(settings_error)?;
     save(g, version, config).await

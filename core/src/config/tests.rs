@@ -237,6 +237,10 @@ fn a_candidate_changes_one_flow_and_is_validated() {
     let (cfg, src) = merged.flow_config(&input);
     assert_eq!((cfg.median_days, src.median_days), (3, Layer::Own));
     assert_eq!(cfg.independent_days, [4, 6]);
+    // Removed: the flow inherits everything again; a flow with nothing of its own: None.
+    let inherited = quarter.without_flow_settings(&sms).unwrap().unwrap();
+    assert_eq!(inherited.flow_config(&sms).0.granularity.seconds(), 1800);
+    assert!(inherited.without_flow_settings(&sms).is_none());
     // A flow not in the document (DE is built in) is added with its setting.
     let off = c
         .with_flow_settings(&new, |s| s.enabled = Some(false))
