@@ -48,7 +48,7 @@ fn take_file(mut args: Vec<OsString>) -> Result<(Option<PathBuf>, Vec<OsString>)
         args.remove(1);
         return Ok((Some(file.into()), args));
     }
-    if let Some(file) = at.strip_prefix("--settings=") {
+    if let Some(file) = at.strip_prefix(FLAG).and_then(|a| a.strip_prefix('=')) {
         args.remove(1);
         return Ok((Some(file.into()), args));
     }

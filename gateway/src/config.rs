@@ -196,8 +196,6 @@ pub async fn delete_flow(
     Path(path): Path<(String, String, String, String)>,
     query: Result<Query<Based>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(based) = query.map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", e.body_text()).at("version")
-    })?;
+    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
     edit_flow(&g, path, based.version, Edit::Remove).await
 }

@@ -52,6 +52,13 @@ pub struct Gateway {
     pub max_body: usize,
 }
 
+impl Gateway {
+    /// The configuration in force now.
+    pub fn in_force(&self) -> Arc<Config> {
+        self.config.borrow().config.clone()
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
 /// flight.
 pub async fn serve(

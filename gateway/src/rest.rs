@@ -1,5 +1,7 @@
-//! The REST routes of issue 4: `GET /api/v1/health`, `POST /api/v1/ingest` (SPEC §9),
-//! `GET /api/v1/status` (every component's state) and `GET /metrics` (Prometheus).
+//! The route table of the HTTP API (every route, checked against `gateway/openapi.json`), the
+//! JSON error every route answers with, request bodies, and the routes of the running system:
+//! `GET /api/v1/health`, `POST /api/v1/ingest` (SPEC §9), `GET /api/v1/status` (every
+//! component's state) and `GET /metrics` (Prometheus).
 
 use std::sync::Arc;
 
@@ -175,6 +177,11 @@ impl ApiError {
         self
     }
 
+    /// A bad query parameter `path`: 400.
+    pub fn query(path: &str, message: String) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).at(path)
+    }
+
     /// A store that failed: 503, the client may try again.
     pub fn store(e: flowwatch_storage::Error) -> ApiError {
         ApiError::new(
@@ -244,7 +251,7 @@ async fn ingest(
             ),
         )
     })?;
-    let config = g.config.borrow().config.clone();
+    let config = g.in_force();
     let parsed = parse_body(format, body, &config).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,

@@ -49,7 +49,7 @@ struct Snapshot {
 
 impl Snapshot {
     async fn take(g: &Gateway) -> Result<Snapshot, ApiError> {
-        let config = g.config.borrow().config.clone();
+        let config = g.in_force();
         let mut latest: flowwatch_core::FlowMap<Status> = g
             .store
             .latest_statuses()
@@ -145,7 +145,7 @@ pub async fn tree(
     State(g): State<Arc<Gateway>>,
     query: Result<Query<TreeQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let search = q.search.map(|s| s.to_lowercase());
     let matches = |name: &str| {
         search
@@ -251,17 +251,13 @@ struct Listed<'e> {
     revision: bool,
 }
 
-fn bad_query(path: &str, message: String) -> ApiError {
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).at(path)
-}
-
 /// An instant of a query: RFC 3339, or a date meaning its 00:00 UTC.
 fn instant(path: &str, text: &str) -> Result<Instant, ApiError> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(Instant::from(epoch_day(date)) * 86_400);
     }
     parse_rfc3339(text).map_err(|e| {
-        bad_query(
+        ApiError::query(
             path,
             format!("{path}: {e} (expected RFC 3339 or YYYY-MM-DD)"),
         )
@@ -273,7 +269,7 @@ pub async fn events(
     State(g): State<Arc<Gateway>>,
     query: Result<Query<EventsQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let mut statuses = Vec::new();
     for s in q
         .status
@@ -282,7 +278,7 @@ pub async fn events(
         .filter(|s| !s.is_empty())
     {
         statuses.push(Status::parse(s).ok_or_else(|| {
-            bad_query(
+            ApiError::query(
                 "status",
                 format!("status: unknown status \"{s}\" (expected OK, WARNING, OUTAGE or N_A)"),
             )
@@ -293,7 +289,7 @@ pub async fn events(
     }
     let limit = q.limit.unwrap_or(100);
     if !(1..=1000).contains(&limit) {
-        return Err(bad_query(
+        return Err(ApiError::query(
             "limit",
             format!("limit: {limit} is not within 1–1000"),
         ));
@@ -375,11 +371,12 @@ impl TickRow {
 
 /// A local date of a query.
 fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
-    let text = text.ok_or_else(|| bad_query(path, format!("{path}: missing (YYYY-MM-DD)")))?;
+    let text =
+        text.ok_or_else(|| ApiError::query(path, format!("{path}: missing (YYYY-MM-DD)")))?;
     NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .map(epoch_day)
         .map_err(|_| {
-            bad_query(
+            ApiError::query(
                 path,
                 format!("{path}: invalid date \"{text}\" (YYYY-MM-DD)"),
             )
@@ -413,7 +410,7 @@ fn local_window(
     })?;
     let (from, to) = (day("from", from)?, day("to", to)?);
     if from >= to {
-        return Err(bad_query("to", "to: must be after from".to_owned()));
+        return Err(ApiError::query("to", "to: must be after from".to_owned()));
     }
     let tz = calendar.tz();
     Ok((from, to, local_midnight(tz, from), local_midnight(tz, to)))
@@ -476,15 +473,15 @@ pub async fn ticks(
     Path(path): Path<(String, String, String, String)>,
     query: Result<Query<TicksQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let flow = flow_of(path)?;
-    let config = g.config.borrow().config.clone();
+    let config = g.in_force();
     let (from, to, start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
     let own = config.flow_config(&flow).0.granularity;
     let granularity = match q.granularity.as_deref() {
         None => own,
         Some(text) => Granularity::parse(text)
-            .map_err(|e| bad_query("granularity", format!("granularity: {e}")))?,
+            .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?,
     };
     let rows: Vec<TickRow> = if granularity == own {
         g.store
@@ -497,7 +494,7 @@ pub async fn ticks(
     } else {
         let candidate = config
             .with_flow_settings(&flow, |s| s.granularity = Some(granularity))
-            .map_err(|e| bad_query("granularity", format!("granularity: {e}")))?;
+            .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?;
         replayed(&g, &candidate, &flow, (from, to)).await?
     };
     Ok(Json(json!({ "ticks": rows })))
@@ -526,7 +523,7 @@ pub async fn simulate(
 ) -> Result<Json<Value>, ApiError> {
     let sim: Simulation = crate::rest::json_body(body, "simulation")?;
     let flow = flow_of(path)?;
-    let config = g.config.borrow().config.clone();
+    let config = g.in_force();
     let (from, to, ..) = local_window(&config, &flow, Some(&sim.from), Some(&sim.to))?;
     let candidate = config
         .with_flow_settings(&flow, |own| own.merge(&sim.settings))
@@ -542,7 +539,7 @@ pub async fn flow_config(
     Path(path): Path<(String, String, String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let flow = flow_of(path)?;
-    let config = g.config.borrow().config.clone();
+    let config = g.in_force();
     let (effective, sources) = config.flow_config(&flow);
     Ok(Json(json!({ "config": effective, "sources": sources })))
 }
@@ -565,13 +562,13 @@ pub async fn traffic(
     Path(path): Path<(String, String, String, String)>,
     query: Result<Query<TrafficQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(q) = query.map_err(|e| bad_query("", e.body_text()))?;
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let flow = flow_of(path)?;
-    let config = g.config.borrow().config.clone();
+    let config = g.in_force();
     let (.., start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
     let size = q.bucket.unwrap_or(60);
     if !(1..=86_400).contains(&size) {
-        return Err(bad_query(
+        return Err(ApiError::query(
             "bucket",
             format!("bucket: {size} is not within 1–86400 seconds"),
         ));
