@@ -321,6 +321,13 @@ impl SupervisorState {
         }
     }
 
+    /// Waits until the actors took the last delivered batch and rebuilds the stale ones: for
+    /// when no batch follows (storage then holds exactly what they were handed).
+    async fn settle(&mut self) {
+        let stale = self.taken().await;
+        Self::rebuild(stale).await;
+    }
+
     /// Hands a stored batch to its flow actors (started if needed). The actors still taking the
     /// batch before are awaited first: those it left stale get this batch's records, then
     /// rebuild (storage now holds exactly what they were handed). The actors take this batch
@@ -445,14 +452,12 @@ impl Actor for FlowSupervisor {
             SupervisorMsg::Settle(n) => {
                 // A later batch settles its predecessors when it is delivered.
                 if state.taking.as_ref().is_some_and(|t| t.0 == n) {
-                    let stale = state.taken().await;
-                    SupervisorState::rebuild(stale).await;
+                    state.settle().await;
                 }
             }
             SupervisorMsg::Reconfigure(config, reply) => {
                 // Actors rebuild on a new configuration: they first take what they were handed.
-                let stale = state.taken().await;
-                SupervisorState::rebuild(stale).await;
+                state.settle().await;
                 state.reconfigure(&myself, config).await;
                 let _ = reply.send(());
             }
@@ -476,8 +481,7 @@ impl Actor for FlowSupervisor {
         _: ActorRef<SupervisorMsg>,
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
-        let stale = state.taken().await;
-        SupervisorState::rebuild(stale).await;
+        state.settle().await;
         Ok(())
     }
 
