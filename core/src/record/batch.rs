@@ -19,7 +19,6 @@ pub struct Batch {
     /// A flow's key (see [`flow_key`]) → its place in `flows`.
     index: HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>,
     flows: Vec<(FlowId, Vec<(Instant, u64)>)>,
-    records: usize,
     /// Scratch for building keys.
     key: String,
 }
@@ -49,12 +48,12 @@ fn flow_key(out: &mut String, country: &str, lob: &str, kind: &str, name: &str) 
 impl Batch {
     /// Records in all.
     pub fn len(&self) -> usize {
-        self.records
+        self.flows.iter().map(|f| f.1.len()).sum()
     }
 
     /// No records.
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.len() == 0
     }
 
     /// The flows with their records.
@@ -76,7 +75,6 @@ impl Batch {
 
     fn push(&mut self, slot: usize, time: Instant, bytes: u64) {
         self.flows[slot].1.push((time, bytes));
-        self.records += 1;
     }
 
     /// The slot of the flow whose key is in `self.key`, made with `flow` if new; `accept` is
@@ -158,7 +156,6 @@ impl Batch {
             let slot = self
                 .slot(|| flow, |_| Ok(()))
                 .expect("accepted by the other batch");
-            self.records += records.len();
             self.flows[slot].1.extend(records);
         }
     }
