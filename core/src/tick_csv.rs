@@ -80,16 +80,30 @@ fn itoa(mut v: u64, buf: &mut [u8; 20]) -> &str {
 
 /// `f64` as std's `Display` writes it (shortest round-trip, plain decimal), by Ryu where Ryu
 /// writes the same digits without an exponent.
+///
+/// Where two shortest forms are equally near (possible only with 16 or more significant
+/// digits), Ryu and std break the tie differently: those go through std.
 pub fn write_f64(out: &mut String, v: f64) {
     let a = v.abs();
     if v.is_finite() && (a == 0.0 || (1e-5..1e16).contains(&a)) {
         let mut buf = ryu::Buffer::new();
         let s = buf.format_finite(v);
-        out.push_str(s.strip_suffix(".0").unwrap_or(s));
-    } else {
-        use std::fmt::Write;
-        write!(out, "{v}").expect("writing to a String cannot fail");
+        let s = s.strip_suffix(".0").unwrap_or(s);
+        if significant_digits(s) < 16 {
+            out.push_str(s);
+            return;
+        }
     }
+    use std::fmt::Write;
+    write!(out, "{v}").expect("writing to a String cannot fail");
+}
+
+/// Significant digits of a plain decimal.
+fn significant_digits(s: &str) -> usize {
+    s.bytes()
+        .filter(u8::is_ascii_digit)
+        .skip_while(|&b| b == b'0')
+        .count()
 }
 
 #[cfg(test)]
@@ -137,6 +151,17 @@ mod tests {
             HEADER.matches(',').count() + 1,
             "one quoted comma"
         );
+    }
+
+    #[test]
+    fn ties_between_shortest_forms_are_broken_as_std_breaks_them() {
+        // Exactly …104.125: "…104.12" and "…104.13" both read back as it.
+        let v = f64::from_bits(14_040_006_750_346_824_200);
+        let mut s = String::new();
+        write_f64(&mut s, v);
+        assert_eq!(s, format!("{v}"));
+        assert_eq!(significant_digits("-0.000123"), 3);
+        assert_eq!(significant_digits("120.5"), 4);
     }
 
     proptest! {
