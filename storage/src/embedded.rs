@@ -47,7 +47,10 @@ struct Inner {
     flow_ids: Keyspace,
     config: Keyspace,
     users: Keyspace,
-    api_keys: Keyspace,
+    /// API key hash → the [`ApiKey`] (JSON).
+    keys: Keyspace,
+    /// `event_key(at in ms, id)` → the [`AuditEntry`] (JSON).
+    audit: Keyspace,
     /// Alarms not yet published: `event_key(time, id)` → nothing (the event is in `events`).
     outbox: Keyspace,
     /// Ingest source → the position of the last batch applied from it.
@@ -156,7 +159,8 @@ impl Inner {
             flow_ids: ks("flow_ids")?,
             config: ks("config")?,
             users: ks("users")?,
-            api_keys: ks("api_keys")?,
+            keys: ks("keys")?,
+            audit: ks("audit")?,
             outbox: ks("outbox")?,
             ingest: ks("ingest")?,
             write: Mutex::new(()),
@@ -413,6 +417,28 @@ impl Inner {
                     .map_err(|_| corrupt("ingest", "position is not 8 bytes"))
             })
             .transpose()
+    }
+
+    /// Every value of `ks`, parsed, in key order.
+    fn all_json<T: serde::de::DeserializeOwned>(
+        &self,
+        ks: &Keyspace,
+        place: &str,
+    ) -> Result<Vec<T>> {
+        ks.iter()
+            .map(|item| {
+                serde_json::from_slice(&item.value().map_err(backend)?)
+                    .map_err(|e| corrupt(place, e))
+            })
+            .collect()
+    }
+
+    /// The API keys of `user`, oldest first (a scan: keys are few).
+    fn keys_of(&self, user: &str) -> Result<Vec<ApiKey>> {
+        let mut keys: Vec<ApiKey> = self.all_json(&self.keys, "keys")?;
+        keys.retain(|k| k.user == user);
+        keys.sort_by(|a, b| (a.created_at, &a.hash).cmp(&(b.created_at, &b.hash)));
+        Ok(keys)
     }
 
     fn get_json<T: serde::de::DeserializeOwned>(
@@ -832,20 +858,7 @@ impl Store for EmbeddedStore {
 
     async fn put_user(&self, user: User) -> Result<()> {
         self.blocking(move |i| {
-            let _w = i.lock();
             let mut b = i.batch();
-            if let Some(old) = i.get_json::<User>(&i.users, user.name.as_bytes(), "users")?
-                && let Some(h) = old.api_key_hash
-            {
-                b.remove(&i.api_keys, h.into_bytes());
-            }
-            if let Some(h) = &user.api_key_hash {
-                b.insert(
-                    &i.api_keys,
-                    h.as_bytes().to_vec(),
-                    user.name.as_bytes().to_vec(),
-                );
-            }
             b.insert(&i.users, user.name.as_bytes().to_vec(), json(&user));
             b.commit().map_err(backend)
         })
@@ -858,44 +871,93 @@ impl Store for EmbeddedStore {
             .await
     }
 
-    async fn user_by_key_hash(&self, hash: &str) -> Result<Option<User>> {
-        let hash = hash.to_owned();
-        self.blocking(
-            move |i| match i.api_keys.get(hash.as_bytes()).map_err(backend)? {
-                None => Ok(None),
-                Some(name) => i.get_json(&i.users, &name, "users"),
-            },
-        )
-        .await
-    }
-
     async fn users(&self) -> Result<Vec<User>> {
-        self.blocking(|i| {
-            i.users
-                .iter()
-                .map(|item| {
-                    serde_json::from_slice(&item.value().map_err(backend)?)
-                        .map_err(|e| corrupt("users", e))
-                })
-                .collect()
-        })
-        .await
+        self.blocking(|i| i.all_json(&i.users, "users")).await
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool> {
         let name = name.to_owned();
         self.blocking(move |i| {
             let _w = i.lock();
-            let Some(old) = i.get_json::<User>(&i.users, name.as_bytes(), "users")? else {
+            if i.users.get(name.as_bytes()).map_err(backend)?.is_none() {
                 return Ok(false);
-            };
+            }
             let mut b = i.batch();
-            if let Some(h) = old.api_key_hash {
-                b.remove(&i.api_keys, h.into_bytes());
+            for key in i.keys_of(&name)? {
+                b.remove(&i.keys, key.hash.into_bytes());
             }
             b.remove(&i.users, name.into_bytes());
             b.commit().map_err(backend)?;
             Ok(true)
+        })
+        .await
+    }
+
+    async fn put_api_key(&self, key: ApiKey) -> Result<()> {
+        self.blocking(move |i| {
+            let _w = i.lock();
+            if i.users.get(key.user.as_bytes()).map_err(backend)?.is_none() {
+                return Err(Error::Invalid {
+                    what: format!("API key of unknown user {:?}", key.user),
+                });
+            }
+            let mut b = i.batch();
+            b.insert(&i.keys, key.hash.as_bytes().to_vec(), json(&key));
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let hash = hash.to_owned();
+        self.blocking(move |i| i.get_json(&i.keys, hash.as_bytes(), "keys"))
+            .await
+    }
+
+    async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>> {
+        let user = user.to_owned();
+        self.blocking(move |i| i.keys_of(&user)).await
+    }
+
+    async fn delete_api_key(&self, hash: &str) -> Result<bool> {
+        let hash = hash.to_owned();
+        self.blocking(move |i| {
+            let _w = i.lock();
+            if i.keys.get(hash.as_bytes()).map_err(backend)?.is_none() {
+                return Ok(false);
+            }
+            let mut b = i.batch();
+            b.remove(&i.keys, hash.into_bytes());
+            b.commit().map_err(backend)?;
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn audit_append(&self, entry: AuditEntry) -> Result<()> {
+        self.blocking(move |i| {
+            let mut b = i.batch();
+            b.insert(&i.audit, event_key(entry.at, &entry.id), json(&entry));
+            b.commit().map_err(backend)
+        })
+        .await
+    }
+
+    async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>> {
+        self.blocking(move |i| {
+            let hi = match &before {
+                Some((at, id)) => event_key(*at, id),
+                None => time(Instant::MAX).to_vec(),
+            };
+            i.audit
+                .range(..hi)
+                .rev()
+                .take(limit)
+                .map(|item| {
+                    serde_json::from_slice(&item.value().map_err(backend)?)
+                        .map_err(|e| corrupt("audit", e))
+                })
+                .collect()
         })
         .await
     }

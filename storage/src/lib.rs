@@ -124,14 +124,31 @@ pub trait Store: Send + Sync + 'static {
     /// A user by name.
     async fn user(&self, name: &str) -> Result<Option<User>>;
 
-    /// The user whose API key hashes to `hash`.
-    async fn user_by_key_hash(&self, hash: &str) -> Result<Option<User>>;
-
     /// Every user, ordered by name.
     async fn users(&self) -> Result<Vec<User>>;
 
-    /// Deletes a user; whether it existed.
+    /// Deletes a user and its API keys; whether it existed.
     async fn delete_user(&self, name: &str) -> Result<bool>;
+
+    /// Stores an API key of an existing user ([`Error::Invalid`] if the user is unknown).
+    async fn put_api_key(&self, key: ApiKey) -> Result<()>;
+
+    /// The API key whose hash is `hash`.
+    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>>;
+
+    /// A user's API keys, oldest first.
+    async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>>;
+
+    /// Deletes an API key; whether it existed.
+    async fn delete_api_key(&self, hash: &str) -> Result<bool>;
+
+    // ---- audit ----
+
+    /// Appends to the audit log.
+    async fn audit_append(&self, entry: AuditEntry) -> Result<()>;
+
+    /// Up to `limit` entries, newest first, older than `before` (`(at, id)`) if given.
+    async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
 /// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path),

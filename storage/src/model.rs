@@ -200,6 +200,23 @@ pub enum Role {
     ReadOnly,
 }
 
+impl Role {
+    /// The name stored in SQL and CQL columns (as in JSON).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Root => "root",
+            Role::ReadOnly => "readOnly",
+        }
+    }
+
+    /// The role a stored name stands for.
+    pub fn parse(s: &str) -> Option<Role> {
+        [Role::Root, Role::ReadOnly]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+}
+
 /// A user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -210,6 +227,68 @@ pub struct User {
     pub role: Role,
     /// Password hash (PHC string), if the user can log in with a password.
     pub password_hash: Option<String>,
-    /// Hash of the user's API key, if one was issued.
-    pub api_key_hash: Option<String>,
+}
+
+/// How an API key was issued.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum KeyKind {
+    /// By a root user, for a service or a script; lives until reset.
+    Issued,
+    /// By a login with a password; expires.
+    Login,
+    /// By a visitor login (read-only, no credentials); expires.
+    Visitor,
+}
+
+impl KeyKind {
+    /// The name stored in SQL and CQL columns.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyKind::Issued => "issued",
+            KeyKind::Login => "login",
+            KeyKind::Visitor => "visitor",
+        }
+    }
+
+    /// The kind a stored name stands for.
+    pub fn parse(s: &str) -> Option<KeyKind> {
+        [KeyKind::Issued, KeyKind::Login, KeyKind::Visitor]
+            .into_iter()
+            .find(|k| k.as_str() == s)
+    }
+}
+
+/// An API key as stored: its hash (never the key), whose it is, and until when it works.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    /// Hash of the key (the key itself is shown once and never stored).
+    pub hash: String,
+    /// The user it belongs to.
+    pub user: String,
+    /// How it was issued.
+    pub kind: KeyKind,
+    /// When (Unix seconds).
+    pub created_at: Instant,
+    /// When it stops working (Unix seconds), if ever.
+    pub expires_at: Option<Instant>,
+}
+
+/// One change, in the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AuditEntry {
+    /// When (Unix milliseconds).
+    pub at: i64,
+    /// Unique among entries of the same millisecond.
+    pub id: String,
+    /// Who made it (a user name).
+    pub user: String,
+    /// What was done, e.g. `user.create`, `config.save`.
+    pub action: String,
+    /// What it was done to, e.g. a user name or a configuration version.
+    pub target: String,
+    /// The details (JSON).
+    pub detail: serde_json::Value,
 }

@@ -37,11 +37,12 @@ use crate::model::*;
 use crate::{Store, to_i64};
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
-const SCHEMA: [&str; 2] = [
+const SCHEMA: [&str; 3] = [
     include_str!("../schema/scylla/0001_init.cql"),
     include_str!("../schema/scylla/0002_outbox_ingest.cql"),
+    include_str!("../schema/scylla/0003_keys_audit.cql"),
 ];
 
 /// Shards of the `flow_status` and `flows` tables.
@@ -334,6 +335,12 @@ struct Statements {
     key_insert: PreparedStatement,
     key_get: PreparedStatement,
     key_delete: PreparedStatement,
+    user_key_insert: PreparedStatement,
+    user_keys: PreparedStatement,
+    user_key_delete: PreparedStatement,
+    user_keys_delete: PreparedStatement,
+    audit_insert: PreparedStatement,
+    audit_page: PreparedStatement,
     event_time: PreparedStatement,
     event_body: PreparedStatement,
     outbox_insert: PreparedStatement,
@@ -543,13 +550,19 @@ impl Statements {
             config_latest: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 LIMIT 1".into()).await?,
             config_version: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 AND version = ?".into()).await?,
             config_insert: p("INSERT INTO config_versions (k, version, document, saved_at, author) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS".into()).await?,
-            user_upsert: p("INSERT INTO users (name, role, password_hash, api_key_hash) VALUES (?, ?, ?, ?)".into()).await?,
-            user_get: p("SELECT name, role, password_hash, api_key_hash FROM users WHERE name = ?".into()).await?,
+            user_upsert: p("INSERT INTO users (name, role, password_hash) VALUES (?, ?, ?)".into()).await?,
+            user_get: p("SELECT name, role, password_hash FROM users WHERE name = ?".into()).await?,
             user_delete: p("DELETE FROM users WHERE name = ?".into()).await?,
-            users_all: p("SELECT name, role, password_hash, api_key_hash FROM users".into()).await?,
-            key_insert: p("INSERT INTO api_keys (hash, name) VALUES (?, ?)".into()).await?,
-            key_get: p("SELECT name FROM api_keys WHERE hash = ?".into()).await?,
-            key_delete: p("DELETE FROM api_keys WHERE hash = ?".into()).await?,
+            users_all: p("SELECT name, role, password_hash FROM users".into()).await?,
+            key_insert: p("INSERT INTO keys (hash, name, kind, created_at, expires_at) VALUES (?, ?, ?, ?, ?)".into()).await?,
+            key_get: p("SELECT hash, name, kind, created_at, expires_at FROM keys WHERE hash = ?".into()).await?,
+            key_delete: p("DELETE FROM keys WHERE hash = ?".into()).await?,
+            user_key_insert: p("INSERT INTO keys_by_user (name, hash) VALUES (?, ?)".into()).await?,
+            user_keys: p("SELECT hash FROM keys_by_user WHERE name = ?".into()).await?,
+            user_key_delete: p("DELETE FROM keys_by_user WHERE name = ? AND hash = ?".into()).await?,
+            user_keys_delete: p("DELETE FROM keys_by_user WHERE name = ?".into()).await?,
+            audit_insert: p("INSERT INTO audit_log (k, at, id, who, action, target, detail) VALUES (0, ?, ?, ?, ?, ?, ?)".into()).await?,
+            audit_page: p("SELECT at, id, who, action, target, detail FROM audit_log WHERE k = 0 AND (at, id) < (?, ?) LIMIT ?".into()).await?,
             event_time: p("SELECT time FROM event_ids WHERE id = ?".into()).await?,
             event_body: p("SELECT body FROM events WHERE day = ? AND time = ? AND id = ?".into()).await?,
             outbox_insert: p("INSERT INTO outbox (k, time, id) VALUES (0, ?, ?)".into()).await?,
@@ -562,19 +575,26 @@ impl Statements {
     }
 }
 
-type UserColumns = (String, String, Option<String>, Option<String>);
+type UserColumns = (String, String, Option<String>);
 
-fn user_of((name, role, password_hash, api_key_hash): UserColumns) -> Result<User> {
-    let role = match role.as_str() {
-        "root" => Role::Root,
-        "readOnly" => Role::ReadOnly,
-        other => return Err(corrupt(format!("unknown role \"{other}\""))),
-    };
+fn user_of((name, role, password_hash): UserColumns) -> Result<User> {
     Ok(User {
+        role: Role::parse(&role).ok_or_else(|| corrupt(format!("unknown role \"{role}\"")))?,
         name,
-        role,
         password_hash,
-        api_key_hash,
+    })
+}
+
+type KeyColumns = (String, String, String, i64, Option<i64>);
+
+fn key_of((hash, user, kind, created_at, expires_at): KeyColumns) -> Result<ApiKey> {
+    Ok(ApiKey {
+        kind: KeyKind::parse(&kind)
+            .ok_or_else(|| corrupt(format!("unknown key kind \"{kind}\"")))?,
+        hash,
+        user,
+        created_at,
+        expires_at,
     })
 }
 
@@ -1023,23 +1043,9 @@ impl Store for ScyllaStore {
     }
 
     async fn put_user(&self, user: User) -> Result<()> {
-        if let Some(old) = self.user(&user.name).await?
-            && let Some(h) = old
-                .api_key_hash
-                .filter(|h| Some(h) != user.api_key_hash.as_ref())
-        {
-            self.exec(&self.st.key_delete, (h,)).await?;
-        }
-        if let Some(h) = &user.api_key_hash {
-            self.exec(&self.st.key_insert, (h, &user.name)).await?;
-        }
-        let role = match user.role {
-            Role::Root => "root",
-            Role::ReadOnly => "readOnly",
-        };
         self.exec(
             &self.st.user_upsert,
-            (&user.name, role, &user.password_hash, &user.api_key_hash),
+            (&user.name, user.role.as_str(), &user.password_hash),
         )
         .await?;
         Ok(())
@@ -1050,17 +1056,6 @@ impl Store for ScyllaStore {
         rows.into_iter().next().map(user_of).transpose()
     }
 
-    async fn user_by_key_hash(&self, hash: &str) -> Result<Option<User>> {
-        let rows: Vec<(String,)> = self.rows(&self.st.key_get, (hash,)).await?;
-        match rows.into_iter().next() {
-            None => Ok(None),
-            Some((name,)) => Ok(self
-                .user(&name)
-                .await?
-                .filter(|u| u.api_key_hash.as_deref() == Some(hash))),
-        }
-    }
-
     async fn users(&self) -> Result<Vec<User>> {
         let rows: Vec<UserColumns> = self.rows(&self.st.users_all, ()).await?;
         let mut users: Vec<User> = rows.into_iter().map(user_of).collect::<Result<_>>()?;
@@ -1069,14 +1064,98 @@ impl Store for ScyllaStore {
     }
 
     async fn delete_user(&self, name: &str) -> Result<bool> {
-        let Some(old) = self.user(name).await? else {
+        if self.user(name).await?.is_none() {
             return Ok(false);
-        };
-        if let Some(h) = old.api_key_hash {
-            self.exec(&self.st.key_delete, (h,)).await?;
         }
+        let hashes: Vec<(String,)> = self.rows(&self.st.user_keys, (name,)).await?;
+        for (hash,) in hashes {
+            self.exec(&self.st.key_delete, (hash,)).await?;
+        }
+        self.exec(&self.st.user_keys_delete, (name,)).await?;
         self.exec(&self.st.user_delete, (name,)).await?;
         Ok(true)
+    }
+
+    async fn put_api_key(&self, key: ApiKey) -> Result<()> {
+        if self.user(&key.user).await?.is_none() {
+            return Err(Error::Invalid {
+                what: format!("API key of unknown user {:?}", key.user),
+            });
+        }
+        self.exec(&self.st.user_key_insert, (&key.user, &key.hash))
+            .await?;
+        self.exec(
+            &self.st.key_insert,
+            (
+                &key.hash,
+                &key.user,
+                key.kind.as_str(),
+                key.created_at,
+                key.expires_at,
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let rows: Vec<KeyColumns> = self.rows(&self.st.key_get, (hash,)).await?;
+        rows.into_iter().next().map(key_of).transpose()
+    }
+
+    async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>> {
+        let hashes: Vec<(String,)> = self.rows(&self.st.user_keys, (user,)).await?;
+        let mut keys = Vec::with_capacity(hashes.len());
+        for (hash,) in hashes {
+            keys.extend(self.api_key(&hash).await?);
+        }
+        keys.sort_by(|a, b| (a.created_at, &a.hash).cmp(&(b.created_at, &b.hash)));
+        Ok(keys)
+    }
+
+    async fn delete_api_key(&self, hash: &str) -> Result<bool> {
+        let Some(key) = self.api_key(hash).await? else {
+            return Ok(false);
+        };
+        self.exec(&self.st.key_delete, (hash,)).await?;
+        self.exec(&self.st.user_key_delete, (&key.user, hash))
+            .await?;
+        Ok(true)
+    }
+
+    async fn audit_append(&self, entry: AuditEntry) -> Result<()> {
+        self.exec(
+            &self.st.audit_insert,
+            (
+                entry.at,
+                &entry.id,
+                &entry.user,
+                &entry.action,
+                &entry.target,
+                entry.detail.to_string(),
+            ),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>> {
+        let (at, id) = before.unwrap_or((i64::MAX, String::new()));
+        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let rows: Vec<(i64, String, String, String, String, String)> =
+            self.rows(&self.st.audit_page, (at, id, limit)).await?;
+        rows.into_iter()
+            .map(|(at, id, user, action, target, detail)| {
+                Ok(AuditEntry {
+                    detail: serde_json::from_str(&detail).map_err(corrupt)?,
+                    at,
+                    id,
+                    user,
+                    action,
+                    target,
+                })
+            })
+            .collect()
     }
 }
 
@@ -1229,7 +1308,7 @@ mod tests {
     #[test]
     fn schema_file_splits_into_statements() {
         let s: Vec<String> = SCHEMA.iter().flat_map(|s| schema_statements(s)).collect();
-        assert_eq!(s.len(), 13);
+        assert_eq!(s.len(), 16);
         assert!(
             s.iter()
                 .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),

@@ -12,8 +12,8 @@ use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
 use crate::{
-    Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry, IngestMark, Role,
-    Series, Store, StoredTick, User,
+    ApiKey, AuditEntry, Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry,
+    IngestMark, KeyKind, Role, Series, Store, StoredTick, User,
 };
 
 /// Reopens a fixture's store (after the old one is dropped).
@@ -72,6 +72,7 @@ macro_rules! conformance_tests {
             registry_keeps_first_seen,
             config_versions_compare_and_set,
             users_and_api_keys,
+            audit_log_pages_newest_first,
             data_survives_reopen,
         );
     };
@@ -717,34 +718,63 @@ pub async fn config_versions_compare_and_set(fx: Fixture) {
     assert!(s.config_version(3).await.unwrap().is_none());
 }
 
-/// Users and their API key index.
+fn key(hash: &str, user: &str, created_at: Instant) -> ApiKey {
+    ApiKey {
+        hash: hash.into(),
+        user: user.into(),
+        kind: KeyKind::Login,
+        created_at,
+        expires_at: Some(created_at + 3600),
+    }
+}
+
+/// Users, their API keys (several per user), and what deleting either takes with it.
 pub async fn users_and_api_keys(fx: Fixture) {
     let s = fx.store();
     let mut root = User {
         name: "root".into(),
         role: Role::Root,
         password_hash: Some("$argon2id$x".into()),
-        api_key_hash: Some("k1".into()),
     };
     s.put_user(root.clone()).await.unwrap();
-    s.put_user(User {
+    let viewer = User {
         name: "viewer".into(),
         role: Role::ReadOnly,
         password_hash: None,
-        api_key_hash: Some("k2".into()),
-    })
-    .await
-    .unwrap();
+    };
+    s.put_user(viewer.clone()).await.unwrap();
     assert_eq!(s.user("root").await.unwrap(), Some(root.clone()));
-    assert_eq!(
-        s.user_by_key_hash("k2").await.unwrap().unwrap().name,
-        "viewer"
-    );
-    // A new key replaces the old one.
-    root.api_key_hash = Some("k3".into());
+    root.role = Role::ReadOnly;
     s.put_user(root.clone()).await.unwrap();
-    assert!(s.user_by_key_hash("k1").await.unwrap().is_none());
-    assert_eq!(s.user_by_key_hash("k3").await.unwrap(), Some(root));
+    assert_eq!(s.user("root").await.unwrap().unwrap().role, Role::ReadOnly);
+
+    let issued = ApiKey {
+        kind: KeyKind::Issued,
+        expires_at: None,
+        ..key("k1", "root", T0)
+    };
+    for k in [
+        key("k2", "root", T0 + 5),
+        issued.clone(),
+        key("k3", "viewer", T0),
+    ] {
+        s.put_api_key(k).await.unwrap();
+    }
+    assert!(matches!(
+        s.put_api_key(key("k4", "nobody", T0)).await,
+        Err(Error::Invalid { .. })
+    ));
+    assert!(s.api_key("k4").await.unwrap().is_none());
+    assert_eq!(s.api_key("k1").await.unwrap(), Some(issued.clone()));
+    assert_eq!(
+        s.api_keys("root").await.unwrap(),
+        [issued, key("k2", "root", T0 + 5)]
+    );
+    assert!(s.delete_api_key("k2").await.unwrap());
+    assert!(!s.delete_api_key("k2").await.unwrap());
+    assert!(s.api_key("k2").await.unwrap().is_none());
+    assert_eq!(s.api_keys("root").await.unwrap().len(), 1);
+
     assert_eq!(
         s.users()
             .await
@@ -756,7 +786,30 @@ pub async fn users_and_api_keys(fx: Fixture) {
     );
     assert!(s.delete_user("viewer").await.unwrap());
     assert!(!s.delete_user("viewer").await.unwrap());
-    assert!(s.user_by_key_hash("k2").await.unwrap().is_none());
+    assert!(s.api_key("k3").await.unwrap().is_none());
+    assert!(s.api_keys("viewer").await.unwrap().is_empty());
+    assert_eq!(s.api_keys("root").await.unwrap().len(), 1);
+}
+
+/// The audit log reads newest first, in pages.
+pub async fn audit_log_pages_newest_first(fx: Fixture) {
+    let s = fx.store();
+    let entry = |at: i64, id: &str| AuditEntry {
+        at,
+        id: id.into(),
+        user: "root".into(),
+        action: "user.create".into(),
+        target: format!("u{at}"),
+        detail: serde_json::json!({"role": "readOnly", "n": [1, 2]}),
+    };
+    for (at, id) in [(2, "b"), (1, "a"), (2, "a"), (3, "a")] {
+        s.audit_append(entry(at, id)).await.unwrap();
+    }
+    let page = s.audit(None, 2).await.unwrap();
+    assert_eq!(page, [entry(3, "a"), entry(2, "b")]);
+    let rest = s.audit(Some((2, "b".into())), 10).await.unwrap();
+    assert_eq!(rest, [entry(2, "a"), entry(1, "a")]);
+    assert!(s.audit(Some((1, "a".into())), 10).await.unwrap().is_empty());
 }
 
 /// Everything written is there after the store is closed and opened again.
@@ -787,7 +840,17 @@ pub async fn data_survives_reopen(mut fx: Fixture) {
             name: "u".into(),
             role: Role::ReadOnly,
             password_hash: None,
-            api_key_hash: Some("h".into()),
+        })
+        .await
+        .unwrap();
+        s.put_api_key(key("h", "u", T0)).await.unwrap();
+        s.audit_append(AuditEntry {
+            at: 1,
+            id: "a".into(),
+            user: "u".into(),
+            action: "login".into(),
+            target: "u".into(),
+            detail: serde_json::Value::Null,
         })
         .await
         .unwrap();
@@ -810,5 +873,6 @@ pub async fn data_survives_reopen(mut fx: Fixture) {
     );
     assert_eq!(s.flows().await.unwrap().len(), 1);
     assert_eq!(s.config_latest().await.unwrap().unwrap().version, 1);
-    assert!(s.user_by_key_hash("h").await.unwrap().is_some());
+    assert!(s.api_key("h").await.unwrap().is_some());
+    assert_eq!(s.audit(None, 10).await.unwrap().len(), 1);
 }
