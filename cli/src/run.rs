@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, bail};
 use flowwatch_core::config::Config;
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
+use flowwatch_gateway::auth::Auth;
 use flowwatch_gateway::{Gateway, InForce};
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
@@ -53,6 +54,18 @@ pub struct Args {
     /// CSV; memory while it is stored grows with it).
     #[arg(long, env = "FLOWWATCH_RUN__MAX_BODY", default_value_t = 256)]
     max_body: usize,
+    /// The password of the `root` user created on first start (without it, a random one is
+    /// printed once to standard error). Ignored once a root user exists.
+    #[arg(long, env = "FLOWWATCH_ROOT_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    root_password: Option<String>,
+    /// Switch off visitor login (read-only keys without credentials); visitor keys already
+    /// issued stop working.
+    #[arg(long, env = "FLOWWATCH_RUN__NO_VISITOR")]
+    no_visitor: bool,
+    /// How long a key issued by a login lives, in hours.
+    #[arg(long, env = "FLOWWATCH_RUN__SESSION_HOURS", default_value_t = 12)]
+    session_hours: u32,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -140,6 +153,15 @@ pub async fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
     );
+    if let Some(password) =
+        flowwatch_gateway::auth::ensure_root(store.as_ref(), args.root_password.clone()).await?
+    {
+        eprintln!(
+            "flowwatch: created user \"root\" with password {password}\n\
+             flowwatch: it is shown this once: log in (POST /api/v1/login) and change it \
+             (PATCH /api/v1/users/root), or set FLOWWATCH_ROOT_PASSWORD on a fresh store"
+        );
+    }
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
     let (alarms, _) = broadcast::channel(4096);
     let settings = Arc::new(WorkerSettings {
@@ -185,6 +207,7 @@ pub async fn run(args: Args) -> Result<()> {
         nats,
         clock,
         max_body: args.max_body << 20,
+        auth: Auth::new(!args.no_visitor, i64::from(args.session_hours) * 3600),
     });
     let listener = tokio::net::TcpListener::bind(args.http)
         .await

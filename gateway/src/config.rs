@@ -8,15 +8,16 @@
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
+use axum::{Extension, Json};
 use flowwatch_core::config::{Config, ConfigError, FlowSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::auth::Caller;
 use crate::rest::ApiError;
 use crate::{Gateway, InForce};
 
@@ -43,6 +44,7 @@ fn answer(in_force: &InForce) -> Value {
 /// Saves a new version (compare-and-set on `version`) and puts it in force.
 pub async fn put_config(
     State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let put: Put = crate::rest::json_body(body, "request")?;
@@ -57,16 +59,22 @@ pub async fn put_config(
             })
             .with_fields(fields)
     })?;
-    save(&g, put.version, config).await
+    save(&g, &caller, "the whole document", put.version, config).await
 }
 
 /// Stores `config` as the version after `expected` and puts it in force.
-async fn save(g: &Gateway, expected: u64, config: Config) -> Result<Json<Value>, ApiError> {
+async fn save(
+    g: &Gateway,
+    who: &Caller,
+    what: &str,
+    expected: u64,
+    config: Config,
+) -> Result<Json<Value>, ApiError> {
     let document = serde_json::to_value(config.document())
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
     let saved = g
         .store
-        .config_put(expected, document, "api")
+        .config_put(expected, document, &who.user)
         .await
         .map_err(|e| match e {
             flowwatch_storage::Error::Conflict { .. } => conflict(e.to_string()),
@@ -77,7 +85,18 @@ async fn save(g: &Gateway, expected: u64, config: Config) -> Result<Json<Value>,
         config: Arc::new(config),
     };
     let body = answer(&in_force);
-    tracing::info!(version = saved.version, "configuration saved");
+    tracing::info!(
+        version = saved.version,
+        who.user,
+        "configuration saved: {what}"
+    );
+    g.audit(
+        &who.user,
+        "config.save",
+        &format!("version {}", saved.version),
+        json!({ "change": what }),
+    )
+    .await;
     // Two saves racing: the newer version stays in force whichever is published last.
     g.config.send_if_modified(|current| {
         let newer = in_force.version > current.version;
@@ -137,6 +156,7 @@ enum Edit {
 /// still the newest.
 async fn edit_flow(
     g: &Gateway,
+    who: &Caller,
     path: (String, String, String, String),
     version: u64,
     edit: Edit,
@@ -149,6 +169,11 @@ async fn edit_flow(
             in_force.version
         )));
     }
+    let what = match &edit {
+        Edit::Replace(_) => format!("flow {flow}: settings replaced"),
+        Edit::Merge(_) => format!("flow {flow}: settings changed"),
+        Edit::Remove => format!("flow {flow}: own settings removed"),
+    };
     let config = match edit {
         Edit::Replace(settings) => in_force
             .config
@@ -168,7 +193,7 @@ async fn edit_flow(
             })?,
     }
     .map_err(settings_error)?;
-    save(g, version, config).await
+    save(g, who, &what, version, config).await
 }
 
 /// `PUT /api/v1/config/flows/{country}/{lob}/{kind}/{flow}` `{"version", "settings"}`: the
@@ -176,6 +201,7 @@ async fn edit_flow(
 /// given are set and the flow's others kept. Enabling and disabling is `{"enabled": false}`.
 pub async fn change_flow(
     State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
     method: Method,
     Path(path): Path<(String, String, String, String)>,
     body: Result<Bytes, BytesRejection>,
@@ -186,16 +212,17 @@ pub async fn change_flow(
     } else {
         Edit::Replace(change.settings)
     };
-    edit_flow(&g, path, change.version, edit).await
+    edit_flow(&g, &caller, path, change.version, edit).await
 }
 
 /// `DELETE` of the same `?version=N`: the flow's entry removed, everything inherited (its
 /// traffic and ticks stay).
 pub async fn delete_flow(
     State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
     Path(path): Path<(String, String, String, String)>,
     query: Result<Query<Based>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
-    edit_flow(&g, path, based.version, Edit::Remove).await
+    edit_flow(&g, &caller, path, based.version, Edit::Remove).await
 }

@@ -1,15 +1,18 @@
 //! `flowwatch-gateway`: the HTTP API in front of the workers.
 //!
 //! Layout:
-//! - [`rest`]: the routes under `/api/v1` (health, ingest, status) and `/metrics`, and the
-//!   JSON error every route answers with.
-//! - [`config`]: `GET` / `PUT /api/v1/config`: the configuration document, compare-and-set.
-//! - [`views`]: `GET /api/v1/dashboard` (status counts per country), `GET /api/v1/events`.
-//! - [`Gateway`]: what the routes need, shared by every request.
+//! - [`rest`]: the route table (every route, its access, checked against `openapi.json`),
+//!   health, ingest, status, time and `/metrics`, and the JSON error every route answers with.
+//! - [`auth`]: API keys and roles on every route, login, visitor login, users, the audit log.
+//! - [`config`]: the configuration document and a flow's own settings, compare-and-set.
+//! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
+//!   and simulation.
+//! - [`Gateway`]: what the routes share.
 //!
 //! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
-//! and evaluates. Users and API keys arrive with the rest of issue 5.
+//! and evaluates.
 
+pub mod auth;
 pub mod config;
 pub mod rest;
 pub mod views;
@@ -50,6 +53,8 @@ pub struct Gateway {
     pub clock: Clock,
     /// The largest request body taken, in bytes.
     pub max_body: usize,
+    /// Authentication settings and login limits.
+    pub auth: auth::Auth,
 }
 
 impl Gateway {
@@ -66,7 +71,9 @@ pub async fn serve(
     router: axum::Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
+    // The client's address limits failed logins.
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await
 }

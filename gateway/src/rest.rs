@@ -9,6 +9,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
@@ -19,69 +20,96 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::Gateway;
+use crate::auth::{Access, MethodAccess};
 
-/// A route: its path, the methods it takes, and its handlers.
-pub type Route = (
-    &'static str,
-    &'static [&'static str],
-    MethodRouter<Arc<Gateway>>,
-);
+/// A route: its path, the methods it takes with who may call each, and its handlers.
+pub type Route = (&'static str, MethodAccess, MethodRouter<Arc<Gateway>>);
 
-/// Every route: its path, the methods it takes, and its handlers. `router` serves exactly
-/// these, and a test checks them against the OpenAPI document (`gateway/openapi.json`).
+/// Every route: its path, the methods it takes and who may call each, and its handlers.
+/// `router` serves exactly these, and a test checks them against the OpenAPI document
+/// (`gateway/openapi.json`). Reads are `Read`, changes `Root`; the simulation only reads.
 pub fn routes() -> Vec<Route> {
-    use crate::{config, views};
+    use crate::{auth, config, views};
+    use Access::{Public, Read, Root};
     vec![
-        ("/api/v1/health", &["GET"], get(health)),
-        ("/api/v1/openapi.json", &["GET"], get(openapi)),
-        ("/api/v1/ingest", &["POST"], post(ingest)),
-        ("/api/v1/status", &["GET"], get(status)),
+        ("/api/v1/health", &[("GET", Public)], get(health)),
+        ("/api/v1/login", &[("POST", Public)], post(auth::login)),
+        (
+            "/api/v1/visitor-login",
+            &[("POST", Public)],
+            post(auth::visitor_login),
+        ),
+        ("/api/v1/logout", &[("POST", Read)], post(auth::logout)),
+        ("/api/v1/me", &[("GET", Read)], get(auth::me)),
+        ("/api/v1/time", &[("GET", Read)], get(time)),
+        (
+            "/api/v1/users",
+            &[("GET", Root), ("POST", Root)],
+            get(auth::users).post(auth::create_user),
+        ),
+        (
+            "/api/v1/users/{name}",
+            &[("GET", Root), ("PATCH", Root), ("DELETE", Root)],
+            get(auth::user)
+                .patch(auth::change_user)
+                .delete(auth::delete_user),
+        ),
+        (
+            "/api/v1/users/{name}/key",
+            &[("POST", Root)],
+            post(auth::reset_key),
+        ),
+        ("/api/v1/audit", &[("GET", Root)], get(auth::audit)),
+        ("/api/v1/openapi.json", &[("GET", Read)], get(openapi)),
+        ("/api/v1/ingest", &[("POST", Root)], post(ingest)),
+        ("/api/v1/status", &[("GET", Read)], get(status)),
         (
             "/api/v1/config",
-            &["GET", "PUT"],
+            &[("GET", Read), ("PUT", Root)],
             get(config::get_config).put(config::put_config),
         ),
         (
             "/api/v1/config/flows/{country}/{lob}/{kind}/{flow}",
-            &["PUT", "PATCH", "DELETE"],
+            &[("PUT", Root), ("PATCH", Root), ("DELETE", Root)],
             put(config::change_flow)
                 .patch(config::change_flow)
                 .delete(config::delete_flow),
         ),
-        ("/api/v1/dashboard", &["GET"], get(views::dashboard)),
-        ("/api/v1/events", &["GET"], get(views::events)),
-        ("/api/v1/flows", &["GET"], get(views::tree)),
+        ("/api/v1/dashboard", &[("GET", Read)], get(views::dashboard)),
+        ("/api/v1/events", &[("GET", Read)], get(views::events)),
+        ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
-            &["GET"],
+            &[("GET", Read)],
             get(views::ticks),
         ),
         (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate",
-            &["POST"],
+            &[("POST", Read)],
             post(views::simulate),
         ),
         (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/config",
-            &["GET"],
+            &[("GET", Read)],
             get(views::flow_config),
         ),
         (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/traffic",
-            &["GET"],
+            &[("GET", Read)],
             get(views::traffic),
         ),
-        ("/metrics", &["GET"], get(metrics)),
+        ("/metrics", &[("GET", Read)], get(metrics)),
     ]
 }
 
-/// The routes.
+/// The routes, each behind [`crate::auth::authorize`] with its access.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let max_body = gateway.max_body;
     routes()
         .into_iter()
-        .fold(Router::new(), |r, (path, _, handlers)| {
-            r.route(path, handlers)
+        .fold(Router::new(), |r, (path, methods, handlers)| {
+            let guard = from_fn_with_state((gateway.clone(), methods), crate::auth::authorize);
+            r.route(path, handlers.route_layer(guard))
         })
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
@@ -207,6 +235,13 @@ impl IntoResponse for ApiError {
 
 async fn health() -> Json<serde_json::Value> {
     Json(json!({"status": "serving"}))
+}
+
+/// The current time of the system (the clock the detection runs on, which `--start-time`
+/// may shift from the wall clock).
+async fn time(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
+    let now = g.clock.now();
+    Json(json!({"time": utc_string(now), "unix": now}))
 }
 
 #[derive(Serialize)]
@@ -389,27 +424,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_openapi_document_lists_exactly_the_routes() {
+    fn the_openapi_document_lists_exactly_the_routes_and_who_may_call_them() {
         let doc: serde_json::Value = serde_json::from_str(OPENAPI).expect("valid JSON");
-        let documented: BTreeSet<(String, String)> = doc["paths"]
+        let documented: BTreeSet<(String, String, String)> = doc["paths"]
             .as_object()
             .expect("paths")
             .iter()
             .flat_map(|(path, ops)| {
                 ops.as_object()
                     .expect("operations")
-                    .keys()
-                    .map(move |m| (path.clone(), m.to_uppercase()))
+                    .iter()
+                    .filter(|(m, _)| *m != "parameters")
+                    .map(move |(m, op)| {
+                        let access = op["x-access"].as_str().unwrap_or("missing").to_owned();
+                        (path.clone(), m.to_uppercase(), access)
+                    })
             })
             .collect();
-        let served: BTreeSet<(String, String)> = routes()
+        let served: BTreeSet<(String, String, String)> = routes()
             .into_iter()
             .flat_map(|(path, methods, _)| {
-                methods
-                    .iter()
-                    .map(move |m| (path.to_owned(), (*m).to_owned()))
+                methods.iter().map(move |(m, access)| {
+                    let access = match access {
+                        Access::Public => "public",
+                        Access::Read => "read",
+                        Access::Root => "root",
+                    };
+                    (path.to_owned(), (*m).to_owned(), access.to_owned())
+                })
             })
             .collect();
         assert_eq!(documented, served);
+        // Public operations say so to OpenAPI tools too.
+        for (path, method, access) in &documented {
+            let op = &doc["paths"][path][method.to_lowercase()];
+            assert_eq!(
+                op["security"] == serde_json::json!([]),
+                access == "public",
+                "{method} {path}"
+            );
+        }
     }
 }

@@ -17,6 +17,17 @@ use serde_json::{Value, json};
 
 use crate::http::{Connection, authority};
 
+/// A running flowwatch: its HTTP address and an API key (root, to ingest).
+#[derive(clap::Args, Debug, Clone)]
+pub struct Server {
+    /// The flowwatch HTTP address.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub url: String,
+    /// A root API key (`POST /api/v1/login` or `POST /api/v1/users` issues one).
+    #[arg(long, env = "FLOWWATCH_API_KEY", hide_env_values = true)]
+    pub api_key: String,
+}
+
 /// The synthetic flows.
 #[derive(Debug, Clone, Copy)]
 pub struct Flows(pub usize);
@@ -104,15 +115,18 @@ fn unix_now() -> f64 {
 /// POSTs CSV bodies to `/api/v1/ingest` over `connections` keep-alive connections, the
 /// bodies taken in order; returns the records accepted and each request's latency.
 async fn post_all(
-    url: &str,
+    server: &Server,
     bodies: Arc<Vec<Vec<u8>>>,
     connections: usize,
 ) -> Result<(u64, Vec<Duration>)> {
-    let host = authority(url).map_err(anyhow::Error::msg)?.to_owned();
+    let host = authority(&server.url)
+        .map_err(anyhow::Error::msg)?
+        .to_owned();
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..connections.max(1) {
         let (host, bodies, next) = (host.clone(), bodies.clone(), next.clone());
+        let key = server.api_key.clone();
         tasks.push(tokio::spawn(async move {
             let mut c = Connection::open(&host)
                 .await
@@ -127,7 +141,7 @@ async fn post_all(
                     .request(
                         "POST",
                         "/api/v1/ingest",
-                        &[("Content-Type", "text/csv")],
+                        &[("Content-Type", "text/csv"), ("X-API-Key", &key)],
                         body,
                     )
                     .await?;
@@ -178,7 +192,7 @@ fn ranges(records: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> 
 }
 
 /// Ingest over HTTP as fast as the server takes it: records per second, request latency.
-pub async fn ingest_http(url: &str, load: IngestLoad) -> Result<Value> {
+pub async fn ingest_http(server: &Server, load: IngestLoad) -> Result<Value> {
     let flows = Flows(load.flows);
     let bodies: Vec<Vec<u8>> = load
         .ranges()
@@ -186,7 +200,7 @@ pub async fn ingest_http(url: &str, load: IngestLoad) -> Result<Value> {
         .collect();
     let bytes: usize = bodies.iter().map(Vec::len).sum();
     let t = WallInstant::now();
-    let (accepted, latencies) = post_all(url, Arc::new(bodies), load.connections).await?;
+    let (accepted, latencies) = post_all(server, Arc::new(bodies), load.connections).await?;
     let seconds = t.elapsed().as_secs_f64();
     ensure!(
         accepted == load.records as u64,
@@ -325,14 +339,23 @@ fn process_usage(pid: u32) -> Result<(f64, u64)> {
 }
 
 /// The body of `GET url/path` on a new connection.
-async fn get(url: &str, path: &str) -> Result<Vec<u8>> {
-    let mut c = Connection::open(authority(url).map_err(anyhow::Error::msg)?).await?;
-    Ok(c.request("GET", path, &[], b"").await?.body)
+async fn get(server: &Server, path: &str) -> Result<Vec<u8>> {
+    let mut c = Connection::open(authority(&server.url).map_err(anyhow::Error::msg)?).await?;
+    let r = c
+        .request("GET", path, &[("X-API-Key", &server.api_key)], b"")
+        .await?;
+    ensure!(
+        r.status == 200,
+        "GET {path} answered {}: {}",
+        r.status,
+        String::from_utf8_lossy(&r.body)
+    );
+    Ok(r.body)
 }
 
 /// The server's clock (`time` of `/api/v1/status`), in Unix seconds.
-async fn server_time(url: &str) -> Result<Instant> {
-    let v: Value = serde_json::from_slice(&get(url, "/api/v1/status").await?)?;
+async fn server_time(server: &Server) -> Result<Instant> {
+    let v: Value = serde_json::from_slice(&get(server, "/api/v1/status").await?)?;
     v["time"]
         .as_str()
         .and_then(|t| parse_rfc3339(t).ok())
@@ -340,8 +363,8 @@ async fn server_time(url: &str) -> Result<Instant> {
 }
 
 /// Reads one sample of a metric from `/metrics`.
-async fn metric(url: &str, name: &str) -> Result<f64> {
-    let body = get(url, "/metrics").await?;
+async fn metric(server: &Server, name: &str) -> Result<f64> {
+    let body = get(server, "/metrics").await?;
     let text = String::from_utf8_lossy(&body);
     text.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
@@ -352,28 +375,34 @@ async fn metric(url: &str, name: &str) -> Result<f64> {
 /// every `every` one record per flow, timestamped with the server's now. After a warm-up (every
 /// flow's actor started, and a minute), the process's CPU over
 /// `minutes` minutes as a share of one core, the ticks evaluated, and resident memory per flow.
-pub async fn steady(url: &str, pid: u32, flows: usize, minutes: u64, every: u64) -> Result<Value> {
+pub async fn steady(
+    server: &Server,
+    pid: u32,
+    flows: usize,
+    minutes: u64,
+    every: u64,
+) -> Result<Value> {
     let f = Flows(flows);
     let (_, rss_before) = process_usage(pid)?;
     // Records carry the server's time (it may run with --start-time).
-    let offset = server_time(url).await? - unix_now() as Instant;
+    let offset = server_time(server).await? - unix_now() as Instant;
     let round = async |f: &Flows| {
         let now = unix_now() as Instant + offset;
-        post_all(url, Arc::new(vec![f.csv(now, 0, flows, 1000)]), 1).await
+        post_all(server, Arc::new(vec![f.csv(now, 0, flows, 1000)]), 1).await
     };
     // Warm-up: every flow's actor has started, then a minute more.
     let t = WallInstant::now();
     let mut started = None;
     while started.is_none_or(|s: WallInstant| s.elapsed() < Duration::from_secs(60)) {
         round(&f).await?;
-        if started.is_none() && metric(url, "flowwatch_worker_flows").await? >= flows as f64 {
+        if started.is_none() && metric(server, "flowwatch_worker_flows").await? >= flows as f64 {
             started = Some(WallInstant::now());
         }
         tokio::time::sleep(Duration::from_secs(every)).await;
     }
     let warmup = t.elapsed().as_secs_f64();
     let (cpu0, _) = process_usage(pid)?;
-    let ticks0 = metric(url, "flowwatch_worker_ticks_total").await?;
+    let ticks0 = metric(server, "flowwatch_worker_ticks_total").await?;
     let t0 = WallInstant::now();
     let mut latencies = Vec::new();
     while t0.elapsed() < Duration::from_secs(minutes * 60) {
@@ -383,7 +412,7 @@ pub async fn steady(url: &str, pid: u32, flows: usize, minutes: u64, every: u64)
     }
     let wall = t0.elapsed().as_secs_f64();
     let (cpu1, rss) = process_usage(pid)?;
-    let ticks = metric(url, "flowwatch_worker_ticks_total").await? - ticks0;
+    let ticks = metric(server, "flowwatch_worker_ticks_total").await? - ticks0;
     Ok(json!({
         "scenario": "steady",
         "flows": flows, "recordsEverySeconds": every, "warmupSeconds": warmup, "seconds": wall,
@@ -399,7 +428,7 @@ pub async fn steady(url: &str, pid: u32, flows: usize, minutes: u64, every: u64)
 /// second, then stops all of them. For every alarm of the silence: the time from its tick's end
 /// plus grace until a NATS subscriber has it.
 pub async fn alarm_latency(
-    url: &str,
+    server: &Server,
     nats_url: &str,
     flows: usize,
     history_days: u64,
@@ -414,7 +443,7 @@ pub async fn alarm_latency(
     let bodies: Vec<Vec<u8>> = ranges(records, 3_000_000)
         .map(|(from, to)| f.csv_every(history_start + 30, 60, from, to, 6000))
         .collect();
-    post_all(url, Arc::new(bodies), 1).await?;
+    post_all(server, Arc::new(bodies), 1).await?;
     let nc = async_nats::connect(nats_url)
         .await
         .with_context(|| format!("cannot connect to {nats_url}"))?;
@@ -429,14 +458,14 @@ pub async fn alarm_latency(
     // been evaluated, and the live phase's 90 s start.
     let mut sent = unix_now() as Instant - 1;
     for _ in 0..2 {
-        post_all(url, Arc::new(vec![f.csv(sent, 0, flows, 100)]), 1).await?;
+        post_all(server, Arc::new(vec![f.csv(sent, 0, flows, 100)]), 1).await?;
         sent += 1;
     }
     let t = WallInstant::now();
     while t.elapsed() < live {
         sent = unix_now() as Instant - 1;
         let body = f.csv(sent, 0, flows, 100);
-        post_all(url, Arc::new(vec![body]), 1).await?;
+        post_all(server, Arc::new(vec![body]), 1).await?;
         let wait = (sent + 2) as f64 - unix_now();
         tokio::time::sleep(Duration::from_secs_f64(wait.max(0.0))).await;
     }

@@ -53,9 +53,8 @@ enum Command {
     },
     /// Ingests synthetic records over HTTP as fast as a running flowwatch takes them.
     IngestHttp {
-        /// The flowwatch HTTP address.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
+        #[command(flatten)]
+        server: drive::Server,
         #[command(flatten)]
         load: Load,
         #[command(flatten)]
@@ -76,9 +75,8 @@ enum Command {
     },
     /// Steady live load on a flowwatch with 1-minute ticks: its CPU share and memory per flow.
     Steady {
-        /// The flowwatch HTTP address.
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
+        #[command(flatten)]
+        server: drive::Server,
         /// The flowwatch process, measured through /proc.
         #[arg(long)]
         pid: u32,
@@ -96,9 +94,9 @@ enum Command {
     },
     /// Time from tick end + grace to the alarm on NATS, for flows that all go silent at once.
     Alarms {
-        /// The flowwatch HTTP address (configured with 1-minute ticks, publishing to NATS).
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        url: String,
+        /// The flowwatch (configured with 1-minute ticks, publishing to NATS).
+        #[command(flatten)]
+        server: drive::Server,
         /// The NATS server flowwatch publishes to.
         #[arg(long, default_value = "nats://127.0.0.1:4222")]
         nats_url: String,
@@ -213,8 +211,8 @@ fn main() -> Result<()> {
             .context("no tokio runtime")
     };
     match Cli::parse().command {
-        Command::IngestHttp { url, load, out } => {
-            out.write(&runtime()?.block_on(drive::ingest_http(&url, load.load()?))?)
+        Command::IngestHttp { server, load, out } => {
+            out.write(&runtime()?.block_on(drive::ingest_http(&server, load.load()?))?)
         }
         Command::IngestJetstream {
             nats_url,
@@ -227,22 +225,22 @@ fn main() -> Result<()> {
             load.load()?,
         ))?),
         Command::Steady {
-            url,
+            server,
             pid,
             flows,
             minutes,
             every,
             out,
-        } => out.write(&runtime()?.block_on(drive::steady(&url, pid, flows, minutes, every))?),
+        } => out.write(&runtime()?.block_on(drive::steady(&server, pid, flows, minutes, every))?),
         Command::Alarms {
-            url,
+            server,
             nats_url,
             flows,
             history_days,
             grace,
             out,
         } => out.write(&runtime()?.block_on(drive::alarm_latency(
-            &url,
+            &server,
             &nats_url,
             flows,
             history_days,

@@ -14,25 +14,57 @@ use flowwatch_core::tick_csv::RowWriter;
 use flowwatch_core::time::Instant;
 use flowwatch_storage::Store;
 
-/// A running `flowwatch run`.
+/// The root password the tests start flowwatch with.
+pub const ROOT_PASSWORD: &str = "test root password";
+
+/// A running `flowwatch run`, and a root key to call it with.
 pub struct Run {
     pub child: Child,
     pub addr: String,
+    pub key: String,
 }
 
 impl Run {
     pub fn start(data_dir: &std::path::Path, extra: &[&str]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        Run::start_as_root(data_dir, extra, ROOT_PASSWORD)
+    }
+
+    /// Starts with the root user's password `password` (set on a fresh store by
+    /// `FLOWWATCH_ROOT_PASSWORD`).
+    pub fn start_as_root(data_dir: &std::path::Path, extra: &[&str], password: &str) -> Run {
+        let (child, addr) = Run::spawn(data_dir, extra, Some(ROOT_PASSWORD), Stdio::inherit());
+        let mut run = Run {
+            child,
+            addr,
+            key: String::new(),
+        };
+        run.key = run.login("root", password);
+        run
+    }
+
+    /// Spawns `flowwatch run` on `data_dir` (a fresh store's root password from
+    /// `root_password`, else random); the process and the address it serves on.
+    pub fn spawn(
+        data_dir: &std::path::Path,
+        extra: &[&str],
+        root_password: Option<&str>,
+        stderr: Stdio,
+    ) -> (Child, String) {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flowwatch"));
+        command
             .arg("run")
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--http", "127.0.0.1:0"])
             .args(extra)
             .env("RUST_LOG", "warn")
+            .env_remove("FLOWWATCH_ROOT_PASSWORD")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        if let Some(p) = root_password {
+            command.env("FLOWWATCH_ROOT_PASSWORD", p);
+        }
+        let mut child = command.spawn().unwrap();
         let mut line = String::new();
         BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -42,10 +74,20 @@ impl Run {
             .strip_prefix("listening on http://")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Run { child, addr }
+        (child, addr)
     }
 
-    /// One HTTP/1.1 request; the status and the body.
+    /// A key from `POST /api/v1/login`.
+    pub fn login(&self, user: &str, password: &str) -> String {
+        let body = serde_json::json!({"username": user, "password": password}).to_string();
+        let (status, answer) =
+            self.request_as(None, "POST", "/api/v1/login", "application/json", &body);
+        assert_eq!(status, 200, "{answer}");
+        let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+        answer["apiKey"].as_str().unwrap().to_owned()
+    }
+
+    /// One HTTP/1.1 request with the root key; the status and the body.
     pub fn request(
         &self,
         method: &str,
@@ -53,12 +95,25 @@ impl Run {
         content_type: &str,
         body: &str,
     ) -> (u16, String) {
+        self.request_as(Some(&self.key), method, path, content_type, body)
+    }
+
+    /// One HTTP/1.1 request with `key` (or none); the status and the body.
+    pub fn request_as(
+        &self,
+        key: Option<&str>,
+        method: &str,
+        path: &str,
+        content_type: &str,
+        body: &str,
+    ) -> (u16, String) {
         let mut s = TcpStream::connect(&self.addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let key = key.map_or(String::new(), |k| format!("X-API-Key: {k}\r\n"));
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
-             Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+             {key}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
             self.addr,
             body.len()
         )
