@@ -208,6 +208,7 @@ pub async fn run(args: Args) -> Result<()> {
         clock,
         max_body: args.max_body << 20,
         auth: Auth::new(!args.no_visitor, i64::from(args.session_hours) * 3600),
+        changes: alarms.clone(),
     });
     let listener = tokio::net::TcpListener::bind(args.http)
         .await

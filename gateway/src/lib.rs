@@ -20,11 +20,12 @@ pub mod views;
 use std::sync::Arc;
 
 use flowwatch_core::config::Config;
+use flowwatch_storage::Event;
 use flowwatch_storage::Store;
 use flowwatch_worker::Clock;
 use flowwatch_worker::alarms::RelayStatus;
 use flowwatch_worker::ingest::IngestFront;
-use tokio::sync::watch;
+use tokio::sync::{broadcast, watch};
 
 /// The configuration in force and its stored version (0: none saved yet).
 #[derive(Debug, Clone)]
@@ -55,6 +56,8 @@ pub struct Gateway {
     pub max_body: usize,
     /// Authentication settings and login limits.
     pub auth: auth::Auth,
+    /// Every status change as the workers record it (live views subscribe).
+    pub changes: broadcast::Sender<Event>,
 }
 
 impl Gateway {
