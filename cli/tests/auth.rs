@@ -35,6 +35,7 @@ fn every_operation_answers_each_role_as_documented() {
     let login = json!({"username": "root", "password": ROOT_PASSWORD}).to_string();
     let a = "/api/v1/flows/CZ/GSM/input/A";
     let own = "/api/v1/config/flows/CZ/GSM/input/A";
+    let country = "/api/v1/config/countries/CZ";
     let day = "from=2017-03-01&to=2017-03-02";
     let sim = r#"{"from": "2017-03-01", "to": "2017-03-02", "settings": {}}"#;
     // Expected status without a key, with the read-only key, with the root key. Changes are
@@ -85,6 +86,50 @@ fn every_operation_answers_each_role_as_documented() {
             [401, 403, 200],
         ),
         ("DELETE", format!("{own}?version=3"), "", [401, 403, 200]),
+        (
+            "PUT",
+            format!("{country}"),
+            r#"{"version": 4, "holidays": ["2017-12-31"]}"#,
+            [401, 403, 200],
+        ),
+        (
+            "PATCH",
+            format!("{country}"),
+            r#"{"version": 5, "lazyDays": ["2017-12-27"]}"#,
+            [401, 403, 200],
+        ),
+        (
+            "POST",
+            format!("{country}/fill-holidays"),
+            r#"{"version": 6, "from": 2017, "to": 2017}"#,
+            [401, 403, 200],
+        ),
+        ("GET", format!("{country}"), "", [401, 200, 200]),
+        (
+            "PUT",
+            format!("{country}/lobs/GSM"),
+            r#"{"version": 7, "settings": {"medianDays": 3}}"#,
+            [401, 403, 200],
+        ),
+        (
+            "PATCH",
+            format!("{country}/lobs/GSM"),
+            r#"{"version": 8, "settings": {"enabled": false}}"#,
+            [401, 403, 200],
+        ),
+        ("GET", format!("{country}/lobs/GSM"), "", [401, 200, 200]),
+        (
+            "DELETE",
+            format!("{country}/lobs/GSM?version=9"),
+            "",
+            [401, 403, 200],
+        ),
+        (
+            "DELETE",
+            format!("{country}?version=10"),
+            "",
+            [401, 403, 200],
+        ),
         ("GET", "/api/v1/dashboard".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/events".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),

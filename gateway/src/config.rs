@@ -3,8 +3,12 @@
 //! validating the whole document (400 naming each field's path; nothing is applied). A saved
 //! version is put in force at once: the workers take it from their next tick.
 //!
-//! One flow's own settings: `PUT` (replace), `PATCH` (merge) and `DELETE ?version=` on
-//! `/api/v1/config/flows/{country}/{lob}/{kind}/{flow}`, with the same compare-and-set.
+//! Parts of it, each with the same compare-and-set (`version` in the body, or `?version=` on
+//! `DELETE`) and validation (400 naming the request's field): a country's calendar
+//! (`/api/v1/config/countries/{country}`, and `…/fill-holidays` from the built-in generator), a
+//! LoB's settings (`…/countries/{country}/lobs/{lob}`) and one flow's own settings
+//! (`/api/v1/config/flows/{country}/{lob}/{kind}/{flow}`): `GET`, `PUT` (add or replace),
+//! `PATCH` (the fields given), `DELETE`. Every save is audited with who made it.
 
 use std::sync::Arc;
 
@@ -13,7 +17,8 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
-use flowwatch_core::config::{Config, ConfigError, FlowSettings};
+use flowwatch_core::calendar::holidays::{COUNTRIES, national_holidays};
+use flowwatch_core::config::{Config, ConfigError, Document, FlowSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -48,17 +53,8 @@ pub async fn put_config(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let put: Put = crate::rest::json_body(body, "request")?;
-    let config = Config::from_json(&put.document.to_string()).map_err(|e| {
-        let path = e.errors.first().map(|f| f.path.clone()).unwrap_or_default();
-        let fields = serde_json::to_value(&e.errors).unwrap_or_default();
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
-            .at(if path.is_empty() {
-                "document".to_owned()
-            } else {
-                format!("document.{path}")
-            })
-            .with_fields(fields)
-    })?;
+    let config = Config::from_json(&put.document.to_string())
+        .map_err(|e| document_error(e, |p| join("document", p)))?;
     save(&g, &caller, "the whole document", put.version, config).await
 }
 
@@ -112,17 +108,55 @@ fn conflict(message: String) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "version_conflict", message).at("version")
 }
 
-/// A flow's settings that the document refuses, at the request's `settings.<field>` (the
-/// document's path is `countries.….config.<field>`).
-pub(crate) fn settings_error(e: ConfigError) -> ApiError {
-    let path = e
-        .errors
-        .first()
-        .map(|f| f.path.as_str())
-        .unwrap_or_default();
-    let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
+/// The configuration in force, if `version` is still the newest (409 otherwise).
+fn based_on(g: &Gateway, version: u64) -> Result<InForce, ApiError> {
+    let in_force = g.config.borrow().clone();
+    if version != in_force.version {
+        return Err(conflict(format!(
+            "configuration version conflict: expected version {version}, the newest is {}",
+            in_force.version
+        )));
+    }
+    Ok(in_force)
+}
+
+fn not_configured(what: String) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("{what} is not in the configuration"),
+    )
+}
+
+/// `prefix.path`, or `prefix` for the whole.
+fn join(prefix: &str, path: &str) -> String {
+    if path.is_empty() {
+        prefix.to_owned()
+    } else {
+        format!("{prefix}.{path}")
+    }
+}
+
+/// A document the configuration refuses: 400 at the request's path of the first problem (the
+/// document's paths mapped by `at`), every problem in `fields`.
+fn document_error(e: ConfigError, at: impl Fn(&str) -> String) -> ApiError {
+    let mut errors = e.errors.clone();
+    for f in &mut errors {
+        f.path = at(&f.path);
+    }
+    let path = errors.first().map(|f| f.path.clone()).unwrap_or_default();
     ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
-        .at(format!("settings{field}"))
+        .at(path)
+        .with_fields(serde_json::to_value(&errors).unwrap_or_default())
+}
+
+/// Settings (of a flow or a LoB) that the document refuses, at the request's
+/// `settings.<field>` (the document's path is `countries.….config.<field>`).
+pub(crate) fn settings_error(e: ConfigError) -> ApiError {
+    document_error(e, |path| {
+        let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
+        format!("settings{field}")
+    })
 }
 
 /// A change of one flow's own settings.
@@ -162,13 +196,7 @@ async fn edit_flow(
     edit: Edit,
 ) -> Result<Json<Value>, ApiError> {
     let flow = crate::views::flow_of(path)?;
-    let in_force = g.config.borrow().clone();
-    if version != in_force.version {
-        return Err(conflict(format!(
-            "configuration version conflict: expected version {version}, the newest is {}",
-            in_force.version
-        )));
-    }
+    let in_force = based_on(g, version)?;
     let what = match &edit {
         Edit::Replace(_) => format!("flow {flow}: settings replaced"),
         Edit::Merge(_) => format!("flow {flow}: settings changed"),
@@ -225,4 +253,277 @@ pub async fn delete_flow(
 ) -> Result<Json<Value>, ApiError> {
     let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
     edit_flow(&g, &caller, path, based.version, Edit::Remove).await
+}
+
+/// A country's calendar as the routes take it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CountryChange {
+    /// The version the change is based on.
+    version: u64,
+    /// IANA zone (optional for the countries with a built-in one).
+    #[serde(default)]
+    timezone: Option<String>,
+    /// National holidays, `YYYY-MM-DD`.
+    #[serde(default)]
+    holidays: Option<Vec<String>>,
+    /// Quieter work days, `YYYY-MM-DD`.
+    #[serde(default)]
+    lazy_days: Option<Vec<String>>,
+}
+
+/// The document's paths of `country`'s entry, as the country routes' request paths.
+fn country_path(country: &str) -> impl Fn(&str) -> String {
+    let prefix = format!("countries.{country}.");
+    move |path: &str| path.strip_prefix(&prefix).unwrap_or(path).to_owned()
+}
+
+/// Saves `document` (edited from the configuration in force at `version`), its problems mapped
+/// to request paths by `at`.
+async fn save_document(
+    g: &Gateway,
+    who: &Caller,
+    what: &str,
+    version: u64,
+    document: Document,
+    at: impl Fn(&str) -> String,
+) -> Result<Json<Value>, ApiError> {
+    let config = Config::new(document).map_err(|e| document_error(e, at))?;
+    save(g, who, what, version, config).await
+}
+
+/// `GET /api/v1/config/countries/{country}`: its calendar (the zone in force and whether it
+/// is the built-in one), its LoBs, and the version.
+pub async fn get_country(
+    State(g): State<Arc<Gateway>>,
+    Path(country): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let in_force = g.config.borrow().clone();
+    let entry = in_force
+        .config
+        .document()
+        .countries
+        .get(&country)
+        .ok_or_else(|| not_configured(format!("country {country:?}")))?;
+    let zone = in_force.config.calendar(&country).map(|c| c.tz().name());
+    Ok(Json(json!({
+        "version": in_force.version,
+        "country": country,
+        "timezone": zone,
+        "timezoneSource": if entry.timezone.is_some() { "own" } else { "builtIn" },
+        "holidays": entry.holidays,
+        "lazyDays": entry.lazy_days,
+        "lobs": entry.lobs.keys().collect::<Vec<_>>(),
+    })))
+}
+
+/// `PUT /api/v1/config/countries/{country}` `{"version", "timezone"?, "holidays"?,
+/// "lazyDays"?}`: adds the country or replaces its calendar (a field left out is emptied; its
+/// LoBs stay); with `PATCH`, only the fields given change.
+pub async fn change_country(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    method: Method,
+    Path(country): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let change: CountryChange = crate::rest::json_body(body, "change")?;
+    let in_force = based_on(&g, change.version)?;
+    let mut document = in_force.config.document().clone();
+    let entry = document.countries.entry(country.clone()).or_default();
+    if method == Method::PATCH {
+        if change.timezone.is_some() {
+            entry.timezone = change.timezone;
+        }
+        if let Some(h) = change.holidays {
+            entry.holidays = h;
+        }
+        if let Some(l) = change.lazy_days {
+            entry.lazy_days = l;
+        }
+    } else {
+        entry.timezone = change.timezone;
+        entry.holidays = change.holidays.unwrap_or_default();
+        entry.lazy_days = change.lazy_days.unwrap_or_default();
+    }
+    let what = format!("country {country}: calendar set");
+    save_document(
+        &g,
+        &caller,
+        &what,
+        change.version,
+        document,
+        country_path(&country),
+    )
+    .await
+}
+
+/// `DELETE /api/v1/config/countries/{country}?version=`: the country's entry removed, with
+/// its LoBs' and flows' settings (their traffic and ticks stay; a country with a built-in zone
+/// is still taken by ingest).
+pub async fn delete_country(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    Path(country): Path<String>,
+    query: Result<Query<Based>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
+    let in_force = based_on(&g, based.version)?;
+    let mut document = in_force.config.document().clone();
+    document
+        .countries
+        .remove(&country)
+        .ok_or_else(|| not_configured(format!("country {country:?}")))?;
+    let what = format!("country {country}: removed");
+    save_document(
+        &g,
+        &caller,
+        &what,
+        based.version,
+        document,
+        country_path(&country),
+    )
+    .await
+}
+
+/// The body of the holiday fill.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fill {
+    /// The version the change is based on.
+    version: u64,
+    /// The first year filled.
+    from: i32,
+    /// The last year filled.
+    to: i32,
+}
+
+/// `POST /api/v1/config/countries/{country}/fill-holidays` `{"version", "from", "to"}`: the
+/// built-in national holidays of those years added to the country's (kept sorted, no
+/// duplicates; the country added if needed).
+pub async fn fill_holidays(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    Path(country): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let fill: Fill = crate::rest::json_body(body, "fill")?;
+    if !(1583..=9999).contains(&fill.from) || fill.to < fill.from || fill.to - fill.from > 100 {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            format!(
+                "years {}..{} are not a range of at most 100 Gregorian years",
+                fill.from, fill.to
+            ),
+        )
+        .at("to"));
+    }
+    let in_force = based_on(&g, fill.version)?;
+    let mut dates = std::collections::BTreeSet::new();
+    for year in fill.from..=fill.to {
+        let holidays = national_holidays(&country, year).ok_or_else(|| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "no_builtin_holidays",
+                format!(
+                    "no built-in holidays for country {country:?}: known are {}",
+                    COUNTRIES.join(", ")
+                ),
+            )
+        })?;
+        dates.extend(holidays.iter().map(|h| h.date.to_string()));
+    }
+    let mut document = in_force.config.document().clone();
+    let entry = document.countries.entry(country.clone()).or_default();
+    dates.extend(entry.holidays.drain(..));
+    entry.holidays = dates.into_iter().collect();
+    let what = format!(
+        "country {country}: built-in holidays {}..{} added",
+        fill.from, fill.to
+    );
+    save_document(
+        &g,
+        &caller,
+        &what,
+        fill.version,
+        document,
+        country_path(&country),
+    )
+    .await
+}
+
+/// `GET /api/v1/config/countries/{country}/lobs/{lob}`: the LoB's own settings, its inputs'
+/// and forwards' own settings, and the version.
+pub async fn get_lob(
+    State(g): State<Arc<Gateway>>,
+    Path((country, lob)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let in_force = g.config.borrow().clone();
+    let entry = in_force
+        .config
+        .document()
+        .countries
+        .get(&country)
+        .and_then(|c| c.lobs.get(&lob))
+        .ok_or_else(|| not_configured(format!("LoB {country}/{lob}")))?;
+    Ok(Json(json!({
+        "version": in_force.version,
+        "country": country,
+        "lob": lob,
+        "settings": entry.config,
+        "inputs": entry.inputs,
+        "forwards": entry.forwards,
+    })))
+}
+
+/// `PUT /api/v1/config/countries/{country}/lobs/{lob}` `{"version", "settings"}`: adds the
+/// LoB or replaces its settings (its flows' stay); with `PATCH`, only the fields given change.
+/// `{"enabled": false}` disables every flow of the LoB.
+pub async fn change_lob(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    method: Method,
+    Path((country, lob)): Path<(String, String)>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let change: FlowChange = crate::rest::json_body(body, "change")?;
+    let in_force = based_on(&g, change.version)?;
+    let mut document = in_force.config.document().clone();
+    let entry = document
+        .countries
+        .entry(country.clone())
+        .or_default()
+        .lobs
+        .entry(lob.clone())
+        .or_default();
+    if method == Method::PATCH {
+        entry.config.merge(&change.settings);
+    } else {
+        entry.config = change.settings;
+    }
+    let what = format!("LoB {country}/{lob}: settings set");
+    let config = Config::new(document).map_err(settings_error)?;
+    save(&g, &caller, &what, change.version, config).await
+}
+
+/// `DELETE /api/v1/config/countries/{country}/lobs/{lob}?version=`: the LoB's entry removed
+/// with its flows' settings (their traffic and ticks stay).
+pub async fn delete_lob(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    Path((country, lob)): Path<(String, String)>,
+    query: Result<Query<Based>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
+    let in_force = based_on(&g, based.version)?;
+    let mut document = in_force.config.document().clone();
+    document
+        .countries
+        .get_mut(&country)
+        .and_then(|c| c.lobs.remove(&lob))
+        .ok_or_else(|| not_configured(format!("LoB {country}/{lob}")))?;
+    let what = format!("LoB {country}/{lob}: removed");
+    let config = Config::new(document).map_err(settings_error)?;
+    save(&g, &caller, &what, based.version, config).await
 }

@@ -69,6 +69,37 @@ pub fn routes() -> Vec<Route> {
             get(config::get_config).put(config::put_config),
         ),
         (
+            "/api/v1/config/countries/{country}",
+            &[
+                ("GET", Read),
+                ("PUT", Root),
+                ("PATCH", Root),
+                ("DELETE", Root),
+            ],
+            get(config::get_country)
+                .put(config::change_country)
+                .patch(config::change_country)
+                .delete(config::delete_country),
+        ),
+        (
+            "/api/v1/config/countries/{country}/fill-holidays",
+            &[("POST", Root)],
+            post(config::fill_holidays),
+        ),
+        (
+            "/api/v1/config/countries/{country}/lobs/{lob}",
+            &[
+                ("GET", Read),
+                ("PUT", Root),
+                ("PATCH", Root),
+                ("DELETE", Root),
+            ],
+            get(config::get_lob)
+                .put(config::change_lob)
+                .patch(config::change_lob)
+                .delete(config::delete_lob),
+        ),
+        (
             "/api/v1/config/flows/{country}/{lob}/{kind}/{flow}",
             &[("PUT", Root), ("PATCH", Root), ("DELETE", Root)],
             put(config::change_flow)
