@@ -5,9 +5,11 @@
 //! - [`run`]: `flowwatch run`, every role in one process on the embedded store.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
+//! - [`import`]: `flowwatch import`, a traffic file streamed into a running flowwatch.
 //! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
+mod import;
 mod replay;
 mod run;
 mod settings;
@@ -42,6 +44,9 @@ enum Command {
     /// Evaluates every tick of every enabled flow in [from, to) with the live detection code and
     /// writes the tick CSV.
     Replay(replay::Args),
+    /// Streams a traffic file (CSV or NDJSON) into a running flowwatch over its HTTP API, in
+    /// parts, with progress; prints the counts and every refused line as FILE:LINE: message.
+    Import(import::Args),
     /// Prints a country's built-in national holidays of a year as JSON for the configuration.
     Calendar {
         /// Country code: AT, CZ, DE or NL.
@@ -70,6 +75,11 @@ fn main() -> ExitCode {
                 .and_then(|rt| rt.block_on(run::run(args)))
         }
         Command::Replay(args) => replay::run(&args),
+        Command::Import(args) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(import::run(args))),
         Command::Calendar { country, year } => calendar::run(&country, year),
     };
     match result {

@@ -1,9 +1,9 @@
 //! `flowwatch run`: every role in one process on the embedded store.
 //!
 //! The worker's supervisor (its mailbox is the ingest queue), the alarm relay (to NATS with
-//! `--nats-url`, else to the log) and the gateway's HTTP API. SIGINT or SIGTERM stops taking
-//! requests, lets those in flight finish (each answers once its records are stored), publishes
-//! what the outbox holds, and exits.
+//! `--nats-url`, else to the log) and the gateway's HTTP and gRPC APIs (on one address). SIGINT
+//! or SIGTERM stops taking requests, lets those in flight finish (each answers once its records
+//! are stored), publishes what the outbox holds, and exits.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -34,9 +34,12 @@ pub struct Args {
         default_value = "flowwatch-data"
     )]
     data_dir: PathBuf,
-    /// Address of the HTTP API.
+    /// Address of the HTTP API, and of the gRPC API (HTTP/2).
     #[arg(long, env = "FLOWWATCH_RUN__HTTP", default_value = "127.0.0.1:8080")]
     http: SocketAddr,
+    /// A second address serving only the gRPC API (it is always on `--http` too).
+    #[arg(long, env = "FLOWWATCH_RUN__GRPC")]
+    grpc: Option<SocketAddr>,
     /// NATS server for alarms (left out: alarms go to the log).
     #[arg(long, env = "FLOWWATCH_RUN__NATS_URL")]
     nats_url: Option<String>,
@@ -209,6 +212,7 @@ pub async fn run(args: Args) -> Result<()> {
         max_body: args.max_body << 20,
         auth: Auth::new(!args.no_visitor, i64::from(args.session_hours) * 3600),
         changes: alarms.clone(),
+        stopping: tokio::sync::watch::channel(false).0,
     });
     let listener = tokio::net::TcpListener::bind(args.http)
         .await
@@ -218,12 +222,33 @@ pub async fn run(args: Args) -> Result<()> {
     tracing::info!(clock = %utc_string(now), "flowwatch serving on http://{addr}");
     // Tests and scripts read the bound address (with --http 127.0.0.1:0) from this line.
     println!("listening on http://{addr}");
-    flowwatch_gateway::serve(
-        listener,
-        flowwatch_gateway::rest::router(gateway),
-        shutdown_signal(),
-    )
-    .await?;
+    let grpc = match args.grpc {
+        Some(at) => {
+            let listener = tokio::net::TcpListener::bind(at)
+                .await
+                .with_context(|| format!("cannot listen on {at} (--grpc)"))?;
+            tracing::info!("gRPC API on {}", listener.local_addr()?);
+            let (router, g) = (
+                flowwatch_gateway::grpc::router(gateway.clone()),
+                gateway.clone(),
+            );
+            let stopped = async move { g.stopped().await };
+            Some(tokio::spawn(flowwatch_gateway::serve(
+                listener, router, stopped,
+            )))
+        }
+        None => None,
+    };
+    // The HTTP API, and the gRPC API on the same address (HTTP/2).
+    let router = flowwatch_gateway::router(gateway.clone());
+    let shutdown = async move {
+        shutdown_signal().await;
+        gateway.stop();
+    };
+    flowwatch_gateway::serve(listener, router, shutdown).await?;
+    if let Some(grpc) = grpc {
+        grpc.await??;
+    }
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");
     // Draining (not stopping) lets the actors finish the batches already taken.

@@ -88,13 +88,13 @@ fn every_operation_answers_each_role_as_documented() {
         ("DELETE", format!("{own}?version=3"), "", [401, 403, 200]),
         (
             "PUT",
-            format!("{country}"),
+            country.to_owned(),
             r#"{"version": 4, "holidays": ["2017-12-31"]}"#,
             [401, 403, 200],
         ),
         (
             "PATCH",
-            format!("{country}"),
+            country.to_owned(),
             r#"{"version": 5, "lazyDays": ["2017-12-27"]}"#,
             [401, 403, 200],
         ),
@@ -104,7 +104,7 @@ fn every_operation_answers_each_role_as_documented() {
             r#"{"version": 6, "from": 2017, "to": 2017}"#,
             [401, 403, 200],
         ),
-        ("GET", format!("{country}"), "", [401, 200, 200]),
+        ("GET", country.to_owned(), "", [401, 200, 200]),
         (
             "PUT",
             format!("{country}/lobs/GSM"),
@@ -131,6 +131,12 @@ fn every_operation_answers_each_role_as_documented() {
             [401, 403, 200],
         ),
         ("GET", "/api/v1/dashboard".into(), "", [401, 200, 200]),
+        (
+            "GET",
+            "/api/v1/live?onlyOutages=nope".into(),
+            "",
+            [401, 400, 400],
+        ),
         ("GET", "/api/v1/events".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
         ("GET", format!("{a}/ticks?{day}"), "", [401, 200, 200]),

@@ -470,14 +470,7 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
     let dir = tempfile::tempdir().unwrap();
     // Two weeks of 5-minute records whose size follows the hour, and a quiet afternoon.
     let days = 14;
-    let rows: Vec<_> = (0..days * 24 * 12)
-        .map(|i| {
-            let t = T0 + i * 300;
-            let hour = (t / 3600 % 24) as u64;
-            let quiet = i >= (days - 1) * 24 * 12 + 14 * 12;
-            (t, "A".to_owned(), if quiet { 10 } else { 500 + 40 * hour })
-        })
-        .collect();
+    let rows = common::quiet_afternoon(T0, days);
     let traffic = csv(rows);
     let traffic_file = dir.path().join("traffic.csv");
     std::fs::write(&traffic_file, &traffic).unwrap();

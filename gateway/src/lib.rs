@@ -5,15 +5,25 @@
 //!   health, ingest, status, time and `/metrics`, and the JSON error every route answers with.
 //! - [`auth`]: API keys and roles on every route, login, visitor login, users, the audit log.
 //! - [`config`]: the configuration document and a flow's own settings, compare-and-set.
+//! - [`live`]: `GET /api/v1/live`, Server-Sent Events of status changes and components.
 //! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
 //!   and simulation.
+//! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
+//!   stream of status changes, an ingest stream), served beside the HTTP routes.
+//! - [`ingest`]: taking an ingest body, shared by `POST /api/v1/ingest` and the gRPC `Ingest`.
+//! - [`client`]: a minimal keep-alive HTTP/1.1 client of this API (`flowwatch import`, the
+//!   load drivers).
 //! - [`Gateway`]: what the routes share.
 //!
 //! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
 //! and evaluates.
 
 pub mod auth;
+pub mod client;
 pub mod config;
+pub mod grpc;
+pub mod ingest;
+pub mod live;
 pub mod rest;
 pub mod views;
 
@@ -58,13 +68,33 @@ pub struct Gateway {
     pub auth: auth::Auth,
     /// Every status change as the workers record it (live views subscribe).
     pub changes: broadcast::Sender<Event>,
+    /// Turns true when the server shuts down: endless responses (live streams) end then.
+    pub stopping: watch::Sender<bool>,
 }
 
 impl Gateway {
+    /// Tells endless responses to end: the server is shutting down.
+    pub fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once the server is shutting down.
+    pub async fn stopped(&self) {
+        let mut stopping = self.stopping.subscribe();
+        let _ = stopping.wait_for(|s| *s).await;
+    }
+
     /// The configuration in force now.
     pub fn in_force(&self) -> Arc<Config> {
         self.config.borrow().config.clone()
     }
+}
+
+/// The HTTP API ([`rest::router`]) and the gRPC API ([`grpc::router`]) on one router, for one
+/// address: gRPC calls are HTTP/2 requests to `/flowwatch.v1.FlowWatch/…`; every other path is
+/// the HTTP API's (its JSON 404 included).
+pub fn router(gateway: Arc<Gateway>) -> axum::Router {
+    rest::router(gateway.clone()).merge(grpc::router(gateway))
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in

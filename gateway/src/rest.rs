@@ -13,10 +13,9 @@ use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
-use flowwatch_core::record::body::{BodyFormat, parse_body};
+use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
 use flowwatch_worker::metrics::{METRICS, write_metric};
-use serde::Serialize;
 use serde_json::json;
 
 use crate::Gateway;
@@ -107,6 +106,7 @@ pub fn routes() -> Vec<Route> {
                 .delete(config::delete_flow),
         ),
         ("/api/v1/dashboard", &[("GET", Read)], get(views::dashboard)),
+        ("/api/v1/live", &[("GET", Read)], get(crate::live::live)),
         ("/api/v1/events", &[("GET", Read)], get(views::events)),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
@@ -236,6 +236,16 @@ impl ApiError {
         self
     }
 
+    /// The HTTP status it answers with.
+    pub fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    /// What went wrong and where.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
     /// A bad query parameter `path`: 400.
     pub fn query(path: &str, message: String) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).at(path)
@@ -275,26 +285,12 @@ async fn time(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
     Json(json!({"time": utc_string(now), "unix": now}))
 }
 
-#[derive(Serialize)]
-struct IngestResponse {
-    accepted: u64,
-    refused: u64,
-    errors: Vec<IngestError>,
-}
-
-#[derive(Serialize)]
-struct IngestError {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    line: Option<u64>,
-    message: String,
-}
-
 /// Takes a body in any SPEC form; answers once the accepted records are stored.
 async fn ingest(
     State(g): State<Arc<Gateway>>,
     headers: HeaderMap,
     bytes: Result<Bytes, BytesRejection>,
-) -> Result<Json<IngestResponse>, ApiError> {
+) -> Result<Json<crate::ingest::Ingested>, ApiError> {
     let bytes = body(bytes)?;
     let body = std::str::from_utf8(&bytes).map_err(|e| {
         ApiError::new(
@@ -317,47 +313,16 @@ async fn ingest(
             ),
         )
     })?;
-    let config = g.in_force();
-    let parsed = parse_body(format, body, &config).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("line {}: {}", e.line, e.message),
-        )
-    })?;
-    let mut errors: Vec<IngestError> = parsed
-        .refused
-        .into_iter()
-        .map(|e| IngestError {
-            line: Some(e.line),
-            message: e.message,
-        })
-        .collect();
-    let mut refused = errors.len() as u64;
-    let outcome = if parsed.batch.is_empty() {
-        Default::default()
-    } else {
-        g.ingest.ingest(parsed.batch).await.map_err(|why| {
-            // Nothing of the batch was stored: the client may send it again.
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_stored", why)
-        })?
-    };
-    for (flow, n, why) in outcome.refused {
-        refused += n;
-        errors.push(IngestError {
-            line: None,
-            message: format!("{n} records of {flow}: {why}"),
-        });
-    }
-    Ok(Json(IngestResponse {
-        accepted: outcome.accepted,
-        refused,
-        errors,
-    }))
+    Ok(Json(crate::ingest::take(&g, format, body, 0).await?))
 }
 
 /// Every component's state: the one status view.
 async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
+    Json(components(&g).await)
+}
+
+/// Every component's state (`GET /api/v1/status`, and the live stream's `components`).
+pub(crate) async fn components(g: &Gateway) -> serde_json::Value {
     let (store_ok, store_error, outbox) = match g.store.outbox_len().await {
         Ok(n) => (true, None, Some(n)),
         Err(e) => (false, Some(e.to_string()), None),
@@ -372,7 +337,7 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
     let last = METRICS.last_evaluation.get();
     let newest = METRICS.newest_record.get();
     let now = g.clock.now();
-    Json(json!({
+    json!({
         "time": utc_string(now),
         "components": {
             "store": {"ok": store_ok, "error": store_error},
@@ -392,9 +357,9 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
                 "lagSeconds": (newest > 0).then(|| now - newest),
             },
             "alarms": {"outbox": outbox, "relay": relay},
-            "nats": nats_state(&g),
+            "nats": nats_state(g),
         }
-    }))
+    })
 }
 
 fn nats_state(g: &Gateway) -> &'static str {

@@ -40,8 +40,62 @@ fn no_counts() -> Counts {
     COLUMNS.iter().map(|c| (*c, 0)).collect()
 }
 
-/// Every flow known (with traffic, or only configured) and what the dashboard shows for it:
-/// `DISABLED`, its latest status, or `N_A` before its first evaluated tick.
+/// A known flow (with traffic, or only configured) and its latest status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowState {
+    /// The flow.
+    pub flow: FlowId,
+    /// Whether the configuration evaluates it.
+    pub enabled: bool,
+    /// The start and status of its latest evaluated tick, if it has one.
+    pub latest: Option<(Instant, Status)>,
+}
+
+impl FlowState {
+    /// What the dashboard shows: `DISABLED`, its latest status, or `N_A` before its first
+    /// evaluated tick.
+    fn column(&self) -> &'static str {
+        match self.latest {
+            _ if !self.enabled => "DISABLED",
+            Some((_, status)) => status.as_str(),
+            None => Status::NotAvailable.as_str(),
+        }
+    }
+}
+
+/// Every flow known to the store or configured in `config`, ordered, with its latest status
+/// from the store (what the dashboard, the flow tree and the gRPC `Statuses` read).
+pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>, ApiError> {
+    let mut latest: flowwatch_core::FlowMap<(Instant, Status)> = g
+        .store
+        .latest_statuses()
+        .await
+        .map_err(ApiError::store)?
+        .into_iter()
+        .map(|t| (t.flow, (t.start, t.status)))
+        .collect();
+    let mut ids: Vec<FlowId> = g
+        .store
+        .flows()
+        .await
+        .map_err(ApiError::store)?
+        .into_iter()
+        .map(|e| e.flow)
+        .chain(config.configured_flows())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    Ok(ids
+        .into_iter()
+        .map(|flow| FlowState {
+            enabled: config.flow_config(&flow).0.enabled,
+            latest: latest.remove(&flow),
+            flow,
+        })
+        .collect())
+}
+
+/// Every flow known (with traffic, or only configured) and what the dashboard shows for it.
 struct Snapshot {
     config: Arc<Config>,
     flows: Vec<(FlowId, &'static str)>,
@@ -50,37 +104,12 @@ struct Snapshot {
 impl Snapshot {
     async fn take(g: &Gateway) -> Result<Snapshot, ApiError> {
         let config = g.in_force();
-        let mut latest: flowwatch_core::FlowMap<Status> = g
-            .store
-            .latest_statuses()
-            .await
-            .map_err(ApiError::store)?
+        let flows = flow_states(g, &config)
+            .await?
             .into_iter()
-            .map(|t| (t.flow, t.status))
-            .collect();
-        let mut ids: Vec<FlowId> = g
-            .store
-            .flows()
-            .await
-            .map_err(ApiError::store)?
-            .into_iter()
-            .map(|e| e.flow)
-            .chain(config.configured_flows())
-            .collect();
-        ids.sort();
-        ids.dedup();
-        let flows = ids
-            .into_iter()
-            .map(|flow| {
-                let column = if !config.flow_config(&flow).0.enabled {
-                    "DISABLED"
-                } else {
-                    latest
-                        .remove(&flow)
-                        .map_or(Status::NotAvailable, |s| s)
-                        .as_str()
-                };
-                (flow, column)
+            .map(|s| {
+                let column = s.column();
+                (s.flow, column)
             })
             .collect();
         Ok(Snapshot { config, flows })
@@ -348,25 +377,35 @@ struct TickRow {
 }
 
 impl TickRow {
-    fn new(
-        start: Instant,
-        end: Instant,
-        actual: u64,
-        status: Status,
-        v: Option<TickValues>,
-    ) -> Self {
+    fn of(t: &FlowTick) -> Self {
+        let v = t.values;
         TickRow {
-            tick_start: utc_string(start),
-            tick_end: utc_string(end),
-            actual,
+            tick_start: utc_string(t.start),
+            tick_end: utc_string(t.end),
+            actual: t.actual,
             expected: v.map(|v| v.expected),
             day_average: v.map(|v| v.day_average),
             tick_difference: v.map(|v| v.tick_difference),
             day_difference: v.map(|v| v.day_difference),
             difference: v.map(|v| v.difference),
-            status: status.as_str(),
+            status: t.status.as_str(),
         }
     }
+}
+
+/// A tick of a flow, as stored or computed.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowTick {
+    /// Real start.
+    pub start: Instant,
+    /// Real end (excluded).
+    pub end: Instant,
+    /// Bytes in the tick.
+    pub actual: u64,
+    /// Its status.
+    pub status: Status,
+    /// Its numbers; `None` for `N_A`.
+    pub values: Option<TickValues>,
 }
 
 /// A local date of a query.
@@ -424,7 +463,7 @@ async fn replayed(
     candidate: &Config,
     flow: &FlowId,
     (from, to): (EpochDay, EpochDay),
-) -> Result<Vec<TickRow>, ApiError> {
+) -> Result<Vec<FlowTick>, ApiError> {
     let Some(entry) = g
         .store
         .flows()
@@ -461,7 +500,13 @@ async fn replayed(
     )
     .unwrap_or_default()
     .into_iter()
-    .map(|(s, e, t)| TickRow::new(s, e, t.actual, t.status, t.values))
+    .map(|(start, end, t)| FlowTick {
+        start,
+        end,
+        actual: t.actual,
+        status: t.status,
+        values: t.values,
+    })
     .collect())
 }
 
@@ -475,29 +520,51 @@ pub async fn ticks(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let flow = flow_of(path)?;
+    let (from, to) = (q.from.as_deref(), q.to.as_deref());
+    let ticks = flow_ticks(&g, &flow, from, to, q.granularity.as_deref()).await?;
+    let rows: Vec<TickRow> = ticks.iter().map(TickRow::of).collect();
+    Ok(Json(json!({ "ticks": rows })))
+}
+
+/// The ticks of `flow` whose local day is in `[from, to)` (`YYYY-MM-DD`, each required) — as
+/// stored at its own granularity, or computed from stored traffic at `granularity` (`15m`,
+/// `1h`, …) when that is another. What `GET …/ticks` and the gRPC `Ticks` answer; errors name
+/// the query parameter at fault (`from`, `to`, `granularity`).
+pub async fn flow_ticks(
+    g: &Gateway,
+    flow: &FlowId,
+    from: Option<&str>,
+    to: Option<&str>,
+    granularity: Option<&str>,
+) -> Result<Vec<FlowTick>, ApiError> {
     let config = g.in_force();
-    let (from, to, start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
-    let own = config.flow_config(&flow).0.granularity;
-    let granularity = match q.granularity.as_deref() {
+    let (from, to, start, end) = local_window(&config, flow, from, to)?;
+    let own = config.flow_config(flow).0.granularity;
+    let granularity = match granularity {
         None => own,
         Some(text) => Granularity::parse(text)
             .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?,
     };
-    let rows: Vec<TickRow> = if granularity == own {
-        g.store
-            .read_ticks(&flow, start, end)
+    if granularity == own {
+        return Ok(g
+            .store
+            .read_ticks(flow, start, end)
             .await
             .map_err(ApiError::store)?
             .into_iter()
-            .map(|t| TickRow::new(t.start, t.end, t.actual, t.status, t.values))
-            .collect()
-    } else {
-        let candidate = config
-            .with_flow_settings(&flow, |s| s.granularity = Some(granularity))
-            .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?;
-        replayed(&g, &candidate, &flow, (from, to)).await?
-    };
-    Ok(Json(json!({ "ticks": rows })))
+            .map(|t| FlowTick {
+                start: t.start,
+                end: t.end,
+                actual: t.actual,
+                status: t.status,
+                values: t.values,
+            })
+            .collect());
+    }
+    let candidate = config
+        .with_flow_settings(flow, |s| s.granularity = Some(granularity))
+        .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?;
+    replayed(g, &candidate, flow, (from, to)).await
 }
 
 /// The body of a simulation.
@@ -528,7 +595,8 @@ pub async fn simulate(
     let candidate = config
         .with_flow_settings(&flow, |own| own.merge(&sim.settings))
         .map_err(crate::config::settings_error)?;
-    let rows = replayed(&g, &candidate, &flow, (from, to)).await?;
+    let ticks = replayed(&g, &candidate, &flow, (from, to)).await?;
+    let rows: Vec<TickRow> = ticks.iter().map(TickRow::of).collect();
     Ok(Json(json!({ "ticks": rows })))
 }
 

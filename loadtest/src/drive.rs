@@ -12,10 +12,9 @@ use anyhow::{Context, Result, bail, ensure};
 use flowwatch_core::record::{Batch, CSV_HEADER, Record};
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
 use flowwatch_core::{FlowId, FlowKind};
+use flowwatch_gateway::client::{Connection, authority};
 use futures_util::StreamExt;
 use serde_json::{Value, json};
-
-use crate::http::{Connection, authority};
 
 /// A running flowwatch: its HTTP address and an API key (root, to ingest).
 #[derive(clap::Args, Debug, Clone)]
@@ -114,7 +113,7 @@ fn unix_now() -> f64 {
 
 /// POSTs CSV bodies to `/api/v1/ingest` over `connections` keep-alive connections, the
 /// bodies taken in order; returns the records accepted and each request's latency.
-async fn post_all(
+pub(crate) async fn post_all(
     server: &Server,
     bodies: Arc<Vec<Vec<u8>>>,
     connections: usize,
@@ -354,7 +353,7 @@ async fn get(server: &Server, path: &str) -> Result<Vec<u8>> {
 }
 
 /// The server's clock (`time` of `/api/v1/status`), in Unix seconds.
-async fn server_time(server: &Server) -> Result<Instant> {
+pub(crate) async fn server_time(server: &Server) -> Result<Instant> {
     let v: Value = serde_json::from_slice(&get(server, "/api/v1/status").await?)?;
     v["time"]
         .as_str()
@@ -363,7 +362,7 @@ async fn server_time(server: &Server) -> Result<Instant> {
 }
 
 /// Reads one sample of a metric from `/metrics`.
-async fn metric(server: &Server, name: &str) -> Result<f64> {
+pub(crate) async fn metric(server: &Server, name: &str) -> Result<f64> {
     let body = get(server, "/metrics").await?;
     let text = String::from_utf8_lossy(&body);
     text.lines()

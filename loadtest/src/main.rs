@@ -92,6 +92,16 @@ enum Command {
         #[command(flatten)]
         out: Out,
     },
+    /// The read API under load: 28 days of a flow's ticks, the dashboard, then many clients
+    /// at once (the server's clock some hours into a day; history is loaded first).
+    Api {
+        #[command(flatten)]
+        server: drive::Server,
+        #[command(flatten)]
+        load: flowwatch_loadtest::api::ApiLoad,
+        #[command(flatten)]
+        out: Out,
+    },
     /// Time from tick end + grace to the alarm on NATS, for flows that all go silent at once.
     Alarms {
         /// The flowwatch (configured with 1-minute ticks, publishing to NATS).
@@ -246,6 +256,9 @@ fn main() -> Result<()> {
             history_days,
             grace,
         ))?),
+        Command::Api { server, load, out } => {
+            out.write(&runtime()?.block_on(flowwatch_loadtest::api::api(&server, load))?)
+        }
         Command::Generate {
             seed,
             start,

@@ -153,6 +153,19 @@ impl Drop for Run {
     }
 }
 
+/// Flow A's 5-minute records from `t0` for `days` days, their size following the hour, and
+/// the last day's afternoon (from 14:00) quiet: `(time, flow, bytes)`.
+pub fn quiet_afternoon(t0: Instant, days: i64) -> Vec<(Instant, String, u64)> {
+    (0..days * 24 * 12)
+        .map(|i| {
+            let t = t0 + i * 300;
+            let hour = (t / 3600 % 24) as u64;
+            let quiet = i >= (days - 1) * 24 * 12 + 14 * 12;
+            (t, "A".to_owned(), if quiet { 10 } else { 500 + 40 * hour })
+        })
+        .collect()
+}
+
 /// Tick rows of the SPEC §6 tick CSV, keyed by their first five columns (flow and tick start).
 pub type TickRows = BTreeMap<String, String>;
 
