@@ -59,6 +59,17 @@ struct Inner {
     write: Mutex<()>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
     ids: Mutex<FlowMap<u64>>,
+    /// The latest status and the registry in memory, filled on their first full read and
+    /// kept by every write after (this process is the only writer): the dashboard reads them
+    /// whole, and a scan of a keyspace rewritten every tick is slow.
+    views: Mutex<Views>,
+}
+
+/// In-memory copies of whole keyspaces, in flow order (`None`: not read yet).
+#[derive(Default)]
+struct Views {
+    latest: Option<std::collections::BTreeMap<FlowId, StoredTick>>,
+    flows: Option<std::collections::BTreeMap<FlowId, FlowEntry>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -165,6 +176,7 @@ impl Inner {
             ingest: ks("ingest")?,
             write: Mutex::new(()),
             ids: Mutex::new(FlowMap::default()),
+            views: Mutex::new(Views::default()),
             db,
             path,
         };
@@ -205,6 +217,11 @@ impl Inner {
     /// An atomic batch, fsynced on commit.
     fn batch(&self) -> fjall::OwnedWriteBatch {
         self.db.batch().durability(Some(PersistMode::SyncAll))
+    }
+
+    fn views(&self) -> std::sync::MutexGuard<'_, Views> {
+        // Updated only after a batch committed, whole entries at a time.
+        self.views.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
@@ -617,6 +634,7 @@ impl Store for EmbeddedStore {
                     *e = t;
                 }
             }
+            let mut moved = Vec::new();
             for t in latest.into_values() {
                 let mut fk = Vec::new();
                 flow_key(&t.flow, &mut fk);
@@ -626,9 +644,15 @@ impl Store for EmbeddedStore {
                 };
                 if newer {
                     b.insert(&i.status, fk, keys::tick_value(t));
+                    moved.push(t);
                 }
             }
             b.commit().map_err(backend)?;
+            if let Some(latest) = &mut i.views().latest {
+                for t in moved {
+                    latest.insert(t.flow.clone(), t.clone());
+                }
+            }
             Ok(out)
         })
         .await
@@ -657,14 +681,19 @@ impl Store for EmbeddedStore {
 
     async fn latest_statuses(&self) -> Result<Vec<StoredTick>> {
         self.blocking(|i| {
-            let mut out = Vec::with_capacity(i.status.approximate_len());
+            if let Some(latest) = &i.views().latest {
+                return Ok(latest.values().cloned().collect());
+            }
+            // Filled under the write lock: no write moves a status in between.
+            let _w = i.lock();
+            let mut latest = std::collections::BTreeMap::new();
             for item in i.status.iter() {
                 let (k, v) = item.into_inner().map_err(backend)?;
                 let (flow, _) = decode_flow_key(&k)?;
-                out.push(keys::decode_tick(flow, &v)?);
+                latest.insert(flow.clone(), keys::decode_tick(flow, &v)?);
             }
-            // Keys are length-prefixed, so key order is not flow order.
-            out.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
+            let out = latest.values().cloned().collect();
+            i.views().latest = Some(latest);
             Ok(out)
         })
         .await
@@ -783,27 +812,32 @@ impl Store for EmbeddedStore {
                 merged.insert(k, entry);
             }
             let mut b = i.batch();
-            for (k, f) in merged {
-                b.insert(&i.flows, k, json(&f));
+            for (k, f) in &merged {
+                b.insert(&i.flows, k.clone(), json(f));
             }
-            b.commit().map_err(backend)
+            b.commit().map_err(backend)?;
+            if let Some(flows) = &mut i.views().flows {
+                for f in merged.into_values() {
+                    flows.insert(f.flow.clone(), f);
+                }
+            }
+            Ok(())
         })
         .await
     }
 
     async fn flows(&self) -> Result<Vec<FlowEntry>> {
         self.blocking(|i| {
-            let mut flows: Vec<FlowEntry> = i
-                .flows
-                .iter()
-                .map(|item| {
-                    let v = item.value().map_err(backend)?;
-                    serde_json::from_slice(&v).map_err(|e| corrupt("flows", e))
-                })
-                .collect::<Result<_>>()?;
-            // Keys are length-prefixed, so key order is not flow order.
-            flows.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
-            Ok(flows)
+            if let Some(flows) = &i.views().flows {
+                return Ok(flows.values().cloned().collect());
+            }
+            let _w = i.lock();
+            let all: Vec<FlowEntry> = i.all_json(&i.flows, "flows")?;
+            let flows: std::collections::BTreeMap<FlowId, FlowEntry> =
+                all.into_iter().map(|f| (f.flow.clone(), f)).collect();
+            let out = flows.values().cloned().collect();
+            i.views().flows = Some(flows);
+            Ok(out)
         })
         .await
     }

@@ -529,6 +529,17 @@ pub async fn latest_status_moves_forward_only(fx: Fixture) {
     let latest = s.latest_statuses().await.unwrap();
     let f7 = latest.iter().find(|t| t.flow == flows[7]).unwrap();
     assert_eq!((f7.start, f7.status), (T0 + 7200, Status::Ok));
+    // After a full read too, an older tick does not move it back; a new flow appears.
+    s.write_ticks(vec![
+        tick(&flows[7], T0, Status::Warning, 2),
+        tick(&flow("New"), T0, Status::Ok, 1),
+    ])
+    .await
+    .unwrap();
+    let latest = s.latest_statuses().await.unwrap();
+    let f7 = latest.iter().find(|t| t.flow == flows[7]).unwrap();
+    assert_eq!((f7.start, f7.status), (T0 + 7200, Status::Ok));
+    assert_eq!(latest.len(), 301);
 }
 
 /// Events: an id is stored once; queries filter and page newest first.
@@ -666,6 +677,18 @@ pub async fn registry_keeps_first_seen(fx: Fixture) {
     let flows = s.flows().await.unwrap();
     let expected = vec![entry("A", T0 + 5), entry("AB", T0), entry("B", T0)];
     assert_eq!(flows, expected, "ordered by flow");
+    // Registered after a full read: there on the next, merged the same way.
+    s.register_flows(vec![entry("AA", T0 + 1), entry("A", T0 + 1)])
+        .await
+        .unwrap();
+    let flows = s.flows().await.unwrap();
+    let expected = vec![
+        entry("A", T0 + 1),
+        entry("AA", T0 + 1),
+        entry("AB", T0),
+        entry("B", T0),
+    ];
+    assert_eq!(flows, expected);
 }
 
 /// Configuration versions: compare-and-set, every version readable.
