@@ -3,15 +3,20 @@
 //! Layout:
 //! - `main.rs`: the command line (clap) and dispatch.
 //! - [`run`]: `flowwatch run`, every role in one process on the embedded store.
+//! - [`gateway`]: `flowwatch gateway`, the gateway of a cluster on its own (shared store,
+//!   JetStream ingest, alarms from NATS).
+//! - [`serve`]: the API flags `run` and `gateway` share, and serving a gateway on them.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
 //! - [`import`]: `flowwatch import`, a traffic file streamed into a running flowwatch.
 //! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
+mod gateway;
 mod import;
 mod replay;
 mod run;
+mod serve;
 mod settings;
 
 /// mimalloc instead of glibc's malloc: ingest allocates and frees millions of small values a
@@ -21,7 +26,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// flowwatch: an outage monitor for the flows of a telecom mediation system.
 #[derive(Parser)]
@@ -41,6 +46,10 @@ enum Command {
     /// Runs every service in one process on the embedded store: ingest, evaluation, alarms
     /// and the HTTP API.
     Run(run::Args),
+    /// Runs the gateway of a cluster on its own: the HTTP and gRPC APIs on a shared store,
+    /// ingest to the JetStream partitions the workers consume, status changes from the alarms
+    /// they publish.
+    Gateway(gateway::Args),
     /// Evaluates every tick of every enabled flow in [from, to) with the live detection code and
     /// writes the tick CSV.
     Replay(replay::Args),
@@ -57,23 +66,25 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let args = match settings::layer(&Cli::command(), std::env::args_os().collect()) {
+    let command = serve::role_env(Cli::command());
+    let args = match settings::layer(&command, std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
             eprintln!("flowwatch: {e:#}");
             return ExitCode::FAILURE;
         }
     };
-    let cli = Cli::parse_from(args);
+    let cli = Cli::from_arg_matches(&command.get_matches_from(args)).unwrap_or_else(|e| e.exit());
+    let multi_thread = || {
+        init_logging();
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+    };
     let result = match cli.command {
-        Command::Run(args) => {
-            init_logging();
-            tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-                .map_err(anyhow::Error::from)
-                .and_then(|rt| rt.block_on(run::run(args)))
-        }
+        Command::Run(args) => multi_thread().and_then(|rt| rt.block_on(run::run(args))),
+        Command::Gateway(args) => multi_thread().and_then(|rt| rt.block_on(gateway::run(args))),
         Command::Replay(args) => replay::run(&args),
         Command::Import(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -5,24 +5,22 @@
 //! or SIGTERM stops taking requests, lets those in flight finish (each answers once its records
 //! are stored), publishes what the outbox holds, and exits.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use flowwatch_core::config::Config;
-use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
-use flowwatch_gateway::auth::Auth;
 use flowwatch_gateway::{Gateway, InForce};
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
+use flowwatch_worker::WorkerSettings;
 use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use flowwatch_worker::alarms::{Relay, Sink};
 use flowwatch_worker::ingest::IngestFront;
-use flowwatch_worker::{Clock, WorkerSettings};
 use ractor::Actor;
 use serde::Serialize;
 use tokio::sync::broadcast;
+
+use crate::serve::{ApiArgs, configuration};
 
 /// `flowwatch run` flags (each also `FLOWWATCH_RUN__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -34,12 +32,10 @@ pub struct Args {
         default_value = "flowwatch-data"
     )]
     data_dir: PathBuf,
-    /// Address of the HTTP API, and of the gRPC API (HTTP/2).
-    #[arg(long, env = "FLOWWATCH_RUN__HTTP", default_value = "127.0.0.1:8080")]
-    http: SocketAddr,
-    /// A second address serving only the gRPC API (it is always on `--http` too).
-    #[arg(long, env = "FLOWWATCH_RUN__GRPC")]
-    grpc: Option<SocketAddr>,
+    /// The HTTP and gRPC APIs, authentication, the clock.
+    #[command(flatten)]
+    #[serde(flatten)]
+    api: ApiArgs,
     /// NATS server for alarms (left out: alarms go to the log).
     #[arg(long, env = "FLOWWATCH_RUN__NATS_URL")]
     nats_url: Option<String>,
@@ -47,76 +43,13 @@ pub struct Args {
     /// when it differs from the stored one).
     #[arg(long, env = "FLOWWATCH_RUN__CONFIG")]
     config: Option<PathBuf>,
-    /// Start the clock at this instant (RFC 3339) and run forward in real time.
-    #[arg(long, env = "FLOWWATCH_RUN__START_TIME")]
-    start_time: Option<String>,
     /// A status change of a tick older than this many seconds is a revision, never alarmed.
     #[arg(long, env = "FLOWWATCH_RUN__ALARM_WINDOW", default_value_t = 86_400)]
     alarm_window: i64,
-    /// The largest request body taken, in MiB (an ingest of 1 M records is about 50 MiB of
-    /// CSV; memory while it is stored grows with it).
-    #[arg(long, env = "FLOWWATCH_RUN__MAX_BODY", default_value_t = 256)]
-    max_body: usize,
-    /// The password of the `root` user created on first start (without it, a random one is
-    /// printed once to standard error). Ignored once a root user exists.
-    #[arg(long, env = "FLOWWATCH_ROOT_PASSWORD", hide_env_values = true)]
-    #[serde(skip)]
-    root_password: Option<String>,
-    /// Switch off visitor login (read-only keys without credentials); visitor keys already
-    /// issued stop working.
-    #[arg(long, env = "FLOWWATCH_RUN__NO_VISITOR")]
-    no_visitor: bool,
-    /// How long a key issued by a login lives, in hours.
-    #[arg(long, env = "FLOWWATCH_RUN__SESSION_HOURS", default_value_t = 12)]
-    session_hours: u32,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
     dump_config: bool,
-}
-
-/// The configuration to run with: `--config` (saved when new), else the stored one, else the
-/// built-in defaults.
-async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<InForce> {
-    let latest = store.config_latest().await?;
-    let Some(path) = file else {
-        let (version, config) = match latest {
-            Some(v) => (
-                v.version,
-                Config::from_json(&v.document.to_string())
-                    .context("the stored configuration is invalid")?,
-            ),
-            None => (0, Config::default()),
-        };
-        return Ok(InForce {
-            version,
-            config: Arc::new(config),
-        });
-    };
-    let text = std::fs::read_to_string(path)
-        .with_context(|| format!("cannot read config {}", path.display()))?;
-    let config =
-        Config::from_json(&text).with_context(|| format!("invalid config {}", path.display()))?;
-    let document = serde_json::to_value(config.document())?;
-    let version = match latest {
-        Some(v) if v.document == document => v.version,
-        latest => {
-            let expected = latest.map_or(0, |v| v.version);
-            let saved = store
-                .config_put(expected, document, &format!("file {}", path.display()))
-                .await?;
-            tracing::info!(
-                version = saved.version,
-                "configuration saved from {}",
-                path.display()
-            );
-            saved.version
-        }
-    };
-    Ok(InForce {
-        version,
-        config: Arc::new(config),
-    })
 }
 
 /// Puts every configuration the gateway saves in force in the worker (from each flow's next
@@ -142,12 +75,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&args)?);
         return Ok(());
     }
-    let clock = match &args.start_time {
-        Some(t) => {
-            Clock::starting_at(parse_rfc3339(t).map_err(|e| anyhow::anyhow!("--start-time: {e}"))?)
-        }
-        None => Clock::system(),
-    };
+    let clock = args.api.clock()?;
     if args.alarm_window < 0 {
         bail!("--alarm-window must not be negative");
     }
@@ -156,15 +84,7 @@ pub async fn run(args: Args) -> Result<()> {
             .await
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
     );
-    if let Some(password) =
-        flowwatch_gateway::auth::ensure_root(store.as_ref(), args.root_password.clone()).await?
-    {
-        eprintln!(
-            "flowwatch: created user \"root\" with password {password}\n\
-             flowwatch: it is shown this once: log in (POST /api/v1/login) and change it \
-             (PATCH /api/v1/users/root), or set FLOWWATCH_ROOT_PASSWORD on a fresh store"
-        );
-    }
+    args.api.ensure_root(store.as_ref()).await?;
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
     let (alarms, _) = broadcast::channel(4096);
     let settings = Arc::new(WorkerSettings {
@@ -209,46 +129,12 @@ pub async fn run(args: Args) -> Result<()> {
         relay: Some(relay_status),
         nats,
         clock,
-        max_body: args.max_body << 20,
-        auth: Auth::new(!args.no_visitor, i64::from(args.session_hours) * 3600),
+        max_body: args.api.max_body(),
+        auth: args.api.auth(),
         changes: alarms.clone(),
         stopping: tokio::sync::watch::channel(false).0,
     });
-    let listener = tokio::net::TcpListener::bind(args.http)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.http))?;
-    let addr = listener.local_addr()?;
-    let now: Instant = clock.now();
-    tracing::info!(clock = %utc_string(now), "flowwatch serving on http://{addr}");
-    // Tests and scripts read the bound address (with --http 127.0.0.1:0) from this line.
-    println!("listening on http://{addr}");
-    let grpc = match args.grpc {
-        Some(at) => {
-            let listener = tokio::net::TcpListener::bind(at)
-                .await
-                .with_context(|| format!("cannot listen on {at} (--grpc)"))?;
-            tracing::info!("gRPC API on {}", listener.local_addr()?);
-            let (router, g) = (
-                flowwatch_gateway::grpc::router(gateway.clone()),
-                gateway.clone(),
-            );
-            let stopped = async move { g.stopped().await };
-            Some(tokio::spawn(flowwatch_gateway::serve(
-                listener, router, stopped,
-            )))
-        }
-        None => None,
-    };
-    // The HTTP API, and the gRPC API on the same address (HTTP/2).
-    let router = flowwatch_gateway::router(gateway.clone());
-    let shutdown = async move {
-        shutdown_signal().await;
-        gateway.stop();
-    };
-    flowwatch_gateway::serve(listener, router, shutdown).await?;
-    if let Some(grpc) = grpc {
-        grpc.await??;
-    }
+    args.api.serve(gateway).await?;
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");
     // Draining (not stopping) lets the actors finish the batches already taken.
@@ -259,14 +145,4 @@ pub async fn run(args: Args) -> Result<()> {
     drop(alarms); // the relay publishes what is left, then stops
     let _ = tokio::time::timeout(std::time::Duration::from_secs(5), relay_task).await;
     Ok(())
-}
-
-async fn shutdown_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
-    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
-    }
 }

@@ -3,8 +3,6 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
 use std::sync::mpsc;
 use std::time::Duration;
 
@@ -13,32 +11,6 @@ use flowwatch_core::time::utc_string;
 
 /// 2017-02-06T00:00:00Z.
 const T0: i64 = 1_486_339_200;
-
-/// Opens the stream; its events as `(name, data)` on the channel, then `None` at its end.
-fn subscribe(run: &Run, query: &str) -> mpsc::Receiver<Option<(String, String)>> {
-    let mut s = TcpStream::connect(&run.addr).unwrap();
-    write!(
-        s,
-        "GET /api/v1/live{query} HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\n\r\n",
-        run.key
-    )
-    .unwrap();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let mut lines = BufReader::new(s).lines();
-        let mut name = String::new();
-        for line in lines.by_ref() {
-            let Ok(line) = line else { break };
-            if let Some(n) = line.strip_prefix("event: ") {
-                name = n.to_owned();
-            } else if let Some(data) = line.strip_prefix("data: ") {
-                let _ = tx.send(Some((name.clone(), data.to_owned())));
-            }
-        }
-        let _ = tx.send(None);
-    });
-    rx
-}
 
 #[test]
 fn status_changes_and_components_arrive_live_until_shutdown() {
@@ -52,8 +24,8 @@ fn status_changes_and_components_arrive_live_until_shutdown() {
     let (status, body) = run.request("GET", "/api/v1/live?colour=red", "text/plain", "");
     assert_eq!(status, 400, "{body}");
 
-    let events = subscribe(&run, "?country=CZ&onlyOutages=true");
-    let other = subscribe(&run, "?country=DE");
+    let events = run.subscribe("?country=CZ&onlyOutages=true");
+    let other = run.subscribe("?country=DE");
     let next = |rx: &mpsc::Receiver<Option<(String, String)>>| {
         rx.recv_timeout(Duration::from_secs(30))
             .expect("an event within 30 s")

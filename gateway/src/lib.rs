@@ -4,8 +4,10 @@
 //! - [`rest`]: the route table (every route, its access, checked against `openapi.json`),
 //!   health, ingest, status, time and `/metrics`, and the JSON error every route answers with.
 //! - [`auth`]: API keys and roles on every route, login, visitor login, users, the audit log.
-//! - [`config`]: the configuration document and a flow's own settings, compare-and-set.
-//! - [`live`]: `GET /api/v1/live`, Server-Sent Events of status changes and components.
+//! - [`config`]: the configuration document and a flow's own settings, compare-and-set; the
+//!   newest stored version followed when other gateways save.
+//! - [`live`]: `GET /api/v1/live`, Server-Sent Events of status changes and components; the
+//!   workers' alarms from NATS as status changes.
 //! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
 //!   and simulation.
 //! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
@@ -52,7 +54,8 @@ pub struct Gateway {
     pub ingest: IngestFront,
     /// The configuration in force (countries and their zones, for parsing). A saved change is
     /// published here; whoever runs the workers listens (in `flowwatch run`, a task that
-    /// reconfigures the supervisor).
+    /// reconfigures the supervisor). A gateway beside others on one store also publishes here
+    /// what they save ([`config::follow`]).
     pub config: watch::Sender<InForce>,
     /// The store (status reads it).
     pub store: Arc<dyn Store>,
@@ -66,7 +69,9 @@ pub struct Gateway {
     pub max_body: usize,
     /// Authentication settings and login limits.
     pub auth: auth::Auth,
-    /// Every status change as the workers record it (live views subscribe).
+    /// Every status change as the workers record it (live views subscribe): the supervisor's
+    /// broadcast in `flowwatch run`, the workers' alarms from NATS in `flowwatch gateway`
+    /// ([`live::follow_alarms`]).
     pub changes: broadcast::Sender<Event>,
     /// Turns true when the server shuts down: endless responses (live streams) end then.
     pub stopping: watch::Sender<bool>,

@@ -66,7 +66,7 @@ enum Command {
         #[arg(long)]
         nats_url: String,
         /// Partitions (one durable consumer each).
-        #[arg(long, default_value_t = 8)]
+        #[arg(long, default_value_t = flowwatch_worker::ingest::DEFAULT_PARTITIONS)]
         partitions: u32,
         #[command(flatten)]
         load: Load,

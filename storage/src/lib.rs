@@ -151,11 +151,27 @@ pub trait Store: Send + Sync + 'static {
     async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
+/// A storage URI without the password it may hold (`postgres://user:secret@host/db` →
+/// `postgres://user:***@host/db`), to show in messages and settings dumps.
+pub fn redact_uri(uri: &str) -> String {
+    let Some((scheme, rest)) = uri.split_once("://") else {
+        return uri.to_owned();
+    };
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((user_info, host)) if user_info.contains(':') => {
+            let user = user_info.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{path}")
+        }
+        _ => uri.to_owned(),
+    }
+}
+
 /// Opens the backend a storage URI names: `embedded:///var/lib/flowwatch` (or a bare path),
 /// `postgres://user@host:5432/db`, `scylla://host:9042/keyspace`.
 pub async fn open(uri: &str) -> Result<Arc<dyn Store>> {
     let invalid = |why: &str| Error::InvalidUri {
-        uri: uri.to_owned(),
+        uri: redact_uri(uri),
         why: why.to_owned(),
     };
     if let Some(path) = uri.strip_prefix("embedded://") {
@@ -187,4 +203,33 @@ pub(crate) fn to_i64(v: u64, what: &str) -> Result<i64> {
     i64::try_from(v).map_err(|_| Error::Invalid {
         what: format!("{what} {v} does not fit a signed 64-bit column"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_left_out_of_storage_uris() {
+        assert_eq!(
+            redact_uri("postgres://fw:s3cr:et@db:5432/flowwatch"),
+            "postgres://fw:***@db:5432/flowwatch"
+        );
+        for kept in [
+            "postgres://root@127.0.0.1:5432/test",
+            "scylla://a:9042,b:9042/ks?rf=3",
+            "embedded:///var/lib/flowwatch",
+            "./data",
+        ] {
+            assert_eq!(redact_uri(kept), kept);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unknown_scheme_is_refused_without_the_password() {
+        let e = open("mysql://fw:secret@db/flowwatch").await.err().unwrap();
+        let text = e.to_string();
+        assert!(text.contains("mysql://fw:***@db/flowwatch"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
 }

@@ -81,7 +81,7 @@ impl ScyllaUri {
     /// Parses `scylla://host:9042[,host:9042…]/keyspace[?consistency=…&rf=…&ttl_days=…]`.
     pub fn parse(uri: &str) -> Result<ScyllaUri> {
         let invalid = |why: String| Error::InvalidUri {
-            uri: uri.to_owned(),
+            uri: crate::redact_uri(uri),
             why,
         };
         let rest = uri

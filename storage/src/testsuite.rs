@@ -16,6 +16,80 @@ use crate::{
     IngestMark, KeyKind, Role, Series, Store, StoredTick, User,
 };
 
+/// The PostgreSQL server tests use: `FLOWWATCH_TEST_POSTGRES`, default
+/// `postgres://root@127.0.0.1:5432/test` (every machine of the project runs it).
+pub fn postgres_admin_uri() -> String {
+    std::env::var("FLOWWATCH_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+}
+
+/// Runs `sql` on the test server's admin database, on a thread of its own (so it works inside
+/// and outside a runtime).
+fn postgres_admin(sql: String) {
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(async {
+                let (client, conn) =
+                    tokio_postgres::connect(&postgres_admin_uri(), tokio_postgres::NoTls)
+                        .await
+                        .expect("PostgreSQL runs (FLOWWATCH_TEST_POSTGRES)");
+                let task = tokio::spawn(conn);
+                client.batch_execute(&sql).await.expect("admin statement");
+                drop(client);
+                let _ = task.await;
+            })
+    })
+    .join()
+    .expect("the admin thread does not panic");
+}
+
+/// A fresh PostgreSQL database for one test, dropped when it goes.
+pub struct TestDatabase(String);
+
+impl TestDatabase {
+    /// Creates one with a name no other test uses.
+    pub fn new() -> TestDatabase {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let name = format!(
+            "flowwatch_t{}_{}_{nanos}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        postgres_admin(format!("CREATE DATABASE {name}"));
+        TestDatabase(name)
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Its `postgres://` URI.
+    pub fn uri(&self) -> String {
+        let admin = postgres_admin_uri();
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        format!("{base}/{}", self.0)
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        TestDatabase::new()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        postgres_admin(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.0));
+    }
+}
+
 /// Reopens a fixture's store (after the old one is dropped).
 pub type Reopen = Box<dyn FnMut() -> Pin<Box<dyn Future<Output = Arc<dyn Store>> + Send>> + Send>;
 

@@ -13,7 +13,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use flowwatch_core::time::utc_string;
+use flowwatch_core::detection::Status;
+use flowwatch_core::time::{parse_rfc3339, utc_string};
+use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::{Event, Store};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -24,6 +26,8 @@ use crate::metrics::Counter;
 pub const ALARM_STREAM: &str = "FLOWWATCH_ALARMS";
 /// The subject prefix of alarms.
 pub const ALARM_SUBJECT: &str = "flowwatch.alarms";
+/// The `system` of every alarm message.
+const SYSTEM: &str = "mediation";
 /// How long the stream keeps alarms.
 const ALARM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Alarms published per round.
@@ -57,7 +61,7 @@ impl<'e> AlarmMessage<'e> {
     pub fn of(e: &'e Event) -> AlarmMessage<'e> {
         AlarmMessage {
             id: &e.id,
-            system: "mediation",
+            system: SYSTEM,
             country: &e.flow.country,
             lob_name: &e.flow.lob,
             kind: e.flow.kind.as_str(),
@@ -76,6 +80,68 @@ impl<'e> AlarmMessage<'e> {
 /// The SPEC §8 JSON of an event.
 pub fn message(e: &Event) -> Vec<u8> {
     serde_json::to_vec(&AlarmMessage::of(e)).expect("alarm messages serialize")
+}
+
+/// The event of a SPEC §8 message, the inverse of [`message`] (what a gateway reads from
+/// NATS). Every field is checked; an error names the first bad one (`tickTime: invalid time
+/// …`). Fields the SPEC does not define are ignored; `expected` and `difference` may be `null`
+/// or left out. A message is never a revision (revisions are not alarmed).
+pub fn parse_message(payload: &[u8]) -> Result<Event, String> {
+    use serde_json::Value;
+    let value: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(m) = value else {
+        return Err("not a JSON object".into());
+    };
+    let text = |name: &str| match m.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
+        Some(Value::String(_)) => Err(format!("{name}: empty")),
+        Some(other) => Err(format!("{name}: expected a string, found {other}")),
+        None => Err(format!("{name}: missing")),
+    };
+    let time = |name: &str| parse_rfc3339(text(name)?).map_err(|e| format!("{name}: {e}"));
+    let status = |name: &str| {
+        let s = text(name)?;
+        Status::parse(s).ok_or_else(|| format!("{name}: \"{s}\" is not OK, WARNING, OUTAGE or N_A"))
+    };
+    let number = |name: &str| match m.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_f64()
+            .map(Some)
+            .ok_or_else(|| format!("{name}: {n} is not a number")),
+        Some(other) => Err(format!("{name}: expected a number or null, found {other}")),
+    };
+    let id = text("id")?;
+    let system = text("system")?;
+    if system != SYSTEM {
+        return Err(format!("system: expected \"{SYSTEM}\", found \"{system}\""));
+    }
+    let kind = text("kind")?;
+    // Only the spellings `message` writes (not the seed's plural).
+    let kind = FlowKind::parse(kind)
+        .filter(|k| k.as_str() == kind)
+        .ok_or_else(|| format!("kind: \"{kind}\" is not input or forward"))?;
+    let (country, lob, name) = (text("country")?, text("lobName")?, text("flowName")?);
+    let flow = FlowId::new(country, lob, kind, name).map_err(|e| format!("flowName: {e}"))?;
+    let actual = match m.get("actual") {
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .ok_or_else(|| format!("actual: {n} is not a count of bytes"))?,
+        Some(other) => return Err(format!("actual: expected a number, found {other}")),
+        None => return Err("actual: missing".into()),
+    };
+    Ok(Event {
+        id: id.to_owned(),
+        flow,
+        tick_time: time("tickTime")?,
+        time: time("time")?,
+        previous_status: status("previousStatus")?,
+        new_status: status("newStatus")?,
+        actual,
+        expected: number("expected")?,
+        difference: number("difference")?,
+        revision: false,
+    })
 }
 
 /// The subject of an event's alarm.
@@ -248,5 +314,98 @@ impl Relay {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn event(kind: FlowKind, name: &str, expected: Option<f64>) -> Event {
+        Event {
+            id: "CZ/GSM/input/A@1486339200:OK>OUTAGE".into(),
+            flow: FlowId::new("CZ", "Paid \"SMS\"", kind, name).unwrap(),
+            tick_time: 1_486_339_200,
+            time: 1_486_339_500,
+            previous_status: Status::Ok,
+            new_status: Status::Outage,
+            actual: u64::MAX,
+            // Exactly representable, so the round trip compares equal without the
+            // float_roundtrip feature of serde_json.
+            expected,
+            difference: expected.map(|e| e / 4.0),
+            revision: false,
+        }
+    }
+
+    #[test]
+    fn messages_round_trip() {
+        for e in [
+            event(FlowKind::Input, "MSS BRN 1A", Some(1234.5)),
+            event(FlowKind::Forward, "MSSBRN1A:CZFOX-GSM", None),
+        ] {
+            assert_eq!(parse_message(&message(&e)).unwrap(), e);
+        }
+    }
+
+    #[test]
+    fn a_bad_field_is_refused_by_name() {
+        let good: Value =
+            serde_json::from_slice(&message(&event(FlowKind::Input, "A", Some(8.0)))).unwrap();
+        let refused = |field: &str, value: Option<Value>| {
+            let mut m = good.clone();
+            match value {
+                Some(v) => m[field] = v,
+                None => {
+                    m.as_object_mut().unwrap().remove(field);
+                }
+            }
+            parse_message(m.to_string().as_bytes()).unwrap_err()
+        };
+        let cases = [
+            ("id", Some(json!(""))),
+            ("system", Some(json!("billing"))),
+            ("country", None),
+            ("lobName", Some(json!(7))),
+            ("kind", Some(json!("inputs"))),
+            ("flowName", Some(json!(""))),
+            ("tickTime", Some(json!("2017-02-06"))),
+            ("time", Some(json!("yesterday"))),
+            ("previousStatus", Some(json!("BAD"))),
+            ("newStatus", None),
+            ("actual", Some(json!(-1))),
+            ("actual", Some(json!(1.5))),
+            ("actual", None),
+            ("expected", Some(json!("12"))),
+            ("difference", Some(json!([]))),
+        ];
+        for (field, value) in cases {
+            let err = refused(field, value.clone());
+            assert!(
+                err.starts_with(&format!("{field}: ")),
+                "{field} {value:?}: {err}"
+            );
+        }
+        let mut forward = good.clone();
+        forward["kind"] = json!("forward");
+        let err = parse_message(forward.to_string().as_bytes()).unwrap_err();
+        assert!(err.starts_with("flowName: invalid forward name"), "{err}");
+        // Left-out numbers are unknown, unknown fields are ignored.
+        let mut lenient = good.clone();
+        lenient.as_object_mut().unwrap().remove("expected");
+        lenient["extra"] = json!(1);
+        assert_eq!(
+            parse_message(lenient.to_string().as_bytes())
+                .unwrap()
+                .expected,
+            None
+        );
+        assert!(
+            parse_message(b"[1]")
+                .unwrap_err()
+                .starts_with("not a JSON object")
+        );
+        assert!(parse_message(b"{").unwrap_err().starts_with("not JSON: "));
     }
 }

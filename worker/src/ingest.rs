@@ -26,6 +26,9 @@ use crate::actors::flow_supervisor::{IngestOutcome, SupervisorMsg};
 pub const INGEST_STREAM: &str = "FLOWWATCH_INGEST";
 /// The subject prefix of the ingest partitions.
 pub const INGEST_SUBJECT: &str = "flowwatch.ingest";
+/// Ingest partitions when none are configured (the gateway's `--partitions`, the JetStream
+/// load driver's); every publisher and every worker of a cluster must use the same number.
+pub const DEFAULT_PARTITIONS: u32 = 8;
 /// Records per JetStream message (about 60 KB).
 const RECORDS_PER_MESSAGE: usize = 1000;
 /// Messages a consumer takes per batch.

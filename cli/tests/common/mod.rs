@@ -1,12 +1,15 @@
-//! Helpers shared by the `flowwatch` process tests: a running `flowwatch run`, and the tick
-//! rows of `flowwatch replay` and of a store, in the SPEC §6 tick CSV, to compare them.
+//! Helpers shared by the `flowwatch` process tests: a running `flowwatch run` or `flowwatch
+//! gateway`, and the tick rows of `flowwatch replay` and of a store, in the SPEC §6 tick CSV,
+//! to compare them.
 #![allow(dead_code)] // each test file uses a part
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
 
 use flowwatch_core::detection::TickEvaluation;
@@ -50,13 +53,40 @@ impl Run {
         root_password: Option<&str>,
         stderr: Stdio,
     ) -> (Child, String) {
+        let mut args = vec![OsString::from("--data-dir"), data_dir.into()];
+        args.extend(extra.iter().map(OsString::from));
+        Run::spawn_subcommand("run", &args, root_password, stderr)
+    }
+
+    /// A running `flowwatch gateway` with `args` (`--storage`, `--nats-url`, …), the root
+    /// password of a fresh store [`ROOT_PASSWORD`], logged in as root.
+    pub fn start_gateway(args: &[&str]) -> Run {
+        let args: Vec<OsString> = args.iter().map(OsString::from).collect();
+        let (child, addr) =
+            Run::spawn_subcommand("gateway", &args, Some(ROOT_PASSWORD), Stdio::inherit());
+        let mut run = Run {
+            child,
+            addr,
+            key: String::new(),
+        };
+        run.key = run.login("root", ROOT_PASSWORD);
+        run
+    }
+
+    /// Spawns `flowwatch <subcommand> --http 127.0.0.1:0 <args>` (a fresh store's root
+    /// password from `root_password`, else random); the process and the address it serves on,
+    /// read from its first line of standard output.
+    pub fn spawn_subcommand(
+        subcommand: &str,
+        args: &[OsString],
+        root_password: Option<&str>,
+        stderr: Stdio,
+    ) -> (Child, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowwatch"));
         command
-            .arg("run")
-            .arg("--data-dir")
-            .arg(data_dir)
+            .arg(subcommand)
             .args(["--http", "127.0.0.1:0"])
-            .args(extra)
+            .args(args)
             .env("RUST_LOG", "warn")
             .env_remove("FLOWWATCH_ROOT_PASSWORD")
             .stdout(Stdio::piped())
@@ -85,6 +115,32 @@ impl Run {
         assert_eq!(status, 200, "{answer}");
         let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
         answer["apiKey"].as_str().unwrap().to_owned()
+    }
+
+    /// Opens `GET /api/v1/live{query}` with the root key; its events as `(name, data)` on the
+    /// channel, then `None` when the stream ends.
+    pub fn subscribe(&self, query: &str) -> mpsc::Receiver<Option<(String, String)>> {
+        let mut s = TcpStream::connect(&self.addr).unwrap();
+        write!(
+            s,
+            "GET /api/v1/live{query} HTTP/1.1\r\nHost: x\r\nX-API-Key: {}\r\n\r\n",
+            self.key
+        )
+        .unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut name = String::new();
+            for line in BufReader::new(s).lines() {
+                let Ok(line) = line else { break };
+                if let Some(n) = line.strip_prefix("event: ") {
+                    name = n.to_owned();
+                } else if let Some(data) = line.strip_prefix("data: ") {
+                    let _ = tx.send(Some((name.clone(), data.to_owned())));
+                }
+            }
+            let _ = tx.send(None);
+        });
+        rx
     }
 
     /// One HTTP/1.1 request with the root key; the status and the body.

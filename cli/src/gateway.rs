@@ -1,0 +1,116 @@
+//! `flowwatch gateway`: the gateway of a cluster as its own process.
+//!
+//! The HTTP and gRPC APIs on a shared store (`--storage`), with no worker in the process:
+//! - ingest is published to the JetStream ingest stream (`flowwatch.ingest.<partition>`) that
+//!   the workers consume; a request is answered once JetStream has acknowledged its records;
+//! - the live views' status changes are the alarms the workers publish on NATS
+//!   (`flowwatch.alarms.>`, SPEC §8);
+//! - the configuration in force is the newest stored version, whichever gateway saved it
+//!   (looked for every [`FOLLOW_EVERY`]); a save through this gateway is in force here at once.
+//!
+//! Several gateways may serve one store. Users, keys, the audit log and the configuration live
+//! in the store; the failed-login limit is per process. SIGINT or SIGTERM stops taking
+//! requests and lets those in flight finish.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use flowwatch_gateway::Gateway;
+use flowwatch_gateway::config::{FOLLOW_EVERY, follow};
+use flowwatch_gateway::live::follow_alarms;
+use flowwatch_storage::redact_uri;
+use flowwatch_worker::alarms::ALARM_SUBJECT;
+use flowwatch_worker::ingest::{DEFAULT_PARTITIONS, IngestFront, JetStreamIngest};
+use serde::Serialize;
+use tokio::sync::broadcast;
+
+use crate::serve::{ApiArgs, configuration};
+
+/// `flowwatch gateway` flags (each also `FLOWWATCH_GATEWAY__<FLAG>`).
+///
+/// `--coordinator` (SPEC §7) is not taken yet: the gateway needs no coordinator until workers
+/// are placed by one (issue 8); ingest goes to partitions, whoever consumes them.
+#[derive(clap::Args, Debug, Serialize)]
+pub struct Args {
+    /// The shared store: `postgres://user@host:5432/db`, `scylla://host:9042/keyspace` or
+    /// `embedded:///path` (one process only).
+    #[arg(long, env = "FLOWWATCH_GATEWAY__STORAGE")]
+    #[serde(serialize_with = "redacted")]
+    storage: String,
+    /// The NATS server (with JetStream): ingest goes to its ingest stream, alarms come from it.
+    #[arg(long, env = "FLOWWATCH_GATEWAY__NATS_URL")]
+    nats_url: String,
+    /// Ingest partitions: the number every worker and gateway of the cluster uses.
+    #[arg(
+        long,
+        env = "FLOWWATCH_GATEWAY__PARTITIONS",
+        default_value_t = DEFAULT_PARTITIONS,
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    partitions: u32,
+    /// The HTTP and gRPC APIs, authentication, the clock.
+    #[command(flatten)]
+    #[serde(flatten)]
+    api: ApiArgs,
+    /// Print the effective settings as JSON and exit.
+    #[arg(long)]
+    #[serde(skip)]
+    dump_config: bool,
+}
+
+fn redacted<S: serde::Serializer>(uri: &str, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&redact_uri(uri))
+}
+
+/// Runs until SIGINT or SIGTERM.
+pub async fn run(args: Args) -> Result<()> {
+    if args.dump_config {
+        println!("{}", serde_json::to_string_pretty(&args)?);
+        return Ok(());
+    }
+    let clock = args.api.clock()?;
+    let storage = redact_uri(&args.storage);
+    let store = flowwatch_storage::open(&args.storage)
+        .await
+        .with_context(|| format!("cannot open the store {storage} (--storage)"))?;
+    args.api.ensure_root(store.as_ref()).await?;
+    let in_force = configuration(store.as_ref(), None).await?;
+
+    // Reconnects (and resubscribing) are async-nats's job; a server away at start is waited
+    // for until the ingest stream's JetStream request below times out (then the gateway exits).
+    let nats = async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(args.nats_url.as_str())
+        .await
+        .with_context(|| format!("invalid --nats-url {}", args.nats_url))?;
+    let alarms = nats
+        .subscribe(format!("{ALARM_SUBJECT}.>"))
+        .await
+        .with_context(|| format!("cannot subscribe to alarms on {}", args.nats_url))?;
+    let ingest = JetStreamIngest::new(nats.clone(), args.partitions)
+        .await
+        .map_err(|e| anyhow!("NATS {}: {e}", args.nats_url))?;
+    let (changes, _) = broadcast::channel(4096);
+    tokio::spawn(follow_alarms(alarms, changes.clone()));
+
+    let gateway = Arc::new(Gateway {
+        ingest: IngestFront::JetStream(Arc::new(ingest)),
+        config: tokio::sync::watch::channel(in_force).0,
+        store,
+        relay: None,
+        nats: Some(nats),
+        clock,
+        max_body: args.api.max_body(),
+        auth: args.api.auth(),
+        changes,
+        stopping: tokio::sync::watch::channel(false).0,
+    });
+    tokio::spawn(follow(gateway.clone(), FOLLOW_EVERY));
+    tracing::info!(
+        storage,
+        partitions = args.partitions,
+        "gateway on NATS {}",
+        args.nats_url
+    );
+    args.api.serve(gateway).await
+}

@@ -1,0 +1,247 @@
+//! What `flowwatch run` and `flowwatch gateway` share: the flags of the HTTP and gRPC APIs
+//! ([`ApiArgs`], flattened into both), and starting and serving a gateway on them.
+//!
+//! Each shared flag comes from its role's environment variable (`FLOWWATCH_RUN__HTTP`,
+//! `FLOWWATCH_GATEWAY__HTTP`): a derive attribute can name only one, so [`role_env`] sets them
+//! on the command before it parses.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use flowwatch_core::config::Config;
+use flowwatch_core::time::{parse_rfc3339, utc_string};
+use flowwatch_gateway::auth::Auth;
+use flowwatch_gateway::{Gateway, InForce};
+use flowwatch_storage::Store;
+use flowwatch_worker::Clock;
+use serde::Serialize;
+
+/// The subcommands that take [`ApiArgs`].
+const ROLES: [&str; 2] = ["run", "gateway"];
+
+/// The flags of the HTTP and gRPC APIs, authentication and the clock.
+#[derive(clap::Args, Debug, Serialize)]
+pub struct ApiArgs {
+    /// Address of the HTTP API, and of the gRPC API (HTTP/2).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub http: SocketAddr,
+    /// A second address serving only the gRPC API (it is always on `--http` too).
+    #[arg(long)]
+    pub grpc: Option<SocketAddr>,
+    /// Start the clock at this instant (RFC 3339) and run forward in real time.
+    #[arg(long)]
+    pub start_time: Option<String>,
+    /// The largest request body taken, in MiB (an ingest of 1 M records is about 50 MiB of
+    /// CSV; memory while it is handled grows with it).
+    #[arg(long, default_value_t = 256)]
+    pub max_body: usize,
+    /// The password of the `root` user created on first start (without it, a random one is
+    /// printed once to standard error). Ignored once a root user exists.
+    #[arg(long, env = "FLOWWATCH_ROOT_PASSWORD", hide_env_values = true)]
+    #[serde(skip)]
+    pub root_password: Option<String>,
+    /// Switch off visitor login (read-only keys without credentials); visitor keys already
+    /// issued stop working.
+    #[arg(long)]
+    pub no_visitor: bool,
+    /// How long a key issued by a login lives, in hours.
+    #[arg(long, default_value_t = 12)]
+    pub session_hours: u32,
+}
+
+/// `command` with every [`ApiArgs`] flag of `run` and `gateway` that has no environment
+/// variable of its own given `FLOWWATCH_<ROLE>__<FLAG>`.
+pub fn role_env(mut command: clap::Command) -> clap::Command {
+    let shared = <ApiArgs as clap::Args>::augment_args(clap::Command::new("api"));
+    let ids: Vec<String> = shared
+        .get_arguments()
+        .filter(|a| a.get_env().is_none() && a.get_long().is_some())
+        .map(|a| a.get_id().to_string())
+        .collect();
+    for role in ROLES {
+        command = command.mut_subcommand(role, |mut sub| {
+            for id in &ids {
+                let env = format!("FLOWWATCH_{}__{}", role.to_uppercase(), id.to_uppercase());
+                sub = sub.mut_arg(id, |a| a.env(env));
+            }
+            sub
+        });
+    }
+    command
+}
+
+impl ApiArgs {
+    /// The clock: the system's, or shifted to start at `--start-time`.
+    pub fn clock(&self) -> Result<Clock> {
+        Ok(match &self.start_time {
+            Some(t) => Clock::starting_at(
+                parse_rfc3339(t).map_err(|e| anyhow::anyhow!("--start-time: {e}"))?,
+            ),
+            None => Clock::system(),
+        })
+    }
+
+    /// Authentication as the flags set it.
+    pub fn auth(&self) -> Auth {
+        Auth::new(!self.no_visitor, i64::from(self.session_hours) * 3600)
+    }
+
+    /// The largest request body in bytes.
+    pub fn max_body(&self) -> usize {
+        self.max_body << 20
+    }
+
+    /// Creates the `root` user on a fresh store (with `--root-password`, else a random
+    /// password printed once to standard error).
+    pub async fn ensure_root(&self, store: &dyn Store) -> Result<()> {
+        if let Some(password) =
+            flowwatch_gateway::auth::ensure_root(store, self.root_password.clone()).await?
+        {
+            eprintln!(
+                "flowwatch: created user \"root\" with password {password}\n\
+                 flowwatch: it is shown this once: log in (POST /api/v1/login) and change it \
+                 (PATCH /api/v1/users/root), or set FLOWWATCH_ROOT_PASSWORD on a fresh store"
+            );
+        }
+        Ok(())
+    }
+
+    /// Serves `gateway` on `--http` (HTTP and gRPC) and `--grpc` (gRPC only) until SIGINT or
+    /// SIGTERM, then lets the requests in flight finish. Prints `listening on http://ADDR` as
+    /// the first line of standard output once the address is bound (tests and scripts read
+    /// the address from it, with `--http 127.0.0.1:0`); nothing else goes to standard output.
+    pub async fn serve(&self, gateway: Arc<Gateway>) -> Result<()> {
+        let listener = tokio::net::TcpListener::bind(self.http)
+            .await
+            .with_context(|| format!("cannot listen on {}", self.http))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(clock = %utc_string(gateway.clock.now()), "flowwatch serving on http://{addr}");
+        println!("listening on http://{addr}");
+        let grpc = match self.grpc {
+            Some(at) => {
+                let listener = tokio::net::TcpListener::bind(at)
+                    .await
+                    .with_context(|| format!("cannot listen on {at} (--grpc)"))?;
+                tracing::info!("gRPC API on {}", listener.local_addr()?);
+                let (router, g) = (
+                    flowwatch_gateway::grpc::router(gateway.clone()),
+                    gateway.clone(),
+                );
+                let stopped = async move { g.stopped().await };
+                Some(tokio::spawn(flowwatch_gateway::serve(
+                    listener, router, stopped,
+                )))
+            }
+            None => None,
+        };
+        // The HTTP API, and the gRPC API on the same address (HTTP/2).
+        let router = flowwatch_gateway::router(gateway.clone());
+        let shutdown = async move {
+            shutdown_signal().await;
+            gateway.stop();
+        };
+        flowwatch_gateway::serve(listener, router, shutdown).await?;
+        if let Some(grpc) = grpc {
+            grpc.await??;
+        }
+        Ok(())
+    }
+}
+
+/// The configuration to start with: `file` (saved as a new version when it differs from the
+/// stored one), else the stored one, else the built-in defaults.
+pub async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<InForce> {
+    let latest = store.config_latest().await?;
+    let Some(path) = file else {
+        let (version, config) = match latest {
+            Some(v) => (
+                v.version,
+                Config::from_json(&v.document.to_string())
+                    .context("the stored configuration is invalid")?,
+            ),
+            None => (0, Config::default()),
+        };
+        return Ok(InForce {
+            version,
+            config: Arc::new(config),
+        });
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    let config =
+        Config::from_json(&text).with_context(|| format!("invalid config {}", path.display()))?;
+    let document = serde_json::to_value(config.document())?;
+    let version = match latest {
+        Some(v) if v.document == document => v.version,
+        latest => {
+            let expected = latest.map_or(0, |v| v.version);
+            let saved = store
+                .config_put(expected, document, &format!("file {}", path.display()))
+                .await?;
+            tracing::info!(
+                version = saved.version,
+                "configuration saved from {}",
+                path.display()
+            );
+            saved.version
+        }
+    };
+    Ok(InForce {
+        version,
+        config: Arc::new(config),
+    })
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
+    let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn shared_flags_take_their_roles_environment() {
+        let command = role_env(crate::Cli::command());
+        let env = |role: &str, flag: &str| {
+            let sub = command.find_subcommand(role).unwrap();
+            let arg = sub
+                .get_arguments()
+                .find(|a| a.get_long() == Some(flag))
+                .unwrap_or_else(|| panic!("{role} has no --{flag}"));
+            arg.get_env().map(|e| e.to_string_lossy().into_owned())
+        };
+        for flag in [
+            "http",
+            "grpc",
+            "start-time",
+            "max-body",
+            "no-visitor",
+            "session-hours",
+        ] {
+            let id = flag.replace('-', "_").to_uppercase();
+            assert_eq!(env("run", flag), Some(format!("FLOWWATCH_RUN__{id}")));
+            assert_eq!(
+                env("gateway", flag),
+                Some(format!("FLOWWATCH_GATEWAY__{id}"))
+            );
+        }
+        assert_eq!(
+            env("gateway", "root-password").as_deref(),
+            Some("FLOWWATCH_ROOT_PASSWORD")
+        );
+        assert_eq!(
+            env("gateway", "storage").as_deref(),
+            Some("FLOWWATCH_GATEWAY__STORAGE")
+        );
+    }
+}
