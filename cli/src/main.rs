@@ -12,6 +12,7 @@
 //! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
+mod demo;
 mod gateway;
 mod import;
 mod replay;

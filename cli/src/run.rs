@@ -46,6 +46,13 @@ pub struct Args {
     /// A status change of a tick older than this many seconds is a revision, never alarmed.
     #[arg(long, env = "FLOWWATCH_RUN__ALARM_WINDOW", default_value_t = 86_400)]
     alarm_window: i64,
+    /// Fill the store with realistic demo traffic (weeks of history, then live) for a system
+    /// that lives at once; its configuration is saved when none is stored.
+    #[arg(long, env = "FLOWWATCH_RUN__DEMO")]
+    demo: bool,
+    /// How many flows the demo has.
+    #[arg(long, env = "FLOWWATCH_RUN__DEMO_FLOWS", default_value_t = 4500)]
+    demo_flows: usize,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -64,6 +71,9 @@ async fn reconfigure(
             .call(|r| SupervisorMsg::Reconfigure(config, r), None)
             .await
         {
+            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
+                return; // stopping: the next start reads the saved configuration
+            }
             tracing::error!("the worker did not take the new configuration: {e}");
         }
     }
@@ -85,6 +95,10 @@ pub async fn run(args: Args) -> Result<()> {
             .with_context(|| format!("cannot open the store in {}", args.data_dir.display()))?,
     );
     args.api.ensure_root(store.as_ref()).await?;
+    let demo = match args.demo {
+        true => Some(crate::demo::prepare(store.as_ref(), args.demo_flows, clock.now()).await?),
+        false => None,
+    };
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
     let (alarms, _) = broadcast::channel(4096);
     let settings = Arc::new(WorkerSettings {
@@ -134,6 +148,14 @@ pub async fn run(args: Args) -> Result<()> {
         changes: alarms.clone(),
         stopping: tokio::sync::watch::channel(false).0,
     });
+    if let Some(pending) = demo {
+        let (g, flows) = (gateway.clone(), args.demo_flows);
+        tokio::spawn(async move {
+            if let Err(e) = crate::demo::feed(g, flows, pending).await {
+                tracing::error!("demo traffic stopped: {e:#}");
+            }
+        });
+    }
     args.api.serve(gateway).await?;
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");

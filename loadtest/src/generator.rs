@@ -14,6 +14,7 @@ use chrono::{Datelike, NaiveDate, Offset, TimeZone, Timelike};
 use chrono_tz::Tz;
 use flowwatch_core::calendar::CountryCalendar;
 use flowwatch_core::calendar::holidays::national_holidays;
+use flowwatch_core::record::{Batch, Record};
 use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, utc_string, weekday,
 };
@@ -344,6 +345,52 @@ impl Dataset {
     /// Writes the traffic CSV (SPEC §6), roughly in arrival order (some files late, some times
     /// with a local offset or a fraction); returns the number of records.
     pub fn write_csv(&self, out: impl Write) -> io::Result<u64> {
+        let records = self.arrivals();
+        let mut out = io::BufWriter::with_capacity(1 << 20, out);
+        writeln!(out, "{}", flowwatch_core::record::CSV_HEADER)?;
+        let mut line = String::with_capacity(128);
+        for &(_, t, fi, bytes, style) in &records {
+            let flow = &self.flows[fi as usize];
+            line.clear();
+            write_time(&mut line, t, style, self.countries[flow.country].tz);
+            use std::fmt::Write as _;
+            let id = &flow.id;
+            writeln!(
+                line,
+                ",{},{},{},{},{bytes}",
+                id.country, id.lob, id.kind, id.name
+            )
+            .expect("String write");
+            out.write_all(line.as_bytes())?;
+        }
+        out.flush()?;
+        Ok(records.len() as u64)
+    }
+
+    /// The records in arrival order, as `(arrival, record)` batches: each batch the records
+    /// that arrive in one `every`-second step (what a live feed sends at once).
+    pub fn batches(&self, every: Instant) -> Vec<(Instant, Batch)> {
+        let mut out: Vec<(Instant, Batch)> = Vec::new();
+        for (arrival, t, fi, bytes, _) in self.arrivals() {
+            let step = arrival.div_euclid(every.max(1)) * every.max(1);
+            if out.last().is_none_or(|(s, _)| *s != step) {
+                out.push((step, Batch::default()));
+            }
+            let (_, batch) = out.last_mut().expect("pushed above");
+            let record = Record {
+                time: t,
+                flow: self.flows[fi as usize].id.clone(),
+                bytes,
+            };
+            batch
+                .add_record(record, |_| Ok(()))
+                .expect("every flow is accepted");
+        }
+        out
+    }
+
+    /// `(arrival, time, flow index, bytes, time style)` of every record, by arrival.
+    fn arrivals(&self) -> Vec<(Instant, Instant, u32, u64, u8)> {
         let mut rng = Rng::new(self.spec.seed ^ 0xC5A);
         let first = epoch_day(self.spec.start);
         let last = first + self.spec.days as EpochDay;
@@ -410,25 +457,7 @@ impl Dataset {
             }
         }
         records.sort_unstable_by_key(|r| (r.0, r.2));
-        let mut out = io::BufWriter::with_capacity(1 << 20, out);
-        writeln!(out, "{}", flowwatch_core::record::CSV_HEADER)?;
-        let mut line = String::with_capacity(128);
-        for &(_, t, fi, bytes, style) in &records {
-            let flow = &self.flows[fi as usize];
-            line.clear();
-            write_time(&mut line, t, style, self.countries[flow.country].tz);
-            use std::fmt::Write as _;
-            let id = &flow.id;
-            writeln!(
-                line,
-                ",{},{},{},{},{bytes}",
-                id.country, id.lob, id.kind, id.name
-            )
-            .expect("String write");
-            out.write_all(line.as_bytes())?;
-        }
-        out.flush()?;
-        Ok(records.len() as u64)
+        records
     }
 
     fn day_factor(&self, country: &Country, lob: &LobShape, day: EpochDay) -> f64 {
@@ -654,6 +683,23 @@ mod tests {
             flows: 30,
             unusual_zones: true,
             ..Spec::default()
+        }
+    }
+
+    #[test]
+    fn batches_hold_every_record_in_arrival_steps() {
+        let data = Dataset::generate(&Spec {
+            days: 3,
+            ..small()
+        });
+        let n = data.write_csv(std::io::sink()).unwrap();
+        let batches = data.batches(60);
+        assert_eq!(batches.iter().map(|(_, b)| b.len() as u64).sum::<u64>(), n);
+        assert!(batches.windows(2).all(|w| w[0].0 < w[1].0), "one batch a step, in order");
+        assert!(batches.iter().all(|(step, _)| step % 60 == 0));
+        // A record arrives at or after its time (late files), never before.
+        for (step, batch) in &batches {
+            assert!(batch.records().all(|(_, t, _)| t < step + 60));
         }
     }
 

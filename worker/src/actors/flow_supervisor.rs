@@ -209,6 +209,8 @@ impl SupervisorState {
                     self.flows.insert(flow, actor);
                     METRICS.flows.add(1);
                 }
+                // Refused because this supervisor is stopping: nothing to restart.
+                Err(_) if !ractor::ACTIVE_STATES.contains(&myself.get_status()) => {}
                 Err(e) => {
                     tracing::warn!(%flow, "flow actor did not start: {e}");
                     restart_later(myself, flow);
