@@ -688,14 +688,14 @@ mod tests {
 
     #[test]
     fn batches_hold_every_record_in_arrival_steps() {
-        let data = Dataset::generate(&Spec {
-            days: 3,
-            ..small()
-        });
+        let data = Dataset::generate(&Spec { days: 3, ..small() });
         let n = data.write_csv(std::io::sink()).unwrap();
         let batches = data.batches(60);
         assert_eq!(batches.iter().map(|(_, b)| b.len() as u64).sum::<u64>(), n);
-        assert!(batches.windows(2).all(|w| w[0].0 < w[1].0), "one batch a step, in order");
+        assert!(
+            batches.windows(2).all(|w| w[0].0 < w[1].0),
+            "one batch a step, in order"
+        );
         assert!(batches.iter().all(|(step, _)| step % 60 == 0));
         // A record arrives at or after its time (late files), never before.
         for (step, batch) in &batches {
