@@ -236,10 +236,19 @@ fn document_error(e: ConfigError, at: impl Fn(&str) -> String) -> ApiError {
 /// Settings (of a flow or a LoB) that the document refuses, at the request's
 /// `settings.<field>` (the document's path is `countries.….config.<field>`).
 pub(crate) fn settings_error(e: ConfigError) -> ApiError {
-    document_error(e, |path| {
-        let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
-        format!("settings{field}")
-    })
+    document_error(e, settings_path)
+}
+
+/// `countries.….config.<field>` as the request's `settings.<field>`.
+fn settings_path(path: &str) -> String {
+    let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
+    format!("settings{field}")
+}
+
+/// The version of a `DELETE …?version=N`.
+fn based(query: Result<Query<Based>, QueryRejection>) -> Result<u64, ApiError> {
+    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
+    Ok(based.version)
 }
 
 /// A change of one flow's own settings.
@@ -334,8 +343,7 @@ pub async fn delete_flow(
     Path(path): Path<(String, String, String, String)>,
     query: Result<Query<Based>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
-    edit_flow(&g, &caller, path, based.version, Edit::Remove).await
+    edit_flow(&g, &caller, path, based(query)?, Edit::Remove).await
 }
 
 /// A country's calendar as the routes take it.
@@ -361,16 +369,18 @@ fn country_path(country: &str) -> impl Fn(&str) -> String {
     move |path: &str| path.strip_prefix(&prefix).unwrap_or(path).to_owned()
 }
 
-/// Saves `document` (edited from the configuration in force at `version`), its problems mapped
-/// to request paths by `at`.
-async fn save_document(
+/// Saves the document in force with `change` made to it, if `version` is still the newest; the
+/// document's problems mapped to request paths by `at`.
+async fn edit_document(
     g: &Gateway,
     who: &Caller,
     what: &str,
     version: u64,
-    document: Document,
     at: impl Fn(&str) -> String,
+    change: impl FnOnce(&mut Document) -> Result<(), ApiError>,
 ) -> Result<Json<Value>, ApiError> {
+    let mut document = based_on(g, version)?.config.document().clone();
+    change(&mut document)?;
     let config = Config::new(document).map_err(|e| document_error(e, at))?;
     save(g, who, what, version, config).await
 }
@@ -411,32 +421,32 @@ pub async fn change_country(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let change: CountryChange = crate::rest::json_body(body, "change")?;
-    let in_force = based_on(&g, change.version)?;
-    let mut document = in_force.config.document().clone();
-    let entry = document.countries.entry(country.clone()).or_default();
-    if method == Method::PATCH {
-        if change.timezone.is_some() {
-            entry.timezone = change.timezone;
-        }
-        if let Some(h) = change.holidays {
-            entry.holidays = h;
-        }
-        if let Some(l) = change.lazy_days {
-            entry.lazy_days = l;
-        }
-    } else {
-        entry.timezone = change.timezone;
-        entry.holidays = change.holidays.unwrap_or_default();
-        entry.lazy_days = change.lazy_days.unwrap_or_default();
-    }
     let what = format!("country {country}: calendar set");
-    save_document(
+    edit_document(
         &g,
         &caller,
         &what,
         change.version,
-        document,
         country_path(&country),
+        |d| {
+            let entry = d.countries.entry(country.clone()).or_default();
+            if method == Method::PATCH {
+                if change.timezone.is_some() {
+                    entry.timezone = change.timezone;
+                }
+                if let Some(h) = change.holidays {
+                    entry.holidays = h;
+                }
+                if let Some(l) = change.lazy_days {
+                    entry.lazy_days = l;
+                }
+            } else {
+                entry.timezone = change.timezone;
+                entry.holidays = change.holidays.unwrap_or_default();
+                entry.lazy_days = change.lazy_days.unwrap_or_default();
+            }
+            Ok(())
+        },
     )
     .await
 }
@@ -450,21 +460,19 @@ pub async fn delete_country(
     Path(country): Path<String>,
     query: Result<Query<Based>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
-    let in_force = based_on(&g, based.version)?;
-    let mut document = in_force.config.document().clone();
-    document
-        .countries
-        .remove(&country)
-        .ok_or_else(|| not_configured(format!("country {country:?}")))?;
     let what = format!("country {country}: removed");
-    save_document(
+    edit_document(
         &g,
         &caller,
         &what,
-        based.version,
-        document,
+        based(query)?,
         country_path(&country),
+        |d| {
+            d.countries
+                .remove(&country)
+                .map(drop)
+                .ok_or_else(|| not_configured(format!("country {country:?}")))
+        },
     )
     .await
 }
@@ -502,7 +510,6 @@ pub async fn fill_holidays(
         )
         .at("to"));
     }
-    let in_force = based_on(&g, fill.version)?;
     let mut dates = std::collections::BTreeSet::new();
     for year in fill.from..=fill.to {
         let holidays = national_holidays(&country, year).ok_or_else(|| {
@@ -517,21 +524,22 @@ pub async fn fill_holidays(
         })?;
         dates.extend(holidays.iter().map(|h| h.date.to_string()));
     }
-    let mut document = in_force.config.document().clone();
-    let entry = document.countries.entry(country.clone()).or_default();
-    dates.extend(entry.holidays.drain(..));
-    entry.holidays = dates.into_iter().collect();
     let what = format!(
         "country {country}: built-in holidays {}..{} added",
         fill.from, fill.to
     );
-    save_document(
+    edit_document(
         &g,
         &caller,
         &what,
         fill.version,
-        document,
         country_path(&country),
+        |d| {
+            let entry = d.countries.entry(country.clone()).or_default();
+            dates.extend(std::mem::take(&mut entry.holidays));
+            entry.holidays = dates.into_iter().collect();
+            Ok(())
+        },
     )
     .await
 }
@@ -571,23 +579,18 @@ pub async fn change_lob(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
     let change: FlowChange = crate::rest::json_body(body, "change")?;
-    let in_force = based_on(&g, change.version)?;
-    let mut document = in_force.config.document().clone();
-    let entry = document
-        .countries
-        .entry(country.clone())
-        .or_default()
-        .lobs
-        .entry(lob.clone())
-        .or_default();
-    if method == Method::PATCH {
-        entry.config.merge(&change.settings);
-    } else {
-        entry.config = change.settings;
-    }
     let what = format!("LoB {country}/{lob}: settings set");
-    let config = Config::new(document).map_err(settings_error)?;
-    save(&g, &caller, &what, change.version, config).await
+    edit_document(&g, &caller, &what, change.version, settings_path, |d| {
+        let entry = d.countries.entry(country.clone()).or_default();
+        let own = &mut entry.lobs.entry(lob.clone()).or_default().config;
+        if method == Method::PATCH {
+            own.merge(&change.settings);
+        } else {
+            *own = change.settings;
+        }
+        Ok(())
+    })
+    .await
 }
 
 /// `DELETE /api/v1/config/countries/{country}/lobs/{lob}?version=`: the LoB's entry removed
@@ -598,17 +601,15 @@ pub async fn delete_lob(
     Path((country, lob)): Path<(String, String)>,
     query: Result<Query<Based>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    let Query(based) = query.map_err(|e| ApiError::query("version", e.body_text()))?;
-    let in_force = based_on(&g, based.version)?;
-    let mut document = in_force.config.document().clone();
-    document
-        .countries
-        .get_mut(&country)
-        .and_then(|c| c.lobs.remove(&lob))
-        .ok_or_else(|| not_configured(format!("LoB {country}/{lob}")))?;
     let what = format!("LoB {country}/{lob}: removed");
-    let config = Config::new(document).map_err(settings_error)?;
-    save(&g, &caller, &what, based.version, config).await
+    edit_document(&g, &caller, &what, based(query)?, settings_path, |d| {
+        d.countries
+            .get_mut(&country)
+            .and_then(|c| c.lobs.remove(&lob))
+            .map(drop)
+            .ok_or_else(|| not_configured(format!("LoB {country}/{lob}")))
+    })
+    .await
 }
 
 #[cfg(test)]
