@@ -41,6 +41,24 @@ pub enum Access {
     Root,
 }
 
+impl Caller {
+    /// Refuses (403) `what` unless the caller is root.
+    pub fn require_root(&self, what: &str) -> Result<(), ApiError> {
+        if self.role == Role::Root {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "{what} needs the root role; {} is {}",
+                self.user,
+                self.role.as_str()
+            ),
+        ))
+    }
+}
+
 /// Who may call a route, per method.
 pub type MethodAccess = &'static [(&'static str, Access)];
 
@@ -313,19 +331,11 @@ pub async fn authorize(
             Ok(c) => c,
             Err(e) => return e.into_response(),
         };
-        if access == Access::Root && caller.role != Role::Root {
-            return ApiError::new(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                format!(
-                    "{} {} needs the root role; {} is {}",
-                    request.method(),
-                    request.uri().path(),
-                    caller.user,
-                    caller.role.as_str()
-                ),
-            )
-            .into_response();
+        if access == Access::Root {
+            let what = format!("{} {}", request.method(), request.uri().path());
+            if let Err(e) = caller.require_root(&what) {
+                return e.into_response();
+            }
         }
         request.extensions_mut().insert(caller);
     }

@@ -19,7 +19,7 @@ use flowwatch_core::record::body::BodyFormat;
 use flowwatch_proto::convert::{filter, ingest_format, invalid, required};
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::flow_watch_server::{FlowWatch, FlowWatchServer, SERVICE_NAME};
-use flowwatch_storage::{Event, Role};
+use flowwatch_storage::Event;
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 use tonic::{Code, Request, Response, Streaming};
@@ -76,12 +76,8 @@ impl FlowWatchService {
     ) -> Result<Caller, tonic::Status> {
         let headers = request.metadata().clone().into_headers();
         let caller = self.gateway.caller(&headers).await?;
-        if root && caller.role != Role::Root {
-            return Err(tonic::Status::permission_denied(format!(
-                "{call} needs the root role; {} is {}",
-                caller.user,
-                caller.role.as_str()
-            )));
+        if root {
+            caller.require_root(call)?;
         }
         Ok(caller)
     }
