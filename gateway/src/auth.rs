@@ -252,8 +252,9 @@ impl Gateway {
             .await
             .map_err(ApiError::store)?
             .ok_or_else(unknown)?;
-        if let Err(e) = usable(&key, now(), self.auth.visitor) {
-            if key.expires_at.is_some_and(|at| at <= now()) {
+        let now = now();
+        if let Err(e) = usable(&key, now, self.auth.visitor) {
+            if key.expires_at.is_some_and(|at| at <= now) {
                 // Best effort: an expired key is never valid again.
                 let _ = self.store.delete_api_key(&key.hash).await;
             }
