@@ -55,8 +55,8 @@ struct Inner {
     outbox: Keyspace,
     /// Ingest source → the position of the last batch applied from it.
     ingest: Keyspace,
-    /// Serialises read-then-write operations.
-    write: Mutex<()>,
+    /// Serialises read-then-write operations, and holds what makes most of them blind.
+    write: Mutex<Newest>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
     ids: Mutex<FlowMap<u64>>,
     /// The latest status and the registry in memory, filled on their first full read and
@@ -65,11 +65,56 @@ struct Inner {
     views: Mutex<Views>,
 }
 
+/// The newest row key written per flow id in the `id ‖ time` keyspaces written with a
+/// read-then-write (upper bounds: deletes leave them, so a row after it cannot exist): a row
+/// after it is written without the read, and data arriving in time order (history imports,
+/// live minutes, evaluated ticks) nearly always is.
+#[derive(Default)]
+struct Newest {
+    traffic: std::collections::HashMap<u64, u128>,
+    ticks: std::collections::HashMap<u64, u128>,
+}
+
+impl Newest {
+    /// Whether `key` (`id ‖ time`) is after every row of its flow in `ks` (whose newest keys
+    /// `newest` holds), counting it written from now on.
+    fn is_new(
+        newest: &mut std::collections::HashMap<u64, u128>,
+        ks: &Keyspace,
+        key: u128,
+    ) -> Result<bool> {
+        let id = (key >> 64) as u64;
+        let last = match newest.entry(id) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let last = match ks.prefix(id.to_be_bytes()).next_back() {
+                    None => u128::from(id) << 64,
+                    Some(item) => {
+                        let k = item.key().map_err(backend)?;
+                        u128::from_be_bytes(
+                            k.as_ref()
+                                .try_into()
+                                .map_err(|_| corrupt("series", "a key is not 16 bytes"))?,
+                        )
+                    }
+                };
+                e.insert(last)
+            }
+        };
+        let new = key > *last;
+        *last = key.max(*last);
+        Ok(new)
+    }
+}
+
 /// In-memory copies of whole keyspaces, in flow order (`None`: not read yet).
 #[derive(Default)]
 struct Views {
     latest: Option<std::collections::BTreeMap<FlowId, StoredTick>>,
     flows: Option<std::collections::BTreeMap<FlowId, FlowEntry>>,
+    /// The outbox's keys: the relay takes the oldest after every alarm, and a scan of the
+    /// keyspace would step over every key it removed since the last flush.
+    outbox: Option<std::collections::BTreeSet<Vec<u8>>>,
 }
 
 fn backend(e: impl std::fmt::Display) -> Error {
@@ -174,7 +219,7 @@ impl Inner {
             audit: ks("audit")?,
             outbox: ks("outbox")?,
             ingest: ks("ingest")?,
-            write: Mutex::new(()),
+            write: Mutex::new(Newest::default()),
             ids: Mutex::new(FlowMap::default()),
             views: Mutex::new(Views::default()),
             db,
@@ -224,7 +269,7 @@ impl Inner {
         self.views.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Newest> {
         // A panic while holding it cannot leave the store inconsistent: batches are atomic.
         self.write.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -328,6 +373,25 @@ impl Inner {
             f(decode_time(&k[8..])?, &v)?;
         }
         Ok(())
+    }
+
+    /// `f` of the outbox's keys, read whole the first time.
+    fn with_outbox<T>(
+        &self,
+        f: impl FnOnce(&std::collections::BTreeSet<Vec<u8>>) -> T,
+    ) -> Result<T> {
+        if let Some(outbox) = &self.views().outbox {
+            return Ok(f(outbox));
+        }
+        // Under the write lock: no event is queued or removed between the scan and keeping it.
+        let _w = self.lock();
+        let keys = self
+            .outbox
+            .iter()
+            .map(|item| item.key().map(|k| k.to_vec()).map_err(backend))
+            .collect::<Result<_>>()?;
+        let mut views = self.views();
+        Ok(f(views.outbox.insert(keys)))
     }
 
     /// Deletes rows of an `id ‖ time` keyspace older than `before`, flow by flow (seeking from
@@ -516,7 +580,7 @@ impl Store for EmbeddedStore {
                 buckets.sort_unstable_by_key(|&(key, offset, ..)| (key, offset));
             }
             // Read-add-write: serialised, so two writers of one minute cannot lose a record.
-            let _w = i.lock();
+            let mut newest = i.lock();
             let mut b = i.batch();
             if let Some(mark) = &mark {
                 if i.position(&mark.source)?
@@ -532,9 +596,12 @@ impl Store for EmbeddedStore {
             }
             for row in buckets.chunk_by(|x, y| x.0 == y.0) {
                 let key = row[0].0.to_be_bytes();
-                let mut merged = match i.traffic.get(key).map_err(backend)? {
-                    Some(old) => keys::decode_minute(&old)?,
-                    None => [None; 60],
+                let mut merged = match Newest::is_new(&mut newest.traffic, &i.traffic, row[0].0)? {
+                    true => [None; 60],
+                    false => match i.traffic.get(key).map_err(backend)? {
+                        Some(old) => keys::decode_minute(&old)?,
+                        None => [None; 60],
+                    },
                 };
                 for &(_, offset, bytes, records) in row {
                     let (b0, r0) = merged[offset as usize].unwrap_or((0, 0));
@@ -602,6 +669,11 @@ impl Store for EmbeddedStore {
                             b.remove(&i.event_ids, k[8..].to_vec());
                         }
                         b.commit().map_err(backend)?;
+                        if let Some(outbox) = &mut i.views().outbox {
+                            for k in chunk {
+                                outbox.remove(k.as_ref());
+                            }
+                        }
                     }
                     Ok(old.len() as u64)
                 }
@@ -613,14 +685,15 @@ impl Store for EmbeddedStore {
     async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome> {
         self.blocking(move |i| {
             let ids = i.ids_creating(ticks.iter().map(|t| &t.flow))?;
-            let _w = i.lock();
+            let mut newest = i.lock();
             let mut out = WriteOutcome::default();
             let mut b = i.batch();
             // Latest tick per flow (by id) within this batch, to move the status once.
             let mut latest: std::collections::HashMap<u64, &StoredTick> = Default::default();
             for (t, &id) in ticks.iter().zip(&ids) {
                 let key = id_time_key(id, t.start);
-                if let Some(old) = i.ticks.get(key).map_err(backend)? {
+                let new = Newest::is_new(&mut newest.ticks, &i.ticks, u128::from_be_bytes(key))?;
+                if !new && let Some(old) = i.ticks.get(key).map_err(backend)? {
                     let old = keys::decode_tick(t.flow.clone(), &old)?;
                     if old.epoch > t.epoch {
                         out.stale += 1;
@@ -704,6 +777,7 @@ impl Store for EmbeddedStore {
             let _w = i.lock();
             let mut b = i.batch();
             let mut seen = std::collections::HashSet::new();
+            let mut queued = Vec::new();
             for e in &events {
                 if !seen.insert(e.id.as_str())
                     || i.event_ids.contains_key(&e.id).map_err(backend)?
@@ -713,6 +787,7 @@ impl Store for EmbeddedStore {
                 let key = event_key(e.time, &e.id);
                 if !e.revision {
                     b.insert(&i.outbox, key.clone(), []);
+                    queued.push(key.clone());
                 }
                 b.insert(&i.events, key, json(e));
                 b.insert(
@@ -721,7 +796,11 @@ impl Store for EmbeddedStore {
                     time(e.time).to_vec(),
                 );
             }
-            b.commit().map_err(backend)
+            b.commit().map_err(backend)?;
+            if let Some(outbox) = &mut i.views().outbox {
+                outbox.extend(queued);
+            }
+            Ok(())
         })
         .await
     }
@@ -759,9 +838,9 @@ impl Store for EmbeddedStore {
 
     async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>> {
         self.blocking(move |i| {
+            let keys: Vec<Vec<u8>> = i.with_outbox(|o| o.iter().take(limit).cloned().collect())?;
             let mut out = Vec::new();
-            for item in i.outbox.iter().take(limit) {
-                let key = item.key().map_err(backend)?;
+            for key in keys {
                 // Expired with its event only; the outbox never outlives it.
                 if let Some(v) = i.events.get(&key).map_err(backend)? {
                     out.push(serde_json::from_slice(&v).map_err(|e| corrupt("events", e))?);
@@ -774,19 +853,29 @@ impl Store for EmbeddedStore {
 
     async fn outbox_done(&self, ids: Vec<String>) -> Result<()> {
         self.blocking(move |i| {
+            let _w = i.lock();
             let mut b = i.batch();
+            let mut done = Vec::new();
             for id in &ids {
                 if let Some(t) = i.event_ids.get(id).map_err(backend)? {
-                    b.remove(&i.outbox, event_key(decode_time(&t)?, id));
+                    let key = event_key(decode_time(&t)?, id);
+                    b.remove(&i.outbox, key.clone());
+                    done.push(key);
                 }
             }
-            b.commit().map_err(backend)
+            b.commit().map_err(backend)?;
+            if let Some(outbox) = &mut i.views().outbox {
+                for k in &done {
+                    outbox.remove(k);
+                }
+            }
+            Ok(())
         })
         .await
     }
 
     async fn outbox_len(&self) -> Result<u64> {
-        self.blocking(|i| Ok(i.outbox.iter().count() as u64)).await
+        self.blocking(|i| i.with_outbox(|o| o.len() as u64)).await
     }
 
     async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
