@@ -135,6 +135,17 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Splits a line with quoted fields (`"a,b"`, `""` for a quote).
 fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(6);
+    split_csv_fields(line, &mut fields)?;
+    let n = fields.len();
+    fields
+        .try_into()
+        .map_err(|_| format!("expected 6 fields, found {n}"))
+}
+
+/// Splits a CSV line into `fields` (cleared first), RFC 4180 quoting: `"a,b"`, `""` for a
+/// quote; an unquoted field is borrowed.
+pub fn split_csv_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+    fields.clear();
     let mut rest = line;
     loop {
         if let Some(after) = rest.strip_prefix('"') {
@@ -158,7 +169,7 @@ fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
             rest = &after[end..];
             match rest.strip_prefix(',') {
                 Some(r) => rest = r,
-                None if rest.is_empty() => break,
+                None if rest.is_empty() => return Ok(()),
                 None => return Err("unexpected text after a quoted field".into()),
             }
         } else {
@@ -169,15 +180,11 @@ fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
                 }
                 None => {
                     fields.push(Cow::Borrowed(rest));
-                    break;
+                    return Ok(());
                 }
             }
         }
     }
-    let n = fields.len();
-    fields
-        .try_into()
-        .map_err(|_| format!("expected 6 fields, found {n}"))
 }
 
 /// The original system's Kafka message, accepted on every ingest path.

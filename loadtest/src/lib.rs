@@ -9,8 +9,13 @@
 //!   latency), each returning its figures as JSON, over the gateway's own HTTP client
 //!   (`flowwatch_gateway::client`).
 //! - [`api`]: the read API under load (a flow's 28 days of ticks, the dashboard, many clients).
+//! - [`score`]: the detection scorer: event recall, detection delay and false alarms per
+//!   flow-month of a tick CSV or a running flowwatch, against the generator's labels.
+//! - [`svg`]: small hand-written SVG charts (bars, lines) for the reports.
 
 pub mod api;
 pub mod drive;
 pub mod generator;
 pub mod rng;
+pub mod score;
+pub mod svg;
