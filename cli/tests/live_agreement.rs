@@ -44,6 +44,7 @@ impl Data {
             days: 45,
             flows: 24,
             batch_minutes: None,
+            min_batch_minutes: 0,
             unusual_zones: true,
             outages_per_flow_month: 2.0,
         };

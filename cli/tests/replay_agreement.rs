@@ -67,6 +67,7 @@ fn replay_agrees_with_the_independent_reference() {
         days: 222,
         flows: 44,
         batch_minutes: None,
+        min_batch_minutes: 0,
         unusual_zones: true,
         outages_per_flow_month: 0.7,
     };

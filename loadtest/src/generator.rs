@@ -37,6 +37,8 @@ pub struct Spec {
     pub flows: usize,
     /// Minutes between files of every non-daily flow; `None`: each LoB's own cadence.
     pub batch_minutes: Option<u32>,
+    /// At least this many minutes between files (a data set of fewer, larger files).
+    pub min_batch_minutes: u32,
     /// Adds São Paulo (`BR`) and Lord Howe (`LH`) zones.
     pub unusual_zones: bool,
     /// Injected outages per flow and 30 days.
@@ -51,6 +53,7 @@ impl Default for Spec {
             days: 120,
             flows: 40,
             batch_minutes: None,
+            min_batch_minutes: 0,
             unusual_zones: false,
             outages_per_flow_month: 0.5,
         }
@@ -100,7 +103,7 @@ const LOBS: &[LobShape] = &[
         friday: 1.0,
         night: 0.2,
         bytes_per_hour: 5e8,
-        batch_minutes: &[5, 15],
+        batch_minutes: &[1, 3],
         daily: false,
         config: || json!({"granularity": "15m"}),
     },
@@ -124,7 +127,18 @@ const LOBS: &[LobShape] = &[
         bytes_per_hour: 1e6,
         batch_minutes: &[30, 60],
         daily: false,
-        config: || json!({"difference": "tick", "softAlarmLevel": 0.7, "hardAlarmLevel": 0.4}),
+        config: || json!({"granularity": "4h", "difference": "tick", "softAlarmLevel": 0.7, "hardAlarmLevel": 0.4}),
+    },
+    LobShape {
+        name: "MMS",
+        saturday: 0.75,
+        sunday: 0.65,
+        friday: 1.1,
+        night: 0.03,
+        bytes_per_hour: 5e6,
+        batch_minutes: &[10, 20],
+        daily: false,
+        config: || json!({}),
     },
     LobShape {
         name: "BATCH",
@@ -140,7 +154,7 @@ const LOBS: &[LobShape] = &[
 ];
 
 /// The shape of an injected outage.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub enum OutageKind {
     /// Traffic stops.
@@ -153,6 +167,11 @@ pub enum OutageKind {
     NightStop,
     /// Traffic declines linearly to 20 % over the outage.
     SlowDecline,
+    /// Traffic moves to another input of the same country and LoB (`to`): a switch re-routed
+    /// to another mediation input. The flow stops; the other carries both.
+    MovedTraffic,
+    /// A forward stops while its input carries on (the target system refuses its files).
+    ForwardStop,
 }
 
 /// One labelled outage.
@@ -167,20 +186,29 @@ pub struct Outage {
     pub end: String,
     /// Shape.
     pub kind: OutageKind,
+    /// Where the traffic went ([`OutageKind::MovedTraffic`]): its rise there is not an outage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<FlowId>,
     #[serde(skip)]
     start_t: Instant,
     #[serde(skip)]
     end_t: Instant,
+    /// The factor of `to`'s traffic while it carries both: 1 + the moved flow's scale / its own.
+    #[serde(skip)]
+    gain: f64,
 }
 
 impl Outage {
-    /// Factor applied to traffic at `t` (local hour `hour`).
-    fn factor(&self, t: Instant, hour: f64) -> f64 {
+    /// Factor applied to `flow`'s traffic at `t` (local hour `hour`).
+    fn factor(&self, flow: &FlowId, t: Instant, hour: f64) -> f64 {
         if t < self.start_t || t >= self.end_t {
             return 1.0;
         }
+        if self.to.as_ref() == Some(flow) {
+            return self.gain;
+        }
         match self.kind {
-            OutageKind::Stop => 0.0,
+            OutageKind::Stop | OutageKind::MovedTraffic | OutageKind::ForwardStop => 0.0,
             OutageKind::PartialDrop => 0.3,
             OutageKind::ModerateDrop => 0.6,
             OutageKind::NightStop if hour < 6.0 => 0.0,
@@ -205,6 +233,16 @@ struct Flow {
     phase: i64,
 }
 
+/// One record and when it arrives.
+struct Arrival {
+    arrival: Instant,
+    time: Instant,
+    flow: u32,
+    bytes: u64,
+    /// How its time is written (see [`write_time`]).
+    style: u8,
+}
+
 struct Country {
     code: &'static str,
     tz: Tz,
@@ -213,12 +251,22 @@ struct Country {
     lazy_days: Vec<String>,
 }
 
+/// One day's records, split at a moment (see [`Dataset::day_traffic`]).
+pub struct DayTraffic {
+    /// The records that arrived by then, by flow: `(time, bytes)` in arrival order.
+    pub arrived: Vec<(FlowId, Vec<(Instant, u64)>)>,
+    /// The rest, in batches by arrival step.
+    pub later: Vec<(Instant, Batch)>,
+}
+
 /// A generated data set: flows, labelled outages and the configuration document.
 pub struct Dataset {
     spec: Spec,
     countries: Vec<Country>,
     flows: Vec<Flow>,
     outages: Vec<Outage>,
+    /// Per flow, the outages that change its traffic (its own, and moves to it).
+    by_flow: Vec<Vec<usize>>,
     config: Value,
 }
 
@@ -255,16 +303,22 @@ impl Dataset {
         }
         let mut flows: Vec<Flow> = Vec::new();
         let mut serial = 0usize;
-        // Round-robin over countries, each round the next LoB of each (staggered by country), so
-        // every country and LoB appears even in a small data set.
-        'fill: for round in 0.. {
-            for (ci, country) in countries.iter().enumerate() {
+        // Round-robin over countries, CZ (the home market) three times a round, each turn the
+        // country's next LoB (staggered by country), so every country and LoB appears even in a
+        // small data set.
+        let mut turns: Vec<usize> = vec![0, 1, 0, 2, 0, 3];
+        turns.extend(4..countries.len());
+        let mut next_lob: Vec<usize> = (0..countries.len()).collect();
+        'fill: loop {
+            for &ci in &turns {
+                let country = &countries[ci];
                 // The unusual zones carry GSM and 15-minute DATA only.
                 let li = if ci >= 4 {
-                    [0, 2][(round + ci) % 2]
+                    [0, 2][next_lob[ci] % 2]
                 } else {
-                    (round + ci) % LOBS.len()
+                    next_lob[ci] % LOBS.len()
                 };
+                next_lob[ci] += 1;
                 let lob = &LOBS[li];
                 if flows.len() >= spec.flows.max(1) {
                     break 'fill;
@@ -276,7 +330,10 @@ impl Dataset {
                     &lob.name[..lob.name.len().min(3)],
                     serial
                 );
-                let batch = spec.batch_minutes.unwrap_or(*rng.pick(lob.batch_minutes));
+                let batch = spec
+                    .batch_minutes
+                    .unwrap_or(*rng.pick(lob.batch_minutes))
+                    .max(spec.min_batch_minutes);
                 let batch_seconds = if lob.daily { 86_400 } else { batch as i64 * 60 };
                 let input = Flow {
                     id: FlowId::new(country.code, lob.name, FlowKind::Input, &input_name)
@@ -318,11 +375,20 @@ impl Dataset {
         }
         let outages = plan_outages(spec, &countries, &flows, &mut rng);
         let config = build_config(&countries, &flows, &mut rng);
+        let mut by_flow = vec![Vec::new(); flows.len()];
+        let index: std::collections::HashMap<&FlowId, usize> =
+            flows.iter().enumerate().map(|(n, f)| (&f.id, n)).collect();
+        for (n, o) in outages.iter().enumerate() {
+            for f in std::iter::once(&o.flow).chain(&o.to) {
+                by_flow[index[f]].push(n);
+            }
+        }
         Dataset {
             spec: spec.clone(),
             countries,
             flows,
             outages,
+            by_flow,
             config,
         }
     }
@@ -342,121 +408,166 @@ impl Dataset {
         self.flows.len()
     }
 
-    /// Writes the traffic CSV (SPEC §6), roughly in arrival order (some files late, some times
-    /// with a local offset or a fraction); returns the number of records.
+    /// The local days of the data set (each flow's in its own country's zone).
+    fn day_range(&self) -> std::ops::Range<EpochDay> {
+        let first = epoch_day(self.spec.start);
+        first..first + self.spec.days as EpochDay
+    }
+
+    /// Writes the traffic CSV (SPEC §6), a day at a time in arrival order (some files late,
+    /// some times with a local offset or a fraction); returns the number of records. Memory
+    /// holds one day's records.
     pub fn write_csv(&self, out: impl Write) -> io::Result<u64> {
-        let records = self.arrivals();
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         writeln!(out, "{}", flowwatch_core::record::CSV_HEADER)?;
         let mut line = String::with_capacity(128);
-        for &(_, t, fi, bytes, style) in &records {
-            let flow = &self.flows[fi as usize];
-            line.clear();
-            write_time(&mut line, t, style, self.countries[flow.country].tz);
-            use std::fmt::Write as _;
-            let id = &flow.id;
-            writeln!(
-                line,
-                ",{},{},{},{},{bytes}",
-                id.country, id.lob, id.kind, id.name
-            )
-            .expect("String write");
-            out.write_all(line.as_bytes())?;
+        let mut written = 0;
+        for day in self.day_range() {
+            let records = self.day_arrivals(day);
+            for a in &records {
+                let flow = &self.flows[a.flow as usize];
+                line.clear();
+                write_time(&mut line, a.time, a.style, self.countries[flow.country].tz);
+                use std::fmt::Write as _;
+                let id = &flow.id;
+                writeln!(
+                    line,
+                    ",{},{},{},{},{}",
+                    id.country, id.lob, id.kind, id.name, a.bytes
+                )
+                .expect("String write");
+                out.write_all(line.as_bytes())?;
+            }
+            written += records.len() as u64;
         }
         out.flush()?;
-        Ok(records.len() as u64)
+        Ok(written)
     }
 
-    /// The records in arrival order, as `(arrival, record)` batches: each batch the records
-    /// that arrive in one `every`-second step (what a live feed sends at once).
-    pub fn batches(&self, every: Instant) -> Vec<(Instant, Batch)> {
-        let mut out: Vec<(Instant, Batch)> = Vec::new();
-        for (arrival, t, fi, bytes, _) in self.arrivals() {
-            let step = arrival.div_euclid(every.max(1)) * every.max(1);
-            if out.last().is_none_or(|(s, _)| *s != step) {
-                out.push((step, Batch::default()));
+    /// The records of the local day `date` (each flow's own country's day), as batches by
+    /// arrival: each batch the records that arrive in one `every`-second step (what a live
+    /// feed sends at once). A day after the data set's last is generated as well (the flows,
+    /// trends and outages go on); the same day always gives the same records.
+    pub fn day_batches(&self, date: NaiveDate, every: Instant) -> Vec<(Instant, Batch)> {
+        self.day_traffic(date, Instant::MIN, every).later
+    }
+
+    /// As [`Dataset::day_batches`], the records that arrived by `arrived_by` apart, by flow
+    /// (each flow's records in arrival order): what a system running since before `date`
+    /// would hold at `arrived_by`.
+    pub fn day_traffic(&self, date: NaiveDate, arrived_by: Instant, every: Instant) -> DayTraffic {
+        let every = every.max(1);
+        let mut by_flow: Vec<Vec<(Instant, u64)>> = vec![Vec::new(); self.flows.len()];
+        let mut later: Vec<(Instant, Batch)> = Vec::new();
+        for a in self.day_arrivals(epoch_day(date)) {
+            if a.arrival <= arrived_by {
+                by_flow[a.flow as usize].push((a.time, a.bytes));
+                continue;
             }
-            let (_, batch) = out.last_mut().expect("pushed above");
+            let step = a.arrival.div_euclid(every) * every;
+            if later.last().is_none_or(|(s, _)| *s != step) {
+                later.push((step, Batch::default()));
+            }
+            let (_, batch) = later.last_mut().expect("pushed above");
             let record = Record {
-                time: t,
-                flow: self.flows[fi as usize].id.clone(),
-                bytes,
+                time: a.time,
+                flow: self.flows[a.flow as usize].id.clone(),
+                bytes: a.bytes,
             };
             batch
                 .add_record(record, |_| Ok(()))
                 .expect("every flow is accepted");
         }
-        out
+        let arrived = by_flow
+            .into_iter()
+            .enumerate()
+            .filter(|(_, records)| !records.is_empty())
+            .map(|(fi, records)| (self.flows[fi].id.clone(), records))
+            .collect();
+        DayTraffic { arrived, later }
     }
 
-    /// `(arrival, time, flow index, bytes, time style)` of every record, by arrival.
-    fn arrivals(&self) -> Vec<(Instant, Instant, u32, u64, u8)> {
-        let mut rng = Rng::new(self.spec.seed ^ 0xC5A);
+    /// The random numbers of one flow and day: any day is generated alone, and alike.
+    fn rng_of(&self, flow: usize, day: EpochDay) -> Rng {
+        Rng::keyed(
+            self.spec.seed ^ 0xC5A,
+            ((flow as u64) << 32) | u64::from(day as u32),
+        )
+    }
+
+    /// Every record of local day `day`, by arrival.
+    fn day_arrivals(&self, day: EpochDay) -> Vec<Arrival> {
+        let mut records: Vec<Arrival> = Vec::new();
+        // An input's files of the day, `(time, bytes)`, for its forwards.
+        let mut input_files: Vec<(Instant, f64)> = Vec::new();
         let first = epoch_day(self.spec.start);
-        let last = first + self.spec.days as EpochDay;
-        // (arrival, time, flow, bytes, style)
-        let mut records: Vec<(Instant, Instant, u32, u64, u8)> = Vec::new();
-        let mut input_batches: Vec<Vec<(Instant, f64)>> = vec![Vec::new(); self.flows.len()];
         for (fi, flow) in self.flows.iter().enumerate() {
+            let mut rng = self.rng_of(fi, day);
             let country = &self.countries[flow.country];
             let lob = &LOBS[flow.lob];
-            let start = local_midnight(country.tz, first);
-            let end = local_midnight(country.tz, last);
-            let own_outages: Vec<&Outage> =
-                self.outages.iter().filter(|o| o.flow == flow.id).collect();
-            let emit = |rng: &mut Rng, t: Instant, bytes: f64, records: &mut Vec<_>| {
+            let start = local_midnight(country.tz, day);
+            let end = local_midnight(country.tz, day + 1);
+            let factor = |t: Instant, hour: f64| -> f64 {
+                self.by_flow[fi]
+                    .iter()
+                    .map(|&o| self.outages[o].factor(&flow.id, t, hour))
+                    .product()
+            };
+            let mut emit = |rng: &mut Rng, t: Instant, bytes: f64| {
+                // Drawn for every file, sent or not: an outage changes no other file.
+                let late = rng.chance(0.005);
+                let delay = rng.range(600.0, 6.0 * 3600.0) as Instant;
+                let style = rng.below(20) as u8;
                 if bytes >= 1.0 {
-                    let late = if rng.chance(0.005) {
-                        rng.range(600.0, 6.0 * 3600.0) as i64
-                    } else {
-                        0
-                    };
-                    let style = rng.below(20) as u8;
-                    records.push((t + late, t, fi as u32, bytes.round() as u64, style));
+                    records.push(Arrival {
+                        arrival: t + if late { delay } else { 0 },
+                        time: t,
+                        flow: fi as u32,
+                        bytes: bytes.round() as u64,
+                        style,
+                    });
                 }
             };
             match flow.input {
                 None => {
+                    input_files.clear();
                     let mut t = start + flow.phase;
                     while t < end {
                         let jitter = if lob.daily {
-                            rng.range(0.0, 1800.0) as i64
+                            rng.range(0.0, 1800.0) as Instant
                         } else {
-                            (rng.range(-0.1, 0.1) * flow.batch_seconds as f64) as i64
+                            (rng.range(-0.1, 0.1) * flow.batch_seconds as f64) as Instant
                         };
+                        let noise = (1.0 + 0.06 * rng.noise()).max(0.0);
                         let at = (t + jitter).clamp(start, end - 1);
-                        let (hour, day) = local_hour(country.tz, at);
+                        let (hour, _) = local_hour(country.tz, at);
                         let mut bytes = if lob.daily {
                             lob.bytes_per_hour * 24.0 * self.day_factor(country, lob, day)
                         } else {
                             self.rate(country, lob, hour, day) * flow.batch_seconds as f64 / 3600.0
                         };
                         bytes *= flow.scale * (1.0 + flow.trend * (day - first) as f64 / 365.0);
-                        bytes *= (1.0 + 0.06 * rng.noise()).max(0.0);
-                        let f: f64 = own_outages.iter().map(|o| o.factor(at, hour)).product();
-                        input_batches[fi].push((at, bytes * f));
-                        emit(&mut rng, at, bytes * f, &mut records);
+                        bytes *= noise * factor(at, hour);
+                        input_files.push((at, bytes));
+                        emit(&mut rng, at, bytes);
                         t += flow.batch_seconds;
                     }
                 }
-                Some((input, share)) => {
-                    let batches = std::mem::take(&mut input_batches[input]);
-                    for &(at, bytes) in &batches {
-                        let delay = rng.range(2.0, 90.0) as i64;
-                        let t = at + delay;
+                Some((_, share)) => {
+                    // Forwards follow their input in `flows`: `input_files` are its input's.
+                    for &(at, bytes) in &input_files {
+                        let t = at + rng.range(2.0, 90.0) as Instant;
+                        let noise = (1.0 + 0.02 * rng.noise()).max(0.0);
                         if t >= end {
                             continue;
                         }
                         let (hour, _) = local_hour(country.tz, t);
-                        let f: f64 = own_outages.iter().map(|o| o.factor(t, hour)).product();
-                        let noise = (1.0 + 0.02 * rng.noise()).max(0.0);
-                        emit(&mut rng, t, bytes * share * noise * f, &mut records);
+                        emit(&mut rng, t, bytes * share * noise * factor(t, hour));
                     }
-                    input_batches[input] = batches;
                 }
             }
         }
-        records.sort_unstable_by_key(|r| (r.0, r.2));
+        records.sort_unstable_by_key(|r| (r.arrival, r.flow));
         records
     }
 
@@ -585,16 +696,28 @@ fn plan_outages(spec: &Spec, countries: &[Country], flows: &[Flow], rng: &mut Rn
     if span <= 1 {
         return outages;
     }
-    for flow in flows {
+    for (fi, flow) in flows.iter().enumerate() {
         let expected = spec.outages_per_flow_month * spec.days as f64 / 30.0;
         let mut count = expected.floor() as usize;
         if rng.chance(expected.fract()) {
             count += 1;
         }
         let tz = countries[flow.country].tz;
+        // Another input of the same country and LoB, to move traffic to.
+        let sibling = flows
+            .iter()
+            .enumerate()
+            .find(|(n, f)| {
+                *n != fi && f.input.is_none() && f.country == flow.country && f.lob == flow.lob
+            })
+            .map(|(_, f)| f);
         for _ in 0..count {
             let kind = if flow.input.is_some() {
-                *rng.pick(&[OutageKind::Stop, OutageKind::PartialDrop])
+                *rng.pick(&[
+                    OutageKind::ForwardStop,
+                    OutageKind::ForwardStop,
+                    OutageKind::PartialDrop,
+                ])
             } else {
                 *rng.pick(&[
                     OutageKind::Stop,
@@ -602,7 +725,13 @@ fn plan_outages(spec: &Spec, countries: &[Country], flows: &[Flow], rng: &mut Rn
                     OutageKind::ModerateDrop,
                     OutageKind::NightStop,
                     OutageKind::SlowDecline,
+                    OutageKind::MovedTraffic,
                 ])
+            };
+            let (kind, to) = match (kind, sibling) {
+                (OutageKind::MovedTraffic, Some(to)) => (kind, Some(to)),
+                (OutageKind::MovedTraffic, None) => (OutageKind::Stop, None),
+                _ => (kind, None),
             };
             let day = epoch_day(spec.start)
                 + warm_up as EpochDay
@@ -620,12 +749,34 @@ fn plan_outages(spec: &Spec, countries: &[Country], flows: &[Flow], rng: &mut Rn
                 start: utc_string(start),
                 end: utc_string(end),
                 kind,
+                to: to.map(|f| f.id.clone()),
                 start_t: start,
                 end_t: end,
+                gain: to.map_or(1.0, |to| 1.0 + flow.scale / to.scale),
             });
         }
     }
     outages
+}
+
+/// Tick lengths a generated flow may get, in seconds.
+const TICKS: [i64; 10] = [
+    900, 1800, 3600, 7200, 10_800, 14_400, 21_600, 28_800, 43_200, 86_400,
+];
+
+/// The tick length a LoB's `config` sets (`"30m"`, `"2h"`, `"1d"`; default 1 h).
+fn granularity_seconds(config: &Value) -> i64 {
+    let Some(g) = config["granularity"].as_str() else {
+        return 3600;
+    };
+    let (n, unit) = g.split_at(g.len() - 1);
+    let n: i64 = n.parse().unwrap_or(1);
+    n * match unit {
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => 1,
+    }
 }
 
 /// The document: every country with its holidays and lazy days, every LoB with its shape's
@@ -648,18 +799,39 @@ fn build_config(countries: &[Country], flows: &[Flow], rng: &mut Rng) -> Value {
         if lobs.get(lob.name).is_none() {
             lobs[lob.name] = json!({ "config": (lob.config)(), "inputs": {}, "forwards": {} });
         }
-        if rng.chance(0.2) {
+        // A flow's tick holds four of its files at least: with fewer, a file that comes a
+        // minute late empties a tick (an operator configures batchy flows coarser).
+        let lob_tick = granularity_seconds(&lobs[lob.name]["config"]);
+        let tick = match TICKS
+            .iter()
+            .find(|&&t| t >= (4 * f.batch_seconds).min(86_400))
+        {
+            Some(&t) if f.input.is_none() && t > lob_tick => Some(t),
+            _ => None,
+        };
+        if rng.chance(0.2) && tick.is_none() {
             continue; // discovered from the data
         }
         let mut own = json!({});
         special += 1;
         match special % 11 {
-            3 => own = json!({ "minimalExpectation": 500000 }),
+            // A floor of a fifth of its quietest (night) tick: what an operator would set.
+            3 => {
+                let per_hour = match f.input {
+                    None => f.scale * lob.bytes_per_hour,
+                    Some((input, share)) => flows[input].scale * lob.bytes_per_hour * share,
+                };
+                let night_tick = per_hour * lob.night * tick.unwrap_or(lob_tick) as f64 / 3600.0;
+                own = json!({ "minimalExpectation": (night_tick / 5.0).round().max(1.0) });
+            }
             5 => own = json!({ "medianDays": 3, "lookbackDays": 21, "minHistoryDays": 2 }),
             7 => own = json!({ "difference": "tick" }),
             9 if f.input.is_some() => own = json!({ "enabled": false }),
             10 => own = json!({ "lazyDayDecrease": 0.5, "softAlarmLevel": 0.9 }),
             _ => {}
+        }
+        if let Some(t) = tick {
+            own["granularity"] = json!(format!("{}m", t / 60));
         }
         let section = if f.input.is_some() {
             "forwards"
@@ -688,9 +860,9 @@ mod tests {
 
     #[test]
     fn batches_hold_every_record_in_arrival_steps() {
-        let data = Dataset::generate(&Spec { days: 3, ..small() });
+        let data = Dataset::generate(&Spec { days: 1, ..small() });
         let n = data.write_csv(std::io::sink()).unwrap();
-        let batches = data.batches(60);
+        let batches = data.day_batches(small().start, 60);
         assert_eq!(batches.iter().map(|(_, b)| b.len() as u64).sum::<u64>(), n);
         assert!(
             batches.windows(2).all(|w| w[0].0 < w[1].0),
@@ -762,5 +934,231 @@ mod tests {
         for o in with.outages() {
             assert!(o.start < o.end);
         }
+    }
+
+    /// Bytes of every flow's records per local day, from the generated days.
+    fn daily_bytes(data: &Dataset) -> Vec<std::collections::HashMap<EpochDay, f64>> {
+        let mut out = vec![std::collections::HashMap::new(); data.flows.len()];
+        for day in data.day_range() {
+            for a in data.day_arrivals(day) {
+                let tz = data.countries[data.flows[a.flow as usize].country].tz;
+                *out[a.flow as usize]
+                    .entry(local_day(tz, a.time))
+                    .or_insert(0.0) += a.bytes as f64;
+            }
+        }
+        out
+    }
+
+    fn date(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn every_line_of_business_has_its_weekly_shape() {
+        // February 2017: no holiday, no lazy day in any of the four countries.
+        let spec = Spec {
+            start: date("2017-02-06"),
+            days: 21,
+            flows: 80,
+            outages_per_flow_month: 0.0,
+            ..Spec::default()
+        };
+        let data = Dataset::generate(&spec);
+        let bytes = daily_bytes(&data);
+        let mut seen = std::collections::HashSet::new();
+        for (fi, flow) in data.flows.iter().enumerate() {
+            if flow.input.is_some() || data.countries[flow.country].code != "CZ" {
+                continue;
+            }
+            let lob = &LOBS[flow.lob];
+            seen.insert(lob.name);
+            let mean = |weekdays: &[u8]| -> f64 {
+                let days: Vec<f64> = data
+                    .day_range()
+                    .filter(|d| weekdays.contains(&weekday(*d)))
+                    .map(|d| bytes[fi].get(&d).copied().unwrap_or(0.0))
+                    .collect();
+                days.iter().sum::<f64>() / days.len() as f64
+            };
+            let workday = mean(&[0, 1, 2, 3]);
+            for (name, weekday, ratio) in [
+                ("Friday", 4, lob.friday),
+                ("Saturday", 5, lob.saturday),
+                ("Sunday", 6, lob.sunday),
+            ] {
+                let measured = mean(&[weekday]) / workday;
+                assert!(
+                    (measured / ratio - 1.0).abs() < 0.1,
+                    "{}: {name} at {measured:.3} of a workday, shape {ratio}",
+                    flow.id
+                );
+            }
+        }
+        assert_eq!(seen.len(), LOBS.len(), "CZ has every LoB: {seen:?}");
+        // Weekend drops from −8 % (data) to −97 % (VoIP Sundays).
+        let weekend = LOBS.iter().flat_map(|l| [l.saturday, l.sunday]);
+        assert_eq!(weekend.clone().fold(0.0, f64::max), 0.92);
+        assert_eq!(weekend.fold(1.0, f64::min), 0.03);
+    }
+
+    #[test]
+    fn holidays_are_sundays_lazy_days_quieter_christmas_low() {
+        let spec = Spec {
+            start: date("2016-12-01"),
+            days: 40,
+            flows: 1,
+            outages_per_flow_month: 0.0,
+            ..Spec::default()
+        };
+        let data = Dataset::generate(&spec);
+        assert_eq!(data.flows[0].id.to_string(), "CZ/GSM/input/CZGSM01");
+        let bytes = &daily_bytes(&data)[0];
+        let day = |s: &str| bytes[&epoch_day(date(s))];
+        // Ordinary Mondays to Thursdays of December (no holiday, no lazy day).
+        let workday = [
+            "2016-12-05",
+            "2016-12-06",
+            "2016-12-07",
+            "2016-12-12",
+            "2016-12-13",
+        ]
+        .iter()
+        .map(|d| day(d))
+        .sum::<f64>()
+            / 5.0;
+        let sunday = ["2016-12-04", "2016-12-11", "2016-12-18"]
+            .iter()
+            .map(|d| day(d))
+            .sum::<f64>()
+            / 3.0;
+        let near = |what: &str, measured: f64, expected: f64| {
+            assert!(
+                (measured / expected - 1.0).abs() < 0.12,
+                "{what}: {measured:.3}, expected {expected:.3}"
+            );
+        };
+        near("a Sunday", sunday / workday, 0.45);
+        // Monday 26 December: a holiday (as a Sunday) at Christmas (60 %).
+        near("26 Dec", day("2016-12-26") / workday, 0.45 * 0.6);
+        // Wednesday 28 December: a lazy day between Christmas and New Year.
+        near("28 Dec", day("2016-12-28") / workday, 0.7);
+        // Sunday 1 January: a holiday on a Sunday.
+        near("1 Jan", day("2017-01-01") / sunday, 1.0);
+    }
+
+    #[test]
+    fn labels_say_what_happened_to_the_traffic() {
+        let spec = Spec {
+            days: 60,
+            flows: 120,
+            outages_per_flow_month: 2.0,
+            ..Spec::default()
+        };
+        let data = Dataset::generate(&spec);
+        let mut clean = Dataset::generate(&spec);
+        clean.outages.clear();
+        clean.by_flow.iter_mut().for_each(Vec::clear);
+        let kinds: std::collections::HashSet<OutageKind> =
+            data.outages.iter().map(|o| o.kind).collect();
+        assert_eq!(kinds.len(), 7, "every shape is injected: {kinds:?}");
+        // (flow, time) → bytes, both data sets, every day.
+        // Two files of a forward may share a second: their bytes are summed.
+        let records = |d: &Dataset| -> std::collections::HashMap<(u32, Instant), u64> {
+            let mut out = std::collections::HashMap::new();
+            for a in d.day_range().flat_map(|day| d.day_arrivals(day)) {
+                *out.entry((a.flow, a.time)).or_insert(0) += a.bytes;
+            }
+            out
+        };
+        let (with, without) = (records(&data), records(&clean));
+        let index = |id: &FlowId| data.flows.iter().position(|f| &f.id == id).unwrap() as u32;
+        // The outages that may change flow `fi` at `t` (its own, a move to it, its input's).
+        let affecting = |fi: u32, t: Instant| -> usize {
+            let hit = |f: &FlowId| {
+                let n = index(f);
+                n == fi
+                    || data.flows[fi as usize]
+                        .input
+                        .is_some_and(|(input, _)| n == input as u32)
+            };
+            data.outages
+                .iter()
+                .filter(|o| hit(&o.flow) || o.to.as_ref().is_some_and(hit))
+                .filter(|o| t >= o.start_t - 90 && t < o.end_t + 90)
+                .count()
+        };
+        let mut changed = 0;
+        for (&(fi, t), &clean_bytes) in &without {
+            if with.get(&(fi, t)).copied().unwrap_or(0) != clean_bytes {
+                let flow = &data.flows[fi as usize].id;
+                assert!(
+                    affecting(fi, t) > 0,
+                    "{flow} changed at {} with no label",
+                    utc_string(t)
+                );
+                changed += 1;
+            }
+        }
+        assert!(changed > 1000, "{changed}");
+        // Records of flow `fi` in `o`'s window that `outages` outages touch: (time, with, without).
+        let within = |o: &Outage, fi: u32, outages: usize| -> Vec<(Instant, f64, f64)> {
+            without
+                .iter()
+                .filter(|((f, t), _)| *f == fi && *t >= o.start_t && *t < o.end_t)
+                .filter(|((_, t), _)| affecting(fi, *t) == outages)
+                .map(|(&(_, t), &b)| (t, with.get(&(fi, t)).copied().unwrap_or(0) as f64, b as f64))
+                .collect()
+        };
+        let mut inputs_untouched = 0;
+        for o in &data.outages {
+            let fi = index(&o.flow);
+            let tz = data.countries[data.flows[fi as usize].country].tz;
+            for (t, bytes, clean) in within(o, fi, 1) {
+                let (hour, _) = local_hour(tz, t);
+                let factor = match o.kind {
+                    OutageKind::Stop | OutageKind::MovedTraffic | OutageKind::ForwardStop => 0.0,
+                    OutageKind::PartialDrop => 0.3,
+                    OutageKind::ModerateDrop => 0.6,
+                    OutageKind::NightStop if hour < 6.0 => 0.0,
+                    OutageKind::NightStop => 1.0,
+                    OutageKind::SlowDecline => {
+                        assert!(
+                            bytes <= clean && bytes >= 0.19 * clean,
+                            "{o:?}: {bytes} of {clean}"
+                        );
+                        continue;
+                    }
+                };
+                assert!(
+                    (bytes - factor * clean).abs() <= 1.0 + 1e-3 * clean,
+                    "{o:?} at {}: {bytes} of {clean}",
+                    utc_string(t)
+                );
+            }
+            if let Some(to) = &o.to {
+                assert_eq!(o.kind, OutageKind::MovedTraffic);
+                assert_eq!(
+                    (&to.country, &to.lob, to.kind),
+                    (&o.flow.country, &o.flow.lob, FlowKind::Input)
+                );
+                let gained = within(o, index(to), 1);
+                assert!(
+                    !gained.is_empty() && gained.iter().all(|(_, b, c)| b > c),
+                    "{o:?}"
+                );
+            }
+            // A forward's outage leaves its input alone.
+            if o.kind == OutageKind::ForwardStop {
+                let (input, _) = data.flows[fi as usize].input.expect("a forward");
+                let untouched = within(o, input as u32, 0);
+                assert!(untouched.iter().all(|(_, b, c)| b == c), "{o:?}");
+                inputs_untouched += untouched.len();
+            }
+        }
+        assert!(
+            inputs_untouched > 0,
+            "forwards stopped while their inputs carried on"
+        );
     }
 }

@@ -11,6 +11,13 @@ impl Rng {
         Rng(seed ^ 0x5851_F42D_4C95_7F2D)
     }
 
+    /// A generator for one `key` of a seed (e.g. a flow and a day): keys give independent
+    /// streams, so any part of a data set can be generated alone.
+    pub fn keyed(seed: u64, key: u64) -> Rng {
+        let mut mix = Rng(key ^ seed.rotate_left(32));
+        Rng::new(seed ^ mix.next_u64())
+    }
+
     /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
