@@ -13,6 +13,8 @@ use flowwatch_core::record::{Batch, CSV_HEADER, Record};
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_gateway::client::{Connection, authority};
+use flowwatch_proto::pb;
+use flowwatch_proto::pb::flow_watch_client::FlowWatchClient;
 use futures_util::StreamExt;
 use serde_json::{Value, json};
 
@@ -111,6 +113,167 @@ fn unix_now() -> f64 {
         .as_secs_f64()
 }
 
+/// One connection that sends ingest bodies (CSV, header first) and tells how many records
+/// the server took.
+pub(crate) trait Sender: Send + 'static {
+    /// Sends one body; the records accepted.
+    fn send(&mut self, body: &[u8]) -> impl Future<Output = Result<u64>> + Send;
+}
+
+/// `POST /api/v1/ingest` over one keep-alive connection.
+struct HttpSender {
+    connection: Connection,
+    key: String,
+}
+
+impl Sender for HttpSender {
+    async fn send(&mut self, body: &[u8]) -> Result<u64> {
+        let r = self
+            .connection
+            .request(
+                "POST",
+                "/api/v1/ingest",
+                &[("Content-Type", "text/csv"), ("X-API-Key", &self.key)],
+                body,
+            )
+            .await?;
+        let answer: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+        ensure!(r.status == 200, "ingest answered {}: {answer}", r.status);
+        Ok(answer["accepted"].as_u64().unwrap_or(0))
+    }
+}
+
+/// The gRPC `Ingest` call, one call a body, the body in chunks of at most 1 MiB.
+struct GrpcSender {
+    client: FlowWatchClient<tonic::transport::Channel>,
+    key: tonic::metadata::MetadataValue<tonic::metadata::Ascii>,
+}
+
+impl Sender for GrpcSender {
+    async fn send(&mut self, body: &[u8]) -> Result<u64> {
+        let chunks: Vec<pb::IngestChunk> = body
+            .chunks(1 << 20)
+            .map(|data| pb::IngestChunk {
+                format: pb::IngestFormat::Csv as i32,
+                data: data.to_vec(),
+            })
+            .collect();
+        let mut request = tonic::Request::new(futures_util::stream::iter(chunks));
+        request.metadata_mut().insert("x-api-key", self.key.clone());
+        let reply = self
+            .client
+            .ingest(request)
+            .await
+            .map_err(|s| anyhow::anyhow!("Ingest answered {:?}: {}", s.code(), s.message()))?
+            .into_inner();
+        ensure!(
+            reply.refused == 0,
+            "Ingest refused lines: {:?}",
+            reply.errors
+        );
+        Ok(reply.accepted)
+    }
+}
+
+/// Holds sends to a target rate: send `k` of `batch` records starts `k · batch / rate`
+/// seconds after the first (no pacing without a rate).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Pace {
+    start: tokio::time::Instant,
+    seconds_per_send: Option<f64>,
+}
+
+impl Pace {
+    /// `batch` records a send at `rate` records a second, from now.
+    pub(crate) fn new(rate: Option<f64>, batch: usize) -> Pace {
+        Pace {
+            start: tokio::time::Instant::now(),
+            seconds_per_send: rate.filter(|r| *r > 0.0).map(|r| batch as f64 / r),
+        }
+    }
+
+    /// Waits for send `k`'s turn.
+    pub(crate) async fn wait(&self, k: usize) {
+        if let Some(s) = self.seconds_per_send {
+            tokio::time::sleep_until(self.start + Duration::from_secs_f64(k as f64 * s)).await;
+        }
+    }
+}
+
+/// What a run of sends did.
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    /// Records accepted.
+    pub accepted: u64,
+    /// Each send's latency.
+    pub latencies: Vec<Duration>,
+    /// Each send's end, in seconds from the start, and its records.
+    pub done: Vec<(f64, u64)>,
+}
+
+impl Sent {
+    fn merge(&mut self, other: Sent) {
+        self.accepted += other.accepted;
+        self.latencies.extend(other.latencies);
+        self.done.extend(other.done);
+    }
+
+    /// Records per second in each whole second of the run, `[second, records/s]`.
+    pub(crate) fn timeline(&self) -> Value {
+        timeline(&self.done)
+    }
+}
+
+/// Records per second in each second of a run, from `(end in seconds, records)` pairs.
+pub(crate) fn timeline(done: &[(f64, u64)]) -> Value {
+    let seconds = done.iter().map(|d| d.0).fold(0.0, f64::max).ceil() as usize;
+    let last = seconds.max(1) - 1;
+    let mut per = vec![0u64; last + 1];
+    for &(at, n) in done {
+        per[(at as usize).min(last)] += n;
+    }
+    per.iter()
+        .enumerate()
+        .map(|(s, n)| json!([s + 1, n]))
+        .collect()
+}
+
+/// Sends `bodies` in order over the `senders` at once, each taking the next body, paced by
+/// `pace`.
+async fn send_all<S: Sender>(
+    senders: Vec<S>,
+    bodies: Arc<Vec<Vec<u8>>>,
+    pace: Pace,
+) -> Result<Sent> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = WallInstant::now();
+    let tasks: Vec<_> = senders
+        .into_iter()
+        .map(|mut sender| {
+            let (bodies, next) = (bodies.clone(), next.clone());
+            tokio::spawn(async move {
+                let mut sent = Sent::default();
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(body) = bodies.get(k) else { break };
+                    pace.wait(k).await;
+                    let t = WallInstant::now();
+                    let accepted = sender.send(body).await?;
+                    sent.latencies.push(t.elapsed());
+                    sent.done.push((start.elapsed().as_secs_f64(), accepted));
+                    sent.accepted += accepted;
+                }
+                anyhow::Ok(sent)
+            })
+        })
+        .collect();
+    let mut sent = Sent::default();
+    for t in tasks {
+        sent.merge(t.await??);
+    }
+    Ok(sent)
+}
+
 /// POSTs CSV bodies to `/api/v1/ingest` over `connections` keep-alive connections, the
 /// bodies taken in order; returns the records accepted and each request's latency.
 pub(crate) async fn post_all(
@@ -118,48 +281,48 @@ pub(crate) async fn post_all(
     bodies: Arc<Vec<Vec<u8>>>,
     connections: usize,
 ) -> Result<(u64, Vec<Duration>)> {
-    let host = authority(&server.url)
-        .map_err(anyhow::Error::msg)?
-        .to_owned();
-    let next = Arc::new(AtomicUsize::new(0));
-    let mut tasks = Vec::new();
+    let sent = send_all(
+        http_senders(server, connections).await?,
+        bodies,
+        Pace::new(None, 1),
+    )
+    .await?;
+    Ok((sent.accepted, sent.latencies))
+}
+
+async fn http_senders(server: &Server, connections: usize) -> Result<Vec<HttpSender>> {
+    let host = authority(&server.url).map_err(anyhow::Error::msg)?;
+    let mut senders = Vec::new();
     for _ in 0..connections.max(1) {
-        let (host, bodies, next) = (host.clone(), bodies.clone(), next.clone());
-        let key = server.api_key.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut c = Connection::open(&host)
+        senders.push(HttpSender {
+            connection: Connection::open(host)
                 .await
-                .with_context(|| format!("cannot connect to {host}"))?;
-            let mut accepted = 0;
-            let mut latencies = Vec::new();
-            loop {
-                let k = next.fetch_add(1, Ordering::Relaxed);
-                let Some(body) = bodies.get(k) else { break };
-                let t = WallInstant::now();
-                let r = c
-                    .request(
-                        "POST",
-                        "/api/v1/ingest",
-                        &[("Content-Type", "text/csv"), ("X-API-Key", &key)],
-                        body,
-                    )
-                    .await?;
-                latencies.push(t.elapsed());
-                let answer: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
-                ensure!(r.status == 200, "ingest answered {}: {answer}", r.status);
-                accepted += answer["accepted"].as_u64().unwrap_or(0);
-            }
-            anyhow::Ok((accepted, latencies))
-        }));
+                .with_context(|| format!("cannot connect to {host}"))?,
+            key: server.api_key.clone(),
+        });
     }
-    let mut accepted = 0;
-    let mut latencies = Vec::new();
-    for t in tasks {
-        let (a, l) = t.await??;
-        accepted += a;
-        latencies.extend(l);
+    Ok(senders)
+}
+
+async fn grpc_senders(server: &Server, connections: usize) -> Result<Vec<GrpcSender>> {
+    let key = server
+        .api_key
+        .parse()
+        .context("the API key is not valid in gRPC metadata")?;
+    let mut senders = Vec::new();
+    for _ in 0..connections.max(1) {
+        // A channel each: one HTTP/2 connection per sender, as with HTTP/1.1.
+        let channel = tonic::transport::Channel::from_shared(server.url.clone())
+            .with_context(|| format!("invalid URL {}", server.url))?
+            .connect()
+            .await
+            .with_context(|| format!("cannot connect to {}", server.url))?;
+        senders.push(GrpcSender {
+            client: FlowWatchClient::new(channel),
+            key: tonic::metadata::MetadataValue::clone(&key),
+        });
     }
-    Ok((accepted, latencies))
+    Ok(senders)
 }
 
 /// What to ingest.
@@ -175,6 +338,8 @@ pub struct IngestLoad {
     pub connections: usize,
     /// Time of the first record.
     pub start: Instant,
+    /// Records a second to send at (`None`: as fast as the server takes them).
+    pub rate: Option<f64>,
 }
 
 impl IngestLoad {
@@ -190,28 +355,41 @@ fn ranges(records: usize, batch: usize) -> impl Iterator<Item = (usize, usize)> 
         .map(move |from| (from, (from + batch).min(records)))
 }
 
-/// Ingest over HTTP as fast as the server takes it: records per second, request latency.
-pub async fn ingest_http(server: &Server, load: IngestLoad) -> Result<Value> {
+/// Ingest over HTTP (`POST /api/v1/ingest`) or gRPC (`Ingest`), as fast as the server takes it
+/// or at the load's rate: records per second, request latency, records per second over the run.
+pub async fn ingest(server: &Server, grpc: bool, load: IngestLoad) -> Result<Value> {
     let flows = Flows(load.flows);
     let bodies: Vec<Vec<u8>> = load
         .ranges()
         .map(|(from, to)| flows.csv(load.start, from, to, 1000))
         .collect();
     let bytes: usize = bodies.iter().map(Vec::len).sum();
+    let bodies = Arc::new(bodies);
     let t = WallInstant::now();
-    let (accepted, latencies) = post_all(server, Arc::new(bodies), load.connections).await?;
+    let sent = match grpc {
+        false => {
+            let senders = http_senders(server, load.connections).await?;
+            send_all(senders, bodies, Pace::new(load.rate, load.batch)).await?
+        }
+        true => {
+            let senders = grpc_senders(server, load.connections).await?;
+            send_all(senders, bodies, Pace::new(load.rate, load.batch)).await?
+        }
+    };
     let seconds = t.elapsed().as_secs_f64();
     ensure!(
-        accepted == load.records as u64,
-        "{accepted} of {} records accepted",
+        sent.accepted == load.records as u64,
+        "{} of {} records accepted",
+        sent.accepted,
         load.records
     );
     Ok(json!({
-        "scenario": "ingest-http",
-        "flows": load.flows, "records": accepted, "batch": load.batch,
-        "connections": load.connections, "bodyBytes": bytes,
-        "seconds": seconds, "recordsPerSecond": accepted as f64 / seconds,
-        "requestLatencyMs": percentiles(latencies),
+        "scenario": if grpc { "ingest-grpc" } else { "ingest-http" },
+        "flows": load.flows, "records": sent.accepted, "batch": load.batch,
+        "connections": load.connections, "bodyBytes": bytes, "targetRate": load.rate,
+        "seconds": seconds, "recordsPerSecond": sent.accepted as f64 / seconds,
+        "requestLatencyMs": percentiles(sent.latencies.clone()),
+        "timeline": sent.timeline(),
     }))
 }
 
@@ -281,29 +459,48 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
     let t = WallInstant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let batches = Arc::new(batches);
-    let publishers: Vec<_> = (0..load.connections.max(1))
+    let pace = Pace::new(load.rate, load.batch);
+    let mut publishers: Vec<_> = (0..load.connections.max(1))
         .map(|_| {
             let (publisher, batches, next) = (publisher.clone(), batches.clone(), next.clone());
             tokio::spawn(async move {
-                while let Some(b) = batches.get(next.fetch_add(1, Ordering::Relaxed)) {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = batches.get(k) else { break };
+                    pace.wait(k).await;
                     publisher.publish(b).await.map_err(anyhow::Error::msg)?;
                 }
                 anyhow::Ok(())
             })
         })
         .collect();
-    for p in publishers {
-        p.await??;
-    }
-    let published = t.elapsed().as_secs_f64();
+    // Stored records, sampled every 20 ms while the publishers run and until all are stored.
     let total = load.records as u64;
-    while METRICS.ingest_records.get() - before < total {
+    let mut stored = Vec::new();
+    let mut published = None;
+    loop {
+        let n = METRICS.ingest_records.get() - before;
+        stored.push((t.elapsed().as_secs_f64(), n));
+        if published.is_none() && publishers.iter().all(|p| p.is_finished()) {
+            published = Some(t.elapsed().as_secs_f64());
+            for p in publishers.drain(..) {
+                p.await??;
+            }
+        }
+        if n >= total && published.is_some() {
+            break;
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
         ensure!(
             t.elapsed() < Duration::from_secs(600),
             "not everything was stored in 10 minutes"
         );
     }
+    let published = published.unwrap_or_default();
+    let done: Vec<(f64, u64)> = stored
+        .windows(2)
+        .map(|w| (w[1].0, w[1].1 - w[0].1))
+        .collect();
     let seconds = t.elapsed().as_secs_f64();
     for c in consumers {
         c.abort();
@@ -313,8 +510,8 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
         "scenario": "ingest-jetstream",
         "flows": load.flows, "records": total, "batch": load.batch,
         "partitions": partitions, "publishers": load.connections,
-        "publishSeconds": published, "seconds": seconds,
-        "recordsPerSecond": total as f64 / seconds,
+        "publishSeconds": published, "seconds": seconds, "targetRate": load.rate,
+        "recordsPerSecond": total as f64 / seconds, "timeline": timeline(&done),
     }))
 }
 

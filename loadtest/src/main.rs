@@ -41,6 +41,9 @@ enum Command {
         /// Minutes between files of every non-daily flow (default: each LoB's own).
         #[arg(long)]
         batch_minutes: Option<u32>,
+        /// At least this many minutes between files.
+        #[arg(long, default_value_t = 0)]
+        min_batch_minutes: u32,
         /// Adds the São Paulo and Lord Howe zones.
         #[arg(long)]
         unusual_zones: bool,
@@ -53,6 +56,16 @@ enum Command {
     },
     /// Ingests synthetic records over HTTP as fast as a running flowwatch takes them.
     IngestHttp {
+        #[command(flatten)]
+        server: drive::Server,
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Ingests synthetic records over gRPC (`Ingest`, one call a batch) as fast as a running
+    /// flowwatch takes them (`--url` is its gRPC address, e.g. its HTTP port).
+    IngestGrpc {
         #[command(flatten)]
         server: drive::Server,
         #[command(flatten)]
@@ -122,6 +135,33 @@ enum Command {
         #[command(flatten)]
         out: Out,
     },
+    /// Scores detection against the labelled outages of `generate`: event recall, detection
+    /// delay and false alarms per flow-month, from a tick CSV or a running flowwatch's API.
+    Score {
+        /// The labels: `outages.json` of `generate`.
+        #[arg(long)]
+        outages: PathBuf,
+        /// A tick CSV (SPEC §6), e.g. from `flowwatch replay`.
+        #[arg(long, required_unless_present = "url", conflicts_with = "url")]
+        ticks: Option<PathBuf>,
+        /// A running flowwatch to read the ticks from instead (`http://host:port`).
+        #[arg(long, requires_all = ["from", "to"])]
+        url: Option<String>,
+        /// Its API key (a visitor's, read-only, will do).
+        #[arg(long, env = "FLOWWATCH_API_KEY", hide_env_values = true)]
+        api_key: Option<String>,
+        /// With `--url`: the first local day of ticks (YYYY-MM-DD).
+        #[arg(long, requires = "url")]
+        from: Option<NaiveDate>,
+        /// With `--url`: the first local day not read.
+        #[arg(long, requires = "url")]
+        to: Option<NaiveDate>,
+        /// Writes an SVG histogram of the detection delays here.
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        #[command(flatten)]
+        out: Out,
+    },
 }
 
 /// Synthetic ingest load.
@@ -142,9 +182,39 @@ struct Load {
     /// Time of the first record (RFC 3339).
     #[arg(long, default_value = "2017-01-02T00:00:00Z")]
     start: String,
+    /// Records a second to send at (default: as fast as the server takes them).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Writes an SVG chart of the records per second over the run here.
+    #[arg(long)]
+    plot: Option<PathBuf>,
 }
 
 impl Load {
+    /// Writes the result's `timeline` (`[second, records]`) as a line chart to `--plot`.
+    fn plot(&self, result: &serde_json::Value) -> Result<()> {
+        let Some(path) = &self.plot else {
+            return Ok(());
+        };
+        let points: Vec<(f64, f64)> = result["timeline"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p[0].as_f64()?, p[1].as_f64()?)))
+            .collect();
+        let title = format!(
+            "{}: records stored per second",
+            result["scenario"].as_str().unwrap_or("ingest")
+        );
+        let chart = flowwatch_loadtest::svg::Chart {
+            title: &title,
+            x_label: "seconds into the run",
+            y_label: "records / s",
+        };
+        std::fs::write(path, chart.line(&points))
+            .with_context(|| format!("cannot write {}", path.display()))
+    }
+
     fn load(&self) -> Result<IngestLoad> {
         anyhow::ensure!(self.flows > 0, "--flows must be positive");
         Ok(IngestLoad {
@@ -153,6 +223,7 @@ impl Load {
             batch: self.batch,
             connections: self.connections,
             start: parse_rfc3339(&self.start).map_err(|e| anyhow::anyhow!("--start: {e}"))?,
+            rate: self.rate,
         })
     }
 }
@@ -222,18 +293,29 @@ fn main() -> Result<()> {
     };
     match Cli::parse().command {
         Command::IngestHttp { server, load, out } => {
-            out.write(&runtime()?.block_on(drive::ingest_http(&server, load.load()?))?)
+            let result = runtime()?.block_on(drive::ingest(&server, false, load.load()?))?;
+            load.plot(&result)?;
+            out.write(&result)
+        }
+        Command::IngestGrpc { server, load, out } => {
+            let result = runtime()?.block_on(drive::ingest(&server, true, load.load()?))?;
+            load.plot(&result)?;
+            out.write(&result)
         }
         Command::IngestJetstream {
             nats_url,
             partitions,
             load,
             out,
-        } => out.write(&runtime()?.block_on(drive::ingest_jetstream(
-            &nats_url,
-            partitions,
-            load.load()?,
-        ))?),
+        } => {
+            let result = runtime()?.block_on(drive::ingest_jetstream(
+                &nats_url,
+                partitions,
+                load.load()?,
+            ))?;
+            load.plot(&result)?;
+            out.write(&result)
+        }
         Command::Steady {
             server,
             pid,
@@ -256,6 +338,44 @@ fn main() -> Result<()> {
             history_days,
             grace,
         ))?),
+        Command::Score {
+            outages,
+            ticks,
+            url,
+            api_key,
+            from,
+            to,
+            plot,
+            out,
+        } => {
+            use flowwatch_loadtest::score;
+            let labels = score::read_labels(&outages)?;
+            let report = match (ticks, url, from.zip(to)) {
+                (Some(ticks), ..) => score::score_file(labels, &ticks)?,
+                (None, Some(url), Some((from, to))) => {
+                    let key = api_key.context("--url needs --api-key or FLOWWATCH_API_KEY")?;
+                    runtime()?.block_on(score::score_api(labels, &url, &key, from, to))?
+                }
+                _ => anyhow::bail!("give --ticks FILE, or --url URL with --from and --to"),
+            };
+            out.write(&report.to_json())?;
+            let notes = report.markdown();
+            eprint!("{notes}");
+            if let Some(path) = &out.out {
+                use std::io::Write;
+                let md = path.with_extension("md");
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&md)
+                    .and_then(|mut f| f.write_all(notes.as_bytes()))
+                    .with_context(|| format!("cannot write {}", md.display()))?;
+            }
+            if let Some(path) = plot {
+                std::fs::write(&path, report.delay_plot())
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+            }
+            Ok(())
+        }
         Command::Api { server, load, out } => {
             out.write(&runtime()?.block_on(flowwatch_loadtest::api::api(&server, load))?)
         }
@@ -265,6 +385,7 @@ fn main() -> Result<()> {
             days,
             flows,
             batch_minutes,
+            min_batch_minutes,
             unusual_zones,
             outages_per_flow_month,
             out,
@@ -275,6 +396,7 @@ fn main() -> Result<()> {
                 days,
                 flows,
                 batch_minutes,
+                min_batch_minutes,
                 unusual_zones,
                 outages_per_flow_month,
             };
