@@ -4,76 +4,92 @@
 //! the demo saves its configuration and writes [`HISTORY_DAYS`] days of history up to the clock
 //! straight into the store before the worker starts (so each flow evaluates its history once, as
 //! after a restart, instead of re-evaluating it with every late batch); then it sends each
-//! record through the ingest path when the clock reaches its arrival, a day's data set at a time
-//! (the same seed gives the same flows every day).
+//! record through the ingest path when the clock reaches its arrival, generating a day at a
+//! time (any day of the data set is generated alone).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use chrono::{Duration as Days, NaiveDate};
+use flowwatch_core::FlowId;
 use flowwatch_core::record::Batch;
 use flowwatch_core::time::{Instant, date_of};
 use flowwatch_gateway::Gateway;
-use flowwatch_loadtest::generator::{Dataset, Spec};
+use flowwatch_loadtest::generator::{Dataset, DayTraffic, Spec};
 use flowwatch_storage::{Bucket, FlowBuckets, FlowEntry, Store};
 
-/// Days of history before today.
-pub const HISTORY_DAYS: i64 = 22;
+/// Days of history before today: three of every weekday, what a flow comparing Fridays only
+/// (`independentDays`) needs for its `minHistoryDays` (3).
+pub const HISTORY_DAYS: i64 = 21;
 /// The data set's seed.
 const SEED: u64 = 2017;
 /// Seconds between live sends.
 const EVERY: Instant = 5;
 
-/// The data set of one (local) day.
-fn day(flows: usize, date: NaiveDate) -> Dataset {
-    Dataset::generate(&Spec {
+/// The demo's data set: `flows` flows from [`HISTORY_DAYS`] before `today` on, outages
+/// planned for a year (any later day is generated alike, with no new outage).
+pub fn dataset(flows: usize, today: NaiveDate) -> Arc<Dataset> {
+    Arc::new(Dataset::generate(&Spec {
         seed: SEED,
-        start: date,
-        days: 1,
+        start: today - Days::days(HISTORY_DAYS),
+        days: HISTORY_DAYS as u32 + 366,
         flows,
         batch_minutes: None,
+        // Files every 15 minutes or less often: a quarter of the records of the LoBs' own
+        // cadences (SMS every 2 minutes), so weeks of history load in seconds.
+        min_batch_minutes: 15,
         unusual_zones: false,
         outages_per_flow_month: 0.2,
-    })
+    }))
 }
 
-/// Today's data set as batches by arrival.
+/// Records by arrival, in batches of [`EVERY`] seconds.
 type Pending = VecDeque<(Instant, Batch)>;
 
-fn today(now: Instant) -> NaiveDate {
+/// The UTC date of `now`.
+pub fn today(now: Instant) -> NaiveDate {
     date_of(now.div_euclid(86_400) as i32)
 }
 
+/// One local day's traffic split at `arrived_by`, generated off the runtime's threads.
+async fn generate(data: &Arc<Dataset>, date: NaiveDate, arrived_by: Instant) -> Result<DayTraffic> {
+    let data = data.clone();
+    tokio::task::spawn_blocking(move || data.day_traffic(date, arrived_by, EVERY))
+        .await
+        .context("the demo generator failed")
+}
+
 /// On a fresh store: saves the demo's configuration (unless one is stored) and writes the
-/// history up to `now`. The records of today still to arrive are returned for [`feed`]; on a
-/// store with flows already, nothing is written and the feed starts with today's arrivals
-/// after `now`.
-pub async fn prepare(store: &dyn Store, flows: usize, now: Instant) -> Result<Pending> {
+/// history up to `now`, generating each next day while the store writes the one before. The
+/// records still to arrive are returned for [`feed`]; on a store with flows already, nothing
+/// is written and the feed starts with today's arrivals after `now`.
+pub async fn prepare(store: &dyn Store, data: &Arc<Dataset>, now: Instant) -> Result<Pending> {
     let today = today(now);
     if store.config_latest().await?.is_none() {
-        let document = day(flows, today).config().clone();
-        store.config_put(0, document, "demo").await?;
-        tracing::info!(flows, "demo: configuration saved");
+        store.config_put(0, data.config().clone(), "demo").await?;
+        tracing::info!(flows = data.flow_count(), "demo: configuration saved");
     }
     let fresh = store.flows().await?.is_empty();
     let started = std::time::Instant::now();
     let mut records = 0;
     let mut date = today - Days::days(if fresh { HISTORY_DAYS } else { 0 });
+    let spawn = |date: NaiveDate| {
+        let data = data.clone();
+        tokio::spawn(async move { generate(&data, date, now).await })
+    };
+    let mut next = spawn(date);
+    let mut late: Vec<(Instant, Batch)> = Vec::new();
     loop {
-        let dataset = tokio::task::spawn_blocking(move || day(flows, date))
-            .await
-            .context("the demo generator failed")?;
-        let mut pending: Pending = dataset.batches(EVERY).into();
-        let mut arrived = Batch::default();
-        while pending.front().is_some_and(|(at, _)| *at <= now) {
-            arrived.extend(pending.pop_front().expect("checked above").1);
-        }
+        let generated = std::mem::replace(&mut next, spawn(date + Days::days(1)));
+        let day = generated.await.context("the demo generator failed")??;
+        late.extend(day.later);
         if fresh {
-            records += arrived.len();
-            write(store, arrived).await?;
+            records += day.arrived.iter().map(|(_, r)| r.len()).sum::<usize>();
+            write(store, day.arrived).await?;
         }
         if date == today {
+            next.abort(); // tomorrow comes from the feed
             if fresh {
                 tracing::info!(
                     records,
@@ -81,17 +97,19 @@ pub async fn prepare(store: &dyn Store, flows: usize, now: Instant) -> Result<Pe
                     "demo: history written"
                 );
             }
-            return Ok(pending);
+            // Files of earlier days still late join today's, by arrival.
+            late.sort_by_key(|(at, _)| *at);
+            return Ok(late.into());
         }
         date += Days::days(1);
     }
 }
 
-/// Stores `batch` as the ingest path would (registry first, then the traffic).
-async fn write(store: &dyn Store, batch: Batch) -> Result<()> {
+/// Stores the records of `flows` as the ingest path would (registry first, then the traffic).
+async fn write(store: &dyn Store, flows: Vec<(FlowId, Vec<(Instant, u64)>)>) -> Result<()> {
     let mut entries = Vec::new();
     let mut buckets = Vec::new();
-    for (flow, records) in batch.into_flows() {
+    for (flow, records) in flows {
         let first_seen = records.iter().map(|r| r.0).min().unwrap_or(Instant::MAX);
         entries.push(FlowEntry {
             flow: flow.clone(),
@@ -115,16 +133,13 @@ async fn write(store: &dyn Store, batch: Batch) -> Result<()> {
     Ok(())
 }
 
-/// Sends today's `pending` records, then each next day's, as the clock reaches their
-/// arrival, until the server stops.
-pub async fn feed(gateway: Arc<Gateway>, flows: usize, mut pending: Pending) -> Result<()> {
+/// Sends the `pending` records, then each next day's, as the clock reaches their arrival,
+/// until the server stops.
+pub async fn feed(gateway: Arc<Gateway>, data: Arc<Dataset>, mut pending: Pending) -> Result<()> {
     let mut date = today(gateway.clock.now()) + Days::days(1);
     loop {
         if pending.is_empty() {
-            let dataset = tokio::task::spawn_blocking(move || day(flows, date))
-                .await
-                .context("the demo generator failed")?;
-            pending = dataset.batches(EVERY).into();
+            pending = generate(&data, date, Instant::MIN).await?.later.into();
             date += Days::days(1);
         }
         let now = gateway.clock.now();

@@ -96,7 +96,11 @@ pub async fn run(args: Args) -> Result<()> {
     );
     args.api.ensure_root(store.as_ref()).await?;
     let demo = match args.demo {
-        true => Some(crate::demo::prepare(store.as_ref(), args.demo_flows, clock.now()).await?),
+        true => {
+            let data = crate::demo::dataset(args.demo_flows, crate::demo::today(clock.now()));
+            let pending = crate::demo::prepare(store.as_ref(), &data, clock.now()).await?;
+            Some((data, pending))
+        }
         false => None,
     };
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
@@ -148,10 +152,10 @@ pub async fn run(args: Args) -> Result<()> {
         changes: alarms.clone(),
         stopping: tokio::sync::watch::channel(false).0,
     });
-    if let Some(pending) = demo {
-        let (g, flows) = (gateway.clone(), args.demo_flows);
+    if let Some((data, pending)) = demo {
+        let g = gateway.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::demo::feed(g, flows, pending).await {
+            if let Err(e) = crate::demo::feed(g, data, pending).await {
                 tracing::error!("demo traffic stopped: {e:#}");
             }
         });

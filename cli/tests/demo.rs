@@ -11,6 +11,7 @@ use flowwatch_core::time::utc_string;
 #[test]
 fn the_demo_fills_the_dashboard_by_itself() {
     let dir = tempfile::tempdir().unwrap();
+    let started = Instant::now();
     let run = Run::start(dir.path(), &["--demo", "--demo-flows", "120"]);
     let config = run.json("/api/v1/config");
     assert_eq!(config["version"], 1, "the demo's configuration is saved");
@@ -19,7 +20,9 @@ fn the_demo_fills_the_dashboard_by_itself() {
         countries.keys().collect::<Vec<_>>(),
         ["AT", "CZ", "DE", "NL"]
     );
-    let deadline = Instant::now() + Duration::from_secs(120);
+    // Within 30 s of the process start (debug build; `docs/benchmarks.md` has the release
+    // figure for the default 4 500 flows).
+    let deadline = started + Duration::from_secs(30);
     loop {
         let dashboard = run.json("/api/v1/dashboard");
         let count = |status: &str| -> u64 {
@@ -34,13 +37,13 @@ fn the_demo_fills_the_dashboard_by_itself() {
             .iter()
             .map(|s| count(s))
             .sum();
-        assert!(all >= 120, "every flow is counted: {dashboard}");
+        assert_eq!(all, 120, "every flow is counted once: {dashboard}");
         if count("N_A") == 0 && count("OK") * 2 > all {
             break;
         }
         assert!(
             Instant::now() < deadline,
-            "evaluated, mostly OK, within 120 s: {dashboard}"
+            "evaluated, mostly OK, within 30 s: {dashboard}"
         );
         std::thread::sleep(Duration::from_millis(500));
     }
