@@ -251,6 +251,9 @@ struct Country {
     lazy_days: Vec<String>,
 }
 
+/// Flows generated together by [`Dataset::write_csv`].
+const FLOWS_A_PART: usize = 100_000;
+
 /// One day's records, split at a moment (see [`Dataset::day_traffic`]).
 pub struct DayTraffic {
     /// The records that arrived by then, by flow: `(time, bytes)` in arrival order.
@@ -416,14 +419,19 @@ impl Dataset {
 
     /// Writes the traffic CSV (SPEC §6), a day at a time in arrival order (some files late,
     /// some times with a local offset or a fraction); returns the number of records. Memory
-    /// holds one day's records.
+    /// holds one day's records of [`FLOWS_A_PART`] flows: a larger data set is written a part
+    /// of its flows at a time, each part of a day in arrival order.
     pub fn write_csv(&self, out: impl Write) -> io::Result<u64> {
         let mut out = io::BufWriter::with_capacity(1 << 20, out);
         writeln!(out, "{}", flowwatch_core::record::CSV_HEADER)?;
         let mut line = String::with_capacity(128);
         let mut written = 0;
-        for day in self.day_range() {
-            let records = self.day_arrivals(day);
+        let parts = self.parts(FLOWS_A_PART);
+        for (day, part) in self
+            .day_range()
+            .flat_map(|d| parts.iter().map(move |p| (d, p.clone())))
+        {
+            let records = self.day_arrivals_of(day, part);
             for a in &records {
                 let flow = &self.flows[a.flow as usize];
                 line.clear();
@@ -497,11 +505,37 @@ impl Dataset {
 
     /// Every record of local day `day`, by arrival.
     fn day_arrivals(&self, day: EpochDay) -> Vec<Arrival> {
+        self.day_arrivals_of(day, 0..self.flows.len())
+    }
+
+    /// The flows in parts of about `size`, each starting at an input (its forwards follow
+    /// it), so a day of a million flows is generated a part at a time.
+    fn parts(&self, size: usize) -> Vec<std::ops::Range<usize>> {
+        let mut parts = Vec::new();
+        let mut from = 0;
+        for (fi, flow) in self.flows.iter().enumerate() {
+            if fi - from >= size && flow.input.is_none() {
+                parts.push(from..fi);
+                from = fi;
+            }
+        }
+        parts.push(from..self.flows.len());
+        parts
+    }
+
+    /// The records of local day `day` of the flows `flows` (starting at an input), by arrival.
+    fn day_arrivals_of(&self, day: EpochDay, flows: std::ops::Range<usize>) -> Vec<Arrival> {
         let mut records: Vec<Arrival> = Vec::new();
         // An input's files of the day, `(time, bytes)`, for its forwards.
         let mut input_files: Vec<(Instant, f64)> = Vec::new();
         let first = epoch_day(self.spec.start);
-        for (fi, flow) in self.flows.iter().enumerate() {
+        for (fi, flow) in self
+            .flows
+            .iter()
+            .enumerate()
+            .skip(flows.start)
+            .take(flows.len())
+        {
             let mut rng = self.rng_of(fi, day);
             let country = &self.countries[flow.country];
             let lob = &LOBS[flow.lob];
@@ -859,6 +893,37 @@ mod tests {
     }
 
     #[test]
+    fn a_day_in_parts_is_the_day_whole() {
+        let data = Dataset::generate(&Spec {
+            days: 2,
+            flows: 300,
+            ..small()
+        });
+        let parts = data.parts(50);
+        assert!(parts.len() >= 5, "{parts:?}");
+        assert_eq!(parts[0].start, 0);
+        assert_eq!(parts.last().unwrap().end, 300);
+        for w in parts.windows(2) {
+            assert_eq!(w[0].end, w[1].start);
+            assert!(
+                data.flows[w[1].start].input.is_none(),
+                "a part starts at an input"
+            );
+        }
+        let day = epoch_day(small().start) + 1;
+        let key = |a: &Arrival| (a.flow, a.time, a.bytes, a.arrival);
+        let mut whole: Vec<_> = data.day_arrivals(day).iter().map(key).collect();
+        let mut pieces: Vec<_> = parts
+            .into_iter()
+            .flat_map(|p| data.day_arrivals_of(day, p))
+            .map(|a| key(&a))
+            .collect();
+        whole.sort();
+        pieces.sort();
+        assert_eq!(whole, pieces);
+    }
+
+    #[test]
     fn batches_hold_every_record_in_arrival_steps() {
         let data = Dataset::generate(&Spec { days: 1, ..small() });
         let n = data.write_csv(std::io::sink()).unwrap();
@@ -1050,9 +1115,9 @@ mod tests {
     #[test]
     fn labels_say_what_happened_to_the_traffic() {
         let spec = Spec {
-            days: 60,
-            flows: 120,
-            outages_per_flow_month: 2.0,
+            days: 42,
+            flows: 80,
+            outages_per_flow_month: 4.0,
             ..Spec::default()
         };
         let data = Dataset::generate(&spec);
@@ -1072,7 +1137,17 @@ mod tests {
             out
         };
         let (with, without) = (records(&data), records(&clean));
-        let index = |id: &FlowId| data.flows.iter().position(|f| &f.id == id).unwrap() as u32;
+        let ids: std::collections::HashMap<&FlowId, u32> = (data.flows.iter())
+            .enumerate()
+            .map(|(n, f)| (&f.id, n as u32))
+            .collect();
+        let index = |id: &FlowId| ids[id];
+        // Each flow's clean records by time.
+        let mut of_flow: std::collections::HashMap<u32, Vec<(Instant, u64)>> = Default::default();
+        for (&(f, t), &b) in &without {
+            of_flow.entry(f).or_default().push((t, b));
+        }
+        of_flow.values_mut().for_each(|v| v.sort_unstable());
         // The outages that may change flow `fi` at `t` (its own, a move to it, its input's).
         let affecting = |fi: u32, t: Instant| -> usize {
             let hit = |f: &FlowId| {
@@ -1103,14 +1178,16 @@ mod tests {
         assert!(changed > 1000, "{changed}");
         // Records of flow `fi` in `o`'s window that `outages` outages touch: (time, with, without).
         let within = |o: &Outage, fi: u32, outages: usize| -> Vec<(Instant, f64, f64)> {
-            without
+            let records = of_flow.get(&fi).map_or(&[][..], Vec::as_slice);
+            let from = records.partition_point(|r| r.0 < o.start_t);
+            records[from..]
                 .iter()
-                .filter(|((f, t), _)| *f == fi && *t >= o.start_t && *t < o.end_t)
-                .filter(|((_, t), _)| affecting(fi, *t) == outages)
-                .map(|(&(_, t), &b)| (t, with.get(&(fi, t)).copied().unwrap_or(0) as f64, b as f64))
+                .take_while(|r| r.0 < o.end_t)
+                .filter(|r| affecting(fi, r.0) == outages)
+                .map(|&(t, b)| (t, with.get(&(fi, t)).copied().unwrap_or(0) as f64, b as f64))
                 .collect()
         };
-        let mut inputs_untouched = 0;
+        let (mut inputs_untouched, mut moved_in) = (0, 0);
         for o in &data.outages {
             let fi = index(&o.flow);
             let tz = data.countries[data.flows[fi as usize].country].tz;
@@ -1143,10 +1220,8 @@ mod tests {
                     (&o.flow.country, &o.flow.lob, FlowKind::Input)
                 );
                 let gained = within(o, index(to), 1);
-                assert!(
-                    !gained.is_empty() && gained.iter().all(|(_, b, c)| b > c),
-                    "{o:?}"
-                );
+                assert!(gained.iter().all(|(_, b, c)| b > c), "{o:?}");
+                moved_in += gained.len();
             }
             // A forward's outage leaves its input alone.
             if o.kind == OutageKind::ForwardStop {
@@ -1156,6 +1231,7 @@ mod tests {
                 inputs_untouched += untouched.len();
             }
         }
+        assert!(moved_in > 0, "moved traffic arrived at other inputs");
         assert!(
             inputs_untouched > 0,
             "forwards stopped while their inputs carried on"
