@@ -104,9 +104,15 @@ impl fmt::Display for FlowId {
 /// So any part is a valid single token (no `.`, `*`, `>` or white space), and distinct parts
 /// give distinct tokens.
 pub fn subject_token(part: &str) -> String {
-    let mut out = String::with_capacity(part.len());
-    for &b in part.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':') {
+    percent_encode(part, b"-_:")
+}
+
+/// `text` with every byte of its UTF-8 form but ASCII letters, digits and `keep` written as
+/// `%XX` (upper-case hex).
+pub fn percent_encode(text: &str, keep: &[u8]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        if b.is_ascii_alphanumeric() || keep.contains(&b) {
             out.push(b as char);
         } else {
             out.push_str(&format!("%{b:02X}"));

@@ -58,15 +58,7 @@ struct ApiTicks {
 
 /// A path segment with every byte but the unreserved ones (RFC 3986) percent-encoded.
 fn encode_segment(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for &b in s.as_bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    flowwatch_core::id::percent_encode(s, b"-._~")
 }
 
 /// A keep-alive connection to the API that reconnects when needed.
