@@ -17,7 +17,7 @@ use flowwatch_core::record::Batch;
 use flowwatch_core::time::{Instant, date_of};
 use flowwatch_gateway::Gateway;
 use flowwatch_loadtest::generator::{Dataset, DayTraffic, Spec};
-use flowwatch_storage::{Bucket, FlowBuckets, FlowEntry, Store};
+use flowwatch_storage::{FlowBuckets, FlowEntry, Store};
 
 /// Days of history before today: three of every weekday, what a flow comparing Fridays only
 /// (`independentDays`) needs for its `minHistoryDays` (3).
@@ -116,17 +116,7 @@ async fn write(store: &dyn Store, flows: Vec<(FlowId, Vec<(Instant, u64)>)>) -> 
             first_seen,
             partition: 0,
         });
-        buckets.push(FlowBuckets {
-            flow,
-            buckets: records
-                .into_iter()
-                .map(|(second, bytes)| Bucket {
-                    second,
-                    bytes,
-                    records: 1,
-                })
-                .collect(),
-        });
+        buckets.push(FlowBuckets::of_records(flow, &records));
     }
     store.register_flows(entries).await?;
     store.add_buckets(buckets, None).await?;

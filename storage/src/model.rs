@@ -25,6 +25,23 @@ pub struct FlowBuckets {
     pub buckets: Vec<Bucket>,
 }
 
+impl FlowBuckets {
+    /// `records` (time, bytes) of `flow` as buckets to add, one record each.
+    pub fn of_records(flow: FlowId, records: &[(Instant, u64)]) -> FlowBuckets {
+        FlowBuckets {
+            flow,
+            buckets: records
+                .iter()
+                .map(|&(second, bytes)| Bucket {
+                    second,
+                    bytes,
+                    records: 1,
+                })
+                .collect(),
+        }
+    }
+}
+
 /// Where a batch of traffic came from, for exactly-once ingest: a source (one partition of the
 /// ingest stream) and the batch's position in it (its last stream sequence).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -21,7 +21,7 @@ use flowwatch_core::detection::Status;
 use flowwatch_core::record::{Batch, unknown_country};
 use flowwatch_core::time::{Instant, local_day};
 use flowwatch_core::{FlowId, FlowMap};
-use flowwatch_storage::{Bucket, Event, FlowBuckets, FlowEntry, IngestMark, Store};
+use flowwatch_storage::{Event, FlowBuckets, FlowEntry, IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
 use tokio::sync::broadcast;
@@ -240,17 +240,7 @@ impl SupervisorState {
                 return false;
             }
             out.accepted += records.len() as u64;
-            batch.push(FlowBuckets {
-                flow: flow.clone(),
-                buckets: records
-                    .iter()
-                    .map(|&(second, bytes)| Bucket {
-                        second,
-                        bytes,
-                        records: 1,
-                    })
-                    .collect(),
-            });
+            batch.push(FlowBuckets::of_records(flow.clone(), records));
             let earliest = records.iter().map(|r| r.0).min().unwrap_or(Instant::MAX);
             newest = records.iter().map(|r| r.0).fold(newest, Instant::max);
             match self.first_seen.get(flow) {
