@@ -18,6 +18,7 @@ use flowwatch_core::time::{Instant, date_of};
 use flowwatch_gateway::Gateway;
 use flowwatch_loadtest::generator::{Dataset, DayTraffic, Spec};
 use flowwatch_storage::{FlowBuckets, FlowEntry, Store};
+use tokio::task::JoinHandle;
 
 /// Days of history before today: three of every weekday, what a flow comparing Fridays only
 /// (`independentDays`) needs for its `minHistoryDays` (3).
@@ -52,12 +53,10 @@ pub fn today(now: Instant) -> NaiveDate {
     date_of(now.div_euclid(86_400) as i32)
 }
 
-/// One local day's traffic split at `arrived_by`, generated off the runtime's threads.
-async fn generate(data: &Arc<Dataset>, date: NaiveDate, arrived_by: Instant) -> Result<DayTraffic> {
+/// One local day's traffic split at `arrived_by`, generating off the runtime's threads.
+fn generate(data: &Arc<Dataset>, date: NaiveDate, arrived_by: Instant) -> JoinHandle<DayTraffic> {
     let data = data.clone();
     tokio::task::spawn_blocking(move || data.day_traffic(date, arrived_by, EVERY))
-        .await
-        .context("the demo generator failed")
 }
 
 /// On a fresh store: saves the demo's configuration (unless one is stored) and writes the
@@ -74,22 +73,19 @@ pub async fn prepare(store: &dyn Store, data: &Arc<Dataset>, now: Instant) -> Re
     let started = std::time::Instant::now();
     let mut records = 0;
     let mut date = today - Days::days(if fresh { HISTORY_DAYS } else { 0 });
-    let spawn = |date: NaiveDate| {
-        let data = data.clone();
-        tokio::spawn(async move { generate(&data, date, now).await })
-    };
-    let mut next = spawn(date);
+    let mut next = generate(data, date, now);
     let mut late: Vec<(Instant, Batch)> = Vec::new();
     loop {
-        let generated = std::mem::replace(&mut next, spawn(date + Days::days(1)));
-        let day = generated.await.context("the demo generator failed")??;
+        let day = (&mut next).await.context("the demo generator failed")?;
+        if date < today {
+            next = generate(data, date + Days::days(1), now);
+        }
         late.extend(day.later);
         if fresh {
             records += day.arrived.iter().map(|(_, r)| r.len()).sum::<usize>();
             write(store, day.arrived).await?;
         }
         if date == today {
-            next.abort(); // tomorrow comes from the feed
             if fresh {
                 tracing::info!(
                     records,
@@ -129,7 +125,11 @@ pub async fn feed(gateway: Arc<Gateway>, data: Arc<Dataset>, mut pending: Pendin
     let mut date = today(gateway.clock.now()) + Days::days(1);
     loop {
         if pending.is_empty() {
-            pending = generate(&data, date, Instant::MIN).await?.later.into();
+            pending = generate(&data, date, Instant::MIN)
+                .await
+                .context("the demo generator failed")?
+                .later
+                .into();
             date += Days::days(1);
         }
         let now = gateway.clock.now();

@@ -452,17 +452,12 @@ impl Dataset {
         Ok(written)
     }
 
-    /// The records of the local day `date` (each flow's own country's day), as batches by
-    /// arrival: each batch the records that arrive in one `every`-second step (what a live
-    /// feed sends at once). A day after the data set's last is generated as well (the flows,
-    /// trends and outages go on); the same day always gives the same records.
-    pub fn day_batches(&self, date: NaiveDate, every: Instant) -> Vec<(Instant, Batch)> {
-        self.day_traffic(date, Instant::MIN, every).later
-    }
-
-    /// As [`Dataset::day_batches`], the records that arrived by `arrived_by` apart, by flow
-    /// (each flow's records in arrival order): what a system running since before `date`
-    /// would hold at `arrived_by`.
+    /// The records of the local day `date` (each flow's own country's day): those that arrived
+    /// by `arrived_by` by flow (each flow's in arrival order; what a system running since
+    /// before `date` would hold then), the rest as batches by arrival, each the records that
+    /// arrive in one `every`-second step (what a live feed sends at once). A day after the
+    /// data set's last is generated as well (the flows, trends and outages go on); the same day
+    /// always gives the same records.
     pub fn day_traffic(&self, date: NaiveDate, arrived_by: Instant, every: Instant) -> DayTraffic {
         let every = every.max(1);
         let mut by_flow: Vec<Vec<(Instant, u64)>> = vec![Vec::new(); self.flows.len()];
@@ -927,7 +922,7 @@ mod tests {
     fn batches_hold_every_record_in_arrival_steps() {
         let data = Dataset::generate(&Spec { days: 1, ..small() });
         let n = data.write_csv(std::io::sink()).unwrap();
-        let batches = data.day_batches(small().start, 60);
+        let batches = data.day_traffic(small().start, Instant::MIN, 60).later;
         assert_eq!(batches.iter().map(|(_, b)| b.len() as u64).sum::<u64>(), n);
         assert!(
             batches.windows(2).all(|w| w[0].0 < w[1].0),
