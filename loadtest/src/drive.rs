@@ -203,24 +203,16 @@ impl Pace {
 /// What a run of sends did.
 #[derive(Debug, Default)]
 pub(crate) struct Sent {
-    /// Records accepted.
-    pub accepted: u64,
     /// Each send's latency.
     pub latencies: Vec<Duration>,
-    /// Each send's end, in seconds from the start, and its records.
+    /// Each send's end, in seconds from the start, and the records it got accepted.
     pub done: Vec<(f64, u64)>,
 }
 
 impl Sent {
-    fn merge(&mut self, other: Sent) {
-        self.accepted += other.accepted;
-        self.latencies.extend(other.latencies);
-        self.done.extend(other.done);
-    }
-
-    /// Records per second in each whole second of the run, `[second, records/s]`.
-    pub(crate) fn timeline(&self) -> Value {
-        timeline(&self.done)
+    /// Records accepted in all.
+    pub(crate) fn accepted(&self) -> u64 {
+        self.done.iter().map(|d| d.1).sum()
     }
 }
 
@@ -261,7 +253,6 @@ async fn send_all<S: Sender>(
                     let accepted = sender.send(body).await?;
                     sent.latencies.push(t.elapsed());
                     sent.done.push((start.elapsed().as_secs_f64(), accepted));
-                    sent.accepted += accepted;
                 }
                 anyhow::Ok(sent)
             })
@@ -269,7 +260,9 @@ async fn send_all<S: Sender>(
         .collect();
     let mut sent = Sent::default();
     for t in tasks {
-        sent.merge(t.await??);
+        let other = t.await??;
+        sent.latencies.extend(other.latencies);
+        sent.done.extend(other.done);
     }
     Ok(sent)
 }
@@ -287,7 +280,7 @@ pub(crate) async fn post_all(
         Pace::new(None, 1),
     )
     .await?;
-    Ok((sent.accepted, sent.latencies))
+    Ok((sent.accepted(), sent.latencies))
 }
 
 async fn http_senders(server: &Server, connections: usize) -> Result<Vec<HttpSender>> {
@@ -377,19 +370,19 @@ pub async fn ingest(server: &Server, grpc: bool, load: IngestLoad) -> Result<Val
         }
     };
     let seconds = t.elapsed().as_secs_f64();
+    let accepted = sent.accepted();
     ensure!(
-        sent.accepted == load.records as u64,
-        "{} of {} records accepted",
-        sent.accepted,
+        accepted == load.records as u64,
+        "{accepted} of {} records accepted",
         load.records
     );
     Ok(json!({
         "scenario": if grpc { "ingest-grpc" } else { "ingest-http" },
-        "flows": load.flows, "records": sent.accepted, "batch": load.batch,
+        "flows": load.flows, "records": accepted, "batch": load.batch,
         "connections": load.connections, "bodyBytes": bytes, "targetRate": load.rate,
-        "seconds": seconds, "recordsPerSecond": sent.accepted as f64 / seconds,
-        "requestLatencyMs": percentiles(sent.latencies.clone()),
-        "timeline": sent.timeline(),
+        "seconds": seconds, "recordsPerSecond": accepted as f64 / seconds,
+        "requestLatencyMs": percentiles(sent.latencies),
+        "timeline": timeline(&sent.done),
     }))
 }
 

@@ -191,8 +191,10 @@ struct Load {
 }
 
 impl Load {
-    /// Writes the result's `timeline` (`[second, records]`) as a line chart to `--plot`.
-    fn plot(&self, result: &serde_json::Value) -> Result<()> {
+    /// Writes an ingest result to `out`, and its `timeline` (`[second, records]`) as a line
+    /// chart to `--plot`.
+    fn report(&self, out: &Out, result: serde_json::Value) -> Result<()> {
+        out.write(&result)?;
         let Some(path) = &self.plot else {
             return Ok(());
         };
@@ -238,9 +240,14 @@ struct Out {
 
 impl Out {
     fn write(&self, result: &serde_json::Value) -> Result<()> {
+        self.write_with_notes(result, "")
+    }
+
+    /// As [`Out::write`], `notes` (Markdown) after the summary.
+    fn write_with_notes(&self, result: &serde_json::Value, notes: &str) -> Result<()> {
         let text = serde_json::to_string_pretty(result)?;
         println!("{text}");
-        let summary = summary(result);
+        let summary = summary(result) + notes;
         eprint!("{summary}");
         if let Some(path) = &self.out {
             std::fs::write(path, format!("{text}\n"))
@@ -292,30 +299,23 @@ fn main() -> Result<()> {
             .context("no tokio runtime")
     };
     match Cli::parse().command {
-        Command::IngestHttp { server, load, out } => {
-            let result = runtime()?.block_on(drive::ingest(&server, false, load.load()?))?;
-            load.plot(&result)?;
-            out.write(&result)
-        }
-        Command::IngestGrpc { server, load, out } => {
-            let result = runtime()?.block_on(drive::ingest(&server, true, load.load()?))?;
-            load.plot(&result)?;
-            out.write(&result)
-        }
+        Command::IngestHttp { server, load, out } => load.report(
+            &out,
+            runtime()?.block_on(drive::ingest(&server, false, load.load()?))?,
+        ),
+        Command::IngestGrpc { server, load, out } => load.report(
+            &out,
+            runtime()?.block_on(drive::ingest(&server, true, load.load()?))?,
+        ),
         Command::IngestJetstream {
             nats_url,
             partitions,
             load,
             out,
-        } => {
-            let result = runtime()?.block_on(drive::ingest_jetstream(
-                &nats_url,
-                partitions,
-                load.load()?,
-            ))?;
-            load.plot(&result)?;
-            out.write(&result)
-        }
+        } => load.report(
+            &out,
+            runtime()?.block_on(drive::ingest_jetstream(&nats_url, partitions, load.load()?))?,
+        ),
         Command::Steady {
             server,
             pid,
@@ -358,18 +358,7 @@ fn main() -> Result<()> {
                 }
                 _ => anyhow::bail!("give --ticks FILE, or --url URL with --from and --to"),
             };
-            out.write(&report.to_json())?;
-            let notes = report.markdown();
-            eprint!("{notes}");
-            if let Some(path) = &out.out {
-                use std::io::Write;
-                let md = path.with_extension("md");
-                std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&md)
-                    .and_then(|mut f| f.write_all(notes.as_bytes()))
-                    .with_context(|| format!("cannot write {}", md.display()))?;
-            }
+            out.write_with_notes(&report.to_json(), &report.markdown())?;
             if let Some(path) = plot {
                 std::fs::write(&path, report.delay_plot())
                     .with_context(|| format!("cannot write {}", path.display()))?;
