@@ -15,6 +15,7 @@ use chrono_tz::Tz;
 use flowwatch_core::calendar::CountryCalendar;
 use flowwatch_core::calendar::holidays::national_holidays;
 use flowwatch_core::record::{Batch, Record};
+use flowwatch_core::tick::Granularity;
 use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, utc_string, weekday,
 };
@@ -793,19 +794,14 @@ const TICKS: [i64; 10] = [
     900, 1800, 3600, 7200, 10_800, 14_400, 21_600, 28_800, 43_200, 86_400,
 ];
 
-/// The tick length a LoB's `config` sets (`"30m"`, `"2h"`, `"1d"`; default 1 h).
+/// The tick length a LoB's `config` sets, in seconds (default 1 h).
 fn granularity_seconds(config: &Value) -> i64 {
-    let Some(g) = config["granularity"].as_str() else {
-        return 3600;
-    };
-    let (n, unit) = g.split_at(g.len() - 1);
-    let n: i64 = n.parse().unwrap_or(1);
-    n * match unit {
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => 1,
-    }
+    let g = config["granularity"].as_str().map(Granularity::parse);
+    i64::from(
+        g.unwrap_or(Ok(Granularity::HOUR))
+            .expect("the LoBs' own granularities")
+            .seconds(),
+    )
 }
 
 /// The document: every country with its holidays and lazy days, every LoB with its shape's
@@ -860,7 +856,7 @@ fn build_config(countries: &[Country], flows: &[Flow], rng: &mut Rng) -> Value {
             _ => {}
         }
         if let Some(t) = tick {
-            own["granularity"] = json!(format!("{}m", t / 60));
+            own["granularity"] = json!(Granularity::from_seconds(t as u32).expect("divides a day"));
         }
         let section = if f.input.is_some() {
             "forwards"
