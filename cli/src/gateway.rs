@@ -103,6 +103,7 @@ pub async fn run(args: Args) -> Result<()> {
         max_body: args.api.max_body(),
         auth: args.api.auth(),
         changes,
+        ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });
     tokio::spawn(follow(gateway.clone(), FOLLOW_EVERY));

@@ -150,6 +150,7 @@ pub async fn run(args: Args) -> Result<()> {
         max_body: args.api.max_body(),
         auth: args.api.auth(),
         changes: alarms.clone(),
+        ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });
     if let Some((data, pending)) = demo {

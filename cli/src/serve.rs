@@ -49,6 +49,11 @@ pub struct ApiArgs {
     /// How long a key issued by a login lives, in hours.
     #[arg(long, default_value_t = 12)]
     pub session_hours: u32,
+    /// The built web UI (`npm --prefix ui run build` writes it to `ui/dist`), served at every
+    /// path the API does not take; default: the `ui/dist` of the source tree this binary was
+    /// built from.
+    #[arg(long, default_value = flowwatch_gateway::ui::BUILT_IN_DIR)]
+    pub ui_dir: PathBuf,
 }
 
 /// `command` with every [`ApiArgs`] flag of `run` and `gateway` that has no environment
@@ -86,6 +91,18 @@ impl ApiArgs {
     /// Authentication as the flags set it.
     pub fn auth(&self) -> Auth {
         Auth::new(!self.no_visitor, i64::from(self.session_hours) * 3600)
+    }
+
+    /// The web UI as `--ui-dir` names it; says so in the log when it is not built.
+    pub fn web_ui(&self) -> flowwatch_gateway::ui::WebUi {
+        let ui = flowwatch_gateway::ui::WebUi::new(&self.ui_dir);
+        if !ui.is_built() {
+            tracing::warn!(
+                "no built web UI in {} (npm --prefix ui ci && npm --prefix ui run build): the API is served, the pages say how to build it",
+                self.ui_dir.display()
+            );
+        }
+        ui
     }
 
     /// The largest request body in bytes.

@@ -535,6 +535,51 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
         answer.contains(r#""path":"settings.medianDays""#),
         "{answer}"
     );
+    // Saved as the flow's own, the candidate settings are what a merge simulates over; with
+    // `replace`, an empty set stands instead of them: the inherited detection again.
+    let version = run.json("/api/v1/config")["version"].clone();
+    let put = format!(r#"{{"version": {version}, "settings": {{{settings}}}}}"#);
+    let own = "/api/v1/config/flows/CZ/GSM/input/A";
+    let (status, answer) = run.request("PUT", own, "application/json", &put);
+    assert_eq!(status, 200, "{answer}");
+    let simulated = |replace: bool| {
+        let body = format!(
+            r#"{{"from": "{from}", "to": "{to}", "settings": {{}}, "replace": {replace}}}"#
+        );
+        let (status, answer) = run.request("POST", sim, "application/json", &body);
+        assert_eq!(status, 200, "{answer}");
+        api_rows(&a, &serde_json::from_str(&answer).unwrap())
+    };
+    common::assert_same_ticks("merged over own", &simulated(false), &replayed);
+    let inherited = replay_rows(&traffic_file, &config("1h"), from, to);
+    common::assert_same_ticks("replacing own", &simulated(true), &inherited);
+
+    // The LoB's flows: effective settings, what the dashboard shows, the latest tick.
+    let lob = run.json("/api/v1/flows/CZ/GSM");
+    let flows = lob["flows"].as_array().unwrap();
+    assert_eq!(flows.len(), 1, "{lob}");
+    let f = &flows[0];
+    assert_eq!(
+        (&f["kind"], &f["name"], &f["input"]),
+        (&"input".into(), &"A".into(), &serde_json::Value::Null)
+    );
+    assert_eq!(
+        f["config"]["softAlarmLevel"], 0.95,
+        "its own setting is in force"
+    );
+    assert_eq!(f["config"]["granularity"], "1h");
+    let last = run.json(&format!(
+        "/api/v1/flows/CZ/GSM/input/A/ticks?from={from}&to=2017-02-22"
+    ));
+    let last = last["ticks"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        f["latest"], last,
+        "the latest tick as the ticks route lists it"
+    );
+    assert_eq!(f["shown"], last["status"]);
+    let (status, body) = run.request("GET", "/api/v1/flows/CZ/NOPE", "text/plain", "");
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no LoB CZ/NOPE"), "{body}");
 
     // Raw traffic of a local day (CET) in hours: 12 records an hour, every byte counted.
     let day = run.json(&format!(
@@ -576,7 +621,12 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
 #[test]
 fn every_error_is_json_naming_what_went_wrong() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Run::start(dir.path(), &["--max-body", "1"]);
+    let ui = dir.path().join("ui");
+    std::fs::create_dir(&ui).unwrap();
+    std::fs::write(ui.join("index.html"), "<p>the UI</p>").unwrap();
+    let data = dir.path().join("data");
+    let ui_dir = ui.to_str().unwrap();
+    let run = Run::start(&data, &["--max-body", "1", "--ui-dir", ui_dir]);
     let error = |method: &str, path: &str, content_type: &str, body: &str| {
         let (status, body) = run.request(method, path, content_type, body);
         let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|_| panic!("{body}"));
@@ -591,6 +641,20 @@ fn every_error_is_json_naming_what_went_wrong() {
     assert_eq!(message, "no route GET /api/v1/nothing");
     let (status, code, _) = error("DELETE", "/api/v1/ingest", "text/plain", "");
     assert_eq!((status, code.as_str()), (405, Some("method_not_allowed")));
+    // Any other page read is the web UI's; anything else that is no route is the API's 404.
+    for page in [
+        "/",
+        "/flow/CZ/GSM/input/A%3AB?at=2017-02-18T10:00:00Z",
+        "/settings",
+    ] {
+        assert_eq!(
+            run.request("GET", page, "text/plain", ""),
+            (200, "<p>the UI</p>".to_owned()),
+            "{page}"
+        );
+    }
+    let (status, code, _) = error("POST", "/settings", "text/plain", "");
+    assert_eq!((status, code.as_str()), (404, Some("not_found")));
     // A body over --max-body (1 MiB) is refused whole, before anything is stored.
     let big = format!("time,country,lob,kind,flow,bytes\n{}", "x".repeat(1 << 20));
     let (status, code, message) = error("POST", "/api/v1/ingest", "text/csv", &big);

@@ -131,8 +131,9 @@ impl FlowWatch for FlowWatchService {
             .map(|s| pb::FlowState {
                 flow: Some((&s.flow).into()),
                 enabled: s.enabled,
-                status: pb::FlowStatus::from(s.latest.map_or(Status::NotAvailable, |l| l.1)).into(),
-                tick_start: s.latest.map(|l| l.0),
+                status: pb::FlowStatus::from(s.latest.map_or(Status::NotAvailable, |l| l.status))
+                    .into(),
+                tick_start: s.latest.map(|l| l.start),
             })
             .collect();
         Ok(Response::new(pb::StatusesReply { flows }))

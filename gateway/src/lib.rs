@@ -13,6 +13,7 @@
 //! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
 //!   stream of status changes, an ingest stream), served beside the HTTP routes.
 //! - [`ingest`]: taking an ingest body, shared by `POST /api/v1/ingest` and the gRPC `Ingest`.
+//! - [`ui`]: the built web UI (`ui/dist`) at every path the API does not take.
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client of this API (`flowwatch import`, the
 //!   load drivers).
 //! - [`Gateway`]: what the routes share.
@@ -27,6 +28,7 @@ pub mod grpc;
 pub mod ingest;
 pub mod live;
 pub mod rest;
+pub mod ui;
 pub mod views;
 
 use std::sync::Arc;
@@ -73,6 +75,8 @@ pub struct Gateway {
     /// broadcast in `flowwatch run`, the workers' alarms from NATS in `flowwatch gateway`
     /// ([`live::follow_alarms`]).
     pub changes: broadcast::Sender<Event>,
+    /// The web UI served at every path the API does not take.
+    pub ui: ui::WebUi,
     /// Turns true when the server shuts down: endless responses (live streams) end then.
     pub stopping: watch::Sender<bool>,
 }

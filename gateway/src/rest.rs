@@ -110,6 +110,11 @@ pub fn routes() -> Vec<Route> {
         ("/api/v1/events", &[("GET", Read)], get(views::events)),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
+            "/api/v1/flows/{country}/{lob}",
+            &[("GET", Read)],
+            get(views::lob_flows),
+        ),
+        (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks",
             &[("GET", Read)],
             get(views::ticks),
@@ -155,12 +160,18 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-async fn no_route(method: Method, uri: Uri) -> ApiError {
+/// A path no route takes: under `/api/` a JSON 404; any other page read is the web UI's.
+async fn no_route(State(g): State<Arc<Gateway>>, method: Method, uri: Uri) -> Response {
+    let api = uri.path().starts_with("/api/") || uri.path() == "/metrics";
+    if !api && (method == Method::GET || method == Method::HEAD) {
+        return g.ui.get(uri.path()).await;
+    }
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
         format!("no route {method} {}", uri.path()),
     )
+    .into_response()
 }
 
 async fn no_method(method: Method, uri: Uri) -> ApiError {

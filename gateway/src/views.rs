@@ -41,14 +41,14 @@ fn no_counts() -> Counts {
 }
 
 /// A known flow (with traffic, or only configured) and its latest status.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FlowState {
     /// The flow.
     pub flow: FlowId,
     /// Whether the configuration evaluates it.
     pub enabled: bool,
-    /// The start and status of its latest evaluated tick, if it has one.
-    pub latest: Option<(Instant, Status)>,
+    /// Its latest evaluated tick, if it has one.
+    pub latest: Option<FlowTick>,
 }
 
 impl FlowState {
@@ -57,7 +57,7 @@ impl FlowState {
     fn column(&self) -> &'static str {
         match self.latest {
             _ if !self.enabled => "DISABLED",
-            Some((_, status)) => status.as_str(),
+            Some(t) => t.status.as_str(),
             None => Status::NotAvailable.as_str(),
         }
     }
@@ -66,13 +66,22 @@ impl FlowState {
 /// Every flow known to the store or configured in `config`, ordered, with its latest status
 /// from the store (what the dashboard, the flow tree and the gRPC `Statuses` read).
 pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>, ApiError> {
-    let mut latest: flowwatch_core::FlowMap<(Instant, Status)> = g
+    let mut latest: flowwatch_core::FlowMap<FlowTick> = g
         .store
         .latest_statuses()
         .await
         .map_err(ApiError::store)?
         .into_iter()
-        .map(|t| (t.flow, (t.start, t.status)))
+        .map(|t| {
+            let tick = FlowTick {
+                start: t.start,
+                end: t.end,
+                actual: t.actual,
+                status: t.status,
+                values: t.values,
+            };
+            (t.flow, tick)
+        })
         .collect();
     let mut ids: Vec<FlowId> = g
         .store
@@ -247,6 +256,46 @@ fn lob_node(name: String, inputs: Inputs, with_status: bool) -> TreeLob {
         counts,
         inputs: nodes,
     }
+}
+
+/// `GET /api/v1/flows/{country}/{lob}`: the LoB's inputs and forwards (known to the store or
+/// configured), each with its effective settings, what the dashboard shows for it and its
+/// latest tick (`null` before the first); 404 for a LoB neither configured nor seen.
+pub async fn lob_flows(
+    State(g): State<Arc<Gateway>>,
+    Path((country, lob)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    let config = g.in_force();
+    let flows: Vec<Value> = flow_states(&g, &config)
+        .await?
+        .into_iter()
+        .filter(|s| s.flow.country == country && s.flow.lob == lob)
+        .map(|s| {
+            json!({
+                "kind": s.flow.kind,
+                "name": s.flow.name,
+                "input": s.flow.input_name(),
+                "shown": s.column(),
+                "config": config.flow_config(&s.flow).0,
+                "latest": s.latest.as_ref().map(TickRow::of),
+            })
+        })
+        .collect();
+    let configured = config
+        .document()
+        .countries
+        .get(&country)
+        .is_some_and(|c| c.lobs.contains_key(&lob));
+    if flows.is_empty() && !configured {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no LoB {country}/{lob}: neither configured nor seen in traffic"),
+        ));
+    }
+    Ok(Json(
+        json!({ "country": country, "lob": lob, "flows": flows }),
+    ))
 }
 
 /// The query of `GET /api/v1/events`.
@@ -577,10 +626,15 @@ pub struct Simulation {
     to: String,
     /// Settings to try on the flow (any of SPEC §5's), over its own; nothing is saved.
     settings: FlowSettings,
+    /// `settings` replace the flow's own instead (what `PUT` of them would save: a field left
+    /// out is inherited), so an editor can try removing a field.
+    #[serde(default)]
+    replace: bool,
 }
 
-/// `POST /api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate` `{"from", "to", "settings"}`:
-/// the flow's ticks on those local days as they would be with `settings` — the detection run
+/// `POST /api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate` `{"from", "to", "settings",
+/// "replace"?}`: the flow's ticks on those local days as they would be with `settings` (set
+/// over its own, or with `replace` instead of them) — the detection run
 /// over its stored traffic with a candidate configuration (what `flowwatch replay` would give
 /// with that configuration).
 pub async fn simulate(
@@ -593,7 +647,13 @@ pub async fn simulate(
     let config = g.in_force();
     let (from, to, ..) = local_window(&config, &flow, Some(&sim.from), Some(&sim.to))?;
     let candidate = config
-        .with_flow_settings(&flow, |own| own.merge(&sim.settings))
+        .with_flow_settings(&flow, |own| {
+            if sim.replace {
+                *own = sim.settings;
+            } else {
+                own.merge(&sim.settings);
+            }
+        })
         .map_err(crate::config::settings_error)?;
     let ticks = replayed(&g, &candidate, &flow, (from, to)).await?;
     let rows: Vec<TickRow> = ticks.iter().map(TickRow::of).collect();
