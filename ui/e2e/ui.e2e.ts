@@ -1,0 +1,287 @@
+// The web UI end to end: a real `flowwatch run --demo` served to Debian's Chromium. Screenshots
+// of every page go to e2e/screenshots/.
+
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Browser, BrowserContext, Page } from "playwright-core";
+import { Client, ConsoleErrors, launch, ROOT_PASSWORD, screenshot, startFlowwatch, until } from "./harness";
+import type { Flowwatch } from "./harness";
+
+const FLOWS = 160;
+const STATUSES = ["OK", "WARNING", "OUTAGE", "N_A", "DISABLED"] as const;
+type Counts = Record<(typeof STATUSES)[number], number>;
+
+let fw: Flowwatch;
+let browser: Browser;
+let api: Client;
+const consoleErrors = new ConsoleErrors();
+const contexts: BrowserContext[] = [];
+
+async function page(): Promise<Page> {
+  const context = await browser.newContext({ viewport: { width: 1366, height: 768 } });
+  contexts.push(context);
+  return consoleErrors.watch(await context.newPage());
+}
+
+async function asRoot(): Promise<Page> {
+  const p = await page();
+  await p.goto(fw.url + "/");
+  await p.fill("input[name=username]", "root");
+  await p.fill("input[name=password]", ROOT_PASSWORD);
+  await p.click("button[type=submit]");
+  await p.waitForSelector("[data-country]");
+  return p;
+}
+
+async function tiles(p: Page): Promise<Record<string, Counts>> {
+  return p.$$eval("[data-country]", (els) =>
+    Object.fromEntries(
+      els.map((el) => [
+        el.getAttribute("data-country"),
+        Object.fromEntries([...el.querySelectorAll("[data-count]")].map((c) => [c.getAttribute("data-count"), Number(c.textContent)])),
+      ]),
+    ),
+  );
+}
+
+const dashboard = () => api.get<{ countries: Record<string, Counts> }>("/api/v1/dashboard").then((d) => d.countries);
+
+/** An hour-aligned instant `hours` before now, in Unix seconds. */
+const hoursAgo = (hours: number) => Math.floor(Date.now() / 3_600_000) * 3600 - hours * 3600;
+const iso = (s: number) => new Date(s * 1000).toISOString().replace(".000Z", "Z");
+
+beforeAll(async () => {
+  fw = await startFlowwatch(FLOWS);
+  api = await new Client(fw.url).login("root", ROOT_PASSWORD);
+  browser = await launch();
+  // The demo evaluates its history by itself: wait until no flow is N_A.
+  await until(
+    "every demo flow evaluated",
+    async () => {
+      const c = await dashboard();
+      return Object.values(c).every((x) => x.N_A === 0);
+    },
+    120_000,
+  );
+});
+
+afterAll(async () => {
+  for (const c of contexts) await c.close();
+  await browser?.close();
+  await fw?.stop();
+});
+
+describe("the web UI", () => {
+  it("lets a visitor see every country with the API's counts and offers no edit control", async () => {
+    const p = await page();
+    await p.goto(fw.url + "/country/CZ");
+    // Logged out: the login page, and back to the asked page after logging in.
+    await p.waitForSelector("text=Continue as visitor");
+    await screenshot(p, "login");
+    await p.click("text=Continue as visitor");
+    await p.waitForSelector("h1:has-text('CZ')");
+    expect(new URL(p.url()).pathname).toBe("/country/CZ");
+    expect(await p.textContent("[data-testid=who]")).toContain("read-only");
+    expect(await p.$("text=Add LoB")).toBeNull();
+    expect(await p.$("button:has-text('Disable')")).toBeNull();
+    expect(await p.$("nav >> text=Users")).toBeNull();
+
+    await p.click("text=Dashboard");
+    await p.waitForSelector("[data-country]");
+    await until("the tiles to match the API", async () => {
+      const before = await dashboard();
+      const shown = await tiles(p);
+      const after = await dashboard();
+      const same = (a: Record<string, Counts>) =>
+        Object.keys(a).every((c) => STATUSES.every((s) => a[c][s] === shown[c]?.[s])) && Object.keys(a).length === Object.keys(shown).length;
+      return Object.keys(shown).sort().join() === "AT,CZ,DE,NL" && (same(before) || same(after));
+    }, 10_000);
+    await screenshot(p, "dashboard-visitor");
+
+    const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
+    await p.goto(fw.url + "/lob/CZ/GSM");
+    await p.waitForSelector(`[data-flow="${lob.flows[0].name}"]`);
+    expect(await p.$$("input[type=checkbox]")).toHaveLength(0);
+    expect(await p.$("text=Delete own")).toBeNull();
+    const input = lob.flows.find((f) => f.kind === "input")!;
+    await p.goto(`${fw.url}/flow/CZ/GSM/input/${encodeURIComponent(input.name)}?tab=config`);
+    await p.waitForSelector("#flow-config");
+    expect(await p.$eval("#flow-config", (t) => (t as HTMLTextAreaElement).readOnly)).toBe(true);
+    expect(await p.$("button:has-text('Save')")).toBeNull();
+    expect(await p.$("button:has-text('Preview')")).not.toBeNull();
+    await p.goto(fw.url + "/settings/CZ");
+    await p.waitForSelector(".calendar");
+    expect(await p.$$(".calendar button")).toHaveLength(0);
+    expect(await p.$("text=Fill")).toBeNull();
+  });
+
+  it("is usable from the keyboard and fits 1366×768", async () => {
+    const p = await asRoot();
+    await p.keyboard.press("Tab");
+    expect(await p.evaluate(() => document.activeElement?.textContent)).toBe("Skip to content");
+    let reached = "";
+    for (let i = 0; i < 20 && !reached; i++) {
+      await p.keyboard.press("Tab");
+      reached = await p.evaluate(() => document.activeElement?.closest(".tile")?.querySelector("[data-country]")?.getAttribute("data-country") ?? "");
+    }
+    expect(reached).toBe("AT");
+    await p.keyboard.press("Enter");
+    await p.waitForSelector("h1:has-text('AT')");
+    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", "/settings/CZ", "/users", "/status"]) {
+      await p.goto(fw.url + path);
+      await p.waitForSelector("main h1");
+      const wide = await p.evaluate(() => document.documentElement.scrollWidth);
+      expect(wide, `${path} scrolls sideways`).toBeLessThanOrEqual(1366);
+    }
+  });
+
+  it("shows an outage caused by an ingest on the dashboard within 2 s, without reload", async () => {
+    const p = await asRoot();
+    const cz = () => tiles(p).then((t) => t.CZ.OUTAGE);
+    await until("the CZ tile", () => cz().then((n) => n >= 0));
+    const before = await cz();
+    // Fifteen days of steady traffic of a new flow that stopped three hours ago.
+    let csv = "time,country,lob,kind,flow,bytes\n";
+    for (let t = hoursAgo(15 * 24); t < hoursAgo(3); t += 300) csv += `${iso(t)},CZ,E2E,input,E2E-1,100000\n`;
+    const marker = await p.evaluate(() => ((window as any).__notReloaded = true));
+    const answer = await api.call("POST", "/api/v1/ingest", csv, "text/csv");
+    const stored = Date.now();
+    expect(answer.refused).toBe(0);
+    await p.waitForFunction((n) => Number(document.querySelector('[data-country="CZ"] [data-count="OUTAGE"]')?.textContent) > n, before, {
+      timeout: 2_000,
+      polling: 50,
+    });
+    const elapsed = Date.now() - stored;
+    expect(elapsed).toBeLessThanOrEqual(2_000);
+    expect(await p.evaluate(() => (window as any).__notReloaded)).toBe(marker);
+    const latest = await api.get("/api/v1/flows/CZ/E2E");
+    expect(latest.flows[0].shown).toBe("OUTAGE");
+    // The event log got the change live too.
+    await p.waitForSelector("tr[data-event*='E2E-1'] >> text=OUTAGE", { timeout: 2_000 });
+    await screenshot(p, "dashboard-outage");
+    console.log(`outage on the dashboard ${elapsed} ms after the ingest was stored`);
+  });
+
+  it("opens an outage from the event log at its shaded tick", async () => {
+    const p = await asRoot();
+    await p.check("text=only outages");
+    const row = p.locator("tr[data-event*='E2E-1']").first();
+    await row.waitFor();
+    const id = await row.getAttribute("data-event");
+    await row.locator("a").click();
+    await p.waitForSelector("[data-testid=at-tick]");
+    const url = new URL(p.url());
+    expect(url.pathname).toBe("/flow/CZ/E2E/input/E2E-1");
+    const at = url.searchParams.get("at")!;
+    expect(id).toContain(at);
+    expect(await p.getAttribute("[data-testid=at-tick]", "data-status")).toBe("OUTAGE");
+    // The charts shade a span holding the tick.
+    const start = Date.parse(at) / 1000;
+    const shaded = await p.getAttribute(".chart-box", "data-shaded");
+    const spans = shaded!.split(";").map((s) => /^(\w+):(\d+)-(\d+)$/.exec(s)!);
+    expect(spans.some((m) => m[1] === "OUTAGE" && Number(m[2]) <= start && start < Number(m[3]))).toBe(true);
+    // A deep link to the same page gives the same page.
+    const again = await page();
+    await again.goto(p.url());
+    await again.fill("input[name=username]", "root");
+    await again.fill("input[name=password]", ROOT_PASSWORD);
+    await again.click("button[type=submit]");
+    await again.waitForSelector("[data-testid=at-tick][data-status=OUTAGE]");
+    await screenshot(p, "flow-outage");
+  });
+
+  it("previews an edited flow configuration, refuses invalid ones, saves a new version", async () => {
+    const p = await asRoot();
+    const before = (await api.get("/api/v1/config")).version;
+    await p.goto(fw.url + "/flow/CZ/E2E/input/E2E-1?tab=config");
+    await p.waitForSelector("[data-testid=effective-config]");
+    const editor = p.locator("#flow-config");
+    await editor.fill('{"minHistoryDays": 3,}');
+    await p.waitForSelector(".problems >> text=not valid JSON");
+    expect(await p.isDisabled("button:has-text('Preview')")).toBe(true);
+    await editor.fill('{"minHistoryDay": 30}');
+    await p.waitForSelector('.problems >> text=unknown field "minHistoryDay"');
+    await editor.fill('{"hardAlarmLevel": 0.9}');
+    await p.waitForSelector(".problems >> text=0 < hard <= soft");
+    await editor.fill('{"minHistoryDays": 30}');
+    await p.waitForSelector(".problems >> text=must not exceed medianDays");
+    // Similar days looked for only two days back: too few, every tick N_A, the outage gone.
+    await editor.fill('{"lookbackDays": 2}');
+    expect(await p.$$(".problems li")).toHaveLength(0);
+    const counts = () => p.textContent("[data-testid=tick-counts]");
+    const stored = await counts();
+    await p.click("button:has-text('Preview')");
+    const banner = await p.waitForSelector("[data-testid=preview-banner]");
+    expect(await banner.textContent()).toMatch(/OUTAGE [1-9]\d* → 0/);
+    expect(await counts()).not.toBe(stored);
+    expect(await counts()).toMatch(/0 OUTAGE, 0 WARNING, 0 OK/);
+    await screenshot(p, "flow-preview");
+    expect((await api.get("/api/v1/config")).version).toBe(before);
+    await p.click("button:has-text('Save')");
+    await p.waitForSelector("[data-testid=saved]");
+    const after = await api.get("/api/v1/config");
+    expect(after.version).toBeGreaterThan(before);
+    expect(after.document.countries.CZ.lobs.E2E.inputs["E2E-1"].config).toEqual({ lookbackDays: 2 });
+    const effective = await api.get("/api/v1/flows/CZ/E2E/input/E2E-1/config");
+    expect(effective.sources.lookbackDays).toBe("own");
+    await p.waitForSelector("[data-testid=effective-config] tr.own >> text=lookbackDays");
+  });
+
+  it("draws every page in the light and the dark theme", async () => {
+    const p = await asRoot();
+    const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
+    const input = lob.flows.find((f) => f.kind === "input")!;
+    const pages: [string, string, string][] = [
+      ["dashboard", "/", "[data-country]"],
+      ["country", "/country/CZ", "tr[data-lob=GSM]"],
+      ["lob", "/lob/CZ/GSM", `[data-flow="${input.name}"]`],
+      ["lob-config", "/lob/CZ/GSM?tab=config", "#lob-config"],
+      ["flow", `/flow/CZ/GSM/input/${encodeURIComponent(input.name)}`, ".chart-box canvas"],
+      ["flow-config", `/flow/CZ/GSM/input/${encodeURIComponent(input.name)}?tab=config`, "#flow-config"],
+      ["settings", "/settings/CZ", ".calendar button"],
+      ["users", "/users", "tr[data-user=root]"],
+      ["status", "/status", ".cards"],
+    ];
+    for (const theme of ["light", "dark"]) {
+      if ((await p.getAttribute("html", "data-theme")) !== theme) await p.click("button[aria-label='Switch theme']");
+      expect(await p.getAttribute("html", "data-theme")).toBe(theme);
+      for (const [name, path, ready] of pages) {
+        await p.goto(fw.url + path);
+        await p.waitForSelector(ready);
+        await screenshot(p, `${name}-${theme}`);
+      }
+    }
+  });
+
+  it("fills a country's holidays from the built-in calendar and saves a lazy day", async () => {
+    const p = await asRoot();
+    await p.goto(fw.url + "/settings/NL");
+    await p.waitForSelector(".calendar button");
+    const year = Number(await p.textContent(".year"));
+    const nl = () => api.get("/api/v1/config/countries/NL");
+    const had: string[] = (await nl()).holidays;
+    await p.click(`button:has-text('Fill ${year} from built-in calendar')`);
+    await p.waitForSelector("text=Built-in holidays");
+    const filled: string[] = (await nl()).holidays;
+    expect(filled).toContain(`${year}-12-25`);
+    expect(filled.length).toBeGreaterThanOrEqual(had.length);
+    // A working day made lazy: one click a holiday, two a lazy day.
+    const day = `${year}-06-10`;
+    await p.click(`button[data-date="${day}"]`);
+    await p.click(`button[data-date="${day}"]`);
+    expect(await p.getAttribute(`button[data-date="${day}"]`, "aria-label")).toBe(`${day}: lazy day`);
+    await p.click("button:has-text('Save')");
+    await p.waitForSelector("text=Saved.");
+    expect((await nl()).lazyDays).toContain(day);
+  });
+
+  it("logs out to the login page", async () => {
+    const p = await asRoot();
+    await p.click("text=Log out");
+    await p.waitForSelector("input[name=username]");
+    expect(await p.evaluate(() => localStorage.getItem("flowwatch.session"))).toBeNull();
+  });
+
+  it("wrote no error to any page's console", () => {
+    expect(consoleErrors.errors).toEqual([]);
+  });
+});

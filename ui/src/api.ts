@@ -1,0 +1,239 @@
+// The REST API of the gateway (gateway/openapi.json), with the key of the session.
+
+export type Status = "OK" | "WARNING" | "OUTAGE" | "N_A";
+export type Shown = Status | "DISABLED";
+export type Counts = Record<Shown, number>;
+export type Role = "root" | "readOnly";
+export type Kind = "input" | "forward";
+
+export interface Session {
+  apiKey: string;
+  user: string | null;
+  role: Role;
+  expiresAt: string | null;
+}
+
+/** A flow's address. */
+export interface FlowRef {
+  country: string;
+  lob: string;
+  kind: Kind;
+  flow: string;
+}
+
+export interface Tick {
+  tickStart: string;
+  tickEnd: string;
+  actual: number;
+  expected: number | null;
+  dayAverage: number | null;
+  tickDifference: number | null;
+  dayDifference: number | null;
+  difference: number | null;
+  status: Status;
+}
+
+/** A status change (SPEC §8) as listed or streamed. */
+export interface StatusEvent {
+  id: string;
+  country: string;
+  lobName: string;
+  kind: Kind;
+  flowName: string;
+  tickTime: string;
+  time: string;
+  previousStatus: Status;
+  newStatus: Status;
+  actual: number;
+  expected: number | null;
+  difference: number | null;
+  revision?: boolean;
+}
+
+/** The settings of SPEC §5, effective (every field) or own (some). */
+export interface FlowSettings {
+  granularity?: string | number;
+  softAlarmLevel?: number;
+  hardAlarmLevel?: number;
+  difference?: "day" | "tick";
+  enabled?: boolean;
+  independentDays?: number[];
+  minimalExpectation?: number;
+  lazyDayDecrease?: number;
+  medianDays?: number;
+  lookbackDays?: number;
+  minHistoryDays?: number;
+  graceSeconds?: number;
+}
+
+export type Source = "builtIn" | "defaults" | "lob" | "input" | "own";
+
+export interface EffectiveConfig {
+  config: Required<FlowSettings>;
+  sources: Record<keyof FlowSettings, Source>;
+}
+
+export interface LobFlow {
+  kind: Kind;
+  name: string;
+  input: string | null;
+  shown: Shown;
+  config: Required<FlowSettings>;
+  latest: Tick | null;
+}
+
+export interface TreeFlow {
+  name: string;
+  status?: Shown;
+  forwards?: TreeFlow[];
+}
+
+export interface TreeCountry {
+  code: string;
+  counts: Counts;
+  lobs: { name: string; counts: Counts; inputs: TreeFlow[] }[];
+}
+
+export interface CountryCalendar {
+  country: string;
+  timezone: string;
+  timezoneSource: string;
+  holidays: string[];
+  lazyDays: string[];
+  lobs: string[];
+  version: number;
+}
+
+export interface User {
+  name: string;
+  role: Role;
+}
+
+/** An error the API answered (`{"error": {"code", "message", "path"?}}`) or a failed request. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(message);
+  }
+}
+
+const KEY = "flowwatch.session";
+
+/** The flow's path under `/api/v1/flows/` (each part percent-encoded). */
+export function flowPath(f: FlowRef): string {
+  return [f.country, f.lob, f.kind, f.flow].map(encodeURIComponent).join("/");
+}
+
+/** A query string of the given parameters, the empty ones left out. */
+export function query(params: Record<string, string | number | boolean | undefined | null>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) {
+    if (v !== undefined && v !== null && v !== "" && v !== false) q.set(k, String(v));
+  }
+  const s = q.toString();
+  return s ? `?${s}` : "";
+}
+
+type Listener = (s: Session | null) => void;
+
+/** The API with the session's key; the session lives in localStorage across reloads. */
+export class Api {
+  session: Session | null;
+  private listeners = new Set<Listener>();
+
+  constructor(private readonly base = "/api/v1") {
+    this.session = Api.stored();
+  }
+
+  private static stored(): Session | null {
+    try {
+      const s = JSON.parse(localStorage.getItem(KEY) ?? "null") as Session | null;
+      if (s && s.expiresAt && Date.parse(s.expiresAt) <= Date.now()) return null;
+      return s;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Calls `l` whenever the session starts or ends; returns the unsubscribe. */
+  onSession(l: Listener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  private setSession(s: Session | null) {
+    this.session = s;
+    if (s) localStorage.setItem(KEY, JSON.stringify(s));
+    else localStorage.removeItem(KEY);
+    for (const l of this.listeners) l(s);
+  }
+
+  get isRoot(): boolean {
+    return this.session?.role === "root";
+  }
+
+  async login(username: string, password: string): Promise<Session> {
+    const s = await this.request<Session>("POST", "/login", { username, password }, false);
+    this.setSession(s);
+    return s;
+  }
+
+  async visitor(): Promise<Session> {
+    const s = await this.request<Session>("POST", "/visitor-login", undefined, false);
+    this.setSession({ ...s, user: s.user ?? null, role: s.role ?? "readOnly" });
+    return this.session!;
+  }
+
+  async logout(): Promise<void> {
+    try {
+      if (this.session) await this.request("POST", "/logout");
+    } finally {
+      this.setSession(null);
+    }
+  }
+
+  get<T>(path: string): Promise<T> {
+    return this.request<T>("GET", path);
+  }
+
+  /** The headers of an authenticated request. */
+  headers(): Record<string, string> {
+    return this.session ? { "X-API-Key": this.session.apiKey } : {};
+  }
+
+  url(path: string): string {
+    return this.base + path;
+  }
+
+  async request<T = unknown>(method: string, path: string, body?: unknown, auth = true): Promise<T> {
+    const headers: Record<string, string> = auth ? this.headers() : {};
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    let r: Response;
+    try {
+      r = await fetch(this.url(path), {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (e) {
+      throw new ApiError(0, "unreachable", `flowwatch did not answer: ${(e as Error).message}`);
+    }
+    const text = await r.text();
+    let json: unknown = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      // not JSON: reported below when the status is an error
+    }
+    if (!r.ok) {
+      const e = (json as { error?: { code: string; message: string; path?: string } } | null)?.error;
+      if (r.status === 401 && auth) this.setSession(null);
+      throw new ApiError(r.status, e?.code ?? "http", e?.message ?? `${method} ${path}: HTTP ${r.status}`, e?.path);
+    }
+    return json as T;
+  }
+}

@@ -1,0 +1,192 @@
+// The event log: status changes newest first, filtered, a page at a time, with new ones
+// arriving live; every row links to its flow's page at the tick.
+
+import { useEffect, useRef, useState } from "react";
+import { query } from "../api";
+import type { FlowRef, Status, StatusEvent } from "../api";
+import { Link, StatusPill, useApp, ErrorBox } from "../app";
+import { localTime, percent } from "../format";
+import { flowHref } from "../route";
+
+const PAGE = 50;
+const KEEP = 1000;
+
+export interface EventFilter {
+  status: "" | Status;
+  onlyOutages: boolean;
+  country: string;
+}
+
+/** Whether a change passes the filter (the server applies the same to a page). */
+export function passes(e: StatusEvent, f: EventFilter, lob?: string, flow?: FlowRef): boolean {
+  if (f.onlyOutages && e.newStatus !== "OUTAGE") return false;
+  if (f.status && e.newStatus !== f.status) return false;
+  if (f.country && e.country !== f.country) return false;
+  if (lob && e.lobName !== lob) return false;
+  if (flow && (e.country !== flow.country || e.lobName !== flow.lob || e.kind !== flow.kind || e.flowName !== flow.flow)) return false;
+  return true;
+}
+
+/** The newest first, each id once, at most `KEEP`. */
+export function merge(newer: StatusEvent[], older: StatusEvent[]): StatusEvent[] {
+  const seen = new Set<string>();
+  const out: StatusEvent[] = [];
+  for (const e of [...newer, ...older]) {
+    if (seen.has(e.id)) continue;
+    seen.add(e.id);
+    out.push(e);
+    if (out.length >= KEEP) break;
+  }
+  return out;
+}
+
+export function EventLog(props: { countries?: string[]; country?: string; lob?: string; title?: string }) {
+  const { api, live, zones } = useApp();
+  const [filter, setFilter] = useState<EventFilter>({ status: "", onlyOutages: false, country: props.country ?? "" });
+  const [events, setEvents] = useState<StatusEvent[]>([]);
+  const [next, setNext] = useState<string | undefined>();
+  const [error, setError] = useState<unknown>();
+  const [fresh, setFresh] = useState<Set<string>>(new Set());
+  const generation = useRef(0);
+
+  const page = (cursor?: string) =>
+    api.get<{ events: StatusEvent[]; next?: string }>(
+      `/events${query({
+        limit: PAGE,
+        status: filter.status,
+        onlyOutages: filter.onlyOutages,
+        country: filter.country,
+        lob: props.lob,
+        cursor,
+      })}`,
+    );
+
+  const load = () => {
+    const mine = ++generation.current;
+    page().then(
+      (p) => {
+        if (mine !== generation.current) return;
+        setEvents(p.events);
+        setNext(p.next);
+        setError(undefined);
+      },
+      (e) => mine === generation.current && setError(e),
+    );
+  };
+
+  // eslint-disable-next-line react-hooks/exhaustive-deps
+  useEffect(load, [filter, props.lob]);
+
+  useEffect(() => {
+    const a = live.onStatus((e) => {
+      if (!passes(e, filter, props.lob)) return;
+      setEvents((old) => merge([e], old));
+      setFresh((f) => new Set(f).add(e.id));
+    });
+    const b = live.onReload(load);
+    return () => {
+      a();
+      b();
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [live, filter, props.lob]);
+
+  const more = () =>
+    page(next).then(
+      (p) => {
+        setEvents((old) => merge(old, p.events));
+        setNext(p.next);
+      },
+      setError,
+    );
+
+  const set = (f: Partial<EventFilter>) => setFilter((old) => ({ ...old, ...f }));
+
+  return (
+    <section className="events" aria-labelledby="events-title">
+      <div className="section-head">
+        <h2 id="events-title">{props.title ?? "Event log"}</h2>
+        <div className="filters" role="group" aria-label="Filter events">
+          <label>
+            Status
+            <select value={filter.status} disabled={filter.onlyOutages} onChange={(e) => set({ status: e.target.value as EventFilter["status"] })}>
+              <option value="">any</option>
+              <option value="OUTAGE">OUTAGE</option>
+              <option value="WARNING">WARNING</option>
+              <option value="OK">OK</option>
+              <option value="N_A">N/A</option>
+            </select>
+          </label>
+          <label className="check">
+            <input type="checkbox" checked={filter.onlyOutages} onChange={(e) => set({ onlyOutages: e.target.checked })} />
+            only outages
+          </label>
+          {props.countries && !props.country ? (
+            <label>
+              Country
+              <select value={filter.country} onChange={(e) => set({ country: e.target.value })}>
+                <option value="">all</option>
+                {props.countries.map((c) => (
+                  <option key={c}>{c}</option>
+                ))}
+              </select>
+            </label>
+          ) : null}
+        </div>
+      </div>
+      <ErrorBox error={error} />
+      <table className="table events-table">
+        <thead>
+          <tr>
+            <th scope="col">Tick (local)</th>
+            <th scope="col">Flow</th>
+            <th scope="col">Change</th>
+            <th scope="col" className="num">
+              Difference
+            </th>
+            <th scope="col">Detected</th>
+          </tr>
+        </thead>
+        <tbody>
+          {events.map((e) => {
+            const zone = zones[e.country] ?? "UTC";
+            const flow: FlowRef = { country: e.country, lob: e.lobName, kind: e.kind, flow: e.flowName };
+            return (
+              <tr key={e.id} className={fresh.has(e.id) ? "fresh" : undefined} data-event={e.id}>
+                <td>{localTime(e.tickTime, zone)}</td>
+                <td>
+                  <Link to={flowHref(flow, { at: e.tickTime })} title="Open the flow at this tick">
+                    {e.country} / {e.lobName} / {e.flowName}
+                  </Link>
+                  {e.kind === "forward" ? <span className="tag">forward</span> : null}
+                  {e.revision ? (
+                    <span className="tag" title="A late record changed an already evaluated tick">
+                      revised
+                    </span>
+                  ) : null}
+                </td>
+                <td className="change">
+                  <StatusPill status={e.previousStatus} /> → <StatusPill status={e.newStatus} />
+                </td>
+                <td className="num">{percent(e.difference)}</td>
+                <td className="muted">{localTime(e.time, zone)}</td>
+              </tr>
+            );
+          })}
+          {events.length === 0 ? (
+            <tr>
+              <td colSpan={5} className="muted">
+                No status changes match.
+              </td>
+            </tr>
+          ) : null}
+        </tbody>
+      </table>
+      {next ? (
+        <button type="button" className="secondary" onClick={() => void more()}>
+          Older events
+        </button>
+      ) : null}
+    </section>
+  );
+}

@@ -1,0 +1,128 @@
+// How numbers and instants are written everywhere in the UI: metric prefixes on bytes, the
+// difference as a percentage, times in the flow's country's zone with the zone named.
+
+const PREFIXES = ["", "k", "M", "G", "T", "P", "E"];
+
+/** A metric number: `9 M`, `1.2 G`, `532 k`, `0`; one decimal below 10, none above. */
+export function metric(n: number): string {
+  if (!Number.isFinite(n)) return "–";
+  const sign = n < 0 ? "-" : "";
+  let v = Math.abs(n);
+  let k = 0;
+  while (v >= 999.5 && k < PREFIXES.length - 1) {
+    v /= 1000;
+    k++;
+  }
+  // 999.5 and above went up a prefix, so the rounded number has at most three digits.
+  const text = v < 9.95 && (k > 0 || v % 1 !== 0) ? v.toFixed(1).replace(/\.0$/, "") : v.toFixed(0);
+  return `${sign}${text}${PREFIXES[k] ? ` ${PREFIXES[k]}` : ""}`;
+}
+
+/** Bytes with a metric prefix: `9 MB`, `1.2 GB`, `0 B`. */
+export function bytes(n: number | null | undefined): string {
+  if (n == null || !Number.isFinite(n)) return "–";
+  const m = metric(n);
+  return /[a-zA-Z]$/.test(m) ? `${m}B` : `${m} B`;
+}
+
+/** A granularity (`"15m"`, `"1h"`, `"30s"`, `"1d"`, or minutes as an integer) in seconds. */
+export function granularitySeconds(g: string | number): number | null {
+  if (typeof g === "number") return Number.isInteger(g) && g > 0 ? g * 60 : null;
+  const m = /^(\d+)([smhd])$/.exec(g.trim());
+  if (!m) return /^\d+$/.test(g.trim()) ? Number(g) * 60 : null;
+  const n = Number(m[1]);
+  const unit = { s: 1, m: 60, h: 3600, d: 86_400 }[m[2] as "s" | "m" | "h" | "d"];
+  return n > 0 ? n * unit : null;
+}
+
+/** Bytes per tick as a rate: `1.2 GB/h`, `40 MB/15 min`, `3 GB/d`. */
+export function rate(n: number | null | undefined, granularity: string): string {
+  const s = granularitySeconds(granularity);
+  if (s == null) return bytes(n);
+  return `${bytes(n)}/${per(s)}`;
+}
+
+function per(s: number): string {
+  if (s === 86_400) return "d";
+  if (s === 3600) return "h";
+  if (s === 60) return "min";
+  if (s % 3600 === 0) return `${s / 3600} h`;
+  if (s % 60 === 0) return `${s / 60} min`;
+  return `${s} s`;
+}
+
+/** A difference (actual against expected, 1 = as expected) as a percentage: `97.3 %`. */
+export function percent(d: number | null | undefined): string {
+  if (d == null || !Number.isFinite(d)) return "–";
+  const p = d * 100;
+  return `${Math.abs(p) >= 1000 ? p.toFixed(0) : p.toFixed(1)} %`;
+}
+
+/** A length of time: `45 s`, `12 min`, `2 h 8 min`, `1 d 7 h`. */
+export function duration(seconds: number): string {
+  const s = Math.round(Math.abs(seconds));
+  if (s < 60) return `${s} s`;
+  if (s < 3600) return `${Math.floor(s / 60)} min`;
+  if (s < 86_400) {
+    const m = Math.floor((s % 3600) / 60);
+    return `${Math.floor(s / 3600)} h${m ? ` ${m} min` : ""}`;
+  }
+  const h = Math.floor((s % 86_400) / 3600);
+  return `${Math.floor(s / 86_400)} d${h ? ` ${h} h` : ""}`;
+}
+
+const formats = new Map<string, Intl.DateTimeFormat>();
+
+function format(zone: string): Intl.DateTimeFormat {
+  let f = formats.get(zone);
+  if (!f) {
+    f = new Intl.DateTimeFormat("en-GB", {
+      timeZone: zone,
+      year: "numeric",
+      month: "2-digit",
+      day: "2-digit",
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+      timeZoneName: "short",
+    });
+    formats.set(zone, f);
+  }
+  return f;
+}
+
+/** The parts of an instant in a zone: local date, local time and the zone's short name. */
+export function zoned(at: string | number | Date, zone: string) {
+  const date = at instanceof Date ? at : new Date(typeof at === "number" ? at * 1000 : at);
+  const parts: Record<string, string> = {};
+  for (const p of format(zone).formatToParts(date)) parts[p.type] = p.value;
+  return {
+    date: `${parts.year}-${parts.month}-${parts.day}`,
+    time: `${parts.hour}:${parts.minute}`,
+    zone: parts.timeZoneName ?? zone,
+  };
+}
+
+/** An instant in a zone, the zone named: `2026-11-26 12:00 CET`. */
+export function localTime(at: string | number | Date, zone: string): string {
+  const z = zoned(at, zone);
+  return `${z.date} ${z.time} ${z.zone}`;
+}
+
+/** A time axis label in a zone, 24-hour: the date (`11-24`) at midnight, else the time. */
+export function axisTime(t: number, zone: string): string {
+  const z = zoned(t, zone);
+  return z.time === "00:00" ? z.date.slice(5) : z.time;
+}
+
+/** The local date (YYYY-MM-DD) of an instant in a zone. */
+export function localDate(at: string | number | Date, zone: string): string {
+  return zoned(at, zone).date;
+}
+
+/** `days` after a date (YYYY-MM-DD), as a date. */
+export function addDays(date: string, days: number): string {
+  const d = new Date(`${date}T00:00:00Z`);
+  d.setUTCDate(d.getUTCDate() + days);
+  return d.toISOString().slice(0, 10);
+}

@@ -1,0 +1,203 @@
+// A LoB: its inputs, each with its forwards, their settings, traffic level and status; root
+// toggles flows and edits the LoB's own settings.
+
+import { useEffect, useMemo, useState } from "react";
+import type { FlowSettings, LobFlow } from "../api";
+import { changeConfig, ErrorBox, useAction, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
+import { check, settingsText } from "../configEdit";
+import type { Problem } from "../configEdit";
+import { JsonEditor } from "../components/JsonEditor";
+import { localTime, percent, rate } from "../format";
+import { flowHref, href } from "../route";
+
+interface LobConfig {
+  settings: FlowSettings;
+  inputs: Record<string, { config: FlowSettings }>;
+  forwards: Record<string, { config: FlowSettings }>;
+}
+
+/** Inputs in name order, each followed by its forwards; forwards of unknown inputs last. */
+export function ordered(flows: LobFlow[]): { flow: LobFlow; depth: number }[] {
+  const inputs = flows.filter((f) => f.kind === "input").sort((a, b) => a.name.localeCompare(b.name));
+  const forwards = flows.filter((f) => f.kind === "forward").sort((a, b) => a.name.localeCompare(b.name));
+  const out: { flow: LobFlow; depth: number }[] = [];
+  const placed = new Set<string>();
+  for (const i of inputs) {
+    out.push({ flow: i, depth: 0 });
+    for (const f of forwards) {
+      if (f.input === i.name) {
+        out.push({ flow: f, depth: 1 });
+        placed.add(f.name);
+      }
+    }
+  }
+  for (const f of forwards) if (!placed.has(f.name)) out.push({ flow: f, depth: 0 });
+  return out;
+}
+
+export function Lob({ country, lob, tab }: { country: string; lob: string; tab?: "config" }) {
+  useTitle(`${country} / ${lob}`);
+  const { api, session, navigate } = useApp();
+  const zone = useZone(country);
+  const root = session.role === "root";
+  const path = `${encodeURIComponent(country)}/${encodeURIComponent(lob)}`;
+  const lobConfig = `/config/countries/${encodeURIComponent(country)}/lobs/${encodeURIComponent(lob)}`;
+  const d = useLoad(() => api.get<{ flows: LobFlow[] }>(`/flows/${path}`), [path]);
+  const cfg = useLoad<LobConfig | null>(
+    () => api.get<LobConfig>(lobConfig).catch(() => null),
+    [path],
+  );
+  useLiveReload(d.reload, (e) => e.country === country && e.lobName === lob);
+  const { error, act } = useAction(() => {
+    d.reload();
+    cfg.reload();
+  });
+  const flowConfig = (f: LobFlow) =>
+    `/config/flows/${path}/${f.kind}/${encodeURIComponent(f.name)}`;
+  const own = (f: LobFlow) => (f.kind === "input" ? cfg.data?.inputs : cfg.data?.forwards)?.[f.name];
+
+  return (
+    <>
+      <nav className="crumbs" aria-label="Breadcrumbs">
+        <Link to="/">Dashboard</Link> / <Link to={`/country/${encodeURIComponent(country)}`}>{country}</Link> / <span>{lob}</span>
+      </nav>
+      <h1>
+        {country} / {lob}
+      </h1>
+      <div className="tabs" role="tablist">
+        <Link to={href({ page: "lob", country, lob })} className={tab ? "" : "active"}>
+          Flows
+        </Link>
+        <Link to={href({ page: "lob", country, lob, tab: "config" })} className={tab === "config" ? "active" : ""}>
+          LoB config
+        </Link>
+      </div>
+      <ErrorBox error={error ?? d.error} />
+      {tab === "config" ? (
+        cfg.data === undefined ? (
+          <Loading />
+        ) : (
+          <LobSettings
+            settings={cfg.data?.settings ?? {}}
+            root={root}
+            save={(s) =>
+              act(() => changeConfig(api, country, "PUT", lobConfig, { settings: s })).then(() =>
+                navigate(href({ page: "lob", country, lob, tab: "config" }), true),
+              )
+            }
+          />
+        )
+      ) : !d.data ? (
+        <Loading />
+      ) : (
+        <table className="table flows-table">
+          <thead>
+            <tr>
+              <th scope="col">Flow</th>
+              <th scope="col">Granularity</th>
+              <th scope="col" className="num">
+                Soft
+              </th>
+              <th scope="col" className="num">
+                Hard
+              </th>
+              <th scope="col">Traffic level</th>
+              <th scope="col" className="num">
+                Last tick
+              </th>
+              <th scope="col">Status</th>
+              <th scope="col">Enabled</th>
+              {root ? <th scope="col">Settings</th> : null}
+            </tr>
+          </thead>
+          <tbody>
+            {ordered(d.data.flows).map(({ flow: f, depth }) => {
+              const level = f.latest?.difference ?? null;
+              return (
+                <tr key={`${f.kind}/${f.name}`} data-flow={f.name} className={depth ? "forward" : "input"}>
+                  <th scope="row" style={{ paddingLeft: `${0.5 + depth * 1.5}rem` }}>
+                    <Link to={flowHref({ country, lob, kind: f.kind, flow: f.name })}>{f.name}</Link>
+                    {f.kind === "forward" ? <span className="tag">forward</span> : null}
+                  </th>
+                  <td>{String(f.config.granularity)}</td>
+                  <td className="num">{f.config.softAlarmLevel}</td>
+                  <td className="num">{f.config.hardAlarmLevel}</td>
+                  <td>
+                    <span className="level" title={f.latest ? `difference of the tick at ${localTime(f.latest.tickStart, zone)}` : "no tick yet"}>
+                      <span
+                        className={`level-bar level-${f.latest?.status ?? "N_A"}`}
+                        style={{ width: `${Math.max(0, Math.min(1.5, level ?? 0)) * (100 / 1.5)}%` }}
+                      />
+                      <span className="level-text">{percent(level)}</span>
+                    </span>
+                  </td>
+                  <td className="num">{f.latest ? rate(f.latest.actual, String(f.config.granularity)) : "–"}</td>
+                  <td>
+                    <StatusPill status={f.shown} />
+                  </td>
+                  <td>
+                    {root ? (
+                      <input
+                        type="checkbox"
+                        aria-label={`${f.name} enabled`}
+                        checked={f.config.enabled}
+                        onChange={(e) =>
+                          void act(() => changeConfig(api, country, "PATCH", flowConfig(f), { settings: { enabled: e.target.checked } }))
+                        }
+                      />
+                    ) : f.config.enabled ? (
+                      "yes"
+                    ) : (
+                      "no"
+                    )}
+                  </td>
+                  {root ? (
+                    <td>
+                      {own(f) ? (
+                        <button
+                          type="button"
+                          className="danger small"
+                          title="Remove the flow's own settings: everything inherited (its traffic and ticks stay)"
+                          onClick={() => {
+                            if (confirm(`Remove the own settings of ${f.name}? It inherits everything; its traffic and ticks stay.`))
+                              void act(() => changeConfig(api, country, "DELETE", flowConfig(f)));
+                          }}
+                        >
+                          Delete own
+                        </button>
+                      ) : (
+                        <span className="muted">inherited</span>
+                      )}
+                    </td>
+                  ) : null}
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      )}
+    </>
+  );
+}
+
+function LobSettings({ settings, root, save }: { settings: FlowSettings; root: boolean; save: (s: FlowSettings) => Promise<void> }) {
+  const initial = useMemo(() => settingsText(settings), [settings]);
+  const [text, setText] = useState(initial);
+  useEffect(() => setText(initial), [initial]);
+  const checked = check(text);
+  const problems: Problem[] = checked.ok ? [] : checked.problems;
+  return (
+    <section>
+      <p className="muted">
+        The LoB's own settings (SPEC §5): every input and forward of the LoB inherits them unless it sets its own.{" "}
+        <code>{"{\"enabled\": false}"}</code> disables every flow of the LoB.
+      </p>
+      <JsonEditor id="lob-config" label="LoB settings (JSON)" value={text} onChange={setText} problems={problems} readOnly={!root} />
+      {root ? (
+        <button type="button" disabled={!checked.ok || text === initial} onClick={() => checked.ok && void save(checked.settings)}>
+          Save LoB settings
+        </button>
+      ) : null}
+    </section>
+  );
+}

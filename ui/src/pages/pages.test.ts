@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import type { LobFlow, StatusEvent } from "../api";
+import { merge, passes } from "../components/EventLog";
+import { worst } from "./Dashboard";
+import { ordered } from "./Lob";
+import { listsOf, marksOf } from "./Settings";
+
+const flow = (kind: "input" | "forward", name: string, input: string | null = null): LobFlow => ({
+  kind,
+  name,
+  input,
+  shown: "OK",
+  config: {} as LobFlow["config"],
+  latest: null,
+});
+
+const event = (id: string, over: Partial<StatusEvent> = {}): StatusEvent => ({
+  id,
+  country: "CZ",
+  lobName: "SMS",
+  kind: "input",
+  flowName: "A",
+  tickTime: "2026-11-26T10:00:00Z",
+  time: "2026-11-26T11:02:00Z",
+  previousStatus: "OK",
+  newStatus: "OUTAGE",
+  actual: 0,
+  expected: 100,
+  difference: 0,
+  ...over,
+});
+
+describe("the LoB table", () => {
+  it("lists each input followed by its forwards, orphan forwards last", () => {
+    const rows = ordered([
+      flow("forward", "B:X", "B"),
+      flow("input", "B"),
+      flow("forward", "Z:Y", "Z"),
+      flow("input", "A"),
+      flow("forward", "A:X", "A"),
+      flow("forward", "A:W", "A"),
+    ]);
+    expect(rows.map((r) => `${r.depth}${r.flow.name}`)).toEqual(["0A", "1A:W", "1A:X", "0B", "1B:X", "0Z:Y"]);
+  });
+});
+
+describe("the dashboard tile", () => {
+  it("takes the colour of its worst status", () => {
+    expect(worst({ OK: 5, WARNING: 1, OUTAGE: 1, N_A: 0, DISABLED: 0 })).toBe("OUTAGE");
+    expect(worst({ OK: 5, WARNING: 1, OUTAGE: 0, N_A: 3, DISABLED: 0 })).toBe("WARNING");
+    expect(worst({ OK: 0, WARNING: 0, OUTAGE: 0, N_A: 0, DISABLED: 2 })).toBe("DISABLED");
+  });
+});
+
+describe("the event log", () => {
+  it("filters live changes as the server filters pages", () => {
+    const f = { status: "" as const, onlyOutages: false, country: "" };
+    expect(passes(event("1"), f)).toBe(true);
+    expect(passes(event("1", { newStatus: "WARNING" }), { ...f, onlyOutages: true })).toBe(false);
+    expect(passes(event("1", { newStatus: "OK" }), { ...f, status: "OK" })).toBe(true);
+    expect(passes(event("1"), { ...f, status: "WARNING" })).toBe(false);
+    expect(passes(event("1"), { ...f, country: "DE" })).toBe(false);
+    expect(passes(event("1"), f, "GSM")).toBe(false);
+  });
+  it("keeps each event once, newest first", () => {
+    const out = merge([event("3"), event("2")], [event("2"), event("1")]);
+    expect(out.map((e) => e.id)).toEqual(["3", "2", "1"]);
+  });
+});
+
+describe("the country calendar", () => {
+  it("turns lists into marks and back, sorted", () => {
+    const marks = marksOf({ holidays: ["2026-12-25", "2026-01-01"], lazyDays: ["2026-12-28"] });
+    expect(marks.get("2026-01-01")).toBe("holiday");
+    expect(marks.get("2026-12-28")).toBe("lazy");
+    marks.set("2026-12-24", "lazy");
+    expect(listsOf(marks)).toEqual({ holidays: ["2026-01-01", "2026-12-25"], lazyDays: ["2026-12-24", "2026-12-28"] });
+  });
+});
