@@ -101,7 +101,8 @@ describe("the web UI", () => {
     await p.goto(fw.url + "/lob/CZ/GSM");
     await p.waitForSelector(`[data-flow="${lob.flows[0].name}"]`);
     expect(await p.$$("input[type=checkbox]")).toHaveLength(0);
-    expect(await p.$("text=Delete own")).toBeNull();
+    expect(await p.$("button:has-text('Remove')")).toBeNull();
+    expect(await p.$("text=Add input")).toBeNull();
     const input = lob.flows.find((f) => f.kind === "input")!;
     await p.goto(`${fw.url}/flow/CZ/GSM/input/${encodeURIComponent(input.name)}?tab=config`);
     await p.waitForSelector("#flow-config");
@@ -224,6 +225,26 @@ describe("the web UI", () => {
     const effective = await api.get("/api/v1/flows/CZ/E2E/input/E2E-1/config");
     expect(effective.sources.lookbackDays).toBe("own");
     await p.waitForSelector("[data-testid=effective-config] tr.own >> text=lookbackDays");
+  });
+
+  it("adds an input and a forward to a LoB and removes one", async () => {
+    const p = await asRoot();
+    await p.goto(fw.url + "/lob/CZ/E2E");
+    await p.waitForSelector('[data-flow="E2E-1"]');
+    await p.fill("input[placeholder='e.g. MSSBRN1A']", "E2E-2");
+    await p.click("button:has-text('Add input')");
+    await p.waitForSelector('[data-flow="E2E-2"] >> text=N/A');
+    await p.selectOption("select:near(:text('Forward of'))", "E2E-1");
+    await p.fill("input[placeholder='e.g. CZFOX-SMS']", "CZ-BILL");
+    await p.click("button:has-text('Add forward')");
+    await p.waitForSelector('tr.forward[data-flow="E2E-1:CZ-BILL"]');
+    const lob = await api.get("/api/v1/config/countries/CZ/lobs/E2E");
+    expect(Object.keys(lob.inputs).sort()).toEqual(["E2E-1", "E2E-2"]);
+    expect(Object.keys(lob.forwards)).toEqual(["E2E-1:CZ-BILL"]);
+    p.once("dialog", (d) => d.accept());
+    await p.click("button[aria-label='Remove E2E-2']");
+    await p.waitForSelector('[data-flow="E2E-2"]', { state: "detached" });
+    expect(Object.keys((await api.get("/api/v1/config/countries/CZ/lobs/E2E")).inputs)).toEqual(["E2E-1"]);
   });
 
   it("draws every page in the light and the dark theme", async () => {

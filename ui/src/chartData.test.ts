@@ -27,11 +27,17 @@ describe("chart data", () => {
     expect(d.traffic[1]).toEqual([10, 20, 30, 30]);
     expect(d.traffic[2]).toEqual([100, null, 100, 100]);
     expect(d.traffic[3]).toEqual([90, null, 90, 90]);
-    expect(d.difference).toEqual([[T0, T0 + H, T0 + 2 * H, T0 + 3 * H], [0.1, null, 0.3, 0.3]]);
+    expect(d.difference).toEqual([
+      [T0, T0 + H, T0 + 2 * H, T0 + 3 * H],
+      [0.1, null, 0.3, 0.3],
+      [0.1, null, 0.3, 0.3],
+      [1, null, 1, 1],
+    ]);
     expect(d.counts).toEqual({ OK: 2, WARNING: 0, OUTAGE: 0, N_A: 1 });
   });
   it("draws nothing of no ticks", () => {
     expect(chartData([]).traffic).toEqual([[], [], [], []]);
+    expect(chartData([]).difference).toEqual([[], [], [], []]);
   });
   it("shades runs of the same alarm status from first start to last end", () => {
     const statuses: Status[] = ["OK", "OUTAGE", "OUTAGE", "WARNING", "OK", "WARNING", "OUTAGE"];

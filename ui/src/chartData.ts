@@ -18,7 +18,7 @@ export interface Span {
 export interface ChartData {
   /** x, actual, expected, day average. */
   traffic: Aligned;
-  /** x, difference. */
+  /** x, the difference decided on, the tick difference, the day difference. */
   difference: Aligned;
   /** Consecutive WARNING / OUTAGE ticks, from the first one's start to the last one's end. */
   spans: Span[];
@@ -36,6 +36,8 @@ export function chartData(ticks: Tick[]): ChartData {
   const expected: (number | null)[] = [];
   const dayAverage: (number | null)[] = [];
   const difference: (number | null)[] = [];
+  const tickDifference: (number | null)[] = [];
+  const dayDifference: (number | null)[] = [];
   const spans: Span[] = [];
   const counts: Record<Status, number> = { OK: 0, WARNING: 0, OUTAGE: 0, N_A: 0 };
   for (const t of sorted) {
@@ -44,6 +46,8 @@ export function chartData(ticks: Tick[]): ChartData {
     expected.push(t.expected);
     dayAverage.push(t.dayAverage);
     difference.push(t.difference);
+    tickDifference.push(t.tickDifference);
+    dayDifference.push(t.dayDifference);
     counts[t.status]++;
     if (t.status === "WARNING" || t.status === "OUTAGE") {
       const from = seconds(t.tickStart);
@@ -57,11 +61,12 @@ export function chartData(ticks: Tick[]): ChartData {
   const last = sorted[sorted.length - 1];
   if (last) {
     x.push(seconds(last.tickEnd));
-    for (const series of [actual, expected, dayAverage, difference]) series.push(series[series.length - 1]);
+    for (const series of [actual, expected, dayAverage, difference, tickDifference, dayDifference])
+      series.push(series[series.length - 1]);
   }
   return {
     traffic: [x, actual, expected, dayAverage],
-    difference: [x, difference],
+    difference: [x, difference, tickDifference, dayDifference],
     spans,
     counts,
   };

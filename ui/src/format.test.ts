@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDays, axisTime, bytes, duration, granularitySeconds, localDate, localTime, metric, percent, rate } from "./format";
+import { addDays, ago, axisTime, bytes, duration, granularitySeconds, localDate, localTime, metric, percent, rate } from "./format";
 
 describe("metric prefixes", () => {
   it("writes bytes with one decimal below ten and none above", () => {
@@ -60,6 +60,15 @@ describe("numbers and lengths", () => {
     expect(duration(2 * 3600 + 8 * 60)).toBe("2 h 8 min");
     expect(duration(3600)).toBe("1 h");
     expect(duration(86_400 + 7 * 3600 + 59)).toBe("1 d 7 h");
+  });
+});
+
+describe("relative times", () => {
+  it("say how long ago, or in how long", () => {
+    const now = new Date("2026-11-26T12:00:00Z");
+    expect(ago("2026-11-26T11:59:33Z", now)).toBe("27 s ago");
+    expect(ago("2026-11-26T09:52:00Z", now)).toBe("2 h 8 min ago");
+    expect(ago("2026-11-26T12:05:00Z", now)).toBe("in 5 min");
   });
 });
 

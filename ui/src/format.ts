@@ -71,6 +71,13 @@ export function duration(seconds: number): string {
   return `${Math.floor(s / 86_400)} d${h ? ` ${h} h` : ""}`;
 }
 
+/** How long before `now` an instant was: `27 s ago`, `2 h 8 min ago`. */
+export function ago(at: string | number | Date, now: Date = new Date()): string {
+  const t = at instanceof Date ? at.getTime() : typeof at === "number" ? at * 1000 : Date.parse(at);
+  const s = (now.getTime() - t) / 1000;
+  return s < 0 ? `in ${duration(-s)}` : `${duration(s)} ago`;
+}
+
 const formats = new Map<string, Intl.DateTimeFormat>();
 
 function format(zone: string): Intl.DateTimeFormat {

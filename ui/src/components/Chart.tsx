@@ -28,8 +28,8 @@ export interface ChartProps {
   series: SeriesSpec[];
   spans: Span[];
   levels?: Level[];
-  /** An instant (Unix seconds) to mark with a vertical line. */
-  marker?: number;
+  /** A tick (Unix seconds, start and end) to outline: the one an event named. */
+  marker?: { from: number; to: number };
   yValue: (v: number) => string;
   zone: string;
   height?: number;
@@ -95,14 +95,12 @@ export function Chart(p: ChartProps) {
           ctx.fillText(l.label, u.bbox.left + u.bbox.width - 4 * devicePixelRatio, y - 3 * devicePixelRatio);
         }
         if (marker !== undefined) {
-          const x = u.valToPos(marker, "x", true);
+          const a = u.valToPos(marker.from, "x", true);
+          const b = u.valToPos(marker.to, "x", true);
           ctx.setLineDash([]);
           ctx.strokeStyle = css("--accent");
           ctx.lineWidth = 2 * devicePixelRatio;
-          ctx.beginPath();
-          ctx.moveTo(x, u.bbox.top);
-          ctx.lineTo(x, u.bbox.top + u.bbox.height);
-          ctx.stroke();
+          ctx.strokeRect(a, u.bbox.top + 1, Math.max(b - a, 2), u.bbox.height - 2);
         }
         ctx.restore();
       };

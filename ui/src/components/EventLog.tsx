@@ -5,7 +5,7 @@ import { useEffect, useRef, useState } from "react";
 import { query } from "../api";
 import type { FlowRef, Status, StatusEvent } from "../api";
 import { Link, StatusPill, useApp, ErrorBox } from "../app";
-import { localTime, percent } from "../format";
+import { ago, localTime, percent } from "../format";
 import { flowHref } from "../route";
 
 const PAGE = 50;
@@ -48,6 +48,12 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
   const [error, setError] = useState<unknown>();
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   const generation = useRef(0);
+  // "27 s ago" stays true: redraw every 15 s.
+  const [now, setNow] = useState(() => new Date());
+  useEffect(() => {
+    const t = setInterval(() => setNow(new Date()), 15_000);
+    return () => clearInterval(t);
+  }, []);
 
   const page = (cursor?: string) =>
     api.get<{ events: StatusEvent[]; next?: string }>(
@@ -169,7 +175,9 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
                   <StatusPill status={e.previousStatus} /> → <StatusPill status={e.newStatus} />
                 </td>
                 <td className="num">{percent(e.difference)}</td>
-                <td className="muted">{localTime(e.time, zone)}</td>
+                <td className="muted">
+                  {localTime(e.time, zone)} <span className="small">({ago(e.time, now)})</span>
+                </td>
               </tr>
             );
           })}

@@ -125,7 +125,7 @@ export function Country({ country }: { country: string }) {
         <form className="inline" onSubmit={add}>
           <label>
             New LoB
-            <input value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. SMS" pattern="[^/]+" />
+            <input value={name} onChange={(e) => setName(e.target.value)} placeholder="e.g. SMS" />
           </label>
           <button type="submit">Add LoB</button>
         </form>

@@ -55,6 +55,7 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
   const at = view.at ? tickAt(shown, view.at) : undefined;
   const effective = config.data?.config;
   const g = view.granularity || String(effective?.granularity ?? "1h");
+  const marker = useMemo(() => (at ? { from: Date.parse(at.tickStart) / 1000, to: Date.parse(at.tickEnd) / 1000 } : undefined), [at]);
   const latest = ticks.data?.length ? ticks.data[ticks.data.length - 1] : undefined;
 
   const me_ = siblings.data?.find((f) => f.kind === flow.kind && f.name === flow.flow);
@@ -112,7 +113,7 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
             title={`Traffic per tick (${zone})`}
             data={data.traffic}
             spans={data.spans}
-            marker={at ? Date.parse(at.tickStart) / 1000 : undefined}
+            marker={marker}
             zone={zone}
             sync="flow"
             yValue={bytes}
@@ -123,10 +124,10 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
             ]}
           />
           <Chart
-            title="Difference (1 = as expected)"
+            title={`Difference (1 = as expected; decided on the ${effective?.difference ?? "day"} difference)`}
             data={data.difference}
             spans={data.spans}
-            marker={at ? Date.parse(at.tickStart) / 1000 : undefined}
+            marker={marker}
             zone={zone}
             sync="flow"
             height={200}
@@ -140,7 +141,11 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
                   ]
                 : []
             }
-            series={[{ label: "Difference", color: "--series-actual", width: 2, steps: true }]}
+            series={[
+              { label: "Difference", color: "--series-actual", width: 2, steps: true },
+              { label: "Tick difference", color: "--series-expected", width: 1, dash: [4, 3], steps: true },
+              { label: "Day difference", color: "--series-average", width: 1, dash: [2, 3], steps: true },
+            ]}
           />
         </>
       )}

@@ -2,6 +2,7 @@
 // toggles flows and edits the LoB's own settings.
 
 import { useEffect, useMemo, useState } from "react";
+import type { FormEvent } from "react";
 import type { FlowSettings, LobFlow } from "../api";
 import { changeConfig, ErrorBox, useAction, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { check, settingsText } from "../configEdit";
@@ -107,7 +108,7 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
               </th>
               <th scope="col">Status</th>
               <th scope="col">Enabled</th>
-              {root ? <th scope="col">Settings</th> : null}
+              {root ? <th scope="col">Remove</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -157,16 +158,23 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
                         <button
                           type="button"
                           className="danger small"
-                          title="Remove the flow's own settings: everything inherited (its traffic and ticks stay)"
+                          aria-label={`Remove ${f.name}`}
+                          title="Remove the flow from the configuration with its own settings; its traffic and ticks stay, and traffic still arriving brings it back with inherited settings"
                           onClick={() => {
-                            if (confirm(`Remove the own settings of ${f.name}? It inherits everything; its traffic and ticks stay.`))
+                            if (
+                              confirm(
+                                `Remove ${f.name} from the configuration? Its own settings go; its traffic and ticks stay, and traffic still arriving brings it back with inherited settings (disable it to silence it).`,
+                              )
+                            )
                               void act(() => changeConfig(api, country, "DELETE", flowConfig(f)));
                           }}
                         >
-                          Delete own
+                          Remove
                         </button>
                       ) : (
-                        <span className="muted">inherited</span>
+                        <span className="muted" title="Seen in traffic, not in the configuration">
+                          discovered
+                        </span>
                       )}
                     </td>
                   ) : null}
@@ -176,7 +184,51 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
           </tbody>
         </table>
       )}
+      {root && !tab && d.data ? <AddFlow inputs={d.data.flows.filter((f) => f.kind === "input").map((f) => f.name)} add={(kind, name) => act(() => changeConfig(api, country, "PUT", `/config/flows/${path}/${kind}/${encodeURIComponent(name)}`, { settings: {} }))} /> : null}
     </>
+  );
+}
+
+/** Adds an input, or a forward (`INPUT:TARGET`) of one, to the configuration. */
+function AddFlow({ inputs, add }: { inputs: string[]; add: (kind: "input" | "forward", name: string) => Promise<boolean> }) {
+  const [input, setInput] = useState("");
+  const [of, setOf] = useState("");
+  const [target, setTarget] = useState("");
+  const submit = (kind: "input" | "forward") => async (e: FormEvent) => {
+    e.preventDefault();
+    const name = kind === "input" ? input.trim() : `${of || inputs[0]}:${target.trim()}`;
+    if (await add(kind, name)) {
+      setInput("");
+      setTarget("");
+    }
+  };
+  return (
+    <div className="add-flows">
+      <form className="inline" onSubmit={submit("input")} aria-label="Add an input">
+        <label>
+          New input
+          <input value={input} onChange={(e) => setInput(e.target.value)} required pattern="[^:]+" title="An input name has no colon (a forward is INPUT:TARGET)" placeholder="e.g. MSSBRN1A" />
+        </label>
+        <button type="submit">Add input</button>
+      </form>
+      {inputs.length ? (
+        <form className="inline" onSubmit={submit("forward")} aria-label="Add a forward">
+          <label>
+            Forward of
+            <select value={of || inputs[0]} onChange={(e) => setOf(e.target.value)}>
+              {inputs.map((i) => (
+                <option key={i}>{i}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            to
+            <input value={target} onChange={(e) => setTarget(e.target.value)} required placeholder="e.g. CZFOX-SMS" />
+          </label>
+          <button type="submit">Add forward</button>
+        </form>
+      ) : null}
+    </div>
   );
 }
 
