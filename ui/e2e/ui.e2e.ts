@@ -122,7 +122,7 @@ describe("the web UI", () => {
     let reached = "";
     for (let i = 0; i < 20 && !reached; i++) {
       await p.keyboard.press("Tab");
-      reached = await p.evaluate(() => document.activeElement?.closest(".tile")?.querySelector("[data-country]")?.getAttribute("data-country") ?? "");
+      reached = await p.evaluate(() => document.activeElement?.closest("[data-country]")?.getAttribute("data-country") ?? "");
     }
     expect(reached).toBe("AT");
     await p.keyboard.press("Enter");

@@ -40,8 +40,18 @@ export function useZone(country: string): string {
   return useApp().zones[country] ?? "UTC";
 }
 
-/** A link that navigates inside the UI (a new tab with a modifier key, as any link). */
-export function Link(props: { to: string; children: ReactNode; className?: string; title?: string; "aria-label"?: string }) {
+/**
+ * A link that navigates inside the UI (a new tab with a modifier key, as any link); `current`
+ * marks the page or tab shown (styled `.active`, `aria-current` for screen readers).
+ */
+export function Link(props: {
+  to: string;
+  children: ReactNode;
+  className?: string;
+  title?: string;
+  current?: boolean;
+  "aria-label"?: string;
+}) {
   const { navigate } = useApp();
   const click = (e: MouseEvent<HTMLAnchorElement>) => {
     if (e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
@@ -49,7 +59,14 @@ export function Link(props: { to: string; children: ReactNode; className?: strin
     navigate(props.to);
   };
   return (
-    <a href={props.to} onClick={click} className={props.className} title={props.title} aria-label={props["aria-label"]}>
+    <a
+      href={props.to}
+      onClick={click}
+      className={[props.className, props.current ? "active" : ""].filter(Boolean).join(" ") || undefined}
+      title={props.title}
+      aria-label={props["aria-label"]}
+      aria-current={props.current ? "page" : undefined}
+    >
       {props.children}
     </a>
   );

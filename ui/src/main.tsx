@@ -150,7 +150,7 @@ function App() {
         </Link>
         <nav aria-label="Main">
           {nav.map(([to, label, active]) => (
-            <Link key={to} to={to} className={active ? "active" : ""}>
+            <Link key={to} to={to} current={active}>
               {label}
             </Link>
           ))}

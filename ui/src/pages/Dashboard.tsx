@@ -24,8 +24,8 @@ export function Dashboard() {
       <ErrorBox error={d.error} />
       <div className="tiles" role="list">
         {countries.map(([code, counts]) => (
-          <Link key={code} to={`/country/${encodeURIComponent(code)}`} className={`tile tile-${worst(counts)}`}>
-            <div role="listitem" data-country={code}>
+          <div key={code} role="listitem" data-country={code}>
+            <Link to={`/country/${encodeURIComponent(code)}`} className={`tile tile-${worst(counts)}`}>
               <div className="tile-head">
                 <span className="tile-code">{code}</span>
                 <span className="muted small">{zones[code] ? localTime(new Date(), zones[code]) : ""}</span>
@@ -38,8 +38,8 @@ export function Dashboard() {
                   </div>
                 ))}
               </dl>
-            </div>
-          </Link>
+            </Link>
+          </div>
         ))}
         {countries.length === 0 ? <p className="muted">No flows yet: ingest traffic or add a country in Settings.</p> : null}
       </div>

@@ -149,14 +149,14 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
           />
         </>
       )}
-      <div className="tabs" role="tablist">
-        <Link to={flowHref(flow, { ...view, tab: undefined })} className={view.tab ? "" : "active"}>
+      <nav className="tabs" aria-label="Views">
+        <Link to={flowHref(flow, { ...view, tab: undefined })} current={!view.tab}>
           Ticks
         </Link>
-        <Link to={flowHref(flow, { ...view, tab: "config" })} className={view.tab === "config" ? "active" : ""}>
+        <Link to={flowHref(flow, { ...view, tab: "config" })} current={view.tab === "config"}>
           Configuration
         </Link>
-      </div>
+      </nav>
       {view.tab === "config" ? (
         config.data ? (
           <ConfigPanel

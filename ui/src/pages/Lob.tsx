@@ -65,14 +65,14 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
       <h1>
         {country} / {lob}
       </h1>
-      <div className="tabs" role="tablist">
-        <Link to={href({ page: "lob", country, lob })} className={tab ? "" : "active"}>
+      <nav className="tabs" aria-label="Views">
+        <Link to={href({ page: "lob", country, lob })} current={!tab}>
           Flows
         </Link>
-        <Link to={href({ page: "lob", country, lob, tab: "config" })} className={tab === "config" ? "active" : ""}>
+        <Link to={href({ page: "lob", country, lob, tab: "config" })} current={tab === "config"}>
           LoB config
         </Link>
-      </div>
+      </nav>
       <ErrorBox error={error ?? d.error} />
       {tab === "config" ? (
         cfg.data === undefined ? (

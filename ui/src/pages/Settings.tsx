@@ -36,13 +36,13 @@ export function Settings({ country }: { country?: string }) {
   return (
     <>
       <h1>Settings</h1>
-      <div className="tabs" role="tablist" aria-label="Countries">
+      <nav className="tabs" aria-label="Countries">
         {countries.map((c) => (
-          <Link key={c} to={`/settings/${encodeURIComponent(c)}`} className={c === country ? "active" : ""}>
+          <Link key={c} to={`/settings/${encodeURIComponent(c)}`} current={c === country}>
             {c}
           </Link>
         ))}
-      </div>
+      </nav>
       {country ? <CountrySettings key={country} country={country} api={api} /> : countries.length ? <Loading /> : <p className="muted">No countries yet.</p>}
     </>
   );
