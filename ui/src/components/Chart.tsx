@@ -104,6 +104,13 @@ export function Chart(p: ChartProps) {
         }
         ctx.restore();
       };
+      // What was drawn, for tests and the chart benchmark (ui/e2e/charts.bench.ts): the number
+      // of points on the box, the time as the last `flowwatch:chart-drawn` mark.
+      const drawn = (u: uPlot) => {
+        el.dataset.points = String(u.data[0].length);
+        performance.clearMarks("flowwatch:chart-drawn");
+        performance.mark("flowwatch:chart-drawn");
+      };
       const { series, yValue, zone, height = 260, sync, data } = props.current;
       const opts: uPlot.Options = {
         width: Math.max(320, el.clientWidth),
@@ -141,7 +148,7 @@ export function Chart(p: ChartProps) {
             ...(s.steps ? { paths: uPlot.paths.stepped!({ align: 1 }) } : {}),
           })),
         ],
-        hooks: { drawClear: [shade], draw: [overlay] },
+        hooks: { drawClear: [shade], draw: [overlay, drawn] },
       };
       plot.current = new uPlot(opts, data as uPlot.AlignedData, el);
     };
