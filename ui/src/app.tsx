@@ -191,6 +191,20 @@ export function useLiveReload(reload: () => void, wants: (e: StatusEvent) => boo
   }, [live, throttled]);
 }
 
+/** Calls `f` every `ms` while `on` (new ticks of a flow arrive without status changes). */
+export function useEvery(f: () => void, ms: number, on = true) {
+  const fn = useRef(f);
+  fn.current = f;
+  useEffect(() => {
+    if (!on) return;
+    const t = setInterval(() => fn.current(), ms);
+    return () => clearInterval(t);
+  }, [ms, on]);
+}
+
+/** How often a page showing the latest ticks reads them again. */
+export const REFRESH_MS = 60_000;
+
 /** The page's title in the browser's tab. */
 export function useTitle(title: string) {
   useEffect(() => {

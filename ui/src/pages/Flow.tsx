@@ -5,13 +5,13 @@ import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { flowPath, query } from "../api";
 import type { EffectiveConfig, FlowRef, FlowSettings, LobFlow, Tick } from "../api";
-import { changeConfig, ErrorBox, useAction, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
+import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { chartData, compare, tickAt } from "../chartData";
 import type { Comparison } from "../chartData";
 import { check, FIELD_NAMES, inheritedSettings, ownSettings, settingsText } from "../configEdit";
 import { Chart } from "../components/Chart";
 import { JsonEditor } from "../components/JsonEditor";
-import { addDays, bytes, localTime, percent, rate } from "../format";
+import { addDays, bytes, localDate, localTime, percent, rate } from "../format";
 import { flowHref, range } from "../route";
 import type { FlowView } from "../route";
 
@@ -47,6 +47,8 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
   const me = (e: { country: string; lobName: string; kind: string; flowName: string }) =>
     e.country === flow.country && e.lobName === flow.lob && e.kind === flow.kind && e.flowName === flow.flow;
   useLiveReload(ticks.reload, me);
+  // A range reaching today grows by a tick every tick, with or without a status change.
+  useEvery(ticks.reload, REFRESH_MS, to > localDate(new Date(), zone));
 
   const [preview, setPreview] = useState<{ ticks: Tick[]; comparison: Comparison } | null>(null);
   const [saved, setSaved] = useState<number | null>(null);

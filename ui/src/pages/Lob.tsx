@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import type { FlowSettings, LobFlow } from "../api";
-import { changeConfig, ErrorBox, useAction, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
+import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { check, settingsText } from "../configEdit";
 import type { Problem } from "../configEdit";
 import { JsonEditor } from "../components/JsonEditor";
@@ -49,6 +49,7 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
     [path],
   );
   useLiveReload(d.reload, (e) => e.country === country && e.lobName === lob);
+  useEvery(d.reload, REFRESH_MS);
   const { error, act } = useAction(() => {
     d.reload();
     cfg.reload();
