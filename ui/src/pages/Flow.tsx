@@ -52,6 +52,8 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
 
   const [preview, setPreview] = useState<{ ticks: Tick[]; comparison: Comparison } | null>(null);
   const [saved, setSaved] = useState<number | null>(null);
+  // A preview is of one range and tick length: another one shows the stored ticks again.
+  useEffect(() => setPreview(null), [from, to, view.granularity]);
   const shown = preview?.ticks ?? ticks.data ?? [];
   const data = useMemo(() => chartData(shown), [shown]);
   const at = view.at ? tickAt(shown, view.at) : undefined;
@@ -60,11 +62,11 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
   const marker = useMemo(() => (at ? { from: Date.parse(at.tickStart) / 1000, to: Date.parse(at.tickEnd) / 1000 } : undefined), [at]);
   const latest = ticks.data?.length ? ticks.data[ticks.data.length - 1] : undefined;
 
-  const me_ = siblings.data?.find((f) => f.kind === flow.kind && f.name === flow.flow);
+  const mine = siblings.data?.find((f) => f.kind === flow.kind && f.name === flow.flow);
   const related =
     flow.kind === "input"
       ? (siblings.data ?? []).filter((f) => f.kind === "forward" && f.input === flow.flow)
-      : (siblings.data ?? []).filter((f) => f.kind === "input" && f.name === me_?.input);
+      : (siblings.data ?? []).filter((f) => f.kind === "input" && f.name === mine?.input);
 
   return (
     <>
@@ -73,7 +75,7 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
         <Link to={`/lob/${encodeURIComponent(flow.country)}/${encodeURIComponent(flow.lob)}`}>{flow.lob}</Link> / <span>{flow.flow}</span>
       </nav>
       <h1 className="flow-title">
-        {flow.flow} <span className="tag">{flow.kind}</span> {me_ ? <StatusPill status={me_.shown} /> : null}
+        {flow.flow} <span className="tag">{flow.kind}</span> {mine ? <StatusPill status={mine.shown} /> : null}
       </h1>
       <p className="related">
         {flow.kind === "input" ? "Forwards: " : "Input: "}
@@ -168,7 +170,9 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
             saved={saved}
             onEdit={() => setSaved(null)}
             onPreview={async (settings) => {
-              const r = await api.request<{ ticks: Tick[] }>("POST", `/flows/${path}/simulate`, { from, to, settings, replace: true });
+              // Shown at another tick length, the preview is at that length too (unless edited).
+              const tried = view.granularity ? { granularity: view.granularity, ...settings } : settings;
+              const r = await api.request<{ ticks: Tick[] }>("POST", `/flows/${path}/simulate`, { from, to, settings: tried, replace: true });
               setPreview({ ticks: r.ticks, comparison: compare(ticks.data ?? [], r.ticks) });
             }}
             onSave={async (settings) => {
