@@ -160,10 +160,20 @@ async fn openapi() -> impl IntoResponse {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-/// A path no route takes: under `/api/` a JSON 404; any other page read is the web UI's.
+/// Whether `path` is in a namespace of the APIs: the HTTP API, the metrics, a gRPC service
+/// (`/flowwatch.v1.FlowWatch/…`, `/grpc.health.v1.Health/…`). The web UI has the rest.
+fn api_path(path: &str) -> bool {
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    first == "api"
+        || first == "metrics"
+        || first.starts_with("flowwatch.")
+        || first.starts_with("grpc.")
+}
+
+/// A path no route takes: in the APIs' namespaces a JSON 404; any other page read is the web
+/// UI's.
 async fn no_route(State(g): State<Arc<Gateway>>, method: Method, uri: Uri) -> Response {
-    let api = uri.path().starts_with("/api/") || uri.path() == "/metrics";
-    if !api && (method == Method::GET || method == Method::HEAD) {
+    if !api_path(uri.path()) && (method == Method::GET || method == Method::HEAD) {
         return g.ui.get(uri.path()).await;
     }
     ApiError::new(
@@ -429,6 +439,28 @@ mod tests {
     use std::collections::BTreeSet;
 
     use super::*;
+
+    #[test]
+    fn api_namespaces_are_not_the_uis() {
+        for api in [
+            "/api/v1/nothing",
+            "/api",
+            "/metrics",
+            "/flowwatch.v1.Nothing/Call",
+            "/grpc.health.v1.Health/Check",
+        ] {
+            assert!(api_path(api), "{api}");
+        }
+        for page in [
+            "/",
+            "/flow/CZ/GSM/input/A",
+            "/apis",
+            "/assets/index-1.js",
+            "/metricsx",
+        ] {
+            assert!(!api_path(page), "{page}");
+        }
+    }
 
     #[test]
     fn the_openapi_document_lists_exactly_the_routes_and_who_may_call_them() {
