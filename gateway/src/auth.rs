@@ -155,6 +155,15 @@ fn now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
+/// The id of an audit entry: entries of one millisecond are listed in the order this process
+/// made them (the log is ordered by time, then id; a random id listed them in any order); the
+/// random part keeps gateways on one store apart.
+fn audit_id() -> String {
+    static SEQUENCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let sequence = SEQUENCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{sequence:012x}{}", random_hex(4))
+}
+
 fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     getrandom::fill(&mut b).expect("the operating system's random source works");
@@ -280,7 +289,7 @@ impl Gateway {
             .map_or(0, |d| d.as_millis() as i64);
         let entry = AuditEntry {
             at,
-            id: random_hex(8),
+            id: audit_id(),
             user: who.to_owned(),
             action: action.to_owned(),
             target: target.to_owned(),
@@ -852,6 +861,15 @@ pub async fn ensure_root(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Regression: two saves in one millisecond were listed in a random order (the
+    /// `countries_and_lobs_are_edited_in_place` test failed now and then).
+    #[test]
+    fn audit_ids_follow_the_order_entries_are_made() {
+        let ids: Vec<String> = (0..1000).map(|_| audit_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        assert!(ids.iter().all(|i| i.len() == 20 && !i.contains('-')));
+    }
 
     #[test]
     fn keys_are_random_and_stored_hashed() {
