@@ -127,7 +127,10 @@ describe("the web UI", () => {
     expect(reached).toBe("AT");
     await p.keyboard.press("Enter");
     await p.waitForSelector("h1:has-text('AT')");
-    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", "/settings/CZ", "/users", "/status"]) {
+    const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
+    const input = encodeURIComponent(lob.flows.find((f) => f.kind === "input")!.name);
+    const flow = `/flow/CZ/GSM/input/${input}`;
+    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", flow, `${flow}?tab=config`, "/settings/CZ", "/users", "/status"]) {
       await p.goto(fw.url + path);
       await p.waitForSelector("main h1");
       const wide = await p.evaluate(() => document.documentElement.scrollWidth);
