@@ -73,7 +73,7 @@ export function Country({ country }: { country: string }) {
                 {s === "N_A" ? "N/A" : s}
               </th>
             ))}
-            <th scope="col">Evaluated</th>
+            <th scope="col">Enabled</th>
             {root ? <th scope="col">Actions</th> : null}
           </tr>
         </thead>
