@@ -94,7 +94,8 @@ export function Country({ country }: { country: string }) {
                 ))}
                 <td>{on ? "yes" : <span className="tag">disabled</span>}</td>
                 {root ? (
-                  <td className="actions">
+                  <td>
+                  <div className="actions">
                     <button
                       type="button"
                       className="secondary"
@@ -114,7 +115,8 @@ export function Country({ country }: { country: string }) {
                         Remove
                       </button>
                     ) : null}
-                  </td>
+                  </div>
+                </td>
                 ) : null}
               </tr>
             );

@@ -14,6 +14,22 @@ interface UserView {
   keys: { kind: string; createdAt: string; expiresAt: string | null }[];
 }
 
+/** A user's keys per kind: how many, the newest, the last to expire (none: never). */
+export function keySummary(keys: UserView["keys"]): { kind: string; count: number; newest: string; expires: string | null }[] {
+  const kinds = new Map<string, { kind: string; count: number; newest: string; expires: string | null }>();
+  for (const k of keys) {
+    const s = kinds.get(k.kind);
+    if (!s) {
+      kinds.set(k.kind, { kind: k.kind, count: 1, newest: k.createdAt, expires: k.expiresAt });
+      continue;
+    }
+    s.count++;
+    if (k.createdAt > s.newest) s.newest = k.createdAt;
+    if (s.expires !== null) s.expires = k.expiresAt === null || k.expiresAt > s.expires ? k.expiresAt : s.expires;
+  }
+  return [...kinds.values()];
+}
+
 export function Users() {
   useTitle("Users");
   const { api, session } = useApp();
@@ -77,14 +93,15 @@ export function Users() {
                 </td>
                 <td>{u.password ? "set" : <span className="muted">none (key only)</span>}</td>
                 <td className="small">
-                  {u.keys.map((k, i) => (
-                    <div key={i}>
-                      {k.kind}, {localTime(k.createdAt, zone)}
-                      {k.expiresAt ? ` → ${localTime(k.expiresAt, zone)}` : ""}
+                  {keySummary(u.keys).map((k) => (
+                    <div key={k.kind}>
+                      {k.count} {k.kind}, newest {localTime(k.newest, zone)}
+                      {k.expires ? `, lasts until ${localTime(k.expires, zone)}` : ""}
                     </div>
                   ))}
                 </td>
-                <td className="actions">
+                <td>
+                  <div className="actions">
                   <button
                     type="button"
                     className="secondary small"
@@ -118,6 +135,7 @@ export function Users() {
                   >
                     Delete
                   </button>
+                </div>
                 </td>
               </tr>
             ))}

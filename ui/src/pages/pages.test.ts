@@ -4,6 +4,7 @@ import { merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
 import { ordered } from "./Lob";
 import { listsOf, marksOf } from "./Settings";
+import { keySummary } from "./Users";
 
 const flow = (kind: "input" | "forward", name: string, input: string | null = null): LobFlow => ({
   kind,
@@ -75,5 +76,23 @@ describe("the country calendar", () => {
     expect(marks.get("2026-12-28")).toBe("lazy");
     marks.set("2026-12-24", "lazy");
     expect(listsOf(marks)).toEqual({ holidays: ["2026-01-01", "2026-12-25"], lazyDays: ["2026-12-24", "2026-12-28"] });
+  });
+});
+
+describe("a user's keys", () => {
+  it("are summed up per kind: how many, the newest, the last to expire", () => {
+    const key = (kind: string, createdAt: string, expiresAt: string | null) => ({ kind, createdAt, expiresAt });
+    expect(
+      keySummary([
+        key("login", "2026-11-26T10:00:00Z", "2026-11-26T22:00:00Z"),
+        key("login", "2026-11-26T12:00:00Z", "2026-11-27T00:00:00Z"),
+        key("issued", "2026-11-01T00:00:00Z", null),
+        key("login", "2026-11-26T11:00:00Z", "2026-11-26T23:00:00Z"),
+      ]),
+    ).toEqual([
+      { kind: "login", count: 3, newest: "2026-11-26T12:00:00Z", expires: "2026-11-27T00:00:00Z" },
+      { kind: "issued", count: 1, newest: "2026-11-01T00:00:00Z", expires: null },
+    ]);
+    expect(keySummary([key("issued", "a", "2026-01-01T00:00:00Z"), key("issued", "b", null)])[0].expires).toBeNull();
   });
 });
