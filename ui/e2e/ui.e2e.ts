@@ -298,6 +298,18 @@ describe("the web UI", () => {
     expect((await nl()).lazyDays).toContain(day);
   });
 
+  it("keeps the system status live without reload", async () => {
+    const p = await asRoot();
+    await p.goto(fw.url + "/status");
+    await p.waitForSelector(".cards");
+    const asOf = () => p.getAttribute("[data-time]", "data-time");
+    const first = await asOf();
+    // The stream sends the components every 5 s.
+    await p.waitForFunction((t) => document.querySelector("[data-time]")?.getAttribute("data-time") !== t, first, { timeout: 12_000 });
+    expect(await asOf()).not.toBe(first);
+    expect(await p.textContent(".cards")).toContain("reachable");
+  });
+
   it("logs out to the login page", async () => {
     const p = await asRoot();
     await p.click("text=Log out");

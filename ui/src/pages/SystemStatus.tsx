@@ -52,7 +52,9 @@ export function SystemStatus() {
   return (
     <>
       <h1>System status</h1>
-      <p className="muted small">As of {localTime(s.time, zone)}; updated every 5 s while this page is open.</p>
+      <p className="muted small" data-time={s.time}>
+        As of {localTime(s.time, zone)}; updated every 5 s while this page is open.
+      </p>
       <div className="cards">
         <Card title="Store" ok={c.store.ok}>
           <Row k="state" v={c.store.ok ? "reachable" : c.store.error} />
