@@ -168,6 +168,9 @@ describe("the web UI", () => {
   it("opens an outage from the event log at its shaded tick", async () => {
     const p = await asRoot();
     await p.check("text=only outages");
+    // Revisions hidden, the outage (a change as it happened) stays.
+    await p.check("text=hide revisions");
+    expect(await p.$$("tr[data-event] >> text=revised")).toHaveLength(0);
     const row = p.locator("tr[data-event*='E2E-1']").first();
     await row.waitFor();
     const id = await row.getAttribute("data-event");

@@ -47,6 +47,11 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
   const [next, setNext] = useState<string | undefined>();
   const [error, setError] = useState<unknown>();
   const [fresh, setFresh] = useState<Set<string>>(new Set());
+  // Revisions (late data re-deciding an old tick) are hidden on request: after a backfill they
+  // are most of the log. The server pages them all; hidden rows are counted.
+  const [hideRevisions, setHideRevisions] = useState(() => localStorage.getItem("flowwatch.hideRevisions") === "1");
+  useEffect(() => localStorage.setItem("flowwatch.hideRevisions", hideRevisions ? "1" : "0"), [hideRevisions]);
+  const rows = hideRevisions ? events.filter((e) => !e.revision) : events;
   const generation = useRef(0);
   // "27 s ago" stays true: redraw every 15 s.
   const [now, setNow] = useState(() => new Date());
@@ -127,6 +132,10 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
             <input type="checkbox" checked={filter.onlyOutages} onChange={(e) => set({ onlyOutages: e.target.checked })} />
             only outages
           </label>
+          <label className="check" title="A revision is a late record re-deciding a tick already evaluated">
+            <input type="checkbox" checked={hideRevisions} onChange={(e) => setHideRevisions(e.target.checked)} />
+            hide revisions
+          </label>
           {props.countries && !props.country ? (
             <label>
               Country
@@ -154,7 +163,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
           </tr>
         </thead>
         <tbody>
-          {events.map((e) => {
+          {rows.map((e) => {
             const zone = zones[e.country] ?? "UTC";
             const flow: FlowRef = { country: e.country, lob: e.lobName, kind: e.kind, flow: e.flowName };
             return (
@@ -181,10 +190,17 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
               </tr>
             );
           })}
-          {events.length === 0 ? (
+          {rows.length === 0 ? (
             <tr>
               <td colSpan={5} className="muted">
                 No status changes match.
+              </td>
+            </tr>
+          ) : null}
+          {rows.length < events.length ? (
+            <tr>
+              <td colSpan={5} className="muted small">
+                {events.length - rows.length} revisions hidden.
               </td>
             </tr>
           ) : null}
