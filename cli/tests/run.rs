@@ -553,6 +553,35 @@ async fn a_flows_ticks_as_stored_and_at_another_granularity_equal_replay() {
     common::assert_same_ticks("merged over own", &simulated(false), &replayed);
     let inherited = replay_rows(&traffic_file, &config("1h"), from, to);
     common::assert_same_ticks("replacing own", &simulated(true), &inherited);
+    // Over days reaching past the clock: the ticks live evaluation has decided by now (ended,
+    // and 120 s of grace passed: the clock stands at the end of the 00:00 hour), as stored.
+    let (status, answer) = run.request(
+        "POST",
+        sim,
+        "application/json",
+        &format!(r#"{{"from": "{from}", "to": "2017-02-23", "settings": {{}}}}"#),
+    );
+    assert_eq!(status, 200, "{answer}");
+    for (what, ticks, end) in [
+        (
+            "stored",
+            run.json(&path("").replace(to, "2017-02-23")),
+            now - 3600,
+        ),
+        (
+            "computed at 30m",
+            run.json(&path("&granularity=30m").replace(to, "2017-02-23")),
+            now - 1800,
+        ),
+        (
+            "simulated",
+            serde_json::from_str(&answer).unwrap(),
+            now - 3600,
+        ),
+    ] {
+        let last = ticks["ticks"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["tickEnd"], utc_string(end), "{what}: {last}");
+    }
 
     // The LoB's flows: effective settings, what the dashboard shows, the latest tick.
     let lob = run.json("/api/v1/flows/CZ/GSM");

@@ -541,6 +541,12 @@ async fn replayed(
         from: Some(from),
         to: Some(to),
     };
+    // Only the ticks the live evaluation would have decided by now (ended, and the flow's
+    // grace after their end passed), as stored ones: a tick still running, or to come, has no
+    // traffic yet and would read as an outage.
+    let grace =
+        Instant::try_from(candidate.flow_config(flow).0.grace_seconds).unwrap_or(Instant::MAX);
+    let now = g.clock.now();
     Ok(replay_flow(
         candidate,
         flow,
@@ -549,6 +555,7 @@ async fn replayed(
     )
     .unwrap_or_default()
     .into_iter()
+    .filter(|(_, end, _)| *end + grace <= now)
     .map(|(start, end, t)| FlowTick {
         start,
         end,
