@@ -126,12 +126,9 @@ impl FlowId {
     /// the four parts each followed by a 0xFF byte, which no UTF-8 text holds), so every
     /// process and every version agrees where a flow's traffic goes.
     pub fn partition(&self, partitions: u32) -> u32 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut h = FNV_OFFSET;
         for part in [&*self.country, &*self.lob, self.kind.as_str(), &*self.name] {
-            for &b in part.as_bytes().iter().chain(&[0xFF]) {
-                h ^= u64::from(b);
-                h = h.wrapping_mul(0x0000_0100_0000_01b3);
-            }
+            h = fnv1a(fnv1a(h, part.as_bytes()), &[0xFF]);
         }
         (h % u64::from(partitions.max(1))) as u32
     }
@@ -176,6 +173,19 @@ pub fn validate_parts(country: &str, lob: &str, kind: FlowKind, name: &str) -> R
         }
     }
     Ok(())
+}
+
+/// FNV-1a's 64-bit offset basis: the hash of nothing.
+pub(crate) const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a (64 bits) of `bytes` continued from `h`: stable across processes, platforms and
+/// versions (flow partitions, placement weights).
+pub(crate) fn fnv1a(mut h: u64, bytes: &[u8]) -> u64 {
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
 }
 
 #[cfg(test)]

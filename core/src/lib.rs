@@ -13,6 +13,8 @@
 //! - [`detection`]: expected traffic, differences and statuses (SPEC §3–4), and
 //!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps.
 //! - [`live`]: one flow evaluated live as records and the clock arrive (what a flow actor decides).
+//! - [`placement`]: which live worker owns each partition of the flows: balanced, stable on
+//!   join and leave, deterministic (what the coordinator plans).
 //! - [`record`]: traffic records and their wire forms (traffic CSV line, seed message).
 //! - [`replay`]: evaluate every flow over a date range from a set of records.
 //! - [`tick_csv`]: the tick CSV (SPEC §6).
@@ -22,6 +24,7 @@ pub mod config;
 pub mod detection;
 pub mod id;
 pub mod live;
+pub mod placement;
 pub mod record;
 pub mod replay;
 pub mod tick;
