@@ -130,7 +130,7 @@ impl FlowWatch for FlowWatchService {
             .filter(|s| lob.as_ref().is_none_or(|l| *l == s.flow.lob))
             .map(|s| pb::FlowState {
                 flow: Some((&s.flow).into()),
-                enabled: s.enabled,
+                enabled: s.config.enabled,
                 status: pb::FlowStatus::from(s.latest.map_or(Status::NotAvailable, |l| l.status))
                     .into(),
                 tick_start: s.latest.map(|l| l.start),

@@ -13,7 +13,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use chrono::NaiveDate;
-use flowwatch_core::config::{Config, FlowSettings};
+use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
 use flowwatch_core::detection::{Status, TickValues};
 use flowwatch_core::record::unknown_country;
 use flowwatch_core::replay::{Window, replay_flow};
@@ -22,7 +22,7 @@ use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, parse_rfc3339, utc_string,
 };
 use flowwatch_core::{FlowId, FlowKind};
-use flowwatch_storage::{Event, EventQuery};
+use flowwatch_storage::{Event, EventQuery, StoredTick};
 use flowwatch_worker::alarms::AlarmMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -45,8 +45,8 @@ fn no_counts() -> Counts {
 pub struct FlowState {
     /// The flow.
     pub flow: FlowId,
-    /// Whether the configuration evaluates it.
-    pub enabled: bool,
+    /// Its effective settings (`enabled`: whether the configuration evaluates it).
+    pub config: FlowConfig,
     /// Its latest evaluated tick, if it has one.
     pub latest: Option<FlowTick>,
 }
@@ -56,7 +56,7 @@ impl FlowState {
     /// evaluated tick.
     fn column(&self) -> &'static str {
         match self.latest {
-            _ if !self.enabled => "DISABLED",
+            _ if !self.config.enabled => "DISABLED",
             Some(t) => t.status.as_str(),
             None => Status::NotAvailable.as_str(),
         }
@@ -73,13 +73,7 @@ pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>,
         .map_err(ApiError::store)?
         .into_iter()
         .map(|t| {
-            let tick = FlowTick {
-                start: t.start,
-                end: t.end,
-                actual: t.actual,
-                status: t.status,
-                values: t.values,
-            };
+            let tick = FlowTick::from(&t);
             (t.flow, tick)
         })
         .collect();
@@ -97,7 +91,7 @@ pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>,
     Ok(ids
         .into_iter()
         .map(|flow| FlowState {
-            enabled: config.flow_config(&flow).0.enabled,
+            config: config.flow_config(&flow).0,
             latest: latest.remove(&flow),
             flow,
         })
@@ -276,7 +270,7 @@ pub async fn lob_flows(
                 "name": s.flow.name,
                 "input": s.flow.input_name(),
                 "shown": s.column(),
-                "config": config.flow_config(&s.flow).0,
+                "config": s.config,
                 "latest": s.latest.as_ref().map(TickRow::of),
             })
         })
@@ -457,6 +451,18 @@ pub struct FlowTick {
     pub values: Option<TickValues>,
 }
 
+impl From<&StoredTick> for FlowTick {
+    fn from(t: &StoredTick) -> FlowTick {
+        FlowTick {
+            start: t.start,
+            end: t.end,
+            actual: t.actual,
+            status: t.status,
+            values: t.values,
+        }
+    }
+}
+
 /// A local date of a query.
 fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
     let text =
@@ -607,14 +613,8 @@ pub async fn flow_ticks(
             .read_ticks(flow, start, end)
             .await
             .map_err(ApiError::store)?
-            .into_iter()
-            .map(|t| FlowTick {
-                start: t.start,
-                end: t.end,
-                actual: t.actual,
-                status: t.status,
-                values: t.values,
-            })
+            .iter()
+            .map(FlowTick::from)
             .collect());
     }
     let candidate = config
