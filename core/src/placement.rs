@@ -93,15 +93,15 @@ pub fn place(
     owners
 }
 
-/// How many partitions change owner from `before` to `after`.
-pub fn moved(before: &[Option<String>], after: &[Option<String>]) -> usize {
-    before.iter().zip(after).filter(|(a, b)| a != b).count()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// How many partitions change owner from `before` to `after`.
+    fn moved(before: &[Option<String>], after: &[Option<String>]) -> usize {
+        before.iter().zip(after).filter(|(a, b)| a != b).count()
+    }
 
     fn names(n: usize) -> Vec<String> {
         (0..n).map(|i| format!("worker-{i}")).collect()
