@@ -1,10 +1,10 @@
 // The event log: status changes newest first, filtered, a page at a time, with new ones
 // arriving live; every row links to its flow's page at the tick.
 
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useState } from "react";
 import { query } from "../api";
 import type { FlowRef, Status, StatusEvent } from "../api";
-import { Link, StatusPill, useApp, ErrorBox } from "../app";
+import { ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad } from "../app";
 import { ago, localTime, percent } from "../format";
 import { flowHref } from "../route";
 
@@ -45,20 +45,15 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
   const [filter, setFilter] = useState<EventFilter>({ status: "", onlyOutages: false, country: props.country ?? "" });
   const [events, setEvents] = useState<StatusEvent[]>([]);
   const [next, setNext] = useState<string | undefined>();
-  const [error, setError] = useState<unknown>();
   const [fresh, setFresh] = useState<Set<string>>(new Set());
   // Revisions (late data re-deciding an old tick) are hidden on request: after a backfill they
   // are most of the log. The server pages them all; hidden rows are counted.
   const [hideRevisions, setHideRevisions] = useState(() => localStorage.getItem("flowwatch.hideRevisions") === "1");
   useEffect(() => localStorage.setItem("flowwatch.hideRevisions", hideRevisions ? "1" : "0"), [hideRevisions]);
   const rows = hideRevisions ? events.filter((e) => !e.revision) : events;
-  const generation = useRef(0);
   // "27 s ago" stays true: redraw every 15 s.
   const [now, setNow] = useState(() => new Date());
-  useEffect(() => {
-    const t = setInterval(() => setNow(new Date()), 15_000);
-    return () => clearInterval(t);
-  }, []);
+  useEvery(() => setNow(new Date()), 15_000);
 
   const page = (cursor?: string) =>
     api.get<{ events: StatusEvent[]; next?: string }>(
@@ -72,21 +67,15 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
       })}`,
     );
 
-  const load = () => {
-    const mine = ++generation.current;
-    page().then(
-      (p) => {
-        if (mine !== generation.current) return;
-        setEvents(p.events);
-        setNext(p.next);
-        setError(undefined);
-      },
-      (e) => mine === generation.current && setError(e),
-    );
-  };
-
-  // eslint-disable-next-line react-hooks/exhaustive-deps
-  useEffect(load, [filter, props.lob]);
+  // The newest page, again whenever the filter changes or the stream asks; older pages and
+  // live changes are merged into what it gave.
+  const first = useLoad(page, [filter, props.lob]);
+  useEffect(() => {
+    if (!first.data) return;
+    setEvents(first.data.events);
+    setNext(first.data.next);
+  }, [first.data]);
+  const older = useAction();
 
   useEffect(() => {
     const a = live.onStatus((e) => {
@@ -94,7 +83,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
       setEvents((old) => merge([e], old));
       setFresh((f) => new Set(f).add(e.id));
     });
-    const b = live.onReload(load);
+    const b = live.onReload(first.reload);
     return () => {
       a();
       b();
@@ -103,13 +92,11 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
   }, [live, filter, props.lob]);
 
   const more = () =>
-    page(next).then(
-      (p) => {
-        setEvents((old) => merge(old, p.events));
-        setNext(p.next);
-      },
-      setError,
-    );
+    older.act(async () => {
+      const p = await page(next);
+      setEvents((old) => merge(old, p.events));
+      setNext(p.next);
+    });
 
   const set = (f: Partial<EventFilter>) => setFilter((old) => ({ ...old, ...f }));
 
@@ -149,7 +136,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
           ) : null}
         </div>
       </div>
-      <ErrorBox error={error} />
+      <ErrorBox error={first.error ?? older.error} />
       <table className="table events-table">
         <thead>
           <tr>
