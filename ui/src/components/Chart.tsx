@@ -39,7 +39,7 @@ export interface ChartProps {
   fromZero?: boolean;
 }
 
-function css(name: string): string {
+function themeColour(name: string): string {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
 }
 
@@ -58,6 +58,13 @@ export function Chart(p: ChartProps) {
     const el = box.current!;
     const build = () => {
       plot.current?.destroy();
+      // The theme's colours, read once per build (a theme change rebuilds), not on every draw.
+      const colours = new Map<string, string>();
+      const css = (name: string) => {
+        let c = colours.get(name);
+        if (c === undefined) colours.set(name, (c = themeColour(name)));
+        return c;
+      };
       const axis = css("--fg-muted");
       const grid = css("--grid");
       const shade = (u: uPlot) => {
