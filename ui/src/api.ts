@@ -172,10 +172,6 @@ export class Api {
     for (const l of this.listeners) l(s);
   }
 
-  get isRoot(): boolean {
-    return this.session?.role === "root";
-  }
-
   async login(username: string, password: string): Promise<Session> {
     const s = await this.request<Session>("POST", "/login", { username, password }, false);
     this.setSession(s);

@@ -92,7 +92,6 @@ export function ErrorBox({ error }: { error: unknown }) {
 export interface Loaded<T> {
   data: T | undefined;
   error: unknown;
-  loading: boolean;
   reload: () => void;
 }
 
@@ -100,29 +99,25 @@ export interface Loaded<T> {
 export function useLoad<T>(f: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [data, setData] = useState<T>();
   const [error, setError] = useState<unknown>();
-  const [loading, setLoading] = useState(true);
   const [n, setN] = useState(0);
   const latest = useRef(0);
   useEffect(() => {
     const mine = ++latest.current;
-    setLoading(true);
     f().then(
       (d) => {
         if (mine !== latest.current) return;
         setData(d);
         setError(undefined);
-        setLoading(false);
       },
       (e) => {
         if (mine !== latest.current) return;
         setError(e);
-        setLoading(false);
       },
     );
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [...deps, n]);
   const reload = useCallback(() => setN((x) => x + 1), []);
-  return { data, error, loading, reload };
+  return { data, error, reload };
 }
 
 export interface Action {

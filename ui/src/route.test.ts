@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { flowHref, href, inputOf, parse, range } from "./route";
+import { flowHref, href, parse, range } from "./route";
 import type { Route } from "./route";
 
 describe("routes", () => {
@@ -35,10 +35,6 @@ describe("routes", () => {
     expect(parse("/flow/CZ/SMS/sideways/A").page).toBe("notFound");
     expect(parse("/flow/CZ/SMS/input").page).toBe("notFound");
     expect(parse("/country/%E0%A4%A").page).toBe("notFound");
-  });
-  it("find a forward's input", () => {
-    expect(inputOf("MSSBRN1A:CZFOX-SMS")).toBe("MSSBRN1A");
-    expect(inputOf("MSSBRN1A")).toBe("MSSBRN1A");
   });
 });
 

@@ -118,12 +118,6 @@ export function flowHref(flow: FlowRef, view: FlowView = {}): string {
   return href({ page: "flow", flow, view });
 }
 
-/** The input a forward belongs to (`INPUT:TARGET` → `INPUT`). */
-export function inputOf(forward: string): string {
-  const i = forward.indexOf(":");
-  return i < 0 ? forward : forward.slice(0, i);
-}
-
 /** The local days shown: as the URL says, around the marked tick, or the last three days. */
 export function range(view: FlowView, zone: string, now = new Date()): { from: string; to: string } {
   if (view.from && view.to) return { from: view.from, to: view.to };
