@@ -561,7 +561,7 @@ async fn replayed(
     )
     .unwrap_or_default()
     .into_iter()
-    .filter(|(_, end, _)| *end + grace <= now)
+    .filter(|(_, end, _)| end.saturating_add(grace) <= now)
     .map(|(start, end, t)| FlowTick {
         start,
         end,
