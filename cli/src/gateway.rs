@@ -16,10 +16,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
 use flowwatch_gateway::Gateway;
-use flowwatch_gateway::config::{FOLLOW_EVERY, follow};
 use flowwatch_gateway::live::follow_alarms;
 use flowwatch_storage::redact_uri;
 use flowwatch_worker::alarms::ALARM_SUBJECT;
+use flowwatch_worker::in_force::{FOLLOW_EVERY, follow};
 use flowwatch_worker::ingest::{DEFAULT_PARTITIONS, IngestFront, JetStreamIngest};
 use serde::Serialize;
 use tokio::sync::broadcast;
@@ -106,7 +106,13 @@ pub async fn run(args: Args) -> Result<()> {
         ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });
-    tokio::spawn(follow(gateway.clone(), FOLLOW_EVERY));
+    let g = gateway.clone();
+    tokio::spawn(follow(
+        gateway.store.clone(),
+        gateway.config.clone(),
+        FOLLOW_EVERY,
+        async move { g.stopped().await },
+    ));
     tracing::info!(
         storage,
         partitions = args.partitions,

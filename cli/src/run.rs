@@ -9,12 +9,13 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
-use flowwatch_gateway::{Gateway, InForce};
+use flowwatch_gateway::Gateway;
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_worker::WorkerSettings;
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
+use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
 use flowwatch_worker::alarms::{Relay, Sink};
+use flowwatch_worker::in_force::reconfigure;
 use flowwatch_worker::ingest::IngestFront;
 use ractor::Actor;
 use serde::Serialize;
@@ -59,26 +60,6 @@ pub struct Args {
     dump_config: bool,
 }
 
-/// Puts every configuration the gateway saves in force in the worker (from each flow's next
-/// tick). Ends when the gateway is gone.
-async fn reconfigure(
-    mut saved: tokio::sync::watch::Receiver<InForce>,
-    supervisor: ractor::ActorRef<SupervisorMsg>,
-) {
-    while saved.changed().await.is_ok() {
-        let config = saved.borrow_and_update().config.clone();
-        if let Err(e) = supervisor
-            .call(|r| SupervisorMsg::Reconfigure(config, r), None)
-            .await
-        {
-            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
-                return; // stopping: the next start reads the saved configuration
-            }
-            tracing::error!("the worker did not take the new configuration: {e}");
-        }
-    }
-}
-
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<()> {
     if args.dump_config {
@@ -118,6 +99,7 @@ pub async fn run(args: Args) -> Result<()> {
             clock,
             settings,
             alarms: alarms.clone(),
+            ownership: None,
         },
     )
     .await

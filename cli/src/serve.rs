@@ -147,7 +147,7 @@ impl ApiArgs {
                     gateway.clone(),
                 );
                 let stopped = async move { g.stopped().await };
-                Some(tokio::spawn(flowwatch_gateway::serve(
+                Some(tokio::spawn(flowwatch_proto::server::serve(
                     listener, router, stopped,
                 )))
             }
@@ -159,7 +159,7 @@ impl ApiArgs {
             shutdown_signal().await;
             gateway.stop();
         };
-        flowwatch_gateway::serve(listener, router, shutdown).await?;
+        flowwatch_proto::server::serve(listener, router, shutdown).await?;
         if let Some(grpc) = grpc {
             grpc.await??;
         }

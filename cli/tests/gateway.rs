@@ -151,6 +151,7 @@ async fn ingest_goes_through_jetstream_to_the_workers() {
             clock: Clock::starting_at(T0 + 86_400),
             settings: Arc::new(WorkerSettings::default()),
             alarms: tokio::sync::broadcast::channel(1024).0,
+            ownership: None,
         },
     )
     .await

@@ -143,6 +143,7 @@ async fn fed_in_arrival_order_with_an_accelerated_clock() {
         clock,
         settings: Arc::new(WorkerSettings::default()),
         alarms,
+        ownership: None,
     };
     let (supervisor, _) = Actor::spawn(None, FlowSupervisor, args).await.unwrap();
     let ingest = async |chunk: Vec<Record>| {

@@ -11,7 +11,6 @@
 //! `PATCH` (the fields given), `DELETE`. Every save is audited with who made it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
@@ -20,14 +19,13 @@ use axum::http::{Method, StatusCode};
 use axum::{Extension, Json};
 use flowwatch_core::calendar::holidays::{COUNTRIES, national_holidays};
 use flowwatch_core::config::{Config, ConfigError, Document, FlowSettings};
-use flowwatch_storage::ConfigVersion;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use crate::auth::Caller;
 use crate::rest::ApiError;
 use crate::{Gateway, InForce};
+use flowwatch_worker::in_force::publish;
 
 /// The body of `PUT /api/v1/config`.
 #[derive(Deserialize)]
@@ -98,93 +96,6 @@ async fn save(
     .await;
     publish(&g.config, in_force);
     Ok(Json(body))
-}
-
-/// Puts `in_force` in force if it is newer than the version in force; whether it was. Two
-/// saves racing (or a save and [`follow`]): the newer version stays whichever comes last.
-fn publish(config: &watch::Sender<InForce>, in_force: InForce) -> bool {
-    config.send_if_modified(|current| {
-        let newer = in_force.version > current.version;
-        if newer {
-            *current = in_force;
-        }
-        newer
-    })
-}
-
-/// How often [`follow`] reads the newest stored version: a gateway takes what another one
-/// (on the same store) saved within this.
-pub const FOLLOW_EVERY: Duration = Duration::from_secs(2);
-
-/// Keeps the gateway's configuration on the newest stored version, whoever saved it (another
-/// gateway of a cluster): every `every` it looks for a version after the one in force and puts
-/// the newest in force. A stored version that does not validate is logged once and not
-/// applied (the one in force stays; a later valid version is taken). Ends when the gateway
-/// stops.
-pub async fn follow(g: Arc<Gateway>, every: Duration) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut stopping = g.stopping.subscribe();
-    let mut refused = 0;
-    let mut failing = false;
-    loop {
-        tokio::select! {
-            _ = stopping.wait_for(|s| *s) => return,
-            _ = tick.tick() => {}
-        }
-        let current = g.config.borrow().version;
-        let latest = async {
-            // Versions are numbered without gaps: while the one after those seen is missing,
-            // nothing newer exists, and no document (it may be large) is read.
-            match g.store.config_version(current.max(refused) + 1).await? {
-                None => Ok(None),
-                Some(_) => g.store.config_latest().await,
-            }
-        };
-        let latest = match latest.await {
-            Ok(latest) => {
-                failing = false;
-                latest
-            }
-            Err(e) => {
-                if !std::mem::replace(&mut failing, true) {
-                    tracing::warn!("cannot read the stored configuration, retrying: {e}");
-                }
-                continue;
-            }
-        };
-        match newer(current, latest) {
-            Some(Ok(in_force)) => {
-                let version = in_force.version;
-                if publish(&g.config, in_force) {
-                    tracing::info!(version, "configuration saved elsewhere put in force");
-                }
-            }
-            Some(Err((version, why))) if version != refused => {
-                tracing::error!(
-                    version,
-                    "the stored configuration is invalid, not applied: {why}"
-                );
-                refused = version;
-            }
-            // Nothing newer, or the invalid version already logged.
-            None | Some(Err(_)) => {}
-        }
-    }
-}
-
-/// What the newest stored version `latest` changes over version `current` in force: nothing
-/// (not newer), a configuration to put in force, or the version and why it is invalid.
-fn newer(current: u64, latest: Option<ConfigVersion>) -> Option<Result<InForce, (u64, String)>> {
-    let latest = latest.filter(|v| v.version > current)?;
-    Some(
-        Config::from_json(&latest.document.to_string())
-            .map(|config| InForce {
-                version: latest.version,
-                config: Arc::new(config),
-            })
-            .map_err(|e| (latest.version, e.to_string())),
-    )
 }
 
 fn conflict(message: String) -> ApiError {
@@ -610,49 +521,4 @@ pub async fn delete_lob(
             .ok_or_else(|| not_configured(format!("LoB {country}/{lob}")))
     })
     .await
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn stored(version: u64, document: Value) -> Option<ConfigVersion> {
-        Some(ConfigVersion {
-            version,
-            document,
-            saved_at: 0,
-            author: "another gateway".into(),
-        })
-    }
-
-    #[test]
-    fn only_a_newer_valid_version_is_followed() {
-        let valid = serde_json::to_value(Config::default().document()).unwrap();
-        assert!(newer(3, None).is_none(), "nothing stored");
-        assert!(
-            newer(3, stored(3, valid.clone())).is_none(),
-            "already in force"
-        );
-        assert!(newer(3, stored(2, valid.clone())).is_none(), "older");
-        let taken = newer(3, stored(4, valid)).unwrap().unwrap();
-        assert_eq!(taken.version, 4);
-        let (version, why) = newer(3, stored(5, json!({"colour": 1})))
-            .unwrap()
-            .unwrap_err();
-        assert_eq!(version, 5);
-        assert!(why.contains("colour"), "{why}");
-    }
-
-    #[test]
-    fn publishing_keeps_the_newest() {
-        let at = |version| InForce {
-            version,
-            config: Arc::new(Config::default()),
-        };
-        let (config, _) = watch::channel(at(2));
-        assert!(!publish(&config, at(1)));
-        assert!(!publish(&config, at(2)));
-        assert!(publish(&config, at(3)));
-        assert_eq!(config.borrow().version, 3);
-    }
 }

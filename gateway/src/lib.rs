@@ -41,14 +41,7 @@ use flowwatch_worker::alarms::RelayStatus;
 use flowwatch_worker::ingest::IngestFront;
 use tokio::sync::{broadcast, watch};
 
-/// The configuration in force and its stored version (0: none saved yet).
-#[derive(Debug, Clone)]
-pub struct InForce {
-    /// The stored version.
-    pub version: u64,
-    /// The validated document.
-    pub config: Arc<Config>,
-}
+pub use flowwatch_worker::in_force::InForce;
 
 /// What the routes share.
 pub struct Gateway {
@@ -57,7 +50,7 @@ pub struct Gateway {
     /// The configuration in force (countries and their zones, for parsing). A saved change is
     /// published here; whoever runs the workers listens (in `flowwatch run`, a task that
     /// reconfigures the supervisor). A gateway beside others on one store also publishes here
-    /// what they save ([`config::follow`]).
+    /// what they save ([`flowwatch_worker::in_force::follow`]).
     pub config: watch::Sender<InForce>,
     /// The store (status reads it).
     pub store: Arc<dyn Store>,
@@ -104,18 +97,4 @@ impl Gateway {
 /// the HTTP API's (its JSON 404 included).
 pub fn router(gateway: Arc<Gateway>) -> axum::Router {
     rest::router(gateway.clone()).merge(grpc::router(gateway))
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then finishes the requests in
-/// flight.
-pub async fn serve(
-    listener: tokio::net::TcpListener,
-    router: axum::Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    // The client's address limits failed logins.
-    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await
 }

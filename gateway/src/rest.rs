@@ -15,7 +15,8 @@ use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
-use flowwatch_worker::metrics::{METRICS, write_metric};
+use flowwatch_proto::server::write_metric;
+use flowwatch_worker::metrics::METRICS;
 use serde_json::json;
 
 use crate::Gateway;

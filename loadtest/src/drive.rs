@@ -409,6 +409,7 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
             clock,
             settings: Arc::new(WorkerSettings::default()),
             alarms: tokio::sync::broadcast::channel(1024).0,
+            ownership: None,
         },
     )
     .await?;
@@ -440,7 +441,7 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
                 store: store.clone(),
                 ack_wait: Duration::from_secs(30),
             };
-            tokio::spawn(c.run())
+            tokio::spawn(c.run(Default::default()))
         })
         .collect();
     let flows = Flows(load.flows);

@@ -7,11 +7,16 @@
 //!   flow id), as the SPEC §6 CSV, and returns once JetStream has them. A worker runs a
 //!   [`PartitionConsumer`] per partition it owns: a durable pull consumer whose messages are
 //!   acknowledged only after their records are stored, each batch stored with its stream
-//!   position, so a batch delivered again after a crash is counted once.
+//!   position, so a batch delivered again after a crash is counted once. A consumer starting
+//!   on a partition (a restart, or a partition moved from another worker) makes the durable
+//!   consumer afresh, so the messages nobody acknowledged come first, in stream order: none is
+//!   passed over by a newer one (which would make its position look stored).
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::{self, consumer::pull};
 use flowwatch_core::FlowId;
 use flowwatch_core::record::{Batch, check_csv_header, write_csv_line};
@@ -19,6 +24,7 @@ use flowwatch_core::time::Instant;
 use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::ActorRef;
+use tokio_util::sync::CancellationToken;
 
 use crate::actors::flow_supervisor::{IngestOutcome, SupervisorMsg};
 
@@ -177,12 +183,13 @@ pub struct PartitionConsumer {
 }
 
 impl PartitionConsumer {
-    /// Runs until the task is dropped. Stops only to retry: a batch is stored (and then
+    /// Runs until `stop` is cancelled (then it stops between two batches: the one taken is
+    /// stored and acknowledged first) or the task is dropped. A batch is stored (and then
     /// acknowledged) before the next is taken.
-    pub async fn run(self) {
+    pub async fn run(self, stop: CancellationToken) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.consume().await {
+            match self.consume(&stop).await {
                 Ok(()) => return,
                 Err(why) => {
                     tracing::warn!(partition = self.partition, "ingest consumer: {why}");
@@ -193,22 +200,29 @@ impl PartitionConsumer {
         }
     }
 
-    async fn consume(&self) -> Result<(), String> {
+    async fn consume(&self, stop: &CancellationToken) -> Result<(), String> {
         let source = partition_subject(self.partition);
         let stream = ingest_stream(&self.js).await?;
         let durable = format!("flowwatch-ingest-{}", self.partition);
+        // Made afresh: a consumer of before (ours, or the partition's previous owner's) may
+        // have messages out that nobody acknowledged; JetStream would deliver them again only
+        // after newer ones. A new consumer of the work queue starts at the oldest message.
+        match stream.delete_consumer(&durable).await {
+            Ok(_) => {}
+            Err(e)
+                if matches!(e.kind(), ConsumerErrorKind::JetStream(j)
+                if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) => {}
+            Err(e) => return Err(format!("consumer {durable}: {e}")),
+        }
         let consumer: jetstream::consumer::PullConsumer = stream
-            .get_or_create_consumer(
-                &durable,
-                pull::Config {
-                    durable_name: Some(durable.clone()),
-                    filter_subject: source.clone(),
-                    ack_policy: jetstream::consumer::AckPolicy::Explicit,
-                    ack_wait: self.ack_wait,
-                    max_ack_pending: 10_000,
-                    ..Default::default()
-                },
-            )
+            .create_consumer(pull::Config {
+                durable_name: Some(durable.clone()),
+                filter_subject: source.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: self.ack_wait,
+                max_ack_pending: 10_000,
+                ..Default::default()
+            })
             .await
             .map_err(|e| format!("consumer {durable}: {e}"))?;
         let mut position = self
@@ -217,7 +231,7 @@ impl PartitionConsumer {
             .await
             .map_err(|e| e.to_string())?
             .unwrap_or(0);
-        loop {
+        while !stop.is_cancelled() {
             let mut batch = consumer
                 .fetch()
                 .max_messages(MESSAGES_PER_BATCH)
@@ -254,6 +268,7 @@ impl PartitionConsumer {
                 m.ack().await.map_err(|e| format!("ack: {e}"))?;
             }
         }
+        Ok(())
     }
 
     /// Stores one batch, retrying while storage is away (the messages stay unacknowledged).

@@ -8,6 +8,8 @@
 //! - [`actors::flow_actor`]: one flow: stores its traffic, keeps its `LiveFlow`, evaluates
 //!   due ticks on its own timer, rebuilds from storage on late data, emits events.
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions.
+//! - [`in_force`]: the configuration in force, followed in the store, put in force in the
+//!   supervisor.
 //! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
@@ -19,6 +21,7 @@
 pub mod actors;
 pub mod alarms;
 pub mod clock;
+pub mod in_force;
 pub mod ingest;
 pub mod metrics;
 pub mod settings;

@@ -1,7 +1,7 @@
 //! Every metric of the worker, process-wide (as Prometheus client libraries keep them), and
 //! their Prometheus text form.
 
-use std::fmt::Write;
+use flowwatch_proto::server::write_metric;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 /// A monotonically increasing count.
@@ -87,15 +87,6 @@ pub static METRICS: WorkerMetrics = WorkerMetrics {
     rebuilds: Counter(AtomicU64::new(0)),
     actor_failures: Counter(AtomicU64::new(0)),
 };
-
-/// Writes one metric in the Prometheus text format.
-pub fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value: impl ToString) {
-    let _ = writeln!(
-        out,
-        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
-        value.to_string()
-    );
-}
 
 impl WorkerMetrics {
     /// Appends every metric in the Prometheus text format.

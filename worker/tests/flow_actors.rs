@@ -63,6 +63,7 @@ async fn supervisor(w: &World) -> ActorRef<SupervisorMsg> {
         clock: w.clock,
         settings: Arc::new(WorkerSettings::default()),
         alarms: w.alarms.clone(),
+        ownership: None,
     };
     Actor::spawn(None, FlowSupervisor, args).await.unwrap().0
 }

@@ -35,6 +35,7 @@ async fn worker() -> Worker {
         clock: Clock::starting_at(T0 + 86_400),
         settings: Arc::new(WorkerSettings::default()),
         alarms: broadcast::channel(1024).0,
+        ownership: None,
     };
     let (supervisor, _) = Actor::spawn(None, FlowSupervisor, args).await.unwrap();
     Worker {
@@ -103,7 +104,7 @@ async fn every_partition_is_consumed_exactly_once() {
     let publisher = JetStreamIngest::new(nc.clone(), 4).await.unwrap();
     let js = async_nats::jetstream::new(nc);
     let tasks: Vec<_> = (0..4)
-        .map(|p| tokio::spawn(consumer(&w, &js, p).run()))
+        .map(|p| tokio::spawn(consumer(&w, &js, p).run(Default::default())))
         .collect();
     let mut all = Batch::default();
     for batch in 0..10 {
@@ -165,7 +166,7 @@ async fn a_batch_stored_but_not_acknowledged_counts_once() {
     assert_eq!(outcome.accepted, first.len() as u64);
     // The restarted consumer gets sequence 1 again, and then new traffic.
     let js = async_nats::jetstream::new(nc);
-    let task = tokio::spawn(consumer(&w, &js, 0).run());
+    let task = tokio::spawn(consumer(&w, &js, 0).run(Default::default()));
     let second = records(1, 3);
     publisher.publish(&second).await.unwrap();
     let mut both = first.clone();

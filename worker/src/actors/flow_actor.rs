@@ -196,7 +196,7 @@ impl FlowState {
                 status: t.eval.status,
                 values: t.eval.values,
                 evaluated_at: now,
-                epoch: a.settings.epoch,
+                epoch: a.settings.epoch.get(),
             })
             .collect();
         a.ticks.write(stored).await?;

@@ -46,6 +46,25 @@ pub struct SupervisorArgs {
     pub settings: Arc<WorkerSettings>,
     /// Where alarms go.
     pub alarms: broadcast::Sender<Event>,
+    /// The partitions whose flows this supervisor runs (`None`: every flow, one worker
+    /// alone). Changed by [`SupervisorMsg::Own`].
+    pub ownership: Option<Ownership>,
+}
+
+/// The partitions of the flows a worker of a cluster runs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Ownership {
+    /// How many partitions flows are hashed into ([`FlowId::partition`]).
+    pub count: u32,
+    /// The partitions run here.
+    pub partitions: HashSet<u32>,
+}
+
+impl Ownership {
+    /// Whether `flow` is run here.
+    pub fn owns(&self, flow: &FlowId) -> bool {
+        self.partitions.contains(&flow.partition(self.count))
+    }
 }
 
 /// The supervisor's state.
@@ -97,6 +116,12 @@ pub enum SupervisorMsg {
     /// The actors took delivered batch number `n`: if it is still the last, its stale ones
     /// are rebuilt (so no flow stays stale while no batch comes).
     Settle(u64),
+    /// Runs the flows of these partitions from now on: the actors of the others stop (each
+    /// after the message it is handling: its ticks are stored), those of the new ones start,
+    /// caught up from storage (the flow registry is read again: their previous owner may have
+    /// registered flows). Replies with the number of flows running, or an error when storage
+    /// could not be read (then nothing changed).
+    Own(Option<Ownership>, RpcReplyPort<Result<usize, String>>),
 }
 
 /// Starts `flow`'s actor again after a pause (its rebuild failed, or it did).
@@ -107,9 +132,55 @@ fn restart_later(myself: &ActorRef<SupervisorMsg>, flow: FlowId) {
 }
 
 impl SupervisorState {
-    /// Every known flow (a snapshot: starting actors changes the maps).
+    /// Every known flow run here (a snapshot: starting actors changes the maps).
     fn known(&self) -> Vec<FlowId> {
-        self.first_seen.keys().cloned().collect()
+        self.first_seen
+            .keys()
+            .filter(|f| self.owned(f))
+            .cloned()
+            .collect()
+    }
+
+    /// Whether `flow` is run here.
+    fn owned(&self, flow: &FlowId) -> bool {
+        self.args.ownership.as_ref().is_none_or(|o| o.owns(flow))
+    }
+
+    /// Runs the flows of `ownership` (see [`SupervisorMsg::Own`]).
+    async fn own(
+        &mut self,
+        myself: &ActorRef<SupervisorMsg>,
+        ownership: Option<Ownership>,
+    ) -> Result<usize, String> {
+        let registered = self.args.store.flows().await.map_err(|e| e.to_string())?;
+        for f in registered {
+            let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
+            *seen = (*seen).min(f.first_seen);
+        }
+        self.args.ownership = ownership;
+        let leaving: Vec<(FlowId, ActorRef<FlowMsg>)> = self
+            .flows
+            .iter()
+            .filter(|(flow, _)| !self.owned(flow))
+            .map(|(f, a)| (f.clone(), a.clone()))
+            .collect();
+        for (flow, actor) in &leaving {
+            self.flows.remove(flow);
+            self.by_actor.remove(&actor.get_id());
+            METRICS.flows.add(-1);
+        }
+        let stopping = leaving
+            .iter()
+            .map(|(_, a)| a.stop_and_wait(Some("its partition moved".into()), None));
+        futures_util::future::join_all(stopping).await;
+        let config = &self.args.config;
+        let starting = self
+            .known()
+            .into_iter()
+            .filter(|f| !self.flows.contains_key(f) && config.flow_config(f).0.enabled)
+            .collect();
+        self.start(myself, starting).await;
+        Ok(self.flows.len())
     }
 
     async fn reconfigure(&mut self, myself: &ActorRef<SupervisorMsg>, config: Arc<Config>) {
@@ -338,7 +409,9 @@ impl SupervisorState {
         for (flow, records) in deliveries {
             let Some(actor) = self.flows.get(&flow) else {
                 // A new actor rebuilds from storage, which holds these records already.
-                new.push(flow);
+                if self.owned(&flow) {
+                    new.push(flow);
+                }
                 continue;
             };
             let (tx, rx) = ractor::concurrency::oneshot();
@@ -434,6 +507,7 @@ impl Actor for FlowSupervisor {
             SupervisorMsg::Restart(flow) => {
                 let enabled = state.args.config.flow_config(&flow).0.enabled;
                 if enabled
+                    && state.owned(&flow)
                     && !state.flows.contains_key(&flow)
                     && state.first_seen.contains_key(&flow)
                 {
@@ -452,6 +526,11 @@ impl Actor for FlowSupervisor {
                 state.settle().await;
                 state.reconfigure(&myself, config).await;
                 let _ = reply.send(());
+            }
+            SupervisorMsg::Own(ownership, reply) => {
+                // The leaving actors first take what they were handed.
+                state.settle().await;
+                let _ = reply.send(state.own(&myself, ownership).await);
             }
             SupervisorMsg::Status(flow, reply) => {
                 let status = match state.flows.get(&flow) {

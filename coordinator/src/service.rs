@@ -1,0 +1,371 @@
+//! The coordinator as a server: the gRPC service `flowwatch.v1.Coordinator`, the loop that
+//! steps the cluster and sends each changed plan to its worker (`Worker.ApplyPlan`), and
+//! `GET /metrics` on the same address.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_nats::jetstream::kv;
+use axum::routing::get;
+use flowwatch_proto::pb;
+use flowwatch_proto::pb::coordinator_server::{Coordinator as CoordinatorApi, CoordinatorServer};
+use flowwatch_proto::pb::worker_client::WorkerClient;
+use flowwatch_proto::server::{route, standard, write_metric};
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+use crate::leader::{Leader, Leadership, campaign};
+use crate::membership::{Cluster, Millis, Plan, Report};
+use crate::{Result, Settings};
+
+/// How long a plan sent to a worker may take.
+const SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// A running coordinator: what the service, the stepping loop and `/metrics` share.
+pub struct Coordinator {
+    settings: Settings,
+    origin: Instant,
+    leadership: watch::Receiver<Leadership>,
+    /// The leader's view (`None` while this coordinator does not lead).
+    cluster: Mutex<Option<Cluster>>,
+    workers: Mutex<HashMap<String, WorkerClient<Channel>>>,
+    plans_sent: std::sync::atomic::AtomicU64,
+    plans_failed: std::sync::atomic::AtomicU64,
+}
+
+impl Coordinator {
+    fn now(&self) -> Millis {
+        self.origin.elapsed().as_millis() as Millis
+    }
+
+    /// Runs `f` on the leader's view, made or dropped to follow the leadership; `None` when
+    /// this coordinator does not lead.
+    fn leading<R>(&self, f: impl FnOnce(&mut Cluster, Millis) -> R) -> Option<R> {
+        let term = self.leadership.borrow().term;
+        let now = self.now();
+        let mut cluster = self
+            .cluster
+            .lock()
+            .expect("no panic holds the cluster lock");
+        match term {
+            None => {
+                *cluster = None;
+                None
+            }
+            Some(term) => {
+                if cluster.as_ref().is_none_or(|c| c.term() != term) {
+                    let s = &self.settings;
+                    *cluster = Some(Cluster::new(s.partitions, s.timing, term, now));
+                }
+                let c = cluster.as_mut().expect("made above");
+                Some(f(c, now))
+            }
+        }
+    }
+
+    fn leader_address(&self) -> String {
+        let l = self.leadership.borrow();
+        l.leader
+            .as_ref()
+            .map_or(String::new(), |l| l.address.clone())
+    }
+
+    fn plan_message(&self, plan: Plan) -> pb::Plan {
+        pb::Plan {
+            epoch: plan.epoch,
+            partition_count: self.settings.partitions,
+            partitions: plan.partitions,
+            lease_millis: self.settings.timing.lease,
+        }
+    }
+
+    fn client(&self, address: &str) -> std::result::Result<WorkerClient<Channel>, String> {
+        let mut workers = self.workers.lock().expect("no panic holds the client lock");
+        if let Some(c) = workers.get(address) {
+            return Ok(c.clone());
+        }
+        let channel = Endpoint::from_shared(address.to_owned())
+            .map_err(|e| format!("invalid worker address {address:?}: {e}"))?
+            .connect_timeout(SEND_TIMEOUT)
+            .timeout(SEND_TIMEOUT)
+            .connect_lazy();
+        let client = WorkerClient::new(channel);
+        workers.insert(address.to_owned(), client.clone());
+        Ok(client)
+    }
+
+    /// Sends `worker` its plan; what it answers confirms the epoch it runs.
+    async fn send(self: Arc<Self>, worker: String, address: String, plan: Plan) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let message = self.plan_message(plan);
+        let sent = match self.client(&address) {
+            Ok(mut client) => client
+                .apply_plan(message)
+                .await
+                .map_err(|s| s.message().to_owned()),
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(reply) => {
+                self.plans_sent.fetch_add(1, Relaxed);
+                let reply = reply.into_inner();
+                self.leading(|c, _| c.confirm(&worker, reply.epoch, reply.partitions));
+            }
+            Err(why) => {
+                // The next heartbeat brings the plan too.
+                self.plans_failed.fetch_add(1, Relaxed);
+                tracing::warn!(worker, address, "plan not delivered: {why}");
+            }
+        }
+    }
+
+    /// Steps the cluster every `step_every` and sends the changed plans, until `shutdown`.
+    async fn step_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut every = tokio::time::interval(self.settings.step_every);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            let plans = self.leading(|c, now| {
+                c.step(now)
+                    .into_iter()
+                    .filter_map(|w| {
+                        let address = c.members().get(&w)?.report.address.clone();
+                        Some((c.plan(&w), w, address))
+                    })
+                    .collect::<Vec<_>>()
+            });
+            for (plan, worker, address) in plans.unwrap_or_default() {
+                tracing::info!(
+                    worker,
+                    epoch = plan.epoch,
+                    partitions = plan.partitions.len(),
+                    "new plan"
+                );
+                tokio::spawn(self.clone().send(worker, address, plan));
+            }
+        }
+    }
+
+    fn view(&self) -> pb::ClusterView {
+        let mut view = pb::ClusterView {
+            coordinator: self.settings.name.clone(),
+            leader: false,
+            leader_address: self.leader_address(),
+            partition_count: self.settings.partitions,
+            ..Default::default()
+        };
+        self.leading(|c, now| {
+            view.leader = true;
+            view.epoch = c.epoch();
+            let settling = c.settling(now);
+            view.members = c
+                .members()
+                .iter()
+                .map(|(name, m)| pb::Member {
+                    worker: name.clone(),
+                    address: m.report.address.clone(),
+                    state: match (m.draining, settling) {
+                        (true, _) => "draining",
+                        (false, true) => "joining",
+                        (false, false) => "live",
+                    }
+                    .into(),
+                    plan_epoch: m.plan_epoch,
+                    applied_epoch: m.report.epoch,
+                    partitions: c.plan(name).partitions,
+                    last_heartbeat_millis: now.saturating_sub(m.seen),
+                    load: Some(pb::WorkerLoad {
+                        flows: m.report.flows,
+                        ingest_lag_seconds: m.report.ingest_lag_seconds,
+                        memory_bytes: m.report.memory_bytes,
+                    }),
+                })
+                .collect();
+            view.owners = c
+                .owners()
+                .iter()
+                .map(|o| o.clone().unwrap_or_default())
+                .collect();
+            view.moving = c.moving();
+        });
+        view
+    }
+
+    fn metrics(&self) -> String {
+        use std::sync::atomic::Ordering::Relaxed;
+        let view = self.view();
+        let mut out = String::new();
+        let owned = view.owners.iter().filter(|o| !o.is_empty()).count();
+        let gauges = [
+            (
+                "flowwatch_coordinator_leader",
+                "1 when this coordinator leads.",
+                u64::from(view.leader),
+            ),
+            (
+                "flowwatch_coordinator_members",
+                "Live workers (as the leader sees them; 0 on a standby).",
+                view.members.len() as u64,
+            ),
+            (
+                "flowwatch_coordinator_epoch",
+                "The newest epoch planned.",
+                view.epoch,
+            ),
+            (
+                "flowwatch_coordinator_partitions_unowned",
+                "Partitions in no worker's plan (moving, or no worker alive).",
+                u64::from(view.leader) * (view.partition_count as u64 - owned as u64),
+            ),
+            (
+                "flowwatch_coordinator_partitions_moving",
+                "Partitions taken from a worker that has not confirmed yet.",
+                view.moving.len() as u64,
+            ),
+        ];
+        for (name, help, value) in gauges {
+            write_metric(&mut out, name, "gauge", help, value);
+        }
+        write_metric(
+            &mut out,
+            "flowwatch_coordinator_plans_sent_total",
+            "counter",
+            "Plans a worker took.",
+            self.plans_sent.load(Relaxed),
+        );
+        write_metric(
+            &mut out,
+            "flowwatch_coordinator_plans_failed_total",
+            "counter",
+            "Plans that did not reach their worker (the next heartbeat carries them).",
+            self.plans_failed.load(Relaxed),
+        );
+        out
+    }
+}
+
+/// The gRPC service over a [`Coordinator`].
+struct Service(Arc<Coordinator>);
+
+fn not_leader(c: &Coordinator) -> Status {
+    let leader = c.leader_address();
+    Status::failed_precondition(match leader.is_empty() {
+        true => "this coordinator does not lead, and no leader is known".to_owned(),
+        false => format!("this coordinator does not lead: the leader is {leader}"),
+    })
+}
+
+#[tonic::async_trait]
+impl CoordinatorApi for Service {
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> std::result::Result<Response<pb::HeartbeatReply>, Status> {
+        let hb = request.into_inner();
+        if hb.worker.is_empty() {
+            return Err(Status::invalid_argument("worker: a worker needs a name"));
+        }
+        let load = hb.load.unwrap_or_default();
+        let report = Report {
+            worker: hb.worker,
+            address: hb.address,
+            epoch: hb.epoch,
+            partitions: hb.partitions,
+            flows: load.flows,
+            ingest_lag_seconds: load.ingest_lag_seconds,
+            memory_bytes: load.memory_bytes,
+        };
+        let c = &self.0;
+        let plan = c.leading(|cluster, now| cluster.heartbeat(report, now));
+        Ok(Response::new(pb::HeartbeatReply {
+            leader: plan.is_some(),
+            leader_address: c.leader_address(),
+            plan: plan.map(|p| c.plan_message(p)),
+        }))
+    }
+
+    async fn cluster(
+        &self,
+        _: Request<pb::ClusterRequest>,
+    ) -> std::result::Result<Response<pb::ClusterView>, Status> {
+        Ok(Response::new(self.0.view()))
+    }
+
+    async fn drain(
+        &self,
+        request: Request<pb::DrainRequest>,
+    ) -> std::result::Result<Response<pb::ClusterView>, Status> {
+        let r = request.into_inner();
+        let c = &self.0;
+        match c.leading(|cluster, _| cluster.drain(&r.worker, !r.undo)) {
+            None => Err(not_leader(c)),
+            Some(false) => Err(Status::not_found(format!(
+                "worker: no member is named {:?}",
+                r.worker
+            ))),
+            Some(true) => {
+                tracing::info!(worker = r.worker, undo = r.undo, "drain");
+                Ok(Response::new(c.view()))
+            }
+        }
+    }
+}
+
+/// Serves the coordinator on `listener` (gRPC, health, reflection, `/metrics`) and campaigns
+/// for the lead in `store` until `shutdown`.
+pub async fn serve(
+    settings: Settings,
+    store: kv::Store,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<()> {
+    let (view, leadership) = watch::channel(Leadership::default());
+    let me = Leader {
+        name: settings.name.clone(),
+        address: settings.address.clone(),
+    };
+    let campaigning = tokio::spawn(campaign(
+        store,
+        me,
+        settings.leader_ttl,
+        view,
+        shutdown.clone(),
+    ));
+    let coordinator = Arc::new(Coordinator {
+        settings,
+        origin: Instant::now(),
+        leadership,
+        cluster: Mutex::new(None),
+        workers: Mutex::new(HashMap::new()),
+        plans_sent: Default::default(),
+        plans_failed: Default::default(),
+    });
+    tokio::spawn(coordinator.clone().step_loop(shutdown.clone()));
+    let metrics = coordinator.clone();
+    let router = axum::Router::new().route(
+        "/metrics",
+        get(move || {
+            let m = metrics.clone();
+            async move { m.metrics() }
+        }),
+    );
+    let router = route(router, CoordinatorServer::new(Service(coordinator)));
+    let router = standard(
+        router,
+        &[<CoordinatorServer<Service> as tonic::server::NamedService>::NAME],
+    )
+    .await;
+    tracing::info!("coordinator serving on {}", listener.local_addr()?);
+    let stop = shutdown.clone();
+    flowwatch_proto::server::serve(listener, router, async move { stop.cancelled().await }).await?;
+    // Gives the lease up: a standby leads at its next look.
+    let _ = campaigning.await;
+    Ok(())
+}
