@@ -58,7 +58,8 @@ pub struct Args {
     dump_config: bool,
 }
 
-fn redacted<S: serde::Serializer>(uri: &str, s: S) -> Result<S::Ok, S::Error> {
+/// A storage URI without its password, for `--dump-config`.
+pub fn redacted<S: serde::Serializer>(uri: &str, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(&redact_uri(uri))
 }
 

@@ -5,6 +5,8 @@
 //! - [`run`]: `flowwatch run`, every role in one process on the embedded store.
 //! - [`gateway`]: `flowwatch gateway`, the gateway of a cluster on its own (shared store,
 //!   JetStream ingest, alarms from NATS).
+//! - [`cluster`]: `flowwatch coordinator`, `flowwatch worker` (the cluster's services) and
+//!   `flowwatch admin cluster | drain`.
 //! - [`serve`]: the API flags `run` and `gateway` share, and serving a gateway on them.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
@@ -12,6 +14,7 @@
 //! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
+mod cluster;
 mod demo;
 mod gateway;
 mod import;
@@ -51,6 +54,15 @@ enum Command {
     /// ingest to the JetStream partitions the workers consume, status changes from the alarms
     /// they publish.
     Gateway(gateway::Args),
+    /// Runs a coordinator of a cluster: places the flows' partitions on the live workers and
+    /// sends each its plan; several may run, one leads (a lease in NATS JetStream KV).
+    Coordinator(cluster::CoordinatorArgs),
+    /// Runs a worker of a cluster: evaluates the flows of the partitions its plan gives it,
+    /// consuming them from JetStream, on the shared store.
+    Worker(cluster::WorkerArgs),
+    /// Administers a cluster through its coordinators.
+    #[command(subcommand)]
+    Admin(cluster::Admin),
     /// Evaluates every tick of every enabled flow in [from, to) with the live detection code and
     /// writes the tick CSV.
     Replay(replay::Args),
@@ -86,6 +98,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => multi_thread().and_then(|rt| rt.block_on(run::run(args))),
         Command::Gateway(args) => multi_thread().and_then(|rt| rt.block_on(gateway::run(args))),
+        Command::Coordinator(args) => {
+            multi_thread().and_then(|rt| rt.block_on(cluster::coordinator(args)))
+        }
+        Command::Worker(args) => multi_thread().and_then(|rt| rt.block_on(cluster::worker(args))),
+        Command::Admin(command) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(anyhow::Error::from)
+            .and_then(|rt| rt.block_on(cluster::admin(command))),
         Command::Replay(args) => replay::run(&args),
         Command::Import(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -80,12 +80,7 @@ pub fn role_env(mut command: clap::Command) -> clap::Command {
 impl ApiArgs {
     /// The clock: the system's, or shifted to start at `--start-time`.
     pub fn clock(&self) -> Result<Clock> {
-        Ok(match &self.start_time {
-            Some(t) => Clock::starting_at(
-                parse_rfc3339(t).map_err(|e| anyhow::anyhow!("--start-time: {e}"))?,
-            ),
-            None => Clock::system(),
-        })
+        parse_clock(self.start_time.as_deref())
     }
 
     /// Authentication as the flags set it.
@@ -167,6 +162,16 @@ impl ApiArgs {
     }
 }
 
+/// The clock: the system's, or shifted to start at `start_time` (RFC 3339, `--start-time`).
+pub fn parse_clock(start_time: Option<&str>) -> Result<Clock> {
+    Ok(match start_time {
+        Some(t) => {
+            Clock::starting_at(parse_rfc3339(t).map_err(|e| anyhow::anyhow!("--start-time: {e}"))?)
+        }
+        None => Clock::system(),
+    })
+}
+
 /// The configuration to start with: `file` (saved as a new version when it differs from the
 /// stored one), else the stored one, else the built-in defaults.
 pub async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<InForce> {
@@ -211,7 +216,8 @@ pub async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).expect("a SIGTERM handler");
     let mut int = signal(SignalKind::interrupt()).expect("a SIGINT handler");

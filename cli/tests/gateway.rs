@@ -166,7 +166,7 @@ async fn ingest_goes_through_jetstream_to_the_workers() {
                     store: store.clone(),
                     ack_wait: Duration::from_secs(5),
                 }
-                .run(),
+                .run(Default::default()),
             )
         })
         .collect();

@@ -409,20 +409,7 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
         );
     }
     if let Some(r) = &g.relay {
-        write_metric(
-            &mut out,
-            "flowwatch_alarms_published_total",
-            "counter",
-            "Alarms published.",
-            r.published.get(),
-        );
-        write_metric(
-            &mut out,
-            "flowwatch_alarms_publish_failures_total",
-            "counter",
-            "Failed publishing attempts.",
-            r.failures.get(),
-        );
+        r.render(&mut out);
     }
     let connected = matches!(nats_state(&g), "connected") as u8;
     write_metric(

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::metrics::Counter;
+use flowwatch_proto::server::write_metric;
 
 /// The stream that keeps alarms for late subscribers.
 pub const ALARM_STREAM: &str = "FLOWWATCH_ALARMS";
@@ -228,6 +229,26 @@ pub struct RelayStatus {
     pub failures: Counter,
     /// Whether the last attempt succeeded.
     pub healthy: AtomicBool,
+}
+
+impl RelayStatus {
+    /// Appends the relay's metrics in the Prometheus text format.
+    pub fn render(&self, out: &mut String) {
+        write_metric(
+            out,
+            "flowwatch_alarms_published_total",
+            "counter",
+            "Alarms published.",
+            self.published.get(),
+        );
+        write_metric(
+            out,
+            "flowwatch_alarms_publish_failures_total",
+            "counter",
+            "Failed publishing attempts.",
+            self.failures.get(),
+        );
+    }
 }
 
 /// Publishes the outbox.

@@ -10,6 +10,10 @@
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions.
 //! - [`in_force`]: the configuration in force, followed in the store, put in force in the
 //!   supervisor.
+//! - [`cluster`]: a worker in a cluster: its plan and lease, the partition consumers and flow
+//!   actors that follow from them, its heartbeats to the coordinator.
+//! - [`service`]: `flowwatch worker`: the supervisor, the relay, the cluster agent and the gRPC
+//!   `Worker` service (plans), health and `/metrics` on one address.
 //! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
@@ -21,9 +25,11 @@
 pub mod actors;
 pub mod alarms;
 pub mod clock;
+pub mod cluster;
 pub mod in_force;
 pub mod ingest;
 pub mod metrics;
+pub mod service;
 pub mod settings;
 #[cfg(feature = "testkit")]
 pub mod testkit;

@@ -1,0 +1,159 @@
+//! A worker of a cluster as a server (`flowwatch worker`): the supervisor runs the flows of
+//! the partitions the coordinator placed here ([`crate::cluster`]), consuming them from
+//! JetStream; the alarm relay publishes to NATS; the configuration in force follows the
+//! store. Its address serves the gRPC `flowwatch.v1.Worker` service (plans), health,
+//! reflection and `GET /metrics`.
+
+use std::sync::Arc;
+
+use axum::routing::get;
+use flowwatch_proto::pb;
+use flowwatch_proto::pb::worker_server::{Worker as WorkerApi, WorkerServer};
+use flowwatch_proto::server::{route, standard, write_metric};
+use flowwatch_storage::Store;
+use ractor::Actor;
+use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs};
+use crate::alarms::{Relay, Sink};
+use crate::cluster::{Agent, AgentSettings};
+use crate::in_force::{FOLLOW_EVERY, InForce, follow, reconfigure};
+use crate::metrics::METRICS;
+use crate::settings::Epoch;
+use crate::{Clock, WorkerSettings};
+
+/// What a worker of a cluster runs with.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Its part in the cluster.
+    pub agent: AgentSettings,
+    /// A status change of a tick older than this many seconds is a revision, never alarmed.
+    pub alarm_window: i64,
+    /// The clock.
+    pub clock: Clock,
+}
+
+struct Service(Arc<Agent>);
+
+#[tonic::async_trait]
+impl WorkerApi for Service {
+    async fn apply_plan(
+        &self,
+        request: Request<pb::Plan>,
+    ) -> Result<Response<pb::PlanReply>, Status> {
+        let plan = request.into_inner();
+        tracing::debug!(epoch = plan.epoch, "worker.apply_plan");
+        Ok(Response::new(self.0.apply(plan).await))
+    }
+}
+
+/// Runs a worker on `listener` until `shutdown`: then its partitions stop (each consumer after
+/// its batch, each actor after its message), and the outbox is flushed.
+pub async fn run(
+    settings: ServiceSettings,
+    store: Arc<dyn Store>,
+    in_force: InForce,
+    nats: async_nats::Client,
+    listener: tokio::net::TcpListener,
+    shutdown: CancellationToken,
+) -> Result<(), String> {
+    let epoch = Epoch::new(0);
+    let (alarms, _) = broadcast::channel(4096);
+    let (supervisor, supervisor_task) = Actor::spawn(
+        None,
+        FlowSupervisor,
+        SupervisorArgs {
+            config: in_force.config.clone(),
+            store: store.clone(),
+            clock: settings.clock,
+            settings: Arc::new(WorkerSettings {
+                alarm_window: settings.alarm_window,
+                epoch: epoch.clone(),
+            }),
+            alarms: alarms.clone(),
+            // Nothing until the coordinator says.
+            ownership: Some(Ownership::default()),
+        },
+    )
+    .await
+    .map_err(|e| format!("the supervisor did not start: {e}"))?;
+
+    let relay = Relay::new(store.clone(), Sink::nats(nats.clone()), &alarms);
+    let relay_status = relay.status();
+    let relay_task = tokio::spawn(relay.run());
+
+    let (config, saved) = tokio::sync::watch::channel(in_force);
+    let stop = shutdown.clone();
+    tokio::spawn(follow(store.clone(), config, FOLLOW_EVERY, async move {
+        stop.cancelled().await
+    }));
+    tokio::spawn(reconfigure(saved, supervisor.clone()));
+
+    let agent = Agent::new(
+        settings.agent.clone(),
+        supervisor.clone(),
+        store.clone(),
+        nats.clone(),
+        epoch,
+    );
+    let reconciling = tokio::spawn(agent.clone().reconcile(shutdown.clone()));
+    tokio::spawn(agent.clone().heartbeats(shutdown.clone()));
+
+    let running = agent.running();
+    let metrics = move || {
+        let mut out = String::new();
+        METRICS.render(&mut out);
+        relay_status.render(&mut out);
+        let r = running.borrow();
+        write_metric(
+            &mut out,
+            "flowwatch_worker_epoch",
+            "gauge",
+            "The epoch of the plan this worker runs.",
+            r.epoch,
+        );
+        write_metric(
+            &mut out,
+            "flowwatch_worker_partitions",
+            "gauge",
+            "Partitions this worker runs.",
+            r.partitions.len(),
+        );
+        write_metric(
+            &mut out,
+            "flowwatch_nats_connected",
+            "gauge",
+            "1 when connected to NATS.",
+            u8::from(nats.connection_state() == async_nats::connection::State::Connected),
+        );
+        out
+    };
+    let router = axum::Router::new().route("/metrics", get(move || async move { metrics() }));
+    let router = route(router, WorkerServer::new(Service(agent)));
+    let router = standard(
+        router,
+        &[<WorkerServer<Service> as tonic::server::NamedService>::NAME],
+    )
+    .await;
+    tracing::info!(
+        worker = settings.agent.name,
+        "worker serving on {}",
+        listener.local_addr().map_err(|e| e.to_string())?
+    );
+    let stop = shutdown.clone();
+    flowwatch_proto::server::serve(listener, router, async move { stop.cancelled().await })
+        .await
+        .map_err(|e| format!("serving: {e}"))?;
+
+    tracing::info!("stopping: partitions stop, the outbox is flushed");
+    let _ = reconciling.await;
+    if supervisor.drain().is_err() {
+        supervisor.stop(None);
+    }
+    let _ = supervisor_task.await;
+    drop(alarms); // the relay publishes what is left, then stops
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), relay_task).await;
+    Ok(())
+}
