@@ -187,3 +187,48 @@ async fn a_batch_stored_but_not_acknowledged_counts_once() {
     );
     task.abort();
 }
+
+/// Regression: a consumer that died holding messages it had not stored (a worker killed, or a
+/// partition moved) left them to be delivered again only after the acknowledgement wait,
+/// after newer messages; the newer ones' position then made them look stored, and they were
+/// lost. A consumer now starts afresh at the oldest message nobody acknowledged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_a_dead_consumer_held_are_stored_before_newer_ones() {
+    use async_nats::jetstream::consumer::{AckPolicy, pull};
+    use futures_util::StreamExt;
+
+    let nats = NatsServer::start();
+    let w = worker().await;
+    let nc = client(&nats.url()).await;
+    let publisher = JetStreamIngest::new(nc.clone(), 1).await.unwrap();
+    let first = records(0, 3);
+    publisher.publish(&first).await.unwrap();
+    // The dead consumer: it took the first message and never acknowledged it.
+    let js = async_nats::jetstream::new(nc);
+    let stream = js.get_stream("FLOWWATCH_INGEST").await.unwrap();
+    let held: async_nats::jetstream::consumer::PullConsumer = stream
+        .create_consumer(pull::Config {
+            durable_name: Some("flowwatch-ingest-0".into()),
+            filter_subject: partition_subject(0),
+            ack_policy: AckPolicy::Explicit,
+            ack_wait: Duration::from_secs(60),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut taken = held.fetch().max_messages(1).messages().await.unwrap();
+    assert!(taken.next().await.is_some());
+    drop(taken);
+
+    let second = records(1, 3);
+    publisher.publish(&second).await.unwrap();
+    let task = tokio::spawn(consumer(&w, &js, 0).run(Default::default()));
+    let mut both = first.clone();
+    both.extend(second);
+    let want = totals(&both);
+    eventually("both messages stored", async || {
+        stored(w.store.as_ref(), 3).await == want
+    })
+    .await;
+    task.abort();
+}
