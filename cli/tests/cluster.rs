@@ -30,6 +30,8 @@ use serde_json::json;
 const FLOWS: usize = 12;
 /// Tick length (seconds).
 const G: i64 = 10;
+/// Seconds a tick's evaluation waits after its end.
+const GRACE: i64 = 2;
 /// Bytes per flow and second.
 const RATE: u64 = 50;
 
@@ -100,7 +102,7 @@ fn date(t: Instant) -> String {
 async fn prepare(store: &dyn Store, t: Instant) {
     let day = 86_400;
     let document = json!({
-        "defaults": {"granularity": format!("{G}s"), "graceSeconds": 1,
+        "defaults": {"granularity": format!("{G}s"), "graceSeconds": GRACE,
                      "medianDays": 1, "minHistoryDays": 1, "lookbackDays": 3},
         "countries": {"CZ": {"timezone": "UTC",
             "holidays": [date(t - day), date(t), date(t + day)]}}
@@ -217,151 +219,299 @@ async fn wait_settled(
     }
 }
 
+/// A running cluster with traffic going in, and what a test checks at the end.
+/// (The processes come first: fields drop in order, and they must stop before the database
+/// and NATS go.)
+struct Scenario {
+    coordinators: Vec<Proc>,
+    workers: BTreeMap<String, Proc>,
+    gateway: Arc<Run>,
+    rt: tokio::runtime::Runtime,
+    db: TestDatabase,
+    nats: NatsServer,
+    store: Arc<dyn Store>,
+    /// Every alarm published on NATS, by id.
+    alarms: Arc<Mutex<HashSet<String>>>,
+    /// The window checked: whole ticks.
+    w0: Instant,
+    w1: Instant,
+    sent: Arc<Mutex<BTreeMap<(usize, Instant), u64>>>,
+    stop: Arc<AtomicBool>,
+    feeding: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Scenario {
+    /// Two coordinators, three workers and a gateway, settled, with traffic going in; the
+    /// window starts at the next tick but one and lasts six ticks.
+    fn start() -> Scenario {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let db = TestDatabase::new();
+        let nats = NatsServer::start();
+        let store = rt.block_on(flowwatch_storage::open(&db.uri())).unwrap();
+        rt.block_on(prepare(store.as_ref(), now()));
+
+        let alarms = Arc::new(Mutex::new(HashSet::new()));
+        let nc = rt.block_on(async_nats::connect(nats.url())).unwrap();
+        let mut sub = rt.block_on(nc.subscribe("flowwatch.alarms.>")).unwrap();
+        let seen = alarms.clone();
+        rt.spawn(async move {
+            while let Some(m) = sub.next().await {
+                let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+                let id = v["id"].as_str().unwrap().to_owned();
+                seen.lock().unwrap().insert(id);
+            }
+        });
+
+        let url = nats.url();
+        let coordinators = ["c1", "c2"]
+            .map(|name| Proc::start("coordinator", &["--nats-url", &url, "--name", name]))
+            .into();
+        let gateway = Arc::new(Run::start_gateway(&[
+            "--storage",
+            &db.uri(),
+            "--nats-url",
+            &url,
+        ]));
+        let mut s = Scenario {
+            rt,
+            db,
+            nats,
+            store,
+            alarms,
+            coordinators,
+            workers: BTreeMap::new(),
+            gateway,
+            w0: 0,
+            w1: 0,
+            sent: Default::default(),
+            stop: Default::default(),
+            feeding: None,
+        };
+        for name in ["w1", "w2", "w3"] {
+            s.add_worker(name);
+        }
+        s.settle(3, Duration::from_secs(30));
+        s.w0 = (now() / G + 2) * G;
+        s.w1 = s.w0 + 6 * G;
+        let outage = (s.w0 + 2 * G, s.w0 + 4 * G); // F00 and F01 send nothing then
+        let (sent, stop, gateway) = (s.sent.clone(), s.stop.clone(), s.gateway.clone());
+        s.feeding = Some(std::thread::spawn(move || {
+            feed(&gateway, &sent, &stop, outage)
+        }));
+        s
+    }
+
+    fn add_worker(&mut self, name: &str) {
+        let (uri, url) = (self.db.uri(), self.nats.url());
+        let coordinators = self.urls().join(",");
+        let args = [
+            "--storage",
+            &uri,
+            "--nats-url",
+            &url,
+            "--coordinator",
+            &coordinators,
+            "--name",
+            name,
+        ];
+        self.workers
+            .insert(name.to_owned(), Proc::start("worker", &args));
+    }
+
+    fn urls(&self) -> Vec<String> {
+        self.coordinators.iter().map(|c| c.url.clone()).collect()
+    }
+
+    /// The leader's view once every partition runs on one of `workers` workers.
+    fn settle(&self, workers: usize, within: Duration) -> pb::ClusterView {
+        self.rt
+            .block_on(wait_settled(&self.urls(), workers, within))
+    }
+
+    /// Sleeps until `t`.
+    fn until(t: Instant) {
+        std::thread::sleep(Duration::from_secs((t - now()).max(0) as u64));
+    }
+
+    /// Lets the window end, then checks that every tick of every flow in it is stored once
+    /// with exactly the traffic sent, that only the two silent flows changed status (no false
+    /// alarm), and that every stored alarm reached NATS. Returns the window's ticks.
+    fn finish(&mut self) -> Vec<StoredTick> {
+        let (w0, w1, store) = (self.w0, self.w1, self.store.clone());
+        Scenario::until(w1 + 3);
+        self.stop.store(true, Ordering::Relaxed);
+        self.feeding.take().unwrap().join().unwrap();
+        self.rt.block_on(async {
+            let deadline = Wall::now() + Duration::from_secs(20);
+            for i in 0..FLOWS {
+                while store
+                    .read_ticks(&flow(i), w1 - G, w1)
+                    .await
+                    .unwrap()
+                    .is_empty()
+                {
+                    assert!(Wall::now() < deadline, "F{i:02}'s last tick of the window");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        });
+
+        let sent = self.sent.lock().unwrap().clone();
+        let mut all = Vec::new();
+        for i in 0..FLOWS {
+            let ticks = self
+                .rt
+                .block_on(store.read_ticks(&flow(i), w0, w1))
+                .unwrap();
+            let starts: Vec<Instant> = ticks.iter().map(|t| t.start).collect();
+            let want: Vec<Instant> = (w0..w1).step_by(G as usize).collect();
+            assert_eq!(starts, want, "F{i:02}'s ticks");
+            for tick in &ticks {
+                let bytes: u64 = (tick.start..tick.end)
+                    .map(|s| sent.get(&(i, s)).copied().unwrap_or(0))
+                    .sum();
+                assert_eq!(tick.actual, bytes, "F{i:02} at {}", utc_string(tick.start));
+            }
+            all.extend(ticks);
+        }
+
+        let query = EventQuery {
+            limit: 10_000,
+            ..EventQuery::default()
+        };
+        let events = self.rt.block_on(store.query_events(query)).unwrap().events;
+        std::thread::sleep(Duration::from_secs(2)); // the relays' last round
+        let published = self.alarms.lock().unwrap().clone();
+        let names = |keep: &dyn Fn(&flowwatch_storage::Event) -> bool| -> HashSet<String> {
+            events
+                .iter()
+                .filter(|e| !e.revision && e.tick_time >= w0 && keep(e))
+                .map(|e| e.flow.name.to_string())
+                .collect()
+        };
+        let silent: HashSet<String> = ["F00".to_owned(), "F01".to_owned()].into();
+        assert_eq!(names(&|e| e.new_status == Status::Outage), silent);
+        assert_eq!(names(&|_| true), silent, "no false alarm");
+        for e in events.iter().filter(|e| !e.revision) {
+            assert!(
+                published.contains(&e.id),
+                "alarm {} ({}) never published",
+                e.id,
+                e.flow
+            );
+        }
+        all
+    }
+}
+
 #[test]
 fn a_killed_workers_flows_move_and_no_tick_or_alarm_is_lost() {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let db = TestDatabase::new();
-    let nats = NatsServer::start();
-    let store = rt.block_on(flowwatch_storage::open(&db.uri())).unwrap();
-    let t = now();
-    rt.block_on(prepare(store.as_ref(), t));
-
-    // Every alarm published, by id.
-    let alarms = Arc::new(Mutex::new(HashSet::new()));
-    let nc = rt.block_on(async_nats::connect(nats.url())).unwrap();
-    let mut sub = rt.block_on(nc.subscribe("flowwatch.alarms.>")).unwrap();
-    let seen = alarms.clone();
-    rt.spawn(async move {
-        while let Some(m) = sub.next().await {
-            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
-            seen.lock()
-                .unwrap()
-                .insert(v["id"].as_str().unwrap().to_owned());
-        }
-    });
-
-    let (uri, url) = (db.uri(), nats.url());
-    let c1 = Proc::start("coordinator", &["--nats-url", &url, "--name", "c1"]);
-    let c2 = Proc::start("coordinator", &["--nats-url", &url, "--name", "c2"]);
-    let coordinators = format!("{},{}", c1.url, c2.url);
-    let mut workers: BTreeMap<String, Proc> = (1..=3)
-        .map(|i| {
-            let name = format!("w{i}");
-            let args = [
-                "--storage",
-                &uri,
-                "--nats-url",
-                &url,
-                "--coordinator",
-                &coordinators,
-                "--name",
-                &name,
-            ];
-            (name.clone(), Proc::start("worker", &args))
-        })
-        .collect();
-    let gateway = Arc::new(Run::start_gateway(&["--storage", &uri, "--nats-url", &url]));
-    let coordinators = [c1.url.clone(), c2.url.clone()];
-    let before = rt.block_on(wait_settled(&coordinators, 3, Duration::from_secs(30)));
-
-    // The window: whole ticks, from the next but one on.
-    let w0 = (now() / G + 2) * G;
-    let w1 = w0 + 6 * G;
-    let outage = (w0 + 2 * G, w0 + 4 * G); // flows F00 and F01 send nothing then
-    let sent = Arc::new(Mutex::new(BTreeMap::<(usize, Instant), u64>::new()));
-    let stop = Arc::new(AtomicBool::new(false));
-    let feeding = {
-        let (sent, stop, gateway) = (sent.clone(), stop.clone(), gateway.clone());
-        std::thread::spawn(move || feed(&gateway, &sent, &stop, outage))
-    };
-
-    // Kill a worker in the middle of the window.
-    std::thread::sleep(Duration::from_secs((w0 + 15 - now()).max(0) as u64));
-    let victim = "w2".to_owned();
-    let moved: Vec<u32> = before
+    let mut s = Scenario::start();
+    let before = s.settle(3, Duration::from_secs(1));
+    Scenario::until(s.w0 + 15);
+    let victim = "w2";
+    let moved = &before
         .members
         .iter()
         .find(|m| m.worker == victim)
         .unwrap()
-        .partitions
-        .clone();
+        .partitions;
     assert!(!moved.is_empty());
     let killed = Wall::now();
-    workers.get_mut(&victim).unwrap().kill();
-    let after = rt.block_on(wait_settled(&coordinators, 2, Duration::from_secs(10)));
+    s.workers.get_mut(victim).unwrap().kill(); // SIGKILL
+    let after = s.settle(2, Duration::from_secs(10));
     let failover = killed.elapsed();
-    assert!(failover <= Duration::from_secs(10), "{failover:?}");
-    eprintln!("failover: {failover:?}");
-    for p in &moved {
+    eprintln!("worker failover: {failover:?}");
+    for p in moved {
         assert_ne!(after.owners[*p as usize], victim);
     }
+    s.finish();
+}
 
-    // Let the window end and its last tick be evaluated.
-    std::thread::sleep(Duration::from_secs((w1 + 3 - now()).max(0) as u64));
-    stop.store(true, Ordering::Relaxed);
-    feeding.join().unwrap();
-    rt.block_on(async {
-        let deadline = Wall::now() + Duration::from_secs(20);
-        for i in 0..FLOWS {
-            while store
-                .read_ticks(&flow(i), w1 - G, w1)
-                .await
+/// The worker metric every flow actor counts its stored ticks in, summed over `workers`.
+fn ticks_evaluated(workers: &BTreeMap<String, Proc>) -> u64 {
+    workers
+        .values()
+        .map(|w| {
+            let addr = w.url.trim_start_matches("http://");
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            use std::io::{Read, Write};
+            write!(
+                s,
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            )
+            .unwrap();
+            let mut text = String::new();
+            s.read_to_string(&mut text).unwrap();
+            text.lines()
+                .find_map(|l| l.strip_prefix("flowwatch_worker_ticks_total "))
+                .unwrap_or_else(|| panic!("no tick count in {text}"))
+                .trim()
+                .parse::<u64>()
                 .unwrap()
-                .is_empty()
-            {
-                assert!(Wall::now() < deadline, "F{i:02}'s last tick of the window");
-                tokio::time::sleep(Duration::from_millis(200)).await;
+        })
+        .sum()
+}
+
+#[test]
+fn a_joining_worker_takes_partitions_and_no_tick_is_evaluated_twice() {
+    let mut s = Scenario::start();
+    Scenario::until(s.w0 + 15);
+    s.add_worker("w4");
+    let after = s.settle(4, Duration::from_secs(10));
+    let joined = after.members.iter().find(|m| m.worker == "w4").unwrap();
+    assert_eq!(joined.partitions.len(), 2, "8 partitions over 4 workers");
+    s.finish();
+    // Every tick stored since the seed was evaluated once, by one owner: the workers' counts
+    // add up to the ticks stored. Counted between two evaluations (they come at each tick's
+    // end plus the grace).
+    while (now() - GRACE).rem_euclid(G) != 2 {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stored: usize = (0..FLOWS)
+        .map(|i| {
+            s.rt.block_on(s.store.read_ticks(&flow(i), 0, Instant::MAX))
+                .unwrap()
+                .len()
+                - 1 // the seed
+        })
+        .sum();
+    assert_eq!(ticks_evaluated(&s.workers), stored as u64);
+}
+
+#[test]
+fn a_standby_coordinator_leads_when_the_leader_dies_and_evaluation_goes_on() {
+    let mut s = Scenario::start();
+    let leader = s.rt.block_on(view(&s.urls())).unwrap().coordinator;
+    Scenario::until(s.w0 + 15);
+    let i = if leader == "c1" { 0 } else { 1 };
+    let killed = Wall::now();
+    s.coordinators[i].kill(); // SIGKILL
+    let standby = s.coordinators[1 - i].url.clone();
+    let new = s.rt.block_on(async {
+        loop {
+            if let Some(v) = view(std::slice::from_ref(&standby)).await {
+                return v;
             }
+            assert!(
+                killed.elapsed() < Duration::from_secs(10),
+                "no standby leads"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     });
-
-    // Every tick of the window once, with exactly the traffic sent in it.
-    let sent = sent.lock().unwrap().clone();
-    for i in 0..FLOWS {
-        let ticks = rt.block_on(store.read_ticks(&flow(i), w0, w1)).unwrap();
-        let starts: Vec<Instant> = ticks.iter().map(|t| t.start).collect();
-        let want: Vec<Instant> = (w0..w1).step_by(G as usize).collect();
-        assert_eq!(starts, want, "F{i:02}'s ticks");
-        for tick in &ticks {
-            let bytes: u64 = (tick.start..tick.end)
-                .map(|s| sent.get(&(i, s)).copied().unwrap_or(0))
-                .sum();
-            assert_eq!(tick.actual, bytes, "F{i:02} at {}", utc_string(tick.start));
-        }
-    }
-
-    // Every alarm stored reached NATS; the outages are among them.
-    let events = rt
-        .block_on(store.query_events(EventQuery {
-            limit: 10_000,
-            ..EventQuery::default()
-        }))
-        .unwrap()
-        .events;
-    std::thread::sleep(Duration::from_secs(2)); // the relays' last round
-    let published = alarms.lock().unwrap().clone();
-    // Only the two flows that went silent changed status in the window: the failover made
-    // no false alarm (a worker taking partitions over evaluates with the traffic that waited).
-    let changed: HashSet<String> = events
-        .iter()
-        .filter(|e| !e.revision && e.tick_time >= w0)
-        .map(|e| e.flow.name.to_string())
-        .collect();
-    let outages: HashSet<String> = events
-        .iter()
-        .filter(|e| !e.revision && e.new_status == Status::Outage && e.tick_time >= w0)
-        .map(|e| e.flow.name.to_string())
-        .collect();
-    let silent: HashSet<String> = ["F00".to_owned(), "F01".to_owned()].into();
-    assert_eq!(outages, silent);
-    assert_eq!(changed, silent);
-    for e in events.iter().filter(|e| !e.revision) {
+    let takeover = killed.elapsed();
+    eprintln!("coordinator failover: {takeover:?}");
+    assert_ne!(new.coordinator, leader);
+    let ticks = s.finish();
+    // Evaluation never stopped: every tick of the window was evaluated on time (its grace
+    // plus a margin), the change of leader included.
+    for t in &ticks {
+        let late = t.evaluated_at - t.end;
         assert!(
-            published.contains(&e.id),
-            "alarm {} ({}) never published",
-            e.id,
-            e.flow
+            late <= GRACE + 2,
+            "{} evaluated {late} s after its end",
+            t.flow
         );
     }
-    drop(workers);
 }
