@@ -515,3 +515,51 @@ fn a_standby_coordinator_leads_when_the_leader_dies_and_evaluation_goes_on() {
         );
     }
 }
+
+#[test]
+fn a_worker_stops_promptly_on_sigterm_while_nats_is_away() {
+    let db = TestDatabase::new();
+    let mut nats = NatsServer::start();
+    let url = nats.url();
+    let c = Proc::start("coordinator", &["--nats-url", &url]);
+    let args = [
+        "--storage",
+        &db.uri(),
+        "--nats-url",
+        &url,
+        "--coordinator",
+        &c.url,
+        "--name",
+        "w1",
+    ];
+    let mut w = Proc::start("worker", &args);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(wait_settled(
+        std::slice::from_ref(&c.url),
+        1,
+        Duration::from_secs(30),
+    ));
+    nats.stop();
+    std::thread::sleep(Duration::from_secs(1));
+    let asked = Wall::now();
+    let pid = w.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = loop {
+        if let Some(status) = w.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            asked.elapsed() < Duration::from_secs(15),
+            "the worker did not stop"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(status.success(), "{status:?}");
+    eprintln!("stopped in {:?}", asked.elapsed());
+}

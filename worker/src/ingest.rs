@@ -204,7 +204,10 @@ impl PartitionConsumer {
                 Ok(()) => return,
                 Err(why) => {
                     tracing::warn!(partition = self.partition, "ingest consumer: {why}");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
@@ -280,7 +283,10 @@ impl PartitionConsumer {
                     source: source.clone(),
                     position: last,
                 };
-                self.store_until_done(records, mark).await;
+                if !self.store_until_done(records, mark, stop).await {
+                    // Stopped first: unacknowledged, the batch goes to the next consumer.
+                    return Ok(());
+                }
                 position = last;
             }
             for m in messages {
@@ -296,7 +302,13 @@ impl PartitionConsumer {
     }
 
     /// Stores one batch, retrying while storage is away (the messages stay unacknowledged).
-    async fn store_until_done(&self, records: Batch, mark: IngestMark) {
+    /// (Whether it was stored: `false` when `stop` came first.)
+    async fn store_until_done(
+        &self,
+        records: Batch,
+        mark: IngestMark,
+        stop: &CancellationToken,
+    ) -> bool {
         let mut backoff = Duration::from_millis(100);
         loop {
             match supervisor_ingest(&self.supervisor, records.clone(), Some(mark.clone())).await {
@@ -304,11 +316,14 @@ impl PartitionConsumer {
                     for (flow, n, why) in outcome.refused {
                         tracing::warn!(%flow, records = n, "records refused: {why}");
                     }
-                    return;
+                    return true;
                 }
                 Err(why) => {
                     tracing::warn!(partition = self.partition, "ingest not stored: {why}");
-                    tokio::time::sleep(backoff).await;
+                    tokio::select! {
+                        _ = stop.cancelled() => return false,
+                        _ = tokio::time::sleep(backoff) => {}
+                    }
                     backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }

@@ -1,0 +1,184 @@
+//! The deployment files, which no machine of the project can run (no Docker engine, no
+//! Kubernetes): `deploy/compose.yaml`, `deploy/k8s/*.yaml` and `deploy/Dockerfile`. Each parses
+//! (PyYAML, as the replay agreement test's `python3` has it), names what Compose or Kubernetes
+//! needs, and every `flowwatch` command in them is taken by this binary as written (with
+//! `--dump-config`, which parses every flag and value and exits).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn deploy() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy")
+}
+
+/// Every YAML document of `file`, as JSON.
+fn documents(file: &Path) -> Vec<Value> {
+    let script = "import sys, json, yaml\n\
+                  json.dump(list(yaml.safe_load_all(open(sys.argv[1]))), sys.stdout)";
+    let out = Command::new("python3")
+        .args(["-c", script])
+        .arg(file)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{} does not parse: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// Runs `flowwatch <args> --dump-config` (Kubernetes' `$(VAR)` references filled in): the
+/// effective settings, or a failure naming the file and the command.
+fn takes(file: &str, args: &[Value], env: &[(&str, &str)]) -> Value {
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.as_str().unwrap().replace("$(POD_NAME)", "pod-0"))
+        .collect();
+    let out = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .args(&args)
+        .arg("--dump-config")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{file}: flowwatch {args:?} is refused: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
+    let file = deploy().join("compose.yaml");
+    let docs = documents(&file);
+    let services = docs[0]["services"].as_object().expect("services");
+    let mut roles = Vec::new();
+    for (name, service) in services {
+        let image = service["image"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name}: no image"));
+        if !image.starts_with("flowwatch:") {
+            continue;
+        }
+        let command = service["command"].as_array().unwrap();
+        takes("compose.yaml", command, &[]);
+        roles.push(command[0].as_str().unwrap().to_owned());
+        for dep in service["depends_on"].as_array().unwrap() {
+            assert!(
+                services.contains_key(dep.as_str().unwrap()),
+                "{name}: {dep}"
+            );
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    assert_eq!(roles, ["coordinator", "gateway", "worker"]);
+    assert!(services.contains_key("scylla") && services.contains_key("nats"));
+}
+
+#[test]
+fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
+    let mut roles = Vec::new();
+    let dir = deploy().join("k8s");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let docs = documents(&path);
+        let mut selectors = Vec::new();
+        let mut labels = Vec::new();
+        for doc in &docs {
+            let kind = doc["kind"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: no kind"));
+            assert!(
+                doc["apiVersion"].is_string(),
+                "{name}: {kind} has no apiVersion"
+            );
+            let object = doc["metadata"]["name"].as_str();
+            let object = object.unwrap_or_else(|| panic!("{name}: a {kind} has no name"));
+            match kind {
+                "Service" => selectors.push((object, doc["spec"]["selector"].clone())),
+                "StatefulSet" | "Deployment" => {
+                    let template = &doc["spec"]["template"];
+                    let own = &template["metadata"]["labels"];
+                    for (k, v) in doc["spec"]["selector"]["matchLabels"].as_object().unwrap() {
+                        assert_eq!(&own[k], v, "{name}: {object} selects what it makes");
+                    }
+                    labels.push(own.clone());
+                    for c in template["spec"]["containers"].as_array().unwrap() {
+                        if c["image"].as_str().unwrap().starts_with("flowwatch:") {
+                            let args = c["args"].as_array().unwrap();
+                            takes(&name, args, &[]);
+                            roles.push(args[0].as_str().unwrap().to_owned());
+                        }
+                    }
+                }
+                other => panic!("{name}: unexpected kind {other}"),
+            }
+        }
+        for (service, selector) in selectors {
+            let selector = selector.as_object().unwrap();
+            let found = labels
+                .iter()
+                .any(|l| selector.iter().all(|(k, v)| &l[k] == v));
+            assert!(found, "{name}: service {service} selects no pods");
+        }
+    }
+    roles.sort();
+    roles.dedup();
+    assert_eq!(roles, ["coordinator", "gateway", "worker"]);
+}
+
+#[test]
+fn the_images_web_ui_setting_is_one_the_gateway_reads() {
+    let dockerfile = std::fs::read_to_string(deploy().join("Dockerfile")).unwrap();
+    let line = dockerfile
+        .lines()
+        .find_map(|l| l.strip_prefix("ENV "))
+        .expect("an ENV line");
+    let (key, value) = line.split_once('=').unwrap();
+    let settings = takes(
+        "Dockerfile",
+        &[
+            "gateway",
+            "--storage",
+            "postgres://x/y",
+            "--nats-url",
+            "nats://x",
+        ]
+        .map(Value::from),
+        &[(key, value)],
+    );
+    assert_eq!(settings["ui_dir"], value);
+}
+
+#[test]
+fn the_local_cluster_script_starts_a_cluster_that_settles() {
+    let db = flowwatch_storage::testsuite::TestDatabase::new();
+    let uri = db.uri();
+    let pg = uri.rsplit_once('/').unwrap().0;
+    let base = flowwatch_worker::testkit::free_port().min(60_000);
+    let out = Command::new(deploy().join("local/cluster.sh"))
+        .arg("--smoke")
+        .env("FLOWWATCH_BIN", env!("CARGO_BIN_EXE_flowwatch"))
+        .env("LOCAL_CLUSTER_PORT", base.to_string())
+        .env("LOCAL_CLUSTER_DB", db.name())
+        .env("PGURL", pg)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for worker in ["w1", "w2", "w3"] {
+        assert!(stdout.contains(&format!("\n{worker} ")), "{stdout}");
+    }
+    assert!(stdout.contains("leader c"), "{stdout}");
+}
