@@ -11,6 +11,7 @@
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
 //! - [`import`]: `flowwatch import`, a traffic file streamed into a running flowwatch.
+//! - [`telemetry`]: logs, and traces over OTLP when an endpoint is configured.
 //! - [`settings`]: the settings file (TOML), layered under the environment and the flags.
 
 mod calendar;
@@ -22,6 +23,7 @@ mod replay;
 mod run;
 mod serve;
 mod settings;
+mod telemetry;
 
 /// mimalloc instead of glibc's malloc: ingest allocates and frees millions of small values a
 /// second across threads, where glibc spent a fifth of the time (ingest benchmark profile).
@@ -88,20 +90,11 @@ fn main() -> ExitCode {
         }
     };
     let cli = Cli::from_arg_matches(&command.get_matches_from(args)).unwrap_or_else(|e| e.exit());
-    let multi_thread = || {
-        init_logging();
-        tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .map_err(anyhow::Error::from)
-    };
     let result = match cli.command {
-        Command::Run(args) => multi_thread().and_then(|rt| rt.block_on(run::run(args))),
-        Command::Gateway(args) => multi_thread().and_then(|rt| rt.block_on(gateway::run(args))),
-        Command::Coordinator(args) => {
-            multi_thread().and_then(|rt| rt.block_on(cluster::coordinator(args)))
-        }
-        Command::Worker(args) => multi_thread().and_then(|rt| rt.block_on(cluster::worker(args))),
+        Command::Run(args) => service("run", run::run(args)),
+        Command::Gateway(args) => service("gateway", gateway::run(args)),
+        Command::Coordinator(args) => service("coordinator", cluster::coordinator(args)),
+        Command::Worker(args) => service("worker", cluster::worker(args)),
         Command::Admin(command) => tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -124,12 +117,16 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs to standard error; `RUST_LOG` filters (default `info`).
-fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+/// Runs a service `role` on a multi-threaded runtime, with its logs and traces
+/// ([`telemetry`]).
+fn service(role: &str, run: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let telemetry = telemetry::init(role)?;
+        let result = run.await;
+        telemetry.shutdown().await;
+        result
+    })
 }

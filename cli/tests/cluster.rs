@@ -43,11 +43,15 @@ struct Proc {
 
 impl Proc {
     fn start(subcommand: &str, args: &[&str]) -> Proc {
+        Proc::start_with(subcommand, args, &[("RUST_LOG", "warn")])
+    }
+
+    fn start_with(subcommand: &str, args: &[&str], env: &[(&str, &str)]) -> Proc {
         let mut child = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
             .arg(subcommand)
             .args(["--grpc", "127.0.0.1:0"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -78,6 +82,21 @@ impl Drop for Proc {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// A `flowwatch worker` on `storage` and `nats` under `coordinators`, with `env`.
+fn worker(storage: &str, nats: &str, coordinators: &str, name: &str, env: &[(&str, &str)]) -> Proc {
+    let args = [
+        "--storage",
+        storage,
+        "--nats-url",
+        nats,
+        "--coordinator",
+        coordinators,
+        "--name",
+        name,
+    ];
+    Proc::start_with("worker", &args, env)
 }
 
 fn flow(i: usize) -> FlowId {
@@ -304,18 +323,8 @@ impl Scenario {
     fn add_worker(&mut self, name: &str) {
         let (uri, url) = (self.db.uri(), self.nats.url());
         let coordinators = self.urls().join(",");
-        let args = [
-            "--storage",
-            &uri,
-            "--nats-url",
-            &url,
-            "--coordinator",
-            &coordinators,
-            "--name",
-            name,
-        ];
-        self.workers
-            .insert(name.to_owned(), Proc::start("worker", &args));
+        let w = worker(&uri, &url, &coordinators, name, &[("RUST_LOG", "warn")]);
+        self.workers.insert(name.to_owned(), w);
     }
 
     fn urls(&self) -> Vec<String> {
@@ -522,17 +531,7 @@ fn a_worker_stops_promptly_on_sigterm_while_nats_is_away() {
     let mut nats = NatsServer::start();
     let url = nats.url();
     let c = Proc::start("coordinator", &["--nats-url", &url]);
-    let args = [
-        "--storage",
-        &db.uri(),
-        "--nats-url",
-        &url,
-        "--coordinator",
-        &c.url,
-        "--name",
-        "w1",
-    ];
-    let mut w = Proc::start("worker", &args);
+    let mut w = worker(&db.uri(), &url, &c.url, "w1", &[("RUST_LOG", "warn")]);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(wait_settled(
         std::slice::from_ref(&c.url),
@@ -562,4 +561,230 @@ fn a_worker_stops_promptly_on_sigterm_while_nats_is_away() {
     };
     assert!(status.success(), "{status:?}");
     eprintln!("stopped in {:?}", asked.elapsed());
+}
+
+/// An OTLP/gRPC trace receiver on a free port: every span it is sent.
+struct Receiver {
+    url: String,
+    spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+}
+
+struct Collect(Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService
+    for Collect
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        let mut spans = self.0.lock().unwrap();
+        for r in request.into_inner().resource_spans {
+            for s in r.scope_spans {
+                spans.extend(s.spans);
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
+}
+
+impl Receiver {
+    fn start(rt: &tokio::runtime::Runtime) -> Receiver {
+        use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+        let spans = Arc::new(Mutex::new(Vec::new()));
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let router = flowwatch_proto::server::route(
+            axum::Router::new(),
+            TraceServiceServer::new(Collect(spans.clone())),
+        );
+        rt.spawn(flowwatch_proto::server::serve(
+            listener,
+            router,
+            std::future::pending(),
+        ));
+        Receiver { url, spans }
+    }
+}
+
+/// One HTTP/1.1 request; the status and the body.
+fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    (
+        status,
+        response.split_once("\r\n\r\n").unwrap().1.to_owned(),
+    )
+}
+
+#[test]
+fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let db = TestDatabase::new();
+    let nats = NatsServer::start();
+    let store = rt.block_on(flowwatch_storage::open(&db.uri())).unwrap();
+    rt.block_on(prepare(store.as_ref(), now()));
+    let receiver = Receiver::start(&rt);
+    let nc = rt.block_on(async_nats::connect(nats.url())).unwrap();
+    let mut alarms = rt
+        .block_on(nc.subscribe("flowwatch.alarms.CZ.GSM.input.F00"))
+        .unwrap();
+
+    let (uri, url) = (db.uri(), nats.url());
+    let env = [
+        (
+            "RUST_LOG",
+            "warn,flowwatch=info,flowwatch_gateway=info,flowwatch_worker=info",
+        ),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str()),
+        ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("FLOWWATCH_ROOT_PASSWORD", common::ROOT_PASSWORD),
+    ];
+    let c = Proc::start_with("coordinator", &["--nats-url", &url], &env);
+    let _w = worker(&uri, &url, &c.url, "w1", &env);
+    let args = [
+        "--storage",
+        &uri,
+        "--nats-url",
+        &url,
+        "--http",
+        "127.0.0.1:0",
+    ];
+    let gateway = Proc::start_with("gateway", &args, &env);
+    let addr = gateway.url.trim_start_matches("http://").to_owned();
+    rt.block_on(wait_settled(
+        std::slice::from_ref(&c.url),
+        1,
+        Duration::from_secs(30),
+    ));
+    let login = json!({"username": "root", "password": common::ROOT_PASSWORD}).to_string();
+    let (status, body) = http(
+        &addr,
+        "POST",
+        "/api/v1/login",
+        &[("Content-Type", "application/json")],
+        &login,
+    );
+    assert_eq!(status, 200, "{body}");
+    let key = serde_json::from_str::<serde_json::Value>(&body).unwrap()["apiKey"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // F00 had no traffic since the worker started: its ticks are outages. Traffic in the tick
+    // after next makes it OK again: an alarm, caused by this one record.
+    Scenario::until((now() / G + 2) * G + 1);
+    let (trace, caller) = ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7");
+    let csv = format!(
+        "time,country,lob,kind,flow,bytes\n{},CZ,GSM,input,F00,100000\n",
+        utc_string(now())
+    );
+    let traceparent = format!("00-{trace}-{caller}-01");
+    let headers = [
+        ("Content-Type", "text/csv"),
+        ("X-API-Key", key.as_str()),
+        ("traceparent", traceparent.as_str()),
+    ];
+    let (status, body) = http(&addr, "POST", "/api/v1/ingest", &headers, &csv);
+    assert_eq!(status, 200, "{body}");
+
+    // The alarm carries the trace.
+    let alarm = rt.block_on(async {
+        loop {
+            let m = tokio::time::timeout(Duration::from_secs(30), alarms.next())
+                .await
+                .unwrap()
+                .unwrap();
+            let v: serde_json::Value = serde_json::from_slice(&m.payload).unwrap();
+            if v["newStatus"] == "OK" {
+                return m;
+            }
+        }
+    });
+    let carried = alarm
+        .headers
+        .as_ref()
+        .and_then(|h| h.get("traceparent"))
+        .map(|v| v.to_string());
+    assert!(
+        carried.as_deref().is_some_and(|t| t.contains(trace)),
+        "{carried:?}"
+    );
+
+    // Every hop's span arrived, each the child of the one before.
+    let want = [
+        "gateway.ingest",
+        "worker.ingest",
+        "worker.evaluate",
+        "worker.publish_alarm",
+    ];
+    let deadline = Wall::now() + Duration::from_secs(20);
+    let spans = loop {
+        let spans: Vec<_> = receiver
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| hex(&s.trace_id) == trace)
+            .cloned()
+            .collect();
+        if want.iter().all(|w| spans.iter().any(|s| s.name == *w)) {
+            break spans;
+        }
+        assert!(
+            Wall::now() < deadline,
+            "spans of the trace: {:?}",
+            spans.iter().map(|s| &s.name).collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let id = |name: &str| hex(&spans.iter().find(|s| s.name == name).unwrap().span_id);
+    let parent = |name: &str| {
+        hex(&spans
+            .iter()
+            .find(|s| s.name == name)
+            .unwrap()
+            .parent_span_id)
+    };
+    assert_eq!(parent("gateway.ingest"), caller);
+    for pair in want.windows(2) {
+        assert_eq!(
+            parent(pair[1]),
+            id(pair[0]),
+            "{} is a child of {}",
+            pair[1],
+            pair[0]
+        );
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -18,6 +18,7 @@ use flowwatch_core::time::utc_string;
 use flowwatch_proto::server::write_metric;
 use flowwatch_worker::metrics::METRICS;
 use serde_json::json;
+use tracing::Instrument;
 
 use crate::Gateway;
 use crate::auth::{Access, MethodAccess};
@@ -335,7 +336,18 @@ async fn ingest(
             ),
         )
     })?;
-    Ok(Json(crate::ingest::take(&g, format, body, 0).await?))
+    // One trace follows these records through JetStream and the worker to their alarms; a
+    // caller's `traceparent` makes it part of the caller's trace.
+    let span = tracing::info_span!("gateway.ingest", bytes = bytes.len());
+    let header = |k: &str| {
+        headers
+            .get(k)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    flowwatch_proto::trace::set_parent(&span, flowwatch_proto::trace::extract(header));
+    let taken = crate::ingest::take(&g, format, body, 0).instrument(span);
+    Ok(Json(taken.await?))
 }
 
 /// Every component's state: the one status view.

@@ -13,11 +13,14 @@
 //!   into a message (`From`).
 //! - [`server`]: serving gRPC and HTTP routes on one address, health and reflection, the
 //!   Prometheus text format.
+//! - [`trace`]: trace context across processes (W3C headers in gRPC metadata, NATS and HTTP
+//!   headers).
 //!
 //! Protobuf types stop here and in the gateway: `flowwatch-core` never sees them.
 
 pub mod convert;
 pub mod server;
+pub mod trace;
 
 /// The messages and the services of `flowwatch.v1`, generated at build time (`build.rs`); each
 /// is documented in the `.proto` file.

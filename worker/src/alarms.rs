@@ -200,9 +200,17 @@ impl Sink {
             Sink::Nats(js) => {
                 let mut acks = Vec::with_capacity(events.len());
                 for e in events {
-                    let publish = jetstream::message::PublishMessage::build()
+                    let mut publish = jetstream::message::PublishMessage::build()
                         .payload(message(e).into())
                         .message_id(&e.id);
+                    if let Some(cause) = take_cause(&e.id) {
+                        let span = tracing::info_span!("worker.publish_alarm", id = %e.id);
+                        flowwatch_proto::trace::set_parent(&span, cause);
+                        let cx = flowwatch_proto::trace::context(&span);
+                        for (k, v) in flowwatch_proto::trace::headers(&cx) {
+                            publish = publish.header(k.as_str(), v.as_str());
+                        }
+                    }
                     let ack = js
                         .send_publish(subject(e), publish)
                         .await
@@ -249,6 +257,29 @@ impl RelayStatus {
             self.failures.get(),
         );
     }
+}
+
+/// The trace each pending alarm was raised in, by event id (kept in memory: an alarm
+/// published after a restart goes out without its trace). Bounded: past the bound, alarms go
+/// untraced.
+static CAUSES: std::sync::LazyLock<
+    std::sync::Mutex<std::collections::HashMap<String, opentelemetry::Context>>,
+> = std::sync::LazyLock::new(Default::default);
+const CAUSES_KEPT: usize = 100_000;
+
+/// Keeps the trace an alarm was raised in, for the relay that publishes it.
+pub fn remember_cause(id: &str, cx: opentelemetry::Context) {
+    let mut causes = CAUSES.lock().expect("no panic holds the causes lock");
+    if causes.len() < CAUSES_KEPT {
+        causes.insert(id.to_owned(), cx);
+    }
+}
+
+fn take_cause(id: &str) -> Option<opentelemetry::Context> {
+    CAUSES
+        .lock()
+        .expect("no panic holds the causes lock")
+        .remove(id)
 }
 
 /// Publishes the outbox.

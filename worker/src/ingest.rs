@@ -25,6 +25,7 @@ use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::actors::flow_supervisor::{IngestOutcome, SupervisorMsg};
 
@@ -123,12 +124,22 @@ impl JetStreamIngest {
             let p = &mut by_partition[flow.partition(self.partitions) as usize];
             p.extend(records.iter().map(|&(time, bytes)| (flow, time, bytes)));
         }
+        // The caller's trace goes on in the worker that stores these records.
+        let mut headers = async_nats::HeaderMap::new();
+        let cx = flowwatch_proto::trace::context(&tracing::Span::current());
+        for (k, v) in flowwatch_proto::trace::headers(&cx) {
+            headers.insert(k.as_str(), v.as_str());
+        }
         let mut acks = Vec::new();
         for (p, records) in by_partition.iter().enumerate() {
             for chunk in records.chunks(RECORDS_PER_MESSAGE) {
                 let ack = self
                     .js
-                    .publish(partition_subject(p as u32), encode(chunk).into())
+                    .publish_with_headers(
+                        partition_subject(p as u32),
+                        headers.clone(),
+                        encode(chunk).into(),
+                    )
                     .await
                     .map_err(|e| format!("cannot publish to JetStream: {e}"))?;
                 acks.push(ack.into_future());
@@ -283,7 +294,18 @@ impl PartitionConsumer {
                     source: source.clone(),
                     position: last,
                 };
-                if !self.store_until_done(records, mark, stop).await {
+                // A trace that came with the first message goes on here, through the
+                // supervisor to the flow actors (ractor carries the span with each message).
+                let span = tracing::info_span!("worker.ingest", partition = self.partition, last);
+                if let Some(h) = messages.first().and_then(|m| m.headers.as_ref()) {
+                    let header = |k: &str| h.get(k).map(|v| v.as_str().to_owned());
+                    flowwatch_proto::trace::set_parent(
+                        &span,
+                        flowwatch_proto::trace::extract(header),
+                    );
+                }
+                let stored = self.store_until_done(records, mark, stop).instrument(span);
+                if !stored.await {
                     // Stopped first: unacknowledged, the batch goes to the next consumer.
                     return Ok(());
                 }

@@ -64,6 +64,9 @@ pub struct FlowState {
     /// Stale: a late record came; ticks from here on are evaluated again by the next rebuild,
     /// and nothing is evaluated until then.
     stale: Option<Instant>,
+    /// The trace of the newest records taken (empty when tracing is off): the status changes
+    /// they bring are evaluated in it.
+    cause: opentelemetry::Context,
 }
 
 /// Messages of a flow actor.
@@ -163,6 +166,16 @@ impl FlowState {
     async fn emit(&self, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
         if events.is_empty() {
             return Ok(());
+        }
+        // The status changes go on in the trace of the records that brought them, to the alarm
+        // the relay publishes.
+        if flowwatch_proto::trace::is_traced(&self.cause) {
+            let span = tracing::info_span!("worker.evaluate", flow = %self.args.flow);
+            flowwatch_proto::trace::set_parent(&span, self.cause.clone());
+            let cx = flowwatch_proto::trace::context(&span);
+            for e in events.iter().filter(|e| !e.revision) {
+                crate::alarms::remember_cause(&e.id, cx.clone());
+            }
         }
         self.args.store.append_events(events.clone()).await?;
         METRICS.events.add(events.len() as u64);
@@ -291,6 +304,7 @@ impl Actor for FlowActor {
             timer: None,
             timer_due: Instant::MIN,
             stale: None,
+            cause: opentelemetry::Context::new(),
         };
         state.rebuild(last_end.unwrap_or(first_start)).await?;
         state.schedule(&myself);
@@ -305,6 +319,11 @@ impl Actor for FlowActor {
     ) -> Result<(), ActorProcessingErr> {
         match msg {
             FlowMsg::Records(records, reply) => {
+                // Handled in the span of the ingest that brought them (ractor carries it).
+                let cx = flowwatch_proto::trace::context(&tracing::Span::current());
+                if flowwatch_proto::trace::is_traced(&cx) {
+                    state.cause = cx;
+                }
                 // On failure the actor stops and is restarted from storage, where these
                 // records already are.
                 let stale = state.records(records).await?;
