@@ -463,13 +463,24 @@ fn ticks_evaluated(workers: &BTreeMap<String, Proc>) -> u64 {
 }
 
 #[test]
-fn a_joining_worker_takes_partitions_and_no_tick_is_evaluated_twice() {
+fn a_joining_and_a_drained_worker_move_partitions_and_no_tick_is_evaluated_twice() {
     let mut s = Scenario::start();
     Scenario::until(s.w0 + 15);
     s.add_worker("w4");
     let after = s.settle(4, Duration::from_secs(10));
     let joined = after.members.iter().find(|m| m.worker == "w4").unwrap();
     assert_eq!(joined.partitions.len(), 2, "8 partitions over 4 workers");
+    // `admin drain` returns once the worker runs nothing; the others took its partitions.
+    let out = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .args(["admin", "drain", "w1", "--coordinator", &s.urls().join(",")])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && said.contains("drained"), "{said}");
+    let view = s.rt.block_on(view(&s.urls())).unwrap();
+    let w1 = view.members.iter().find(|m| m.worker == "w1").unwrap();
+    assert_eq!((w1.state.as_str(), w1.partitions.len()), ("draining", 0));
+    assert!(view.owners.iter().all(|o| !o.is_empty() && o != "w1"));
     s.finish();
     // Every tick stored since the seed was evaluated once, by one owner: the workers' counts
     // add up to the ticks stored. Counted between two evaluations (they come at each tick's

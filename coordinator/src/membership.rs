@@ -536,3 +536,126 @@ mod tests {
         assert_eq!(newest, sim.cluster.epoch());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    const TIMING: Timing = Timing {
+        dead_after: 5_000,
+        lease: 4_000,
+    };
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        /// Time passes (ms); each answering worker heartbeats with probability 0.7.
+        Wait(u64),
+        Join,
+        /// A worker stops answering (dead, or cut off: it runs its plan until its lease ends).
+        Silence(usize),
+        /// A silent worker answers again.
+        Revive(usize),
+        Drain(usize, bool),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            6 => (50u64..2_000).prop_map(Op::Wait),
+            1 => Just(Op::Join),
+            1 => (0usize..8).prop_map(Op::Silence),
+            1 => (0usize..8).prop_map(Op::Revive),
+            1 => (0usize..8, any::<bool>()).prop_map(|(w, d)| Op::Drain(w, d)),
+        ]
+    }
+
+    struct Worker {
+        name: String,
+        answers: bool,
+        running: Plan,
+        lease_until: Millis,
+    }
+
+    proptest! {
+        /// Whatever joins, dies, comes back or is drained, and whenever heartbeats come, no
+        /// partition ever runs on two workers; once every live worker answers for a while,
+        /// every partition runs somewhere and the placement is balanced.
+        #[test]
+        fn no_partition_ever_runs_twice(ops in prop::collection::vec(op(), 1..120), seed in any::<u64>()) {
+            let mut rng = seed;
+            let mut coin = move || {
+                rng = rng.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                (rng >> 33) % 10 < 7
+            };
+            let mut now: Millis = 0;
+            let mut cluster = Cluster::new(16, TIMING, 1, now);
+            let mut workers: Vec<Worker> = Vec::new();
+            let beat = |w: &mut Worker, cluster: &mut Cluster, now: Millis| {
+                let report = Report {
+                    worker: w.name.clone(),
+                    epoch: w.running.epoch,
+                    partitions: w.running.partitions.clone(),
+                    ..Report::default()
+                };
+                let plan = cluster.heartbeat(report, now);
+                if plan.epoch >= w.running.epoch {
+                    w.running = plan;
+                }
+                w.lease_until = now + TIMING.lease;
+            };
+            for op in ops {
+                match op {
+                    Op::Wait(ms) => {
+                        now += ms;
+                        for w in workers.iter_mut() {
+                            if w.answers && coin() {
+                                beat(w, &mut cluster, now);
+                            }
+                            if now >= w.lease_until {
+                                w.running.partitions.clear();
+                            }
+                        }
+                        cluster.step(now);
+                    }
+                    Op::Join => workers.push(Worker {
+                        name: format!("w{}", workers.len()),
+                        answers: true,
+                        running: Plan { epoch: 0, partitions: vec![] },
+                        lease_until: 0,
+                    }),
+                    Op::Silence(i) => if let Some(w) = workers.get_mut(i) { w.answers = false },
+                    Op::Revive(i) => if let Some(w) = workers.get_mut(i) { w.answers = true },
+                    Op::Drain(i, d) => if let Some(w) = workers.get(i) { cluster.drain(&w.name, d); },
+                }
+                let mut owner = BTreeMap::new();
+                for w in &workers {
+                    for p in &w.running.partitions {
+                        if let Some(other) = owner.insert(*p, &w.name) {
+                            prop_assert!(false, "partition {} runs on {} and {}", p, other, w.name);
+                        }
+                    }
+                }
+            }
+            // Everyone answering comes to a balanced placement.
+            let live = workers.iter().filter(|w| w.answers).count();
+            let eligible = workers.iter().filter(|w| w.answers && !cluster.members().get(&w.name).is_some_and(|m| m.draining)).count();
+            for _ in 0..40 {
+                now += 500;
+                for w in workers.iter_mut() {
+                    if w.answers {
+                        beat(w, &mut cluster, now);
+                    } else if now >= w.lease_until {
+                        w.running.partitions.clear();
+                    }
+                }
+                cluster.step(now);
+            }
+            prop_assert_eq!(cluster.members().len(), live);
+            if eligible > 0 {
+                prop_assert!(cluster.balanced(), "{:?}", cluster);
+                let running: usize = workers.iter().map(|w| w.running.partitions.len()).sum();
+                prop_assert_eq!(running, 16);
+            }
+        }
+    }
+}
