@@ -672,7 +672,7 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
     let env = [
         (
             "RUST_LOG",
-            "warn,flowwatch=info,flowwatch_gateway=info,flowwatch_worker=info",
+            "warn,flowwatch=info,flowwatch_gateway=info,flowwatch_worker=info,flowwatch_coordinator=info",
         ),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
@@ -793,6 +793,21 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
             pair[1],
             pair[0]
         );
+    }
+    // The plans the coordinator sent went on in the worker, over gRPC metadata.
+    let spans = receiver.spans.lock().unwrap().clone();
+    let sent: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "coordinator.send_plan")
+        .collect();
+    let applied: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name == "worker.apply_plan")
+        .collect();
+    assert!(!sent.is_empty() && !applied.is_empty());
+    for a in applied {
+        let parent = sent.iter().find(|s| s.span_id == a.parent_span_id);
+        assert!(parent.is_some_and(|p| p.trace_id == a.trace_id), "{a:?}");
     }
 }
 

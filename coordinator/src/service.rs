@@ -12,11 +12,13 @@ use flowwatch_proto::pb;
 use flowwatch_proto::pb::coordinator_server::{Coordinator as CoordinatorApi, CoordinatorServer};
 use flowwatch_proto::pb::worker_client::WorkerClient;
 use flowwatch_proto::server::{route, standard, write_metric};
+use flowwatch_proto::trace;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::leader::{Leader, Leadership, campaign};
 use crate::membership::{Cluster, Millis, Plan, Report};
@@ -101,10 +103,20 @@ impl Coordinator {
     /// Sends `worker` its plan; what it answers confirms the epoch it runs.
     async fn send(self: Arc<Self>, worker: String, address: String, plan: Plan) {
         use std::sync::atomic::Ordering::Relaxed;
-        let message = self.plan_message(plan);
+        let span = tracing::info_span!("coordinator.send_plan", worker, epoch = plan.epoch);
+        let mut request = Request::new(self.plan_message(plan));
+        for (k, v) in trace::headers(&trace::context(&span)) {
+            if let (Ok(k), Ok(v)) = (
+                k.parse::<tonic::metadata::MetadataKey<_>>(),
+                v.parse::<tonic::metadata::MetadataValue<_>>(),
+            ) {
+                request.metadata_mut().insert(k, v);
+            }
+        }
         let sent = match self.client(&address) {
             Ok(mut client) => client
-                .apply_plan(message)
+                .apply_plan(request)
+                .instrument(span)
                 .await
                 .map_err(|s| s.message().to_owned()),
             Err(e) => Err(e),

@@ -15,6 +15,7 @@ use ractor::Actor;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs};
 use crate::alarms::{Relay, Sink};
@@ -43,9 +44,18 @@ impl WorkerApi for Service {
         &self,
         request: Request<pb::Plan>,
     ) -> Result<Response<pb::PlanReply>, Status> {
+        let span = tracing::info_span!("worker.apply_plan", epoch = tracing::field::Empty);
+        let metadata = request.metadata();
+        let header = |k: &str| {
+            metadata
+                .get(k)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        flowwatch_proto::trace::set_parent(&span, flowwatch_proto::trace::extract(header));
         let plan = request.into_inner();
-        tracing::debug!(epoch = plan.epoch, "worker.apply_plan");
-        Ok(Response::new(self.0.apply(plan).await))
+        span.record("epoch", plan.epoch);
+        Ok(Response::new(self.0.apply(plan).instrument(span).await))
     }
 }
 
