@@ -13,13 +13,10 @@ use flowwatch_gateway::Gateway;
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_worker::WorkerSettings;
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
-use flowwatch_worker::alarms::{Relay, Sink};
-use flowwatch_worker::in_force::reconfigure;
+use flowwatch_worker::alarms::Sink;
+use flowwatch_worker::evaluation::{Evaluation, EvaluationArgs};
 use flowwatch_worker::ingest::IngestFront;
-use ractor::Actor;
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::serve::{ApiArgs, configuration};
 
@@ -85,26 +82,6 @@ pub async fn run(args: Args) -> Result<()> {
         false => None,
     };
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
-    let (alarms, _) = broadcast::channel(4096);
-    let settings = Arc::new(WorkerSettings {
-        alarm_window: args.alarm_window,
-        ..WorkerSettings::default()
-    });
-    let (supervisor, supervisor_task) = Actor::spawn(
-        None,
-        FlowSupervisor,
-        SupervisorArgs {
-            config: in_force.config.clone(),
-            store: store.clone(),
-            clock,
-            settings,
-            alarms: alarms.clone(),
-            ownership: None,
-        },
-    )
-    .await
-    .context("the worker did not start")?;
-
     let nats = match &args.nats_url {
         Some(url) => Some(
             async_nats::ConnectOptions::new()
@@ -115,23 +92,30 @@ pub async fn run(args: Args) -> Result<()> {
         ),
         None => None,
     };
-    let sink = nats.clone().map_or(Sink::Log, Sink::nats);
-    let relay = Relay::new(store.clone(), sink, &alarms);
-    let relay_status = relay.status();
-    let relay_task = tokio::spawn(relay.run());
-
     let (config, saved) = tokio::sync::watch::channel(in_force);
-    tokio::spawn(reconfigure(saved, supervisor.clone()));
+    let evaluation = Evaluation::start(EvaluationArgs {
+        config: saved,
+        store: store.clone(),
+        clock,
+        settings: WorkerSettings {
+            alarm_window: args.alarm_window,
+            ..WorkerSettings::default()
+        },
+        sink: nats.clone().map_or(Sink::Log, Sink::nats),
+        ownership: None,
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?;
     let gateway = Arc::new(Gateway {
-        ingest: IngestFront::Local(supervisor.clone()),
+        ingest: IngestFront::Local(evaluation.supervisor.clone()),
         config,
         store: store.clone(),
-        relay: Some(relay_status),
+        relay: Some(evaluation.relay.clone()),
         nats,
         clock,
         max_body: args.api.max_body(),
         auth: args.api.auth(),
-        changes: alarms.clone(),
+        changes: evaluation.alarms.clone(),
         ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });
@@ -146,12 +130,5 @@ pub async fn run(args: Args) -> Result<()> {
     args.api.serve(gateway).await?;
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");
-    // Draining (not stopping) lets the actors finish the batches already taken.
-    if supervisor.drain().is_err() {
-        supervisor.stop(None);
-    }
-    supervisor_task.await?;
-    drop(alarms); // the relay publishes what is left, then stops
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), relay_task).await;
-    Ok(())
+    evaluation.stop().await.map_err(|e| anyhow::anyhow!(e))
 }

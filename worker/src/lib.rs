@@ -14,6 +14,8 @@
 //!   actors that follow from them, its heartbeats to the coordinator.
 //! - [`service`]: `flowwatch worker`: the supervisor, the relay, the cluster agent and the gRPC
 //!   `Worker` service (plans), health and `/metrics` on one address.
+//! - [`evaluation`]: the supervisor, the configuration put in force in it and the alarm relay,
+//!   started and stopped as one (`flowwatch run`, `flowwatch worker`).
 //! - [`metrics`]: the worker's Prometheus metrics.
 //! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
 //! - [`settings`]: the worker's tunables.
@@ -26,6 +28,7 @@ pub mod actors;
 pub mod alarms;
 pub mod clock;
 pub mod cluster;
+pub mod evaluation;
 pub mod in_force;
 pub mod ingest;
 pub mod metrics;

@@ -11,16 +11,15 @@ use flowwatch_proto::pb;
 use flowwatch_proto::pb::worker_server::{Worker as WorkerApi, WorkerServer};
 use flowwatch_proto::server::{route, standard, write_metric};
 use flowwatch_storage::Store;
-use ractor::Actor;
-use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs};
-use crate::alarms::{Relay, Sink};
+use crate::actors::flow_supervisor::Ownership;
+use crate::alarms::Sink;
 use crate::cluster::{Agent, AgentSettings};
-use crate::in_force::{FOLLOW_EVERY, InForce, follow, reconfigure};
+use crate::evaluation::{Evaluation, EvaluationArgs};
+use crate::in_force::{FOLLOW_EVERY, InForce, follow};
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
 use crate::{Clock, WorkerSettings};
@@ -70,36 +69,25 @@ pub async fn run(
     shutdown: CancellationToken,
 ) -> Result<(), String> {
     let epoch = Epoch::new(0);
-    let (alarms, _) = broadcast::channel(4096);
-    let (supervisor, supervisor_task) = Actor::spawn(
-        None,
-        FlowSupervisor,
-        SupervisorArgs {
-            config: in_force.config.clone(),
-            store: store.clone(),
-            clock: settings.clock,
-            settings: Arc::new(WorkerSettings {
-                alarm_window: settings.alarm_window,
-                epoch: epoch.clone(),
-            }),
-            alarms: alarms.clone(),
-            // Nothing until the coordinator says.
-            ownership: Some(Ownership::default()),
-        },
-    )
-    .await
-    .map_err(|e| format!("the supervisor did not start: {e}"))?;
-
-    let relay = Relay::new(store.clone(), Sink::nats(nats.clone()), &alarms);
-    let relay_status = relay.status();
-    let relay_task = tokio::spawn(relay.run());
-
     let (config, saved) = tokio::sync::watch::channel(in_force);
+    let evaluation = Evaluation::start(EvaluationArgs {
+        config: saved,
+        store: store.clone(),
+        clock: settings.clock,
+        settings: WorkerSettings {
+            alarm_window: settings.alarm_window,
+            epoch: epoch.clone(),
+        },
+        sink: Sink::nats(nats.clone()),
+        // Nothing until the coordinator says.
+        ownership: Some(Ownership::default()),
+    })
+    .await?;
+    let (supervisor, relay_status) = (evaluation.supervisor.clone(), evaluation.relay.clone());
     let stop = shutdown.clone();
     tokio::spawn(follow(store.clone(), config, FOLLOW_EVERY, async move {
         stop.cancelled().await
     }));
-    tokio::spawn(reconfigure(saved, supervisor.clone()));
 
     let agent = Agent::new(
         settings.agent.clone(),
@@ -159,11 +147,5 @@ pub async fn run(
 
     tracing::info!("stopping: partitions stop, the outbox is flushed");
     let _ = reconciling.await;
-    if supervisor.drain().is_err() {
-        supervisor.stop(None);
-    }
-    let _ = supervisor_task.await;
-    drop(alarms); // the relay publishes what is left, then stops
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), relay_task).await;
-    Ok(())
+    evaluation.stop().await
 }

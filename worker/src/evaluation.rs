@@ -1,0 +1,90 @@
+//! The evaluating part of a worker, started and stopped as one by `flowwatch run` and
+//! `flowwatch worker`: the supervisor and its flow actors, the configuration put in force in it,
+//! and the relay that publishes their alarms.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use flowwatch_storage::{Event, Store};
+use ractor::{Actor, ActorRef};
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+
+use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs, SupervisorMsg};
+use crate::alarms::{Relay, RelayStatus, Sink};
+use crate::in_force::{InForce, reconfigure};
+use crate::{Clock, WorkerSettings};
+
+/// What an evaluation starts from.
+pub struct EvaluationArgs {
+    /// The configuration in force; every version published here is put in force.
+    pub config: watch::Receiver<InForce>,
+    /// Where everything is kept.
+    pub store: Arc<dyn Store>,
+    /// The clock.
+    pub clock: Clock,
+    /// The flow actors' settings.
+    pub settings: WorkerSettings,
+    /// Where alarms are published.
+    pub sink: Sink,
+    /// The partitions run (`None`: every flow).
+    pub ownership: Option<Ownership>,
+}
+
+/// A running evaluation.
+pub struct Evaluation {
+    /// The supervisor (ingest goes to it).
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// Every status change the actors record.
+    pub alarms: broadcast::Sender<Event>,
+    /// The relay's counters.
+    pub relay: Arc<RelayStatus>,
+    supervisor_task: JoinHandle<()>,
+    relay_task: JoinHandle<()>,
+}
+
+impl Evaluation {
+    /// Starts the supervisor (its actors catch up from storage), the relay and the
+    /// configuration listener.
+    pub async fn start(args: EvaluationArgs) -> Result<Evaluation, String> {
+        let (alarms, _) = broadcast::channel(4096);
+        let config = args.config.borrow().config.clone();
+        let (supervisor, supervisor_task) = Actor::spawn(
+            None,
+            FlowSupervisor,
+            SupervisorArgs {
+                config,
+                store: args.store.clone(),
+                clock: args.clock,
+                settings: Arc::new(args.settings),
+                alarms: alarms.clone(),
+                ownership: args.ownership,
+            },
+        )
+        .await
+        .map_err(|e| format!("the worker did not start: {e}"))?;
+        let relay = Relay::new(args.store, args.sink, &alarms);
+        let status = relay.status();
+        let relay_task = tokio::spawn(relay.run());
+        tokio::spawn(reconfigure(args.config, supervisor.clone()));
+        Ok(Evaluation {
+            supervisor,
+            alarms,
+            relay: status,
+            supervisor_task,
+            relay_task,
+        })
+    }
+
+    /// Lets the actors finish the batches already taken (draining, not stopping), then
+    /// publishes what the outbox holds (for at most 5 s).
+    pub async fn stop(self) -> Result<(), String> {
+        if self.supervisor.drain().is_err() {
+            self.supervisor.stop(None);
+        }
+        let stopped = self.supervisor_task.await;
+        drop(self.alarms); // the relay publishes what is left, then stops
+        let _ = tokio::time::timeout(Duration::from_secs(5), self.relay_task).await;
+        stopped.map_err(|e| format!("the worker failed: {e}"))
+    }
+}
