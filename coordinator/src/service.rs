@@ -2,12 +2,12 @@
 //! steps the cluster and sends each changed plan to its worker (`Worker.ApplyPlan`), and
 //! `GET /metrics` on the same address.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
 use axum::routing::get;
+use flowwatch_proto::client::Channels;
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::coordinator_server::{Coordinator as CoordinatorApi, CoordinatorServer};
 use flowwatch_proto::pb::worker_client::WorkerClient;
@@ -16,7 +16,6 @@ use flowwatch_proto::trace;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -34,7 +33,7 @@ pub struct Coordinator {
     leadership: watch::Receiver<Leadership>,
     /// The leader's view (`None` while this coordinator does not lead).
     cluster: Mutex<Option<Cluster>>,
-    workers: Mutex<HashMap<String, WorkerClient<Channel>>>,
+    workers: Channels,
     plans_sent: std::sync::atomic::AtomicU64,
     plans_failed: std::sync::atomic::AtomicU64,
 }
@@ -85,21 +84,6 @@ impl Coordinator {
         }
     }
 
-    fn client(&self, address: &str) -> std::result::Result<WorkerClient<Channel>, String> {
-        let mut workers = self.workers.lock().expect("no panic holds the client lock");
-        if let Some(c) = workers.get(address) {
-            return Ok(c.clone());
-        }
-        let channel = Endpoint::from_shared(address.to_owned())
-            .map_err(|e| format!("invalid worker address {address:?}: {e}"))?
-            .connect_timeout(SEND_TIMEOUT)
-            .timeout(SEND_TIMEOUT)
-            .connect_lazy();
-        let client = WorkerClient::new(channel);
-        workers.insert(address.to_owned(), client.clone());
-        Ok(client)
-    }
-
     /// Sends `worker` its plan; what it answers confirms the epoch it runs.
     async fn send(self: Arc<Self>, worker: String, address: String, plan: Plan) {
         use std::sync::atomic::Ordering::Relaxed;
@@ -113,8 +97,8 @@ impl Coordinator {
                 request.metadata_mut().insert(k, v);
             }
         }
-        let sent = match self.client(&address) {
-            Ok(mut client) => client
+        let sent = match self.workers.get(&address) {
+            Ok(channel) => WorkerClient::new(channel)
                 .apply_plan(request)
                 .instrument(span)
                 .await
@@ -355,7 +339,7 @@ pub async fn serve(
         origin: Instant::now(),
         leadership,
         cluster: Mutex::new(None),
-        workers: Mutex::new(HashMap::new()),
+        workers: Channels::new("worker", SEND_TIMEOUT),
         plans_sent: Default::default(),
         plans_failed: Default::default(),
     });

@@ -11,6 +11,7 @@
 //! - [`convert`]: a message into a domain type (`TryFrom`, validating: a failure is
 //!   `Status::invalid_argument` whose message starts with the field's path) and a domain type
 //!   into a message (`From`).
+//! - [`client`]: channels to the cluster's servers, one per address, reused.
 //! - [`server`]: serving gRPC and HTTP routes on one address, health and reflection, the
 //!   Prometheus text format.
 //! - [`trace`]: trace context across processes (W3C headers in gRPC metadata, NATS and HTTP
@@ -18,6 +19,7 @@
 //!
 //! Protobuf types stop here and in the gateway: `flowwatch-core` never sees them.
 
+pub mod client;
 pub mod convert;
 pub mod server;
 pub mod trace;

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream;
+use flowwatch_proto::client::Channels;
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::coordinator_client::CoordinatorClient;
 use flowwatch_storage::Store;
@@ -27,7 +28,6 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
 
 use crate::actors::flow_supervisor::{Ownership, SupervisorMsg};
 use crate::ingest::PartitionConsumer;
@@ -79,7 +79,7 @@ pub struct Agent {
     plan: Mutex<(Held, Option<Instant>)>,
     wake: Notify,
     running: watch::Sender<Running>,
-    coordinators: Mutex<HashMap<String, CoordinatorClient<Channel>>>,
+    coordinators: Channels,
 }
 
 /// How long a heartbeat may take.
@@ -107,7 +107,7 @@ impl Agent {
             plan: Mutex::new((Held::default(), None)),
             wake: Notify::new(),
             running: watch::channel(Running::default()).0,
-            coordinators: Mutex::new(HashMap::new()),
+            coordinators: Channels::new("coordinator", HEARTBEAT_TIMEOUT),
         })
     }
 
@@ -280,21 +280,6 @@ impl Agent {
         Ok(flows)
     }
 
-    fn coordinator(&self, address: &str) -> Result<CoordinatorClient<Channel>, String> {
-        let mut clients = self.coordinators.lock().expect("no panic holds the lock");
-        if let Some(c) = clients.get(address) {
-            return Ok(c.clone());
-        }
-        let channel = Endpoint::from_shared(address.to_owned())
-            .map_err(|e| format!("invalid coordinator address {address:?}: {e}"))?
-            .connect_timeout(HEARTBEAT_TIMEOUT)
-            .timeout(HEARTBEAT_TIMEOUT)
-            .connect_lazy();
-        let client = CoordinatorClient::new(channel);
-        clients.insert(address.to_owned(), client.clone());
-        Ok(client)
-    }
-
     fn heartbeat_request(&self) -> pb::HeartbeatRequest {
         let running = self.running.borrow().clone();
         let newest = METRICS.newest_record.get();
@@ -331,8 +316,12 @@ impl Agent {
             }
             tried.push(address.clone());
             let asked = Instant::now();
-            let reply = match self.coordinator(&address) {
-                Ok(mut c) => c.heartbeat(request.clone()).await,
+            let reply = match self.coordinators.get(&address) {
+                Ok(channel) => {
+                    CoordinatorClient::new(channel)
+                        .heartbeat(request.clone())
+                        .await
+                }
                 Err(why) => {
                     tracing::warn!("{why}");
                     continue;
