@@ -23,7 +23,7 @@ use flowwatch_worker::service::ServiceSettings;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::serve::{configuration, parse_clock, shutdown_signal};
+use crate::serve::{configuration, listen, parse_clock, shutdown_signal};
 
 /// `flowwatch coordinator` flags (each also `FLOWWATCH_COORDINATOR__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -122,16 +122,13 @@ pub struct WorkerArgs {
     dump_config: bool,
 }
 
-/// Binds `at`, prints the address, and returns the listener and the advertised URL.
+/// Binds `at` (`--grpc`, the address printed) and returns the listener and the advertised
+/// URL.
 async fn bind(
     at: SocketAddr,
     advertise: &Option<String>,
 ) -> Result<(tokio::net::TcpListener, String)> {
-    let listener = tokio::net::TcpListener::bind(at)
-        .await
-        .with_context(|| format!("cannot listen on {at} (--grpc)"))?;
-    let addr = listener.local_addr()?;
-    println!("listening on http://{addr}");
+    let (listener, addr) = listen(at, "--grpc").await?;
     Ok((
         listener,
         advertise.clone().unwrap_or(format!("http://{addr}")),
@@ -227,20 +224,27 @@ pub async fn worker(args: WorkerArgs) -> Result<()> {
         .map_err(|e| anyhow!("worker: {e}"))
 }
 
+/// The coordinators an admin command asks.
+#[derive(clap::Args, Debug)]
+pub struct Coordinators {
+    /// The coordinators' gRPC addresses, comma-separated (the leader is found).
+    #[arg(
+        long,
+        env = "FLOWWATCH_ADMIN__COORDINATOR",
+        value_delimiter = ',',
+        required = true
+    )]
+    coordinator: Vec<String>,
+}
+
 /// `flowwatch admin` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum Admin {
     /// Shows the members, their plans' epochs and partitions, their load, and what moves, as
     /// the leading coordinator sees them.
     Cluster {
-        /// The coordinators' gRPC addresses, comma-separated (the leader is found).
-        #[arg(
-            long,
-            env = "FLOWWATCH_ADMIN__COORDINATOR",
-            value_delimiter = ',',
-            required = true
-        )]
-        coordinator: Vec<String>,
+        #[command(flatten)]
+        coordinators: Coordinators,
         /// Print the view as JSON.
         #[arg(long)]
         json: bool,
@@ -250,14 +254,8 @@ pub enum Admin {
     Drain {
         /// The worker's name (as `flowwatch admin cluster` lists it).
         worker: String,
-        /// The coordinators' gRPC addresses, comma-separated (the leader is found).
-        #[arg(
-            long,
-            env = "FLOWWATCH_ADMIN__COORDINATOR",
-            value_delimiter = ',',
-            required = true
-        )]
-        coordinator: Vec<String>,
+        #[command(flatten)]
+        coordinators: Coordinators,
         /// Let the worker take partitions again.
         #[arg(long)]
         undo: bool,
@@ -313,8 +311,8 @@ async fn leader(coordinators: &[String]) -> Result<CoordinatorClient<tonic::tran
 /// Runs an admin command.
 pub async fn admin(command: Admin) -> Result<()> {
     match command {
-        Admin::Cluster { coordinator, json } => {
-            let view = leader(&coordinator)
+        Admin::Cluster { coordinators, json } => {
+            let view = leader(&coordinators.coordinator)
                 .await?
                 .cluster(pb::ClusterRequest {})
                 .await?
@@ -327,12 +325,12 @@ pub async fn admin(command: Admin) -> Result<()> {
         }
         Admin::Drain {
             worker,
-            coordinator,
+            coordinators,
             undo,
             no_wait,
             timeout,
         } => {
-            let mut client = leader(&coordinator).await?;
+            let mut client = leader(&coordinators.coordinator).await?;
             client
                 .drain(pb::DrainRequest {
                     worker: worker.clone(),

@@ -125,12 +125,8 @@ impl ApiArgs {
     /// the first line of standard output once the address is bound (tests and scripts read
     /// the address from it, with `--http 127.0.0.1:0`); nothing else goes to standard output.
     pub async fn serve(&self, gateway: Arc<Gateway>) -> Result<()> {
-        let listener = tokio::net::TcpListener::bind(self.http)
-            .await
-            .with_context(|| format!("cannot listen on {}", self.http))?;
-        let addr = listener.local_addr()?;
+        let (listener, addr) = listen(self.http, "--http").await?;
         tracing::info!(clock = %utc_string(gateway.clock.now()), "flowwatch serving on http://{addr}");
-        println!("listening on http://{addr}");
         let grpc = match self.grpc {
             Some(at) => {
                 let listener = tokio::net::TcpListener::bind(at)
@@ -160,6 +156,17 @@ impl ApiArgs {
         }
         Ok(())
     }
+}
+
+/// Binds `at` (given by `flag`) and prints `listening on http://ADDR` as the first line of
+/// standard output (tests and scripts read the address from it when the port is 0).
+pub async fn listen(at: SocketAddr, flag: &str) -> Result<(tokio::net::TcpListener, SocketAddr)> {
+    let listener = tokio::net::TcpListener::bind(at)
+        .await
+        .with_context(|| format!("cannot listen on {at} ({flag})"))?;
+    let addr = listener.local_addr()?;
+    println!("listening on http://{addr}");
+    Ok((listener, addr))
 }
 
 /// The clock: the system's, or shifted to start at `start_time` (RFC 3339, `--start-time`).

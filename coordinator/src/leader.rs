@@ -57,6 +57,15 @@ pub async fn bucket(client: async_nats::Client, ttl: Duration) -> Result<kv::Sto
     .map_err(|e| Error::Nats(format!("cannot open the KV bucket {BUCKET}: {e}")))
 }
 
+/// Publishes `new` on `view` if it differs from what is there.
+fn show(view: &watch::Sender<Leadership>, new: Leadership) {
+    view.send_if_modified(|l| {
+        let changed = *l != new;
+        *l = new;
+        changed
+    });
+}
+
 /// Campaigns for the lease and keeps it while it can, publishing the leadership on `view`,
 /// until `shutdown`; then gives the lease up if it holds it.
 pub async fn campaign(
@@ -85,10 +94,7 @@ pub async fn campaign(
                         Ok(Some(v)) => serde_json::from_slice(&v).ok(),
                         _ => None,
                     };
-                    view.send_if_modified(|l| {
-                        let new = Leadership { term: None, leader };
-                        std::mem::replace(l, new.clone()) != new
-                    });
+                    show(&view, Leadership { term: None, leader });
                     None
                 }
             },
@@ -107,13 +113,14 @@ pub async fn campaign(
             }
         };
         if let Some((term, ..)) = held {
-            view.send_if_modified(|l| {
-                let new = Leadership {
+            let leader = Some(me.clone());
+            show(
+                &view,
+                Leadership {
                     term: Some(term),
-                    leader: Some(me.clone()),
-                };
-                std::mem::replace(l, new.clone()) != new
-            });
+                    leader,
+                },
+            );
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,

@@ -124,11 +124,6 @@ impl Cluster {
         self.epoch
     }
 
-    /// How many partitions flows are hashed into.
-    pub fn partition_count(&self) -> u32 {
-        self.partitions
-    }
-
     /// The members by name.
     pub fn members(&self) -> &BTreeMap<String, Member> {
         &self.members
@@ -147,11 +142,6 @@ impl Cluster {
     /// Whether a new leader is still collecting heartbeats.
     pub fn settling(&self, now: Millis) -> bool {
         now < self.settling_until
-    }
-
-    /// The timing.
-    pub fn timing(&self) -> Timing {
-        self.timing
     }
 
     /// Takes a heartbeat; returns the worker's plan (which renews its lease).
