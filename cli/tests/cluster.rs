@@ -8,7 +8,7 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::{BufRead, BufReader};
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -56,16 +56,7 @@ impl Proc {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| {
-                panic!("{subcommand}: unexpected first line {line:?} (a nats-server with KV?)")
-            });
+        let addr = common::listening_address(&mut child);
         Proc {
             url: format!("http://{addr}"),
             child,
@@ -628,33 +619,6 @@ impl Receiver {
     }
 }
 
-/// One HTTP/1.1 request; the status and the body.
-fn http(
-    addr: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String) {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    write!(s, "{head}\r\n{body}").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    (
-        status,
-        response.split_once("\r\n\r\n").unwrap().1.to_owned(),
-    )
-}
-
 #[test]
 fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -696,7 +660,7 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
         Duration::from_secs(30),
     ));
     let login = json!({"username": "root", "password": common::ROOT_PASSWORD}).to_string();
-    let (status, body) = http(
+    let (status, body) = common::http(
         &addr,
         "POST",
         "/api/v1/login",
@@ -723,7 +687,7 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
         ("X-API-Key", key.as_str()),
         ("traceparent", traceparent.as_str()),
     ];
-    let (status, body) = http(&addr, "POST", "/api/v1/ingest", &headers, &csv);
+    let (status, body) = common::http(&addr, "POST", "/api/v1/ingest", &headers, &csv);
     assert_eq!(status, 200, "{body}");
 
     // The alarm carries the trace.

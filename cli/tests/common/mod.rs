@@ -20,6 +20,44 @@ use flowwatch_storage::Store;
 /// The root password the tests start flowwatch with.
 pub const ROOT_PASSWORD: &str = "test root password";
 
+/// The address a `flowwatch` server announces on its first line of standard output
+/// (`listening on http://ADDR`).
+pub fn listening_address(child: &mut Child) -> String {
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    line.trim()
+        .strip_prefix("listening on http://")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_owned()
+}
+
+/// One HTTP/1.1 request to `addr` with `headers`; the status and the body.
+pub fn http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    write!(s, "{head}\r\n{body}").unwrap();
+    let mut response = String::new();
+    s.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
+    (status, body)
+}
+
 /// A running `flowwatch run`, and a root key to call it with.
 pub struct Run {
     pub child: Child,
@@ -95,15 +133,7 @@ impl Run {
             command.env("FLOWWATCH_ROOT_PASSWORD", p);
         }
         let mut child = command.spawn().unwrap();
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let addr = line
-            .trim()
-            .strip_prefix("listening on http://")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
+        let addr = listening_address(&mut child);
         (child, addr)
     }
 
@@ -163,22 +193,9 @@ impl Run {
         content_type: &str,
         body: &str,
     ) -> (u16, String) {
-        let mut s = TcpStream::connect(&self.addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let key = key.map_or(String::new(), |k| format!("X-API-Key: {k}\r\n"));
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: {content_type}\r\n\
-             {key}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-            self.addr,
-            body.len()
-        )
-        .unwrap();
-        let mut response = String::new();
-        s.read_to_string(&mut response).unwrap();
-        let status = response[9..12].parse().unwrap();
-        let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-        (status, body)
+        let mut headers = vec![("Content-Type", content_type)];
+        headers.extend(key.map(|k| ("X-API-Key", k)));
+        http(&self.addr, method, path, &headers, body)
     }
 
     pub fn json(&self, path: &str) -> serde_json::Value {
