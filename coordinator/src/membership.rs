@@ -277,7 +277,8 @@ impl Cluster {
     }
 
     /// Whether every partition is where placement wants it and nothing moves.
-    pub fn balanced(&self) -> bool {
+    #[cfg(test)]
+    fn balanced(&self) -> bool {
         self.revoking.is_empty()
             && place(self.partitions, &self.eligible(), &self.owners) == self.owners
     }

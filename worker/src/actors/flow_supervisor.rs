@@ -118,8 +118,8 @@ pub enum SupervisorMsg {
     Settle(u64),
     /// Runs the flows of these partitions from now on: the actors of the others stop (each
     /// after the message it is handling: its ticks are stored), those of the new ones start,
-    /// caught up from storage (the flow registry is read again: their previous owner may have
-    /// registered flows). Replies with the number of flows running, or an error when storage
+    /// caught up from storage (when partitions come, the flow registry is read again: their
+    /// previous owner may have registered flows). Replies with the number of flows running, or an error when storage
     /// could not be read (then nothing changed).
     Own(Option<Ownership>, RpcReplyPort<Result<usize, String>>),
 }
@@ -152,10 +152,21 @@ impl SupervisorState {
         myself: &ActorRef<SupervisorMsg>,
         ownership: Option<Ownership>,
     ) -> Result<usize, String> {
-        let registered = self.args.store.flows().await.map_err(|e| e.to_string())?;
-        for f in registered {
-            let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
-            *seen = (*seen).min(f.first_seen);
+        // Only partitions coming here can bring flows this supervisor has not seen (registered
+        // by their previous owner): the registry, every flow of the cluster, is read then only.
+        let gains = match (&self.args.ownership, &ownership) {
+            (Some(old), Some(new)) => {
+                old.count != new.count || !new.partitions.is_subset(&old.partitions)
+            }
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        if gains {
+            let registered = self.args.store.flows().await.map_err(|e| e.to_string())?;
+            for f in registered {
+                let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
+                *seen = (*seen).min(f.first_seen);
+            }
         }
         self.args.ownership = ownership;
         let leaving: Vec<(FlowId, ActorRef<FlowMsg>)> = self
