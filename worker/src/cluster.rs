@@ -29,6 +29,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::Clock;
 use crate::actors::flow_supervisor::{Ownership, SupervisorMsg};
 use crate::ingest::PartitionConsumer;
 use crate::metrics::METRICS;
@@ -75,6 +76,7 @@ pub struct Agent {
     store: Arc<dyn Store>,
     js: jetstream::Context,
     epoch: Epoch,
+    clock: Clock,
     /// The newest plan taken, and until when it may run.
     plan: Mutex<(Held, Option<Instant>)>,
     wake: Notify,
@@ -97,9 +99,11 @@ impl Agent {
         store: Arc<dyn Store>,
         nats: async_nats::Client,
         epoch: Epoch,
+        clock: Clock,
     ) -> Arc<Agent> {
         Arc::new(Agent {
             settings,
+            clock,
             supervisor,
             store,
             js: jetstream::new(nats),
@@ -283,9 +287,8 @@ impl Agent {
     fn heartbeat_request(&self) -> pb::HeartbeatRequest {
         let running = self.running.borrow().clone();
         let newest = METRICS.newest_record.get();
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs() as i64);
+        // The worker's clock: records are stamped in its time (`--start-time` shifts it).
+        let now = self.clock.now();
         pb::HeartbeatRequest {
             worker: self.settings.name.clone(),
             address: self.settings.address.clone(),

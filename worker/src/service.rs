@@ -95,6 +95,7 @@ pub async fn run(
         store.clone(),
         nats.clone(),
         epoch,
+        settings.clock,
     );
     let reconciling = tokio::spawn(agent.clone().reconcile(shutdown.clone()));
     tokio::spawn(agent.clone().heartbeats(shutdown.clone()));
