@@ -23,7 +23,7 @@ use flowwatch_worker::service::ServiceSettings;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::serve::{configuration, listen, parse_clock, shutdown_signal};
+use crate::serve::{configuration, listen, nats, parse_clock, shutdown_signal};
 
 /// `flowwatch coordinator` flags (each also `FLOWWATCH_COORDINATOR__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -144,14 +144,6 @@ fn on_signal() -> CancellationToken {
         t.cancel();
     });
     token
-}
-
-async fn nats(url: &str) -> Result<async_nats::Client> {
-    async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(url)
-        .await
-        .with_context(|| format!("invalid --nats-url {url}"))
 }
 
 /// Runs a coordinator until SIGINT or SIGTERM.

@@ -79,11 +79,7 @@ pub async fn run(args: Args) -> Result<()> {
 
     // Reconnects (and resubscribing) are async-nats's job; a server away at start is waited
     // for until the ingest stream's JetStream request below times out (then the gateway exits).
-    let nats = async_nats::ConnectOptions::new()
-        .retry_on_initial_connect()
-        .connect(args.nats_url.as_str())
-        .await
-        .with_context(|| format!("invalid --nats-url {}", args.nats_url))?;
+    let nats = crate::serve::nats(&args.nats_url).await?;
     let alarms = nats
         .subscribe(format!("{ALARM_SUBJECT}.>"))
         .await

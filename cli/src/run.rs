@@ -83,13 +83,7 @@ pub async fn run(args: Args) -> Result<()> {
     };
     let in_force = configuration(store.as_ref(), args.config.as_ref()).await?;
     let nats = match &args.nats_url {
-        Some(url) => Some(
-            async_nats::ConnectOptions::new()
-                .retry_on_initial_connect()
-                .connect(url.as_str())
-                .await
-                .with_context(|| format!("invalid --nats-url {url}"))?,
-        ),
+        Some(url) => Some(crate::serve::nats(url).await?),
         None => None,
     };
     let (config, saved) = tokio::sync::watch::channel(in_force);

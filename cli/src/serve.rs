@@ -158,6 +158,16 @@ impl ApiArgs {
     }
 }
 
+/// A connection to the NATS server at `url` (`--nats-url`). A server away at start is waited
+/// for (and later outages reconnected) by async-nats; only an unusable URL fails here.
+pub async fn nats(url: &str) -> Result<async_nats::Client> {
+    async_nats::ConnectOptions::new()
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+        .with_context(|| format!("invalid --nats-url {url}"))
+}
+
 /// Binds `at` (given by `flag`) and prints `listening on http://ADDR` as the first line of
 /// standard output (tests and scripts read the address from it when the port is 0).
 pub async fn listen(at: SocketAddr, flag: &str) -> Result<(tokio::net::TcpListener, SocketAddr)> {
