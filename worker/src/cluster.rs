@@ -65,8 +65,6 @@ pub struct Running {
     pub epoch: u64,
     /// The partitions it runs.
     pub partitions: BTreeSet<u32>,
-    /// Its flow actors.
-    pub flows: u64,
 }
 
 /// A worker's part in the cluster.
@@ -205,7 +203,6 @@ impl Agent {
                     self.running.send_replace(Running {
                         epoch: target.epoch,
                         partitions: target.partitions.clone(),
-                        flows: flows as u64,
                     });
                     now = target;
                 }
@@ -295,7 +292,8 @@ impl Agent {
             epoch: running.epoch,
             partitions: running.partitions.into_iter().collect(),
             load: Some(pb::WorkerLoad {
-                flows: running.flows,
+                // Live: a flow's actor starts on its first record too, not only with a plan.
+                flows: METRICS.flows.get().max(0) as u64,
                 ingest_lag_seconds: match newest {
                     n if n > 0 => now.saturating_sub(n).max(0) as u64,
                     _ => 0,

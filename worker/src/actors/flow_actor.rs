@@ -95,6 +95,16 @@ impl FlowState {
     /// statuses change, the first tick of each run of changed ticks is recorded as a change of
     /// that tick (a revision when it is older than the alarm window).
     async fn rebuild(&mut self, from: Instant) -> Result<(), ActorProcessingErr> {
+        self.rebuild_knowing(from, None).await
+    }
+
+    /// As [`FlowState::rebuild`], with the stored ticks from `from` on when they were just
+    /// read (`known`: a start reads them anyway; one query less per flow).
+    async fn rebuild_knowing(
+        &mut self,
+        from: Instant,
+        known: Option<Vec<StoredTick>>,
+    ) -> Result<(), ActorProcessingErr> {
         METRICS.rebuilds.add(1);
         let a = &self.args;
         let now = a.clock.now();
@@ -107,11 +117,13 @@ impl FlowState {
                 Instant::MAX,
             )
             .await?;
-        let before: HashMap<Instant, Status> = a
-            .store
-            .read_ticks(&a.flow, from, Instant::MAX)
-            .await?
+        let stored = match known {
+            Some(ticks) => ticks,
+            None => a.store.read_ticks(&a.flow, from, Instant::MAX).await?,
+        };
+        let before: HashMap<Instant, Status> = stored
             .into_iter()
+            .filter(|t| t.start >= from)
             .map(|t| (t.start, t.status))
             .collect();
         let (live, ticks) = LiveFlow::rebuild(
@@ -285,12 +297,13 @@ impl Actor for FlowActor {
             tz,
             LiveFlow::rebuild_start(&args.config, &args.calendar, args.first_day, now),
         );
-        let last_end = args
+        let stored = args
             .store
             .read_ticks(&args.flow, window, Instant::MAX)
-            .await?
-            .last()
-            .map(|t| t.end);
+            .await?;
+        let from = stored.last().map_or(first_start, |t| t.end);
+        // Every stored tick from `from` on is among those read when `from` is in the window.
+        let known = (from >= window).then_some(stored);
         let live = LiveFlow::new(
             args.flow.clone(),
             &args.config,
@@ -306,7 +319,7 @@ impl Actor for FlowActor {
             stale: None,
             cause: opentelemetry::Context::new(),
         };
-        state.rebuild(last_end.unwrap_or(first_start)).await?;
+        state.rebuild_knowing(from, known).await?;
         state.schedule(&myself);
         Ok(state)
     }

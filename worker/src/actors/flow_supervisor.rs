@@ -146,6 +146,17 @@ impl SupervisorState {
         self.args.ownership.as_ref().is_none_or(|o| o.owns(flow))
     }
 
+    /// Keeps when registered flows were first seen, those run here only: the registry holds
+    /// every flow of the cluster (a worker of four would hold four times its own).
+    fn remember(&mut self, registered: Vec<FlowEntry>) {
+        for f in registered {
+            if self.owned(&f.flow) {
+                let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
+                *seen = (*seen).min(f.first_seen);
+            }
+        }
+    }
+
     /// Runs the flows of `ownership` (see [`SupervisorMsg::Own`]).
     async fn own(
         &mut self,
@@ -161,14 +172,15 @@ impl SupervisorState {
             (Some(_), None) => true,
             (None, _) => false,
         };
-        if gains {
-            let registered = self.args.store.flows().await.map_err(|e| e.to_string())?;
-            for f in registered {
-                let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
-                *seen = (*seen).min(f.first_seen);
-            }
-        }
+        let registered = match gains {
+            true => self.args.store.flows().await.map_err(|e| e.to_string())?,
+            false => Vec::new(),
+        };
         self.args.ownership = ownership;
+        let owned = self.args.ownership.clone();
+        self.first_seen
+            .retain(|f, _| owned.as_ref().is_none_or(|o| o.owns(f)));
+        self.remember(registered);
         let leaving: Vec<(FlowId, ActorRef<FlowMsg>)> = self
             .flows
             .iter()
@@ -335,18 +347,16 @@ impl SupervisorState {
             }
             true
         });
-        let store = &self.args.store;
         // Registered first: a flow with stored traffic is always known (a restart finds it).
         if !new_flows.is_empty() {
-            store
+            self.args
+                .store
                 .register_flows(new_flows.clone())
                 .await
                 .map_err(|e| e.to_string())?;
         }
-        for f in new_flows {
-            let seen = self.first_seen.entry(f.flow).or_insert(f.first_seen);
-            *seen = (*seen).min(f.first_seen);
-        }
+        self.remember(new_flows);
+        let store = &self.args.store;
         if batch.is_empty() {
             return Ok((out, Vec::new()));
         }
@@ -465,22 +475,18 @@ impl Actor for FlowSupervisor {
         _: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let first_seen = args
-            .store
-            .flows()
-            .await?
-            .into_iter()
-            .map(|f| (f.flow, f.first_seen))
-            .collect();
-        Ok(SupervisorState {
+        let registered = args.store.flows().await?;
+        let mut state = SupervisorState {
             ticks: TickWriter::start(args.store.clone()),
             taking: None,
             delivered: 0,
             args,
             flows: FlowMap::default(),
             by_actor: HashMap::new(),
-            first_seen,
-        })
+            first_seen: FlowMap::default(),
+        };
+        state.remember(registered);
+        Ok(state)
     }
 
     /// Starts an actor for every known, enabled flow: each catches up the ticks that were due
