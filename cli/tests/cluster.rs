@@ -565,10 +565,56 @@ fn a_worker_stops_promptly_on_sigterm_while_nats_is_away() {
     eprintln!("stopped in {:?}", asked.elapsed());
 }
 
-/// An OTLP/gRPC trace receiver on a free port: every span it is sent.
+/// An OTLP/gRPC receiver on a free port: every span it is sent, and every metric sample by
+/// service name.
 struct Receiver {
     url: String,
     spans: Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>,
+    metrics: Samples,
+}
+
+/// (service name, metric) → the data of its latest sample.
+type Samples =
+    Arc<Mutex<BTreeMap<(String, String), opentelemetry_proto::tonic::metrics::v1::metric::Data>>>;
+
+struct CollectMetrics(Samples);
+
+#[tonic::async_trait]
+impl opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsService
+    for CollectMetrics
+{
+    async fn export(
+        &self,
+        request: tonic::Request<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest,
+        >,
+    ) -> Result<
+        tonic::Response<
+            opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceResponse,
+        >,
+        tonic::Status,
+    > {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        let mut samples = self.0.lock().unwrap();
+        for r in request.into_inner().resource_metrics {
+            let service = r
+                .resource
+                .iter()
+                .flat_map(|r| &r.attributes)
+                .find(|a| a.key == "service.name")
+                .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                    Value::StringValue(s) => Some(s.clone()),
+                    _ => None,
+                })
+                .unwrap_or_default();
+            for m in r.scope_metrics.into_iter().flat_map(|s| s.metrics) {
+                if let Some(data) = m.data {
+                    samples.insert((service.clone(), m.name), data);
+                }
+            }
+        }
+        Ok(tonic::Response::new(Default::default()))
+    }
 }
 
 struct Collect(Arc<Mutex<Vec<opentelemetry_proto::tonic::trace::v1::Span>>>);
@@ -600,8 +646,10 @@ impl opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::Tra
 
 impl Receiver {
     fn start(rt: &tokio::runtime::Runtime) -> Receiver {
+        use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::MetricsServiceServer;
         use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
         let spans = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Samples::default();
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
             .unwrap();
@@ -610,15 +658,24 @@ impl Receiver {
             axum::Router::new(),
             TraceServiceServer::new(Collect(spans.clone())),
         );
+        let router = flowwatch_proto::server::route(
+            router,
+            MetricsServiceServer::new(CollectMetrics(metrics.clone())),
+        );
         rt.spawn(flowwatch_proto::server::serve(
             listener,
             router,
             std::future::pending(),
         ));
-        Receiver { url, spans }
+        Receiver {
+            url,
+            spans,
+            metrics,
+        }
     }
 }
 
+/// One trace follows a record across the processes; every process's metrics arrive too.
 #[test]
 fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -640,6 +697,7 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
         ),
         ("OTEL_EXPORTER_OTLP_ENDPOINT", receiver.url.as_str()),
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        ("OTEL_METRIC_EXPORT_INTERVAL", "200"),
         ("FLOWWATCH_ROOT_PASSWORD", common::ROOT_PASSWORD),
     ];
     let c = Proc::start_with("coordinator", &["--nats-url", &url], &env);
@@ -772,6 +830,57 @@ fn one_trace_follows_a_record_from_the_gateway_through_the_worker_to_its_alarm()
     for a in applied {
         let parent = sent.iter().find(|s| s.span_id == a.parent_span_id);
         assert!(parent.is_some_and(|p| p.trace_id == a.trace_id), "{a:?}");
+    }
+
+    // Each process's metrics arrived under its service name: counters as monotonic sums,
+    // gauges as gauges, with the values `/metrics` shows.
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    use opentelemetry_proto::tonic::metrics::v1::number_data_point::Value;
+    let value = |service: &str, name: &str| {
+        let samples = receiver.metrics.lock().unwrap();
+        let point = match samples.get(&(service.to_owned(), name.to_owned()))? {
+            Data::Sum(s) if s.is_monotonic => s.data_points.first()?,
+            Data::Gauge(g) => g.data_points.first()?,
+            other => panic!("{name}: {other:?}"),
+        };
+        match point.value? {
+            Value::AsDouble(v) => Some(v),
+            Value::AsInt(v) => Some(v as f64),
+        }
+    };
+    let deadline = Wall::now() + Duration::from_secs(10);
+    while !(value("flowwatch-worker", "flowwatch_worker_ticks_total").is_some_and(|v| v > 0.0)
+        && value("flowwatch-worker", "flowwatch_worker_flows") == Some(FLOWS as f64)
+        && value("flowwatch-coordinator", "flowwatch_coordinator_leader") == Some(1.0)
+        && value("flowwatch-gateway", "flowwatch_nats_connected") == Some(1.0))
+    {
+        assert!(
+            Wall::now() < deadline,
+            "metrics received: {:?}",
+            receiver.metrics.lock().unwrap().keys().collect::<Vec<_>>()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // A flow first seen in ingest runs at once, and the worker's heartbeats count it.
+    let csv = format!(
+        "time,country,lob,kind,flow,bytes\n{},CZ,GSM,input,NEW,100\n",
+        utc_string(now())
+    );
+    let headers = [("Content-Type", "text/csv"), ("X-API-Key", key.as_str())];
+    let (status, body) = common::http(&addr, "POST", "/api/v1/ingest", &headers, &csv);
+    assert_eq!(status, 200, "{body}");
+    let deadline = Wall::now() + Duration::from_secs(10);
+    loop {
+        let v = rt.block_on(view(std::slice::from_ref(&c.url)));
+        let flows = v
+            .as_ref()
+            .and_then(|v| Some(v.members.first()?.load?.flows));
+        if flows == Some(FLOWS as u64 + 1) {
+            break;
+        }
+        assert!(Wall::now() < deadline, "flows in the heartbeats: {flows:?}");
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

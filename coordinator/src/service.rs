@@ -6,12 +6,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_nats::jetstream::kv;
-use axum::routing::get;
 use flowwatch_proto::client::Channels;
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::coordinator_server::{Coordinator as CoordinatorApi, CoordinatorServer};
 use flowwatch_proto::pb::worker_client::WorkerClient;
-use flowwatch_proto::server::{route, standard, write_metric};
+use flowwatch_proto::server::{metrics_route, route, standard, write_metric};
 use flowwatch_proto::trace;
 use tokio::sync::watch;
 use tokio::time::Instant;
@@ -345,11 +344,11 @@ pub async fn serve(
     });
     tokio::spawn(coordinator.clone().step_loop(shutdown.clone()));
     let metrics = coordinator.clone();
-    let router = axum::Router::new().route(
-        "/metrics",
-        get(move || {
+    let router = metrics_route(
+        axum::Router::new(),
+        Arc::new(move || {
             let m = metrics.clone();
-            async move { m.metrics() }
+            Box::pin(async move { m.metrics() })
         }),
     );
     let router = route(router, CoordinatorServer::new(Service(coordinator)));

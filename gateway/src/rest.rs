@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
@@ -15,7 +15,7 @@ use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
-use flowwatch_proto::server::write_metric;
+use flowwatch_proto::server::{PROMETHEUS_TEXT, Render, write_metric};
 use flowwatch_worker::metrics::METRICS;
 use serde_json::json;
 use tracing::Instrument;
@@ -143,6 +143,17 @@ pub fn routes() -> Vec<Route> {
 /// The routes, each behind [`crate::auth::authorize`] with its access.
 pub fn router(gateway: Arc<Gateway>) -> Router {
     let max_body = gateway.max_body;
+    // This gateway's metrics, for `/metrics` and the OTLP export; the router keeps them.
+    let weak = Arc::downgrade(&gateway);
+    let render = flowwatch_proto::server::metrics(Arc::new(move || {
+        let g = weak.upgrade();
+        Box::pin(async move {
+            match g {
+                Some(g) => render_metrics(&g).await,
+                None => String::new(),
+            }
+        })
+    }));
     routes()
         .into_iter()
         .fold(Router::new(), |r, (path, methods, handlers)| {
@@ -152,6 +163,7 @@ pub fn router(gateway: Arc<Gateway>) -> Router {
         .fallback(no_route)
         .method_not_allowed_fallback(no_method)
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(Extension(render))
         .with_state(gateway)
 }
 
@@ -408,7 +420,12 @@ fn nats_state(g: &Gateway) -> &'static str {
 }
 
 /// Prometheus metrics.
-async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
+async fn metrics(Extension(render): Extension<Render>) -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, PROMETHEUS_TEXT)], render().await)
+}
+
+/// The gateway's metrics in the Prometheus text format.
+async fn render_metrics(g: &Gateway) -> String {
     let mut out = String::new();
     METRICS.render(&mut out);
     if let Ok(n) = g.store.outbox_len().await {
@@ -423,7 +440,7 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
     if let Some(r) = &g.relay {
         r.render(&mut out);
     }
-    let connected = matches!(nats_state(&g), "connected") as u8;
+    let connected = matches!(nats_state(g), "connected") as u8;
     write_metric(
         &mut out,
         "flowwatch_nats_connected",
@@ -431,7 +448,7 @@ async fn metrics(State(g): State<Arc<Gateway>>) -> impl IntoResponse {
         "1 when connected to NATS.",
         connected,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], out)
+    out
 }
 
 #[cfg(test)]

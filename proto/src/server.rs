@@ -6,6 +6,9 @@
 
 use std::convert::Infallible;
 use std::fmt::Write;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, Weak};
 
 use axum::body::Body;
 use axum::response::IntoResponse;
@@ -68,4 +71,58 @@ pub fn write_metric(out: &mut String, name: &str, kind: &str, help: &str, value:
         "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {}",
         value.to_string()
     );
+}
+
+/// Renders a service's metrics in the Prometheus text format.
+pub type Render = Arc<RenderFn>;
+
+/// The metrics of every service of this process: what `/metrics` serves, and what is exported
+/// over OTLP when an endpoint is configured. Weak: a service's metrics go with its router (tests
+/// start and drop many in one process).
+static RENDERS: Mutex<Vec<Weak<RenderFn>>> = Mutex::new(Vec::new());
+
+type RenderFn = dyn Fn() -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync;
+
+/// Makes `render` a source of this process's metrics ([`render_all`]) for as long as it lives;
+/// the caller's `/metrics` route keeps it.
+pub fn metrics(render: Render) -> Render {
+    let mut renders = RENDERS.lock().unwrap_or_else(|p| p.into_inner());
+    renders.retain(|r| r.strong_count() > 0);
+    renders.push(Arc::downgrade(&render));
+    render
+}
+
+/// `router` with `GET /metrics` answered by `render` (registered with [`metrics`]).
+pub fn metrics_route(router: axum::Router, render: Render) -> axum::Router {
+    let render = metrics(render);
+    router.route(
+        "/metrics",
+        axum::routing::get(move || {
+            let render = render.clone();
+            async move {
+                (
+                    [(axum::http::header::CONTENT_TYPE, PROMETHEUS_TEXT)],
+                    render().await,
+                )
+            }
+        }),
+    )
+}
+
+/// The Prometheus text format's content type.
+pub const PROMETHEUS_TEXT: &str = "text/plain; version=0.0.4";
+
+/// The metrics of every service of this process, in the Prometheus text format.
+pub async fn render_all() -> String {
+    let renders: Vec<Render> = RENDERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .iter()
+        .filter_map(Weak::upgrade)
+        .collect();
+    let mut out = String::new();
+    for render in renders {
+        out.push_str(&render().await);
+    }
+    out
 }

@@ -6,10 +6,9 @@
 
 use std::sync::Arc;
 
-use axum::routing::get;
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::worker_server::{Worker as WorkerApi, WorkerServer};
-use flowwatch_proto::server::{route, standard, write_metric};
+use flowwatch_proto::server::{metrics_route, route, standard, write_metric};
 use flowwatch_storage::Store;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
@@ -129,7 +128,14 @@ pub async fn run(
         );
         out
     };
-    let router = axum::Router::new().route("/metrics", get(move || async move { metrics() }));
+    let metrics = Arc::new(metrics);
+    let router = metrics_route(
+        axum::Router::new(),
+        Arc::new(move || {
+            let text = metrics();
+            Box::pin(async move { text })
+        }),
+    );
     let router = route(router, WorkerServer::new(Service(agent)));
     let router = standard(
         router,
