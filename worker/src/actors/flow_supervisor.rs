@@ -475,7 +475,11 @@ impl Actor for FlowSupervisor {
         _: ActorRef<SupervisorMsg>,
         args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let registered = args.store.flows().await?;
+        // A worker of a cluster starts owning nothing: its plan brings the registry read.
+        let registered = match &args.ownership {
+            Some(o) if o.partitions.is_empty() => Vec::new(),
+            _ => args.store.flows().await?,
+        };
         let mut state = SupervisorState {
             ticks: TickWriter::start(args.store.clone()),
             taking: None,
