@@ -421,17 +421,11 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
             .await
             .map_err(anyhow::Error::msg)?,
     );
-    let js = async_nats::jetstream::new(client);
-    let stream_messages = |js: async_nats::jetstream::Context| async move {
-        let mut s = flowwatch_worker::ingest::ingest_stream(&js)
-            .await
-            .map_err(anyhow::Error::msg)?;
-        anyhow::Ok(s.info().await?.state.messages)
-    };
     ensure!(
-        stream_messages(js.clone()).await? == 0,
+        ingest_stream_messages(&client).await? == 0,
         "the ingest stream on {nats_url} is not empty: use a fresh nats-server"
     );
+    let js = async_nats::jetstream::new(client);
     let consumers: Vec<_> = (0..partitions)
         .map(|p| {
             let c = PartitionConsumer {
@@ -451,23 +445,8 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
         .collect();
     let before = METRICS.ingest_records.get();
     let t = WallInstant::now();
-    let next = Arc::new(AtomicUsize::new(0));
-    let batches = Arc::new(batches);
     let pace = Pace::new(load.rate, load.batch);
-    let mut publishers: Vec<_> = (0..load.connections.max(1))
-        .map(|_| {
-            let (publisher, batches, next) = (publisher.clone(), batches.clone(), next.clone());
-            tokio::spawn(async move {
-                loop {
-                    let k = next.fetch_add(1, Ordering::Relaxed);
-                    let Some(b) = batches.get(k) else { break };
-                    pace.wait(k).await;
-                    publisher.publish(b).await.map_err(anyhow::Error::msg)?;
-                }
-                anyhow::Ok(())
-            })
-        })
-        .collect();
+    let mut publishers = publish_all(publisher, batches, load.connections, pace);
     // Stored records, sampled every 20 ms while the publishers run and until all are stored.
     let total = load.records as u64;
     let mut stored = Vec::new();
@@ -509,6 +488,60 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
     }))
 }
 
+/// Messages in the JetStream ingest stream (created if missing).
+pub(crate) async fn ingest_stream_messages(client: &async_nats::Client) -> Result<u64> {
+    let js = async_nats::jetstream::new(client.clone());
+    let mut s = flowwatch_worker::ingest::ingest_stream(&js)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    Ok(s.info().await?.state.messages)
+}
+
+/// Publishes `batches` to the ingest partitions from `publishers` tasks at once, at `pace`.
+pub(crate) fn publish_all(
+    publisher: Arc<flowwatch_worker::ingest::JetStreamIngest>,
+    batches: Vec<Batch>,
+    publishers: usize,
+    pace: Pace,
+) -> Vec<tokio::task::JoinHandle<Result<()>>> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let batches = Arc::new(batches);
+    (0..publishers.max(1))
+        .map(|_| {
+            let (publisher, batches, next) = (publisher.clone(), batches.clone(), next.clone());
+            tokio::spawn(async move {
+                loop {
+                    let k = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(b) = batches.get(k) else { break };
+                    pace.wait(k).await;
+                    publisher.publish(b).await.map_err(anyhow::Error::msg)?;
+                }
+                anyhow::Ok(())
+            })
+        })
+        .collect()
+}
+
+/// A `/proc/PID/status` field in bytes (`VmRSS`, `VmHWM`).
+fn status_bytes(status: &str, field: &str) -> Result<u64> {
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .with_context(|| format!("no {field}"))?;
+    Ok(kb * 1024)
+}
+
+/// Resident and peak resident bytes of a process, from `/proc`.
+pub(crate) fn process_memory(pid: u32) -> Result<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("no process {pid}"))?;
+    Ok((
+        status_bytes(&status, "VmRSS")?,
+        status_bytes(&status, "VmHWM")?,
+    ))
+}
+
 /// CPU seconds and resident bytes of a process, from `/proc`.
 fn process_usage(pid: u32) -> Result<(f64, u64)> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
@@ -518,14 +551,8 @@ fn process_usage(pid: u32) -> Result<(f64, u64)> {
         .split(' ')
         .collect();
     let ticks: u64 = fields[11].parse::<u64>()? + fields[12].parse::<u64>()?;
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let rss_kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .context("no VmRSS")?;
     // USER_HZ is 100 on every Linux architecture flowwatch builds for.
-    Ok((ticks as f64 / 100.0, rss_kb * 1024))
+    Ok((ticks as f64 / 100.0, process_memory(pid)?.0))
 }
 
 /// The body of `GET url/path` on a new connection.
@@ -747,5 +774,7 @@ mod tests {
         let (cpu, rss) = process_usage(std::process::id()).unwrap();
         assert!(cpu >= 0.0);
         assert!(rss > 1 << 20, "{rss}");
+        let (rss, peak) = process_memory(std::process::id()).unwrap();
+        assert!(rss > 1 << 20 && peak >= rss, "{rss} {peak}");
     }
 }

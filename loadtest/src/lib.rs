@@ -8,12 +8,15 @@
 //! - [`drive`]: the load drivers (HTTP ingest, JetStream ingest, steady live load, alarm
 //!   latency), each returning its figures as JSON, over the gateway's own HTTP client
 //!   (`flowwatch_gateway::client`).
+//! - [`cluster`]: the cluster benchmark: a coordinator and worker processes, a million flows
+//!   registered, a worker killed, a cold start.
 //! - [`api`]: the read API under load (a flow's 28 days of ticks, the dashboard, many clients).
 //! - [`score`]: the detection scorer: event recall, detection delay and false alarms per
 //!   flow-month of a tick CSV or a running flowwatch, against the generator's labels.
 //! - [`svg`]: small hand-written SVG charts (bars, lines) for the reports.
 
 pub mod api;
+pub mod cluster;
 pub mod drive;
 pub mod generator;
 pub mod rng;

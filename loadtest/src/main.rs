@@ -135,6 +135,14 @@ enum Command {
         #[command(flatten)]
         out: Out,
     },
+    /// Starts a coordinator and worker processes on a shared store: every flow registered
+    /// and running, one worker killed, then a cold start; times and memory per worker.
+    Cluster {
+        #[command(flatten)]
+        load: flowwatch_loadtest::cluster::ClusterLoad,
+        #[command(flatten)]
+        out: Out,
+    },
     /// Scores detection against the labelled outages of `generate`: event recall, detection
     /// delay and false alarms per flow-month, from a tick CSV or a running flowwatch's API.
     Score {
@@ -364,6 +372,9 @@ fn main() -> Result<()> {
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
             Ok(())
+        }
+        Command::Cluster { load, out } => {
+            out.write(&runtime()?.block_on(flowwatch_loadtest::cluster::cluster(load))?)
         }
         Command::Api { server, load, out } => {
             out.write(&runtime()?.block_on(flowwatch_loadtest::api::api(&server, load))?)
