@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use flowwatch_proto::cluster::{self, Leader, view_json};
 use flowwatch_proto::pb;
-use flowwatch_proto::pb::coordinator_client::CoordinatorClient;
 use flowwatch_storage::redact_uri;
 use flowwatch_worker::cluster::AgentSettings;
 use flowwatch_worker::ingest::DEFAULT_PARTITIONS;
@@ -93,7 +93,8 @@ pub struct WorkerArgs {
         long,
         env = "FLOWWATCH_WORKER__COORDINATOR",
         value_delimiter = ',',
-        required = true
+        required = true,
+        value_parser = coordinator_address
     )]
     coordinator: Vec<String>,
     /// Where the gRPC service (plans; `/metrics`) listens.
@@ -224,9 +225,32 @@ pub struct Coordinators {
         long,
         env = "FLOWWATCH_ADMIN__COORDINATOR",
         value_delimiter = ',',
-        required = true
+        required = true,
+        value_parser = coordinator_address
     )]
     coordinator: Vec<String>,
+}
+
+impl Coordinators {
+    /// The leading coordinator: a client of it and its view.
+    async fn leader(&self) -> Result<Leader> {
+        Ok(cluster::Coordinators::new(self.coordinator.clone())
+            .leader()
+            .await?)
+    }
+}
+
+/// A coordinator's gRPC address as `--coordinator` takes it: `http://host:port` (or
+/// `https://`).
+pub fn coordinator_address(address: &str) -> Result<String, String> {
+    let expected = "expected http://host:port";
+    let uri: tonic::transport::Uri = address
+        .parse()
+        .map_err(|e| format!("not an address ({e}): {expected}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(address.to_owned()),
+        _ => Err(expected.to_owned()),
+    }
 }
 
 /// `flowwatch admin` subcommands.
@@ -260,55 +284,11 @@ pub enum Admin {
     },
 }
 
-async fn connect(address: &str) -> Result<CoordinatorClient<tonic::transport::Channel>> {
-    let channel = tonic::transport::Endpoint::from_shared(address.to_owned())
-        .with_context(|| format!("invalid coordinator address {address:?}"))?
-        .connect_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(10))
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach the coordinator at {address}"))?;
-    Ok(CoordinatorClient::new(channel))
-}
-
-/// A client of the leading coordinator, found through any of `coordinators`.
-async fn leader(coordinators: &[String]) -> Result<CoordinatorClient<tonic::transport::Channel>> {
-    let mut last = anyhow!("no coordinator given");
-    for address in coordinators {
-        let mut client = match connect(address).await {
-            Ok(c) => c,
-            Err(e) => {
-                last = e;
-                continue;
-            }
-        };
-        let view = match client.cluster(pb::ClusterRequest {}).await {
-            Ok(v) => v.into_inner(),
-            Err(s) => {
-                last = anyhow!("{address}: {}", s.message());
-                continue;
-            }
-        };
-        if view.leader {
-            return Ok(client);
-        }
-        if !view.leader_address.is_empty() {
-            return connect(&view.leader_address).await;
-        }
-        last = anyhow!("{address} does not lead and knows no leader");
-    }
-    Err(last.context("no leading coordinator found"))
-}
-
 /// Runs an admin command.
 pub async fn admin(command: Admin) -> Result<()> {
     match command {
         Admin::Cluster { coordinators, json } => {
-            let view = leader(&coordinators.coordinator)
-                .await?
-                .cluster(pb::ClusterRequest {})
-                .await?
-                .into_inner();
+            let view = coordinators.leader().await?.view;
             match json {
                 true => println!("{}", serde_json::to_string_pretty(&view_json(&view))?),
                 false => print!("{}", view_text(&view)),
@@ -322,7 +302,7 @@ pub async fn admin(command: Admin) -> Result<()> {
             no_wait,
             timeout,
         } => {
-            let mut client = leader(&coordinators.coordinator).await?;
+            let mut client = coordinators.leader().await?.client;
             client
                 .drain(pb::DrainRequest {
                     worker: worker.clone(),
@@ -359,34 +339,6 @@ pub async fn admin(command: Admin) -> Result<()> {
             }
         }
     }
-}
-
-/// The cluster view as JSON (for scripts).
-fn view_json(v: &pb::ClusterView) -> serde_json::Value {
-    serde_json::json!({
-        "coordinator": v.coordinator,
-        "leader": v.leader,
-        "leaderAddress": v.leader_address,
-        "epoch": v.epoch,
-        "partitionCount": v.partition_count,
-        "moving": v.moving,
-        "owners": v.owners,
-        "members": v.members.iter().map(|m| {
-            let load = m.load.unwrap_or_default();
-            serde_json::json!({
-                "worker": m.worker,
-                "address": m.address,
-                "state": m.state,
-                "planEpoch": m.plan_epoch,
-                "appliedEpoch": m.applied_epoch,
-                "partitions": m.partitions,
-                "lastHeartbeatMillis": m.last_heartbeat_millis,
-                "flows": load.flows,
-                "ingestLagSeconds": load.ingest_lag_seconds,
-                "memoryBytes": load.memory_bytes,
-            })
-        }).collect::<Vec<_>>(),
-    })
 }
 
 /// The cluster view as a table.
@@ -456,6 +408,26 @@ fn ranges(partitions: &[u32]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn coordinator_addresses_are_urls_with_a_host() {
+        for ok in [
+            "http://127.0.0.1:7070",
+            "https://coordinator-0.coordinator:7070",
+        ] {
+            assert_eq!(coordinator_address(ok).as_deref(), Ok(ok));
+        }
+        for bad in [
+            "127.0.0.1:7070",
+            "coordinator",
+            "ftp://host:21",
+            "http://",
+            "",
+        ] {
+            let e = coordinator_address(bad).unwrap_err();
+            assert!(e.ends_with("expected http://host:port"), "{bad}: {e}");
+        }
+    }
 
     #[test]
     fn partitions_print_as_ranges_and_epochs_as_term_and_count() {

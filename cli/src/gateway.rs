@@ -6,7 +6,9 @@
 //! - the live views' status changes are the alarms the workers publish on NATS
 //!   (`flowwatch.alarms.>`, SPEC §8);
 //! - the configuration in force is the newest stored version, whichever gateway saved it
-//!   (looked for every [`FOLLOW_EVERY`]); a save through this gateway is in force here at once.
+//!   (looked for every [`FOLLOW_EVERY`]); a save through this gateway is in force here at once;
+//! - `GET /api/v1/cluster` is the view of the leader among the coordinators of `--coordinator`
+//!   (without it: `"clustered": false`).
 //!
 //! Several gateways may serve one store. Users, keys, the audit log and the configuration live
 //! in the store; the failed-login limit is per process. SIGINT or SIGTERM stops taking
@@ -17,6 +19,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use flowwatch_gateway::Gateway;
 use flowwatch_gateway::live::follow_alarms;
+use flowwatch_proto::cluster::Coordinators;
 use flowwatch_storage::redact_uri;
 use flowwatch_worker::alarms::ALARM_SUBJECT;
 use flowwatch_worker::in_force::{FOLLOW_EVERY, follow};
@@ -27,9 +30,6 @@ use tokio::sync::broadcast;
 use crate::serve::{ApiArgs, configuration};
 
 /// `flowwatch gateway` flags (each also `FLOWWATCH_GATEWAY__<FLAG>`).
-///
-/// `--coordinator` (SPEC §7) is not taken yet: the gateway needs no coordinator until workers
-/// are placed by one (issue 8); ingest goes to partitions, whoever consumes them.
 #[derive(clap::Args, Debug, Serialize)]
 pub struct Args {
     /// The shared store: `postgres://user@host:5432/db`, `scylla://host:9042/keyspace` or
@@ -48,6 +48,16 @@ pub struct Args {
         value_parser = clap::value_parser!(u32).range(1..=4096)
     )]
     partitions: u32,
+    /// The coordinators' gRPC addresses, comma-separated (`http://host:7070,http://host2:7070`):
+    /// `GET /api/v1/cluster` answers the leader's view of the cluster. Ingest needs none (it
+    /// goes to the partitions, whoever consumes them).
+    #[arg(
+        long,
+        env = "FLOWWATCH_GATEWAY__COORDINATOR",
+        value_delimiter = ',',
+        value_parser = crate::cluster::coordinator_address
+    )]
+    coordinator: Vec<String>,
     /// The HTTP and gRPC APIs, authentication, the clock.
     #[command(flatten)]
     #[serde(flatten)]
@@ -96,6 +106,8 @@ pub async fn run(args: Args) -> Result<()> {
         store,
         relay: None,
         nats: Some(nats),
+        coordinators: (!args.coordinator.is_empty())
+            .then(|| Coordinators::new(args.coordinator.clone())),
         clock,
         max_body: args.api.max_body(),
         auth: args.api.auth(),
@@ -113,6 +125,7 @@ pub async fn run(args: Args) -> Result<()> {
     tracing::info!(
         storage,
         partitions = args.partitions,
+        coordinators = args.coordinator.join(","),
         "gateway on NATS {}",
         args.nats_url
     );

@@ -106,6 +106,7 @@ pub async fn run(args: Args) -> Result<()> {
         store: store.clone(),
         relay: Some(evaluation.relay.clone()),
         nats,
+        coordinators: None,
         clock,
         max_body: args.api.max_body(),
         auth: args.api.auth(),

@@ -131,6 +131,7 @@ fn every_operation_answers_each_role_as_documented() {
             [401, 403, 200],
         ),
         ("GET", "/api/v1/dashboard".into(), "", [401, 200, 200]),
+        ("GET", "/api/v1/cluster".into(), "", [401, 200, 200]),
         (
             "GET",
             "/api/v1/live?onlyOutages=nope".into(),

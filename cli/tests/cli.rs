@@ -282,3 +282,42 @@ fn the_example_settings_file_is_valid() {
     let effective: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(effective["alarm_window"], 86400);
 }
+
+#[test]
+fn the_gateways_coordinators_come_comma_separated_from_the_flag_or_the_environment() {
+    let gateway = [
+        "gateway",
+        "--storage",
+        "postgres://x/y",
+        "--nats-url",
+        "nats://x",
+    ];
+    let effective = |extra: &[&str], env: &[(&str, &str)]| {
+        let o = flowwatch_with(&[&gateway[..], extra, &["--dump-config"]].concat(), env);
+        assert!(o.status.success(), "{}", text(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()["coordinator"].clone()
+    };
+    let (a, b) = ("http://c1:7070", "https://c2:7070");
+    assert_eq!(effective(&[], &[]), serde_json::json!([]), "optional");
+    let env = format!("{a},{b}");
+    let env = [("FLOWWATCH_GATEWAY__COORDINATOR", env.as_str())];
+    assert_eq!(effective(&[], &env), serde_json::json!([a, b]));
+    assert_eq!(
+        effective(&["--coordinator", a], &env),
+        serde_json::json!([a]),
+        "the flag wins"
+    );
+    assert_eq!(
+        effective(&["--coordinator", &format!("{b},{a}")], &[]),
+        serde_json::json!([b, a])
+    );
+    let o = flowwatch(&[&gateway[..], &["--coordinator", "c1:7070", "--dump-config"]].concat());
+    assert!(!o.status.success());
+    let said = text(&o.stderr);
+    assert!(
+        said.contains("'c1:7070'")
+            && said.contains("--coordinator")
+            && said.contains("expected http://host:port"),
+        "{said}"
+    );
+}

@@ -4,6 +4,7 @@
 //! 2.9 has no KV). Traffic goes in through the gateway every second while a worker is killed
 //! with SIGKILL: its partitions run elsewhere within 10 s, every tick of every flow in the
 //! window is stored once with exactly the traffic sent, and every alarm stored reached NATS.
+//! The gateway (`--coordinator`) shows the leader's view of the cluster on `GET /api/v1/cluster`.
 
 mod common;
 
@@ -19,8 +20,8 @@ use flowwatch_core::FlowId;
 use flowwatch_core::detection::Status;
 use flowwatch_core::id::FlowKind;
 use flowwatch_core::time::{Instant, utc_string};
+use flowwatch_proto::cluster::Coordinators;
 use flowwatch_proto::pb;
-use flowwatch_proto::pb::coordinator_client::CoordinatorClient;
 use flowwatch_storage::testsuite::TestDatabase;
 use flowwatch_storage::{EventQuery, FlowBuckets, FlowEntry, Store, StoredTick};
 use flowwatch_worker::testkit::NatsServer;
@@ -179,24 +180,10 @@ fn feed(
     }
 }
 
+/// The leader's view, if one of `coordinators` leads (or names the leader).
 async fn view(coordinators: &[String]) -> Option<pb::ClusterView> {
-    for url in coordinators {
-        let Ok(channel) = tonic::transport::Endpoint::from_shared(url.clone())
-            .unwrap()
-            .connect()
-            .await
-        else {
-            continue;
-        };
-        let mut c = CoordinatorClient::new(channel);
-        if let Ok(v) = c.cluster(pb::ClusterRequest {}).await {
-            let v = v.into_inner();
-            if v.leader {
-                return Some(v);
-            }
-        }
-    }
-    None
+    let coordinators = Coordinators::new(coordinators.to_vec());
+    coordinators.leader().await.ok().map(|leader| leader.view)
 }
 
 /// Whether every partition runs on one of `workers` (and nothing else is a member).
@@ -273,14 +260,17 @@ impl Scenario {
         });
 
         let url = nats.url();
-        let coordinators = ["c1", "c2"]
+        let coordinators: Vec<Proc> = ["c1", "c2"]
             .map(|name| Proc::start("coordinator", &["--nats-url", &url, "--name", name]))
             .into();
+        let urls: Vec<String> = coordinators.iter().map(|c| c.url.clone()).collect();
         let gateway = Arc::new(Run::start_gateway(&[
             "--storage",
             &db.uri(),
             "--nats-url",
             &url,
+            "--coordinator",
+            &urls.join(","),
         ]));
         let mut s = Scenario {
             rt,
@@ -326,6 +316,75 @@ impl Scenario {
     fn settle(&self, workers: usize, within: Duration) -> pb::ClusterView {
         self.rt
             .block_on(wait_settled(&self.urls(), workers, within))
+    }
+
+    /// Checks that the gateway's `GET /api/v1/cluster` (a real key, the leader found through
+    /// `--coordinator`) shows what the leader's `view` says: the leader, its epoch, and every
+    /// running worker with its partitions, heartbeating, carrying the flows between them.
+    fn gateway_shows(&self, view: &pb::ClusterView) {
+        let deadline = Wall::now() + Duration::from_secs(10);
+        let shown = loop {
+            let shown = self.gateway.json("/api/v1/cluster");
+            let flows: u64 = shown["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["flows"].as_u64().unwrap())
+                .sum();
+            // The flow actors are counted at each heartbeat.
+            if flows == FLOWS as u64 {
+                break shown;
+            }
+            assert!(Wall::now() < deadline, "{flows} flows run: {shown}");
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert_eq!(shown["clustered"], true, "{shown}");
+        assert_eq!(shown["leader"], true, "{shown}");
+        assert_eq!(shown["coordinator"], view.coordinator, "{shown}");
+        assert_eq!(shown["epoch"], view.epoch, "{shown}");
+        assert_eq!(shown["partitionCount"], 8, "{shown}");
+        assert_eq!(shown["moving"], json!([]), "{shown}");
+        let placed = |members: Vec<(String, Vec<u64>)>| -> BTreeMap<String, Vec<u64>> {
+            members
+                .into_iter()
+                .map(|(w, mut p)| {
+                    p.sort_unstable();
+                    (w, p)
+                })
+                .collect()
+        };
+        let shown_placement = placed(
+            shown["members"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| {
+                    let p = m["partitions"].as_array().unwrap();
+                    let p = p.iter().map(|p| p.as_u64().unwrap()).collect();
+                    (m["worker"].as_str().unwrap().to_owned(), p)
+                })
+                .collect(),
+        );
+        let leaders = placed(
+            view.members
+                .iter()
+                .map(|m| {
+                    let p = m.partitions.iter().map(|&p| u64::from(p)).collect();
+                    (m.worker.clone(), p)
+                })
+                .collect(),
+        );
+        assert_eq!(shown_placement, leaders);
+        let running: Vec<&String> = self.workers.keys().collect();
+        assert_eq!(shown_placement.keys().collect::<Vec<_>>(), running);
+        for m in shown["members"].as_array().unwrap() {
+            assert_eq!(m["state"], "live", "{m}");
+            assert!(m["appliedEpoch"] == m["planEpoch"], "{m}");
+            assert!(m["lastHeartbeatMillis"].as_u64().unwrap() < 2_000, "{m}");
+            assert!(m["memoryBytes"].as_u64().unwrap() > 0, "{m}");
+            assert!(m["ingestLagSeconds"].as_u64().unwrap() < 10, "{m}");
+            assert!(m["address"].as_str().unwrap().starts_with("http://"), "{m}");
+        }
     }
 
     /// Sleeps until `t`.
@@ -409,6 +468,7 @@ fn a_killed_workers_flows_move_and_no_tick_or_alarm_is_lost() {
     let mut s = Scenario::start();
     let before = s.settle(3, Duration::from_secs(1));
     Scenario::until(s.w0 + 15);
+    s.gateway_shows(&before);
     let victim = "w2";
     let moved = &before
         .members
@@ -425,6 +485,8 @@ fn a_killed_workers_flows_move_and_no_tick_or_alarm_is_lost() {
     for p in moved {
         assert_ne!(after.owners[*p as usize], victim);
     }
+    s.workers.remove(victim);
+    s.gateway_shows(&after);
     s.finish();
 }
 
@@ -495,6 +557,7 @@ fn a_standby_coordinator_leads_when_the_leader_dies_and_evaluation_goes_on() {
     let mut s = Scenario::start();
     let leader = s.rt.block_on(view(&s.urls())).unwrap().coordinator;
     Scenario::until(s.w0 + 15);
+    assert_eq!(s.gateway.json("/api/v1/cluster")["coordinator"], leader);
     let i = if leader == "c1" { 0 } else { 1 };
     let killed = Wall::now();
     s.coordinators[i].kill(); // SIGKILL
@@ -514,6 +577,10 @@ fn a_standby_coordinator_leads_when_the_leader_dies_and_evaluation_goes_on() {
     let takeover = killed.elapsed();
     eprintln!("coordinator failover: {takeover:?}");
     assert_ne!(new.coordinator, leader);
+    // The gateway asked the dead leader last: it finds the new one.
+    let shown = s.gateway.json("/api/v1/cluster");
+    assert_eq!(shown["coordinator"], new.coordinator, "{shown}");
+    assert_eq!(shown["leaderAddress"], standby, "{shown}");
     let ticks = s.finish();
     // Evaluation never stopped: every tick of the window was evaluated on time (its grace
     // plus a margin), the change of leader included.

@@ -2,7 +2,8 @@
 //! Kubernetes): `deploy/compose.yaml`, `deploy/k8s/*.yaml` and `deploy/Dockerfile`. Each parses
 //! (PyYAML, as the replay agreement test's `python3` has it), names what Compose or Kubernetes
 //! needs, and every `flowwatch` command in them is taken by this binary as written (with
-//! `--dump-config`, which parses every flag and value and exits).
+//! `--dump-config`, which parses every flag and value and exits); the gateways ask the
+//! coordinators the workers heartbeat to.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -52,12 +53,40 @@ fn takes(file: &str, args: &[Value], env: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The `--coordinator` lists of the workers and the gateways of one deployment.
+#[derive(Default)]
+struct Coordinators(Vec<(String, Value)>);
+
+impl Coordinators {
+    /// Keeps the coordinators in `settings` (`--dump-config`) of a worker or a gateway.
+    fn take(&mut self, role: &str, settings: &Value) {
+        if role == "worker" || role == "gateway" {
+            self.0
+                .push((role.to_owned(), settings["coordinator"].clone()));
+        }
+    }
+
+    /// Every gateway asks the coordinators every worker heartbeats to (for the cluster view).
+    fn check(&self, file: &str) {
+        let (first_role, first) = &self.0[0];
+        assert!(
+            first.as_array().is_some_and(|a| !a.is_empty()),
+            "{file}: a {first_role} without --coordinator"
+        );
+        for (role, list) in &self.0 {
+            assert_eq!(list, first, "{file}: a {role}'s --coordinator");
+        }
+        assert!(self.0.iter().any(|(r, _)| r == "gateway"), "{file}");
+    }
+}
+
 #[test]
 fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
     let file = deploy().join("compose.yaml");
     let docs = documents(&file);
     let services = docs[0]["services"].as_object().expect("services");
     let mut roles = Vec::new();
+    let mut coordinators = Coordinators::default();
     for (name, service) in services {
         let image = service["image"]
             .as_str()
@@ -66,8 +95,9 @@ fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
             continue;
         }
         let command = service["command"].as_array().unwrap();
-        takes("compose.yaml", command, &[]);
+        let settings = takes("compose.yaml", command, &[]);
         roles.push(command[0].as_str().unwrap().to_owned());
+        coordinators.take(&roles[roles.len() - 1], &settings);
         for dep in service["depends_on"].as_array().unwrap() {
             assert!(
                 services.contains_key(dep.as_str().unwrap()),
@@ -79,11 +109,13 @@ fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
     roles.dedup();
     assert_eq!(roles, ["coordinator", "gateway", "worker"]);
     assert!(services.contains_key("scylla") && services.contains_key("nats"));
+    coordinators.check("compose.yaml");
 }
 
 #[test]
 fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
     let mut roles = Vec::new();
+    let mut coordinators = Coordinators::default();
     let dir = deploy().join("k8s");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
@@ -113,8 +145,9 @@ fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
                     for c in template["spec"]["containers"].as_array().unwrap() {
                         if c["image"].as_str().unwrap().starts_with("flowwatch:") {
                             let args = c["args"].as_array().unwrap();
-                            takes(&name, args, &[]);
+                            let settings = takes(&name, args, &[]);
                             roles.push(args[0].as_str().unwrap().to_owned());
+                            coordinators.take(&roles[roles.len() - 1], &settings);
                         }
                     }
                 }
@@ -132,6 +165,7 @@ fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
     roles.sort();
     roles.dedup();
     assert_eq!(roles, ["coordinator", "gateway", "worker"]);
+    coordinators.check("k8s/");
 }
 
 #[test]
@@ -181,4 +215,9 @@ fn the_local_cluster_script_starts_a_cluster_that_settles() {
         assert!(stdout.contains(&format!("\n{worker} ")), "{stdout}");
     }
     assert!(stdout.contains("leader c"), "{stdout}");
+    // The gateway shows the same cluster (`--coordinator`, GET /api/v1/cluster).
+    assert!(
+        stdout.contains("the gateway's cluster view: leader c") && stdout.contains(": w1 w2 w3\n"),
+        "{stdout}"
+    );
 }

@@ -2,7 +2,8 @@
 //! project runs (`FLOWWATCH_TEST_POSTGRES`, default `postgres://root@127.0.0.1:5432/test`; a
 //! fresh database per test, dropped after) and a real `nats-server` per test: gateways on one
 //! store share users, keys and the configuration; ingest goes through JetStream to the workers'
-//! consumers; the workers' alarms reach the live stream; a bad `--storage` is refused.
+//! consumers; the workers' alarms reach the live stream; a bad `--storage` is refused; the
+//! cluster view without coordinators, and with none answering.
 
 mod common;
 
@@ -18,7 +19,7 @@ use flowwatch_storage::Store;
 use flowwatch_storage::testsuite::TestDatabase;
 use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
 use flowwatch_worker::ingest::{INGEST_STREAM, PartitionConsumer};
-use flowwatch_worker::testkit::{NatsServer, eventually};
+use flowwatch_worker::testkit::{NatsServer, eventually, free_port};
 use flowwatch_worker::{Clock, WorkerSettings};
 use serde_json::{Value, json};
 
@@ -43,7 +44,32 @@ fn gateways_on_one_store_share_users_keys_and_the_configuration() {
     let db = TestDatabase::new();
     let nats = NatsServer::start();
     let one = gateway(&db, &nats, &[]);
-    let two = gateway(&db, &nats, &[]);
+    let dead: Vec<String> = (0..2)
+        .map(|_| format!("http://127.0.0.1:{}", free_port()))
+        .collect();
+    let two = gateway(&db, &nats, &["--coordinator", &dead.join(",")]);
+
+    // Without `--coordinator` a gateway knows no cluster; with coordinators of which none
+    // answers, the cluster view is unavailable, naming every address asked.
+    assert_eq!(
+        one.json("/api/v1/cluster"),
+        json!({"clustered": false, "inProcess": false, "members": []})
+    );
+    let (status, body) = two.request("GET", "/api/v1/cluster", JSON, "");
+    assert_eq!(status, 503, "{body}");
+    let error = &parse(&body)["error"];
+    assert_eq!(error["code"], "coordinator_unavailable");
+    let message = error["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("no leading coordinator found: "),
+        "{message}"
+    );
+    for address in &dead {
+        assert!(
+            message.contains(&format!("{address}: does not answer: ")),
+            "{message}"
+        );
+    }
 
     // A key issued by one gateway works on the other, and so does a user made on one.
     let (status, me) = two.request_as(Some(&one.key), "GET", "/api/v1/me", "", "");

@@ -1,5 +1,5 @@
-//! `flowwatch run` as a process: ingest over HTTP (good and bad lines), the status view and
-//! metrics, alarms on a real `nats-server` with the SPEC §8 schema, and `kill -9` in the middle
+//! `flowwatch run` as a process: ingest over HTTP (good and bad lines), the status view, the
+//! cluster view of one process and metrics, alarms on a real `nats-server` with the SPEC §8 schema, and `kill -9` in the middle
 //! of ingest: every acknowledged record is stored once after a restart.
 
 mod common;
@@ -95,6 +95,11 @@ async fn ingest_status_metrics_and_alarms_on_nats() {
     let lag = c["ingest"]["lagSeconds"].as_i64().unwrap();
     assert!((now - newest..now - newest + 60).contains(&lag), "{lag}");
     assert_eq!(c["nats"], "connected");
+    // One process: no coordinator, and the flows are evaluated here.
+    assert_eq!(
+        run.json("/api/v1/cluster"),
+        serde_json::json!({"clustered": false, "inProcess": true, "members": []})
+    );
     assert_eq!(
         status["time"].as_str().unwrap()[..13],
         utc_string(now)[..13]

@@ -6,7 +6,9 @@
 #
 #   deploy/local/cluster.sh            # runs until Ctrl-C; logs in target/local-cluster/
 #   deploy/local/cluster.sh --smoke    # starts, waits until the workers run every partition,
-#                                      # prints the cluster, stops (a check of this script)
+#                                      # prints the cluster (as `admin cluster` and the
+#                                      # gateway's GET /api/v1/cluster show it), stops (a check
+#                                      # of this script)
 #
 # Environment: FLOWWATCH_BIN (default: target/release/flowwatch, built if missing),
 # LOCAL_CLUSTER_PORT (first of the ports used, default 7000), LOCAL_CLUSTER_DB (default
@@ -57,8 +59,8 @@ for i in 1 2 3; do
     --grpc "127.0.0.1:$((base + 10 + i))" --name "w$i" >"$dir/w$i.out" 2>"$dir/w$i.log" &
   pids+=($!)
 done
-"$bin" gateway --storage "$pg/$db" --nats-url "$nats_url" --http "127.0.0.1:$((base + 80))" \
-  >"$dir/gateway.out" 2>"$dir/gateway.log" &
+"$bin" gateway --storage "$pg/$db" --nats-url "$nats_url" --coordinator "$coordinators" \
+  --http "127.0.0.1:$((base + 80))" >"$dir/gateway.out" 2>"$dir/gateway.log" &
 pids+=($!)
 
 # Settled: three live workers, every partition owned, nothing moving.
@@ -79,6 +81,38 @@ done
 if ! $settled; then
   echo "the cluster did not settle: logs in $dir" >&2
   exit 1
+fi
+# The gateway shows the same cluster (--coordinator): GET /api/v1/cluster with root's key.
+if ! python3 - "http://127.0.0.1:$((base + 80))" <<'EOF'
+import json, os, sys, time, urllib.request
+
+def call(method, path, body=None, key=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(sys.argv[1] + path, data=data, method=method)
+    request.add_header("Content-Type", "application/json")
+    if key:
+        request.add_header("X-API-Key", key)
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.load(answer)
+
+login = {"username": "root", "password": os.environ["FLOWWATCH_ROOT_PASSWORD"]}
+for attempt in range(50):
+    try:
+        key = call("POST", "/api/v1/login", login)["apiKey"]
+        break
+    except OSError as e:
+        error = e
+        time.sleep(0.2)
+else:
+    sys.exit(f"cannot log in to the gateway as root: {error}")
+v = call("GET", "/api/v1/cluster", key=key)
+workers = " ".join(sorted(m["worker"] for m in v["members"]))
+epoch = f"{v['epoch'] >> 32}.{v['epoch'] & 0xffffffff}"
+print(f"the gateway's cluster view: leader {v['coordinator']} (epoch {epoch}): {workers}")
+EOF
+then
+  echo "the gateway shows no cluster view: logs in $dir" >&2
+  $smoke && exit 1
 fi
 echo "web UI and API: http://127.0.0.1:$((base + 80)) (root / \$FLOWWATCH_ROOT_PASSWORD)"
 echo "coordinators: $coordinators   logs: $dir"

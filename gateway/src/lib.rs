@@ -8,6 +8,8 @@
 //!   newest stored version followed when other gateways save.
 //! - [`live`]: `GET /api/v1/live`, Server-Sent Events of status changes and components; the
 //!   workers' alarms from NATS as status changes.
+//! - [`cluster`]: `GET /api/v1/cluster`, the leading coordinator's view of the cluster (or
+//!   that there is none: one process).
 //! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
 //!   and simulation.
 //! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
@@ -23,6 +25,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod cluster;
 pub mod config;
 pub mod grpc;
 pub mod ingest;
@@ -58,6 +61,9 @@ pub struct Gateway {
     pub relay: Option<Arc<RelayStatus>>,
     /// The NATS connection, if configured.
     pub nats: Option<async_nats::Client>,
+    /// The cluster's coordinators (`--coordinator`), if configured: `GET /api/v1/cluster`
+    /// asks the leader among them.
+    pub coordinators: Option<flowwatch_proto::cluster::Coordinators>,
     /// The clock (shifted by `--start-time`).
     pub clock: Clock,
     /// The largest request body taken, in bytes.

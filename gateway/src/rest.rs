@@ -108,6 +108,11 @@ pub fn routes() -> Vec<Route> {
                 .delete(config::delete_flow),
         ),
         ("/api/v1/dashboard", &[("GET", Read)], get(views::dashboard)),
+        (
+            "/api/v1/cluster",
+            &[("GET", Read)],
+            get(crate::cluster::cluster),
+        ),
         ("/api/v1/live", &[("GET", Read)], get(crate::live::live)),
         ("/api/v1/events", &[("GET", Read)], get(views::events)),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),

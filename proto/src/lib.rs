@@ -12,6 +12,8 @@
 //!   `Status::invalid_argument` whose message starts with the field's path) and a domain type
 //!   into a message (`From`).
 //! - [`client`]: channels to the cluster's servers, one per address, reused.
+//! - [`cluster`]: the leading coordinator found among those configured, and its view of the
+//!   cluster as JSON (`flowwatch admin cluster --json`, the gateway's `GET /api/v1/cluster`).
 //! - [`server`]: serving gRPC and HTTP routes on one address, health and reflection, the
 //!   Prometheus text format.
 //! - [`trace`]: trace context across processes (W3C headers in gRPC metadata, NATS and HTTP
@@ -20,6 +22,7 @@
 //! Protobuf types stop here and in the gateway: `flowwatch-core` never sees them.
 
 pub mod client;
+pub mod cluster;
 pub mod convert;
 pub mod server;
 pub mod trace;

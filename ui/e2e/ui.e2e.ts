@@ -313,6 +313,16 @@ describe("the web UI", () => {
     expect(await p.textContent(".cards")).toContain("reachable");
   });
 
+  it("shows one process, no coordinator, in the system status page's cluster section", async () => {
+    expect(await api.get("/api/v1/cluster")).toEqual({ clustered: false, inProcess: true, members: [] });
+    const p = await asRoot();
+    await p.goto(fw.url + "/status");
+    await p.waitForSelector("section[aria-label=Cluster][data-cluster=one-process]");
+    expect(await p.textContent("section[aria-label=Cluster]")).toContain("One process (no coordinator)");
+    expect(await p.$("[data-cluster-error]")).toBeNull();
+    expect(await p.$("section[aria-label=Cluster] table")).toBeNull();
+  });
+
   it("logs out to the login page", async () => {
     const p = await asRoot();
     await p.click("text=Log out");

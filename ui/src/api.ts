@@ -104,6 +104,35 @@ export interface CountryCalendar {
   version: number;
 }
 
+/** A worker of the cluster as the leading coordinator sees it (`GET /cluster`). */
+export interface ClusterMember {
+  worker: string;
+  address: string;
+  state: "live" | "draining" | "joining";
+  planEpoch: number;
+  appliedEpoch: number;
+  partitions: number[];
+  lastHeartbeatMillis: number;
+  flows: number;
+  ingestLagSeconds: number;
+  memoryBytes: number;
+}
+
+/** `GET /cluster`: the leader's view, or one process (no coordinator). */
+export type Cluster =
+  | {
+      clustered: true;
+      coordinator: string;
+      leader: boolean;
+      leaderAddress: string;
+      epoch: number;
+      partitionCount: number;
+      moving: number[];
+      owners: string[];
+      members: ClusterMember[];
+    }
+  | { clustered: false; inProcess: boolean; members: [] };
+
 export interface User {
   name: string;
   role: Role;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDays, ago, axisTime, bytes, duration, granularitySeconds, localDate, localTime, metric, percent, rate } from "./format";
+import { addDays, ago, axisTime, bytes, duration, epoch, granularitySeconds, localDate, localTime, metric, millis, partitionRanges, percent, rate } from "./format";
 
 describe("metric prefixes", () => {
   it("writes bytes with one decimal below ten and none above", () => {
@@ -92,5 +92,28 @@ describe("local time of the flow's country", () => {
     expect(addDays("2026-12-31", 1)).toBe("2027-01-01");
     expect(addDays("2024-03-01", -1)).toBe("2024-02-29");
     expect(addDays("2026-03-29", 1)).toBe("2026-03-30");
+  });
+});
+
+describe("the cluster", () => {
+  it("writes partitions as sorted ranges", () => {
+    expect(partitionRanges([9, 0, 1, 2, 3, 7, 10])).toBe("0-3,7,9-10");
+    expect(partitionRanges([5])).toBe("5");
+    expect(partitionRanges([4, 3, 3])).toBe("3-4");
+    expect(partitionRanges([])).toBe("–");
+  });
+  it("writes an epoch as its term and the term's plan count", () => {
+    expect(epoch(5 * 2 ** 32 + 3)).toBe("5.3");
+    expect(epoch(2 ** 32)).toBe("1.0");
+    expect(epoch(0)).toBe("0.0");
+  });
+  it("writes a heartbeat's age in milliseconds, then seconds", () => {
+    expect(millis(120)).toBe("120 ms");
+    expect(millis(999.6)).toBe("1 s");
+    expect(millis(1500)).toBe("1.5 s");
+    expect(millis(2000)).toBe("2 s");
+    expect(millis(12_000)).toBe("12 s");
+    expect(millis(180_000)).toBe("3 min");
+    expect(millis(Number.NaN)).toBe("–");
   });
 });

@@ -133,3 +133,29 @@ export function addDays(date: string, days: number): string {
   d.setUTCDate(d.getUTCDate() + days);
   return d.toISOString().slice(0, 10);
 }
+
+/** Partitions as sorted ranges: `0-3,7,9-10`; none: `–`. */
+export function partitionRanges(partitions: readonly number[]): string {
+  const sorted = [...new Set(partitions)].sort((a, b) => a - b);
+  const out: string[] = [];
+  for (let i = 0; i < sorted.length; i++) {
+    const start = sorted[i];
+    while (i + 1 < sorted.length && sorted[i + 1] === sorted[i] + 1) i++;
+    out.push(start === sorted[i] ? String(start) : `${start}-${sorted[i]}`);
+  }
+  return out.length ? out.join(",") : "–";
+}
+
+/** A cluster epoch (`term << 32` plus the term's plan count) as `term.count`: `5.3`. */
+export function epoch(e: number): string {
+  const term = Math.floor(e / 2 ** 32);
+  return `${term}.${e - term * 2 ** 32}`;
+}
+
+/** A short length of time given in milliseconds: `120 ms`, `1.5 s`, `12 s`, `3 min`. */
+export function millis(ms: number): string {
+  if (!Number.isFinite(ms)) return "–";
+  if (Math.abs(Math.round(ms)) < 1000) return `${Math.round(ms)} ms`;
+  if (Math.abs(ms) < 10_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")} s`;
+  return duration(ms / 1000);
+}

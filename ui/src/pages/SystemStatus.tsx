@@ -1,9 +1,14 @@
 // The state of every component (store, worker, ingest, alarms, NATS), kept live by the
-// stream's `components` event.
+// stream's `components` event; the cluster as its leading coordinator sees it (or one
+// process), read every few seconds.
 
 import { useEffect, useState } from "react";
-import { ErrorBox, Loading, useApp, useLoad, useTitle } from "../app";
-import { duration, localTime, metric } from "../format";
+import type { Cluster, ClusterMember } from "../api";
+import { ErrorBox, Loading, useApp, useEvery, useLoad, useTitle } from "../app";
+import { bytes, duration, epoch, localTime, metric, millis, partitionRanges } from "../format";
+
+/** How often the cluster view is read again. */
+const CLUSTER_MS = 3000;
 
 interface Components {
   time: string;
@@ -34,6 +39,100 @@ function Row({ k, v }: { k: string; v: React.ReactNode }) {
       <dt>{k}</dt>
       <dd>{v}</dd>
     </div>
+  );
+}
+
+/** Whether a worker's partitions are moving: it has not yet confirmed its newest plan. */
+export function moving(m: Pick<ClusterMember, "planEpoch" | "appliedEpoch">): boolean {
+  return m.appliedEpoch < m.planEpoch;
+}
+
+function Members({ members }: { members: ClusterMember[] }) {
+  if (members.length === 0) return <p className="muted">No worker has joined.</p>;
+  return (
+    <table className="table compact">
+      <thead>
+        <tr>
+          <th scope="col">Worker</th>
+          <th scope="col">State</th>
+          <th scope="col" className="num">
+            Flows
+          </th>
+          <th scope="col">Partitions</th>
+          <th scope="col" className="num">
+            Memory
+          </th>
+          <th scope="col" className="num">
+            Heartbeat
+          </th>
+          <th scope="col" className="num">
+            Ingest lag
+          </th>
+        </tr>
+      </thead>
+      <tbody>
+        {members.map((m) => (
+          <tr key={m.worker} data-worker={m.worker}>
+            <th scope="row" title={m.address}>
+              {m.worker}
+            </th>
+            <td>
+              {m.state}
+              {moving(m) ? (
+                <span className="tag" data-moving title={`runs plan ${epoch(m.appliedEpoch)}, given plan ${epoch(m.planEpoch)}`}>
+                  moving
+                </span>
+              ) : null}
+            </td>
+            <td className="num">{metric(m.flows)}</td>
+            <td data-partitions>{partitionRanges(m.partitions)}</td>
+            <td className="num">{m.memoryBytes > 0 ? bytes(m.memoryBytes) : "–"}</td>
+            <td className="num">{millis(m.lastHeartbeatMillis)} ago</td>
+            <td className="num">{duration(m.ingestLagSeconds)}</td>
+          </tr>
+        ))}
+      </tbody>
+    </table>
+  );
+}
+
+/** The leader's view of the cluster; one process; or why the view is unavailable. */
+function ClusterSection() {
+  const { api } = useApp();
+  const d = useLoad(() => api.get<Cluster>("/cluster"), []);
+  useEvery(d.reload, CLUSTER_MS);
+  const c = d.data;
+  const shape = !c ? "loading" : c.clustered ? "clustered" : c.inProcess ? "one-process" : "no-coordinator";
+  return (
+    <section aria-label="Cluster" data-cluster={shape}>
+      <h2>Cluster</h2>
+      {d.error ? (
+        <div className="error" role="alert" data-cluster-error>
+          Cluster view unavailable: {(d.error as Error).message ?? String(d.error)}
+          {c ? <span className="muted small"> (below: as last seen)</span> : null}
+        </div>
+      ) : null}
+      {!c ? (
+        d.error ? null : <Loading />
+      ) : c.clustered ? (
+        <>
+          <p>
+            Leader <strong>{c.coordinator}</strong> <span className="muted small">{c.leaderAddress}</span>, epoch {epoch(c.epoch)},{" "}
+            {c.partitionCount} partitions
+            {c.moving.length ? `, ${c.moving.length} moving (${partitionRanges(c.moving)})` : ", none moving"}.
+          </p>
+          <Members members={c.members} />
+        </>
+      ) : c.inProcess ? (
+        <p>One process (no coordinator): ingest, evaluation and the API all run here.</p>
+      ) : (
+        <p>
+          No coordinator configured: this gateway was started without <code>--coordinator</code>, so it does not know where the flows
+          run.
+        </p>
+      )}
+      <p className="muted small">Read every {CLUSTER_MS / 1000} s while this page is open.</p>
+    </section>
   );
 }
 
@@ -80,6 +179,7 @@ export function SystemStatus() {
           <Row k="state" v={nats} />
         </Card>
       </div>
+      <ClusterSection />
     </>
   );
 }

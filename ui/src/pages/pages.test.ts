@@ -4,6 +4,7 @@ import { merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
 import { ordered } from "./Lob";
 import { listsOf, marksOf } from "./Settings";
+import { moving } from "./SystemStatus";
 import { keySummary } from "./Users";
 
 const flow = (kind: "input" | "forward", name: string, input: string | null = null): LobFlow => ({
@@ -94,5 +95,16 @@ describe("a user's keys", () => {
       { kind: "issued", count: 1, newest: "2026-11-01T00:00:00Z", expires: null },
     ]);
     expect(keySummary([key("issued", "a", "2026-01-01T00:00:00Z"), key("issued", "b", null)])[0].expires).toBeNull();
+  });
+});
+
+describe("a cluster member", () => {
+  it("is moving while it runs an older plan than it was given", () => {
+    const term = 2 ** 32;
+    expect(moving({ planEpoch: 3 * term + 5, appliedEpoch: 3 * term + 4 })).toBe(true);
+    expect(moving({ planEpoch: 3 * term + 5, appliedEpoch: 3 * term + 5 })).toBe(false);
+    // A new leader's first plans are above what the worker ran under the last one.
+    expect(moving({ planEpoch: 4 * term + 1, appliedEpoch: 3 * term + 9 })).toBe(true);
+    expect(moving({ planEpoch: 0, appliedEpoch: 3 * term })).toBe(false);
   });
 });

@@ -1,0 +1,48 @@
+//! `GET /api/v1/cluster`: the cluster as its leading coordinator sees it — leader, epoch,
+//! partitions, what moves, and every worker with its plan, partitions and load — in the shape
+//! `flowwatch admin cluster --json` prints ([`flowwatch_proto::cluster::view_json`]).
+//!
+//! A gateway without coordinators (`flowwatch run`, or `flowwatch gateway` without
+//! `--coordinator`) answers `{"clustered": false, "inProcess", "members": []}`: `inProcess`
+//! says whether this process evaluates the flows itself (`flowwatch run`). Coordinators
+//! configured but none leading: 503 naming each address asked and what it answered.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use flowwatch_proto::cluster::view_json;
+use flowwatch_worker::ingest::IngestFront;
+use serde_json::{Value, json};
+
+use crate::Gateway;
+use crate::rest::ApiError;
+
+/// The leading coordinator's view, or the single-process answer.
+pub async fn cluster(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiError> {
+    let Some(coordinators) = &g.coordinators else {
+        return Ok(Json(single_process(&g.ingest)));
+    };
+    match coordinators.leader().await {
+        Ok(leader) => Ok(Json(view_json(&leader.view))),
+        // The caller sees why (the UI polls: no log line each time).
+        Err(e) => {
+            tracing::debug!("GET /api/v1/cluster: {e}");
+            Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "coordinator_unavailable",
+                e.to_string(),
+            ))
+        }
+    }
+}
+
+/// The answer of a gateway that knows no coordinator.
+fn single_process(ingest: &IngestFront) -> Value {
+    json!({
+        "clustered": false,
+        "inProcess": matches!(ingest, IngestFront::Local(_)),
+        "members": [],
+    })
+}
