@@ -31,6 +31,11 @@ pub struct CoordinatorArgs {
     /// The NATS server (with JetStream and KV: 2.10 or later): the leader lease lives there.
     #[arg(long, env = "FLOWWATCH_COORDINATOR__NATS_URL")]
     nats_url: String,
+    /// The cluster's shared store (optional): the leader then counts the registered flows
+    /// (`flowwatch_coordinator_flows_registered`). Placement needs no store.
+    #[arg(long, env = "FLOWWATCH_COORDINATOR__STORAGE")]
+    #[serde(serialize_with = "crate::gateway::redacted_option")]
+    storage: Option<String>,
     /// Where the gRPC service (and `/metrics`) listens.
     #[arg(
         long,
@@ -167,6 +172,13 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
             args.lease_ms
         );
     }
+    let registry =
+        match &args.storage {
+            Some(uri) => Some(flowwatch_storage::open(uri).await.with_context(|| {
+                format!("cannot open the store {} (--storage)", redact_uri(uri))
+            })?),
+            None => None,
+        };
     let client = nats(&args.nats_url).await?;
     let (listener, address) = bind(args.grpc, &args.advertise).await?;
     let mut settings = flowwatch_coordinator::Settings::new(
@@ -179,7 +191,7 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
         lease: args.lease_ms,
     };
     settings.leader_ttl = Duration::from_millis(args.leader_ttl_ms);
-    flowwatch_coordinator::run(settings, client, listener, on_signal())
+    flowwatch_coordinator::run(settings, client, registry, listener, on_signal())
         .await
         .with_context(|| format!("coordinator on NATS {}", args.nats_url))
 }

@@ -73,6 +73,17 @@ pub fn redacted<S: serde::Serializer>(uri: &str, s: S) -> Result<S::Ok, S::Error
     s.serialize_str(&redact_uri(uri))
 }
 
+/// As [`redacted`], for an optional URI.
+pub fn redacted_option<S: serde::Serializer>(
+    uri: &Option<String>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    match uri {
+        Some(uri) => redacted(uri, s),
+        None => s.serialize_none(),
+    }
+}
+
 /// Runs until SIGINT or SIGTERM.
 pub async fn run(args: Args) -> Result<()> {
     if args.dump_config {

@@ -260,8 +260,12 @@ impl Scenario {
         });
 
         let url = nats.url();
+        let uri = db.uri();
         let coordinators: Vec<Proc> = ["c1", "c2"]
-            .map(|name| Proc::start("coordinator", &["--nats-url", &url, "--name", name]))
+            .map(|name| {
+                let args = ["--nats-url", &url, "--name", name, "--storage", &uri];
+                Proc::start("coordinator", &args)
+            })
             .into();
         let urls: Vec<String> = coordinators.iter().map(|c| c.url.clone()).collect();
         let gateway = Arc::new(Run::start_gateway(&[
@@ -490,28 +494,21 @@ fn a_killed_workers_flows_move_and_no_tick_or_alarm_is_lost() {
     s.finish();
 }
 
+/// A metric of the server at `url` (`/metrics`), if it serves it.
+fn metric(url: &str, name: &str) -> Option<u64> {
+    let addr = url.trim_start_matches("http://");
+    let (status, text) = common::http(addr, "GET", "/metrics", &[], "");
+    assert_eq!(status, 200, "{text}");
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
 /// The worker metric every flow actor counts its stored ticks in, summed over `workers`.
 fn ticks_evaluated(workers: &BTreeMap<String, Proc>) -> u64 {
     workers
         .values()
-        .map(|w| {
-            let addr = w.url.trim_start_matches("http://");
-            let mut s = std::net::TcpStream::connect(addr).unwrap();
-            use std::io::{Read, Write};
-            write!(
-                s,
-                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-            )
-            .unwrap();
-            let mut text = String::new();
-            s.read_to_string(&mut text).unwrap();
-            text.lines()
-                .find_map(|l| l.strip_prefix("flowwatch_worker_ticks_total "))
-                .unwrap_or_else(|| panic!("no tick count in {text}"))
-                .trim()
-                .parse::<u64>()
-                .unwrap()
-        })
+        .map(|w| metric(&w.url, "flowwatch_worker_ticks_total").expect("a tick count"))
         .sum()
 }
 
@@ -577,6 +574,14 @@ fn a_standby_coordinator_leads_when_the_leader_dies_and_evaluation_goes_on() {
     let takeover = killed.elapsed();
     eprintln!("coordinator failover: {takeover:?}");
     assert_ne!(new.coordinator, leader);
+    // The new leader counts the registered flows in the shared store (`--storage`) at once;
+    // the standby it was did not.
+    let registered = "flowwatch_coordinator_flows_registered";
+    let deadline = Wall::now() + Duration::from_secs(5);
+    while metric(&standby, registered) != Some(FLOWS as u64) {
+        assert!(Wall::now() < deadline, "{:?}", metric(&standby, registered));
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // The gateway asked the dead leader last: it finds the new one.
     let shown = s.gateway.json("/api/v1/cluster");
     assert_eq!(shown["coordinator"], new.coordinator, "{shown}");

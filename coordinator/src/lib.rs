@@ -18,6 +18,7 @@ pub mod leader;
 pub mod membership;
 pub mod service;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -79,6 +80,7 @@ impl Settings {
 pub async fn run(
     settings: Settings,
     nats: async_nats::Client,
+    registry: Option<Arc<dyn flowwatch_storage::Store>>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -88,5 +90,5 @@ pub async fn run(
         ));
     }
     let store = leader::bucket(nats, settings.leader_ttl).await?;
-    service::serve(settings, store, listener, shutdown).await
+    service::serve(settings, store, registry, listener, shutdown).await
 }

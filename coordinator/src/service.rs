@@ -12,6 +12,7 @@ use flowwatch_proto::pb::coordinator_server::{Coordinator as CoordinatorApi, Coo
 use flowwatch_proto::pb::worker_client::WorkerClient;
 use flowwatch_proto::server::{metrics_route, route, standard, write_metric};
 use flowwatch_proto::trace;
+use flowwatch_storage::Store;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -35,7 +36,13 @@ pub struct Coordinator {
     workers: Channels,
     plans_sent: std::sync::atomic::AtomicU64,
     plans_failed: std::sync::atomic::AtomicU64,
+    /// Flows registered in the shared store, as last counted while leading (`None`: no store
+    /// given).
+    registered: Option<std::sync::atomic::AtomicU64>,
 }
+
+/// How often the leader counts the registered flows.
+const COUNT_EVERY: Duration = Duration::from_secs(30);
 
 impl Coordinator {
     fn now(&self) -> Millis {
@@ -193,6 +200,32 @@ impl Coordinator {
         view
     }
 
+    /// While leading, counts the registered flows at once and then every [`COUNT_EVERY`].
+    async fn count_loop(self: Arc<Self>, registry: Arc<dyn Store>, shutdown: CancellationToken) {
+        let Some(registered) = &self.registered else {
+            return;
+        };
+        let mut last: Option<Instant> = None;
+        while !shutdown.is_cancelled() {
+            let leads = self.leadership.borrow().term.is_some();
+            if !leads {
+                last = None;
+            } else if last.is_none_or(|t| t.elapsed() >= COUNT_EVERY) {
+                match registry.flow_count().await {
+                    Ok(n) => {
+                        registered.store(n, std::sync::atomic::Ordering::Relaxed);
+                        last = Some(Instant::now());
+                    }
+                    Err(e) => tracing::warn!("cannot count the registered flows: {e}"),
+                }
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
     fn metrics(&self) -> String {
         use std::sync::atomic::Ordering::Relaxed;
         let view = self.view();
@@ -227,6 +260,15 @@ impl Coordinator {
         ];
         for (name, help, value) in gauges {
             write_metric(&mut out, name, "gauge", help, value);
+        }
+        if let Some(registered) = &self.registered {
+            write_metric(
+                &mut out,
+                "flowwatch_coordinator_flows_registered",
+                "gauge",
+                "Flows registered in the shared store (counted by the leader every 30 s; 0 on a standby).",
+                u64::from(view.leader) * registered.load(Relaxed),
+            );
         }
         write_metric(
             &mut out,
@@ -318,6 +360,7 @@ impl CoordinatorApi for Service {
 pub async fn serve(
     settings: Settings,
     store: kv::Store,
+    registry: Option<Arc<dyn Store>>,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
 ) -> Result<()> {
@@ -341,8 +384,12 @@ pub async fn serve(
         workers: Channels::new("worker", SEND_TIMEOUT),
         plans_sent: Default::default(),
         plans_failed: Default::default(),
+        registered: registry.as_ref().map(|_| Default::default()),
     });
     tokio::spawn(coordinator.clone().step_loop(shutdown.clone()));
+    if let Some(registry) = registry {
+        tokio::spawn(coordinator.clone().count_loop(registry, shutdown.clone()));
+    }
     let metrics = coordinator.clone();
     let router = metrics_route(
         axum::Router::new(),

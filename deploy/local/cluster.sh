@@ -50,7 +50,7 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$base") 2>/dev/null && brea
 
 coordinators=http://127.0.0.1:$((base + 1)),http://127.0.0.1:$((base + 2))
 for i in 1 2; do
-  "$bin" coordinator --nats-url "$nats_url" --grpc "127.0.0.1:$((base + i))" --name "c$i" \
+  "$bin" coordinator --nats-url "$nats_url" --storage "$pg/$db" --grpc "127.0.0.1:$((base + i))" --name "c$i" \
     >"$dir/c$i.out" 2>"$dir/c$i.log" &
   pids+=($!)
 done

@@ -99,6 +99,12 @@ pub trait Store: Send + Sync + 'static {
     /// Every known flow, ordered by flow.
     async fn flows(&self) -> Result<Vec<FlowEntry>>;
 
+    /// How many flows are known (what the coordinator watches; backends that can count
+    /// without reading every entry do).
+    async fn flow_count(&self) -> Result<u64> {
+        Ok(self.flows().await?.len() as u64)
+    }
+
     // ---- configuration ----
 
     /// The newest version of the configuration document, if any was saved.

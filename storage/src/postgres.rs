@@ -717,6 +717,15 @@ impl Store for PostgresStore {
             .collect()
     }
 
+    async fn flow_count(&self) -> Result<u64> {
+        let c = self.client().await;
+        let row = c
+            .query_one("SELECT count(*) FROM flow_registry", &[])
+            .await
+            .map_err(pg)?;
+        Ok(row.get::<_, i64>(0) as u64)
+    }
+
     async fn config_latest(&self) -> Result<Option<ConfigVersion>> {
         let c = self.client().await;
         let row = c

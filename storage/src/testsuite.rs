@@ -763,6 +763,7 @@ pub async fn registry_keeps_first_seen(fx: Fixture) {
         entry("B", T0),
     ];
     assert_eq!(flows, expected);
+    assert_eq!(s.flow_count().await.unwrap(), 4);
 }
 
 /// Configuration versions: compare-and-set, every version readable.
