@@ -187,13 +187,15 @@ async fn view(coordinators: &[String]) -> Option<pb::ClusterView> {
 }
 
 /// Whether every partition runs on one of `workers` (and nothing else is a member).
+/// (Every member has partitions too: a worker that just joined is a member with an empty
+/// plan until the leader's next step, and the view looks settled for those 100 ms.)
 fn settled(v: &pb::ClusterView, workers: usize) -> bool {
     v.members.len() == workers
         && v.moving.is_empty()
         && v.owners.iter().all(|o| !o.is_empty())
-        && v.members
-            .iter()
-            .all(|m| m.state == "live" && m.applied_epoch >= m.plan_epoch)
+        && v.members.iter().all(|m| {
+            m.state == "live" && m.applied_epoch >= m.plan_epoch && !m.partitions.is_empty()
+        })
 }
 
 async fn wait_settled(
