@@ -340,12 +340,22 @@ pub async fn admin(command: Admin) -> Result<()> {
                     bail!("{worker} left the cluster while it was drained");
                 };
                 let runs = m.partitions.len();
-                if runs == 0 && m.applied_epoch >= m.plan_epoch {
-                    eprintln!("{worker}: drained (runs no partition)");
+                // Drained once it runs nothing and another worker runs each of its partitions
+                // (a revoked partition is given on the leader's next step).
+                let waiting = view
+                    .owners
+                    .iter()
+                    .filter(|o| o.is_empty() || **o == worker)
+                    .count();
+                if runs == 0 && m.applied_epoch >= m.plan_epoch && waiting == 0 {
+                    eprintln!("{worker}: drained (runs no partition; the others run them)");
                     return Ok(());
                 }
                 if tokio::time::Instant::now() > deadline {
-                    bail!("{worker} still has {runs} partitions after {timeout} s");
+                    bail!(
+                        "{worker} not drained after {timeout} s: it runs {runs} partitions, \
+                         {waiting} wait for another worker"
+                    );
                 }
                 tokio::time::sleep(Duration::from_millis(250)).await;
             }
