@@ -132,6 +132,8 @@ struct Cluster {
     /// The workers' clock starts at `load.start` when the first of them started.
     origin: (WallInstant, Instant),
     coordinator: Option<Proc>,
+    /// One channel per coordinator, polled every 100 ms.
+    channels: flowwatch_proto::client::Channels,
     workers: Vec<Proc>,
     /// Process starts, for log names.
     starts: usize,
@@ -182,9 +184,7 @@ impl Cluster {
     /// The leader's view.
     async fn view(&self) -> Result<pb::ClusterView> {
         let url = &self.coordinator.as_ref().context("no coordinator")?.url;
-        let channel = tonic::transport::Endpoint::from_shared(url.clone())?
-            .connect()
-            .await?;
+        let channel = self.channels.get(url).map_err(anyhow::Error::msg)?;
         Ok(CoordinatorClient::new(channel)
             .cluster(pb::ClusterRequest {})
             .await?
@@ -308,6 +308,7 @@ pub async fn cluster(load: ClusterLoad) -> Result<Value> {
         load: load.clone(),
         origin: (WallInstant::now(), start),
         coordinator: None,
+        channels: flowwatch_proto::client::Channels::new("coordinator", Duration::from_secs(10)),
         workers: Vec::new(),
         starts: 0,
     };

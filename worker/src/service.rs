@@ -128,7 +128,6 @@ pub async fn run(
         );
         out
     };
-    let metrics = Arc::new(metrics);
     let router = metrics_route(
         axum::Router::new(),
         Arc::new(move || {
