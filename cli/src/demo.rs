@@ -140,9 +140,8 @@ pub async fn feed(gateway: Arc<Gateway>, data: Arc<Dataset>, mut pending: Pendin
         if !due.is_empty() {
             gateway
                 .ingest
-                .ingest(due)
+                .submit(due)
                 .await
-                .map_err(anyhow::Error::msg)
                 .context("the worker did not take the demo traffic")?;
         }
         tokio::select! {

@@ -16,16 +16,15 @@
 
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
+use flowwatch_core::event::ALARM_SUBJECT;
 use flowwatch_gateway::Gateway;
-use flowwatch_gateway::live::follow_alarms;
+use flowwatch_gateway::status::ClusterStatus;
+use flowwatch_ports::in_force::{FOLLOW_EVERY, follow};
 use flowwatch_proto::cluster::Coordinators;
 use flowwatch_storage::redact_uri;
-use flowwatch_worker::alarms::ALARM_SUBJECT;
-use flowwatch_worker::in_force::{FOLLOW_EVERY, follow};
-use flowwatch_worker::ingest::{DEFAULT_PARTITIONS, IngestFront, JetStreamIngest};
+use flowwatch_worker::ingest::{DEFAULT_PARTITIONS, JetStreamIngest};
 use serde::Serialize;
-use tokio::sync::broadcast;
 
 use crate::serve::{ApiArgs, configuration};
 
@@ -107,22 +106,23 @@ pub async fn run(args: Args) -> Result<()> {
         .with_context(|| format!("cannot subscribe to alarms on {}", args.nats_url))?;
     let ingest = JetStreamIngest::new(nats.clone(), args.partitions)
         .await
-        .map_err(|e| anyhow!("NATS {}: {e}", args.nats_url))?;
-    let (changes, _) = broadcast::channel(4096);
-    tokio::spawn(follow_alarms(alarms, changes.clone()));
+        .with_context(|| format!("NATS {}", args.nats_url))?;
+    let coordinators =
+        || (!args.coordinator.is_empty()).then(|| Coordinators::new(args.coordinator.clone()));
+    let status = Arc::new(ClusterStatus::new(coordinators()));
+    let following = status.clone();
+    tokio::spawn(async move { following.follow_alarms(alarms).await });
 
     let gateway = Arc::new(Gateway {
-        ingest: IngestFront::JetStream(Arc::new(ingest)),
+        ingest: Arc::new(ingest),
         config: tokio::sync::watch::channel(in_force).0,
         store,
-        relay: None,
+        status,
         nats: Some(nats),
-        coordinators: (!args.coordinator.is_empty())
-            .then(|| Coordinators::new(args.coordinator.clone())),
+        coordinators: coordinators(),
         clock,
         max_body: args.api.max_body(),
         auth: args.api.auth(),
-        changes,
         ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });

@@ -10,12 +10,12 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use flowwatch_gateway::Gateway;
+use flowwatch_ports::AlarmSink;
 use flowwatch_storage::Store;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_worker::WorkerSettings;
-use flowwatch_worker::alarms::Sink;
+use flowwatch_worker::alarms::{LogSink, NatsSink};
 use flowwatch_worker::evaluation::{Evaluation, EvaluationArgs};
-use flowwatch_worker::ingest::IngestFront;
 use serde::Serialize;
 
 use crate::serve::{ApiArgs, configuration};
@@ -95,22 +95,23 @@ pub async fn run(args: Args) -> Result<()> {
             alarm_window: args.alarm_window,
             ..WorkerSettings::default()
         },
-        sink: nats.clone().map_or(Sink::Log, Sink::nats),
+        sink: match nats.clone() {
+            Some(client) => Arc::new(NatsSink::new(client)) as Arc<dyn AlarmSink>,
+            None => Arc::new(LogSink),
+        },
         ownership: None,
     })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?;
+    .await?;
     let gateway = Arc::new(Gateway {
-        ingest: IngestFront::Local(evaluation.supervisor.clone()),
+        ingest: evaluation.ingest(),
         config,
         store: store.clone(),
-        relay: Some(evaluation.relay.clone()),
+        status: evaluation.status(),
         nats,
         coordinators: None,
         clock,
         max_body: args.api.max_body(),
         auth: args.api.auth(),
-        changes: evaluation.alarms.clone(),
         ui: args.api.web_ui(),
         stopping: tokio::sync::watch::channel(false).0,
     });
@@ -125,5 +126,5 @@ pub async fn run(args: Args) -> Result<()> {
     args.api.serve(gateway).await?;
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");
-    evaluation.stop().await.map_err(|e| anyhow::anyhow!(e))
+    Ok(evaluation.stop().await?)
 }

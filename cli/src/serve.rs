@@ -12,10 +12,11 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use flowwatch_core::config::Config;
 use flowwatch_core::time::{parse_rfc3339, utc_string};
+use flowwatch_gateway::Gateway;
 use flowwatch_gateway::auth::Auth;
-use flowwatch_gateway::{Gateway, InForce};
+use flowwatch_ports::Clock;
+use flowwatch_ports::InForce;
 use flowwatch_storage::Store;
-use flowwatch_worker::Clock;
 use serde::Serialize;
 
 /// The subcommands that take [`ApiArgs`].

@@ -326,7 +326,9 @@ impl Scenario {
 
     /// Checks that the gateway's `GET /api/v1/cluster` (a real key, the leader found through
     /// `--coordinator`) shows what the leader's `view` says: the leader, its epoch, and every
-    /// running worker with its partitions, heartbeating, carrying the flows between them.
+    /// running worker with its partitions, heartbeating, carrying the flows between them; and
+    /// that its `GET /api/v1/status` shows the running workers' health, summed (the gateway
+    /// runs no worker of its own).
     fn gateway_shows(&self, view: &pb::ClusterView) {
         let deadline = Wall::now() + Duration::from_secs(10);
         let shown = loop {
@@ -337,13 +339,32 @@ impl Scenario {
                 .iter()
                 .map(|m| m["flows"].as_u64().unwrap())
                 .sum();
+            let status = self.gateway.json("/api/v1/status")["components"].clone();
             // The flow actors are counted at each heartbeat.
-            if flows == FLOWS as u64 {
+            if flows == FLOWS as u64 && status["worker"]["flows"] == FLOWS {
                 break shown;
             }
-            assert!(Wall::now() < deadline, "{flows} flows run: {shown}");
+            assert!(
+                Wall::now() < deadline,
+                "{flows} flows run: {shown} {status}"
+            );
             std::thread::sleep(Duration::from_millis(200));
         };
+        let status = self.gateway.json("/api/v1/status")["components"].clone();
+        let worker = &status["worker"];
+        assert_eq!(worker["source"], "cluster", "{status}");
+        assert_eq!(worker["workers"], self.workers.len(), "{status}");
+        assert!(worker["ticks"].as_u64().unwrap() > 0, "{status}");
+        assert!(worker["lastEvaluation"].is_string(), "{status}");
+        assert!(
+            status["ingest"]["records"].as_u64().unwrap() > 0,
+            "{status}"
+        );
+        assert!(
+            status["ingest"]["lagSeconds"].as_i64().unwrap() < 10,
+            "{status}"
+        );
+        assert_eq!(status["alarms"]["relay"]["healthy"], true, "{status}");
         assert_eq!(shown["clustered"], true, "{shown}");
         assert_eq!(shown["leader"], true, "{shown}");
         assert_eq!(shown["coordinator"], view.coordinator, "{shown}");

@@ -70,6 +70,16 @@ fn gateways_on_one_store_share_users_keys_and_the_configuration() {
             "{message}"
         );
     }
+    // A gateway alone runs no worker: the workers' health is unknown, and says why, rather
+    // than zeros that look like an idle cluster.
+    let worker = &one.json("/api/v1/status")["components"]["worker"];
+    assert_eq!(worker["source"], "unknown", "{worker}");
+    let why = worker["error"].as_str().unwrap();
+    assert!(why.contains("--coordinator"), "{why}");
+    let worker = &two.json("/api/v1/status")["components"]["worker"];
+    assert_eq!(worker["source"], "unknown", "{worker}");
+    let why = worker["error"].as_str().unwrap();
+    assert!(why.starts_with("no leading coordinator found: "), "{why}");
 
     // A key issued by one gateway works on the other, and so does a user made on one.
     let (status, me) = two.request_as(Some(&one.key), "GET", "/api/v1/me", "", "");

@@ -36,7 +36,7 @@ pub struct Timing {
 }
 
 /// What a worker says in a heartbeat.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Report {
     /// Its name.
     pub worker: String,
@@ -46,16 +46,13 @@ pub struct Report {
     pub epoch: u64,
     /// The partitions it runs.
     pub partitions: Vec<u32>,
-    /// Flow actors running.
-    pub flows: u64,
-    /// Seconds since its newest stored record.
-    pub ingest_lag_seconds: u64,
-    /// Its resident memory in bytes.
-    pub memory_bytes: u64,
+    /// Its load and counters (passed on to the cluster view as they came; no decision reads
+    /// them).
+    pub load: flowwatch_proto::pb::WorkerLoad,
 }
 
 /// A member of the cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Member {
     /// Its last heartbeat.
     pub report: Report,

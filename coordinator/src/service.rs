@@ -183,11 +183,7 @@ impl Coordinator {
                     applied_epoch: m.report.epoch,
                     partitions: c.plan(name).partitions,
                     last_heartbeat_millis: now.saturating_sub(m.seen),
-                    load: Some(pb::WorkerLoad {
-                        flows: m.report.flows,
-                        ingest_lag_seconds: m.report.ingest_lag_seconds,
-                        memory_bytes: m.report.memory_bytes,
-                    }),
+                    load: Some(m.report.load),
                 })
                 .collect();
             view.owners = c
@@ -309,15 +305,12 @@ impl CoordinatorApi for Service {
         if hb.worker.is_empty() {
             return Err(Status::invalid_argument("worker: a worker needs a name"));
         }
-        let load = hb.load.unwrap_or_default();
         let report = Report {
             worker: hb.worker,
             address: hb.address,
             epoch: hb.epoch,
             partitions: hb.partitions,
-            flows: load.flows,
-            ingest_lag_seconds: load.ingest_lag_seconds,
-            memory_bytes: load.memory_bytes,
+            load: hb.load.unwrap_or_default(),
         };
         let c = &self.0;
         let plan = c.leading(|cluster, now| cluster.heartbeat(report, now));

@@ -10,6 +10,7 @@
 //! - [`calendar`]: a country's zone, holidays and lazy days; built-in holiday generators.
 //! - [`config`]: the configuration document (SPEC §5): parsing, validation with field paths,
 //!   inheritance, export.
+//! - [`event`]: a change of a flow's status and its SPEC §8 message (written and read back).
 //! - [`detection`]: expected traffic, differences and statuses (SPEC §3–4), and
 //!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps.
 //! - [`live`]: one flow evaluated live as records and the clock arrive (what a flow actor decides).
@@ -22,6 +23,7 @@
 pub mod calendar;
 pub mod config;
 pub mod detection;
+pub mod event;
 pub mod id;
 pub mod live;
 pub mod placement;

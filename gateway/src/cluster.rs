@@ -13,7 +13,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use flowwatch_proto::cluster::view_json;
-use flowwatch_worker::ingest::IngestFront;
 use serde_json::{Value, json};
 
 use crate::Gateway;
@@ -22,7 +21,7 @@ use crate::rest::ApiError;
 /// The leading coordinator's view, or the single-process answer.
 pub async fn cluster(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiError> {
     let Some(coordinators) = &g.coordinators else {
-        return Ok(Json(single_process(&g.ingest)));
+        return Ok(Json(single_process(g.status.in_process())));
     };
     match coordinators.leader().await {
         Ok(leader) => Ok(Json(view_json(&leader.view))),
@@ -39,10 +38,10 @@ pub async fn cluster(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiEr
 }
 
 /// The answer of a gateway that knows no coordinator.
-fn single_process(ingest: &IngestFront) -> Value {
+fn single_process(in_process: bool) -> Value {
     json!({
         "clustered": false,
-        "inProcess": matches!(ingest, IngestFront::Local(_)),
+        "inProcess": in_process,
         "members": [],
     })
 }

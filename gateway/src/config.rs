@@ -22,10 +22,11 @@ use flowwatch_core::config::{Config, ConfigError, Document, FlowSettings};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::Gateway;
 use crate::auth::Caller;
 use crate::rest::ApiError;
-use crate::{Gateway, InForce};
-use flowwatch_worker::in_force::publish;
+use flowwatch_ports::InForce;
+use flowwatch_ports::in_force::publish;
 
 /// The body of `PUT /api/v1/config`.
 #[derive(Deserialize)]

@@ -153,7 +153,7 @@ impl FlowWatch for FlowWatchService {
             lob: filter("lob", r.lob)?,
             only_outages: r.only_outages,
         };
-        let changes = self.gateway.changes.subscribe();
+        let changes = self.gateway.status.changes();
         Ok(Response::new(Box::pin(watch_changes(
             changes,
             wanted,

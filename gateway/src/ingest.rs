@@ -69,9 +69,13 @@ pub async fn take(
     let outcome = if parsed.batch.is_empty() {
         Default::default()
     } else {
-        g.ingest.ingest(parsed.batch).await.map_err(|why| {
+        g.ingest.submit(parsed.batch).await.map_err(|why| {
             // Nothing of the batch was stored: the client may send it again.
-            ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "not_stored", why)
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not_stored",
+                why.to_string(),
+            )
         })?
     };
     for (flow, n, why) in outcome.refused {

@@ -18,10 +18,13 @@
 //! - [`ui`]: the built web UI (`ui/dist`) at every path the API does not take.
 //! - [`client`]: a minimal keep-alive HTTP/1.1 client of this API (`flowwatch import`, the
 //!   load drivers).
+//! - [`status`]: the status source of a gateway in front of a cluster (alarms from NATS, the
+//!   workers' health from the leading coordinator).
 //! - [`Gateway`]: what the routes share.
 //!
-//! The gateway parses and validates; the worker (in this process, or behind JetStream) stores
-//! and evaluates.
+//! The gateway parses and validates; the workers (in this process, or behind JetStream) store
+//! and evaluate. It sees them only through the ports of `flowwatch_ports`: [`Ingest`] for
+//! records, [`StatusSource`] for status changes and their health; `cli` plugs in the adapters.
 
 pub mod auth;
 pub mod client;
@@ -31,34 +34,32 @@ pub mod grpc;
 pub mod ingest;
 pub mod live;
 pub mod rest;
+pub mod status;
 pub mod ui;
 pub mod views;
 
 use std::sync::Arc;
 
 use flowwatch_core::config::Config;
-use flowwatch_storage::Event;
+use flowwatch_ports::{Clock, InForce, Ingest, StatusSource};
 use flowwatch_storage::Store;
-use flowwatch_worker::Clock;
-use flowwatch_worker::alarms::RelayStatus;
-use flowwatch_worker::ingest::IngestFront;
-use tokio::sync::{broadcast, watch};
-
-pub use flowwatch_worker::in_force::InForce;
+use tokio::sync::watch;
 
 /// What the routes share.
 pub struct Gateway {
-    /// Where ingested records go.
-    pub ingest: IngestFront,
+    /// Where ingested records go: this process's workers, or the JetStream ingest stream.
+    pub ingest: Arc<dyn Ingest>,
     /// The configuration in force (countries and their zones, for parsing). A saved change is
     /// published here; whoever runs the workers listens (in `flowwatch run`, a task that
     /// reconfigures the supervisor). A gateway beside others on one store also publishes here
-    /// what they save ([`flowwatch_worker::in_force::follow`]).
+    /// what they save ([`flowwatch_ports::in_force::follow`]).
     pub config: watch::Sender<InForce>,
     /// The store (status reads it).
     pub store: Arc<dyn Store>,
-    /// The alarm relay of this process, if it runs one.
-    pub relay: Option<Arc<RelayStatus>>,
+    /// Status changes and the workers' health (live views, the status view, the gRPC watch):
+    /// this process's workers in `flowwatch run`, the cluster's in `flowwatch gateway`
+    /// ([`status::ClusterStatus`]).
+    pub status: Arc<dyn StatusSource>,
     /// The NATS connection, if configured.
     pub nats: Option<async_nats::Client>,
     /// The cluster's coordinators (`--coordinator`), if configured: `GET /api/v1/cluster`
@@ -70,10 +71,6 @@ pub struct Gateway {
     pub max_body: usize,
     /// Authentication settings and login limits.
     pub auth: auth::Auth,
-    /// Every status change as the workers record it (live views subscribe): the supervisor's
-    /// broadcast in `flowwatch run`, the workers' alarms from NATS in `flowwatch gateway`
-    /// ([`live::follow_alarms`]).
-    pub changes: broadcast::Sender<Event>,
     /// The web UI served at every path the API does not take.
     pub ui: ui::WebUi,
     /// Turns true when the server shuts down: endless responses (live streams) end then.

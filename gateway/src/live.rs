@@ -18,11 +18,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use flowwatch_core::detection::Status;
+use flowwatch_core::event::AlarmMessage;
 use flowwatch_storage::Event;
-use flowwatch_worker::alarms::{AlarmMessage, parse_message};
-use futures_util::{Stream, StreamExt};
+use futures_util::Stream;
 use serde::Deserialize;
-use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Gateway;
@@ -66,7 +65,7 @@ pub async fn live(
     query: Result<Query<ChangeFilter>, QueryRejection>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let Query(filter) = query.map_err(|e| ApiError::query("", e.body_text()))?;
-    let changes = g.changes.subscribe();
+    let changes = g.status.changes();
     let stopping = g.stopping.subscribe();
     let mut every = tokio::time::interval(COMPONENTS_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -93,21 +92,6 @@ pub async fn live(
         },
     );
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
-}
-
-/// Feeds `changes` (what the live views and the gRPC watch read) with the alarms the workers
-/// publish on NATS (`flowwatch.alarms.>`, the SPEC §8 message): a gateway of a cluster runs no
-/// worker, so this is where its status changes come from. A message that is not an alarm is
-/// logged and skipped. Ends when the subscription does (async-nats resubscribes after a
-/// reconnect on its own).
-pub async fn follow_alarms(mut alarms: async_nats::Subscriber, changes: broadcast::Sender<Event>) {
-    while let Some(m) = alarms.next().await {
-        match parse_message(&m.payload) {
-            // No subscriber now is no error: nobody watches.
-            Ok(e) => drop(changes.send(e)),
-            Err(why) => tracing::warn!(subject = %m.subject, "alarm message skipped: {why}"),
-        }
-    }
 }
 
 #[cfg(test)]

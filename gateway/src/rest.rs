@@ -15,8 +15,8 @@ use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
+use flowwatch_ports::status::Source;
 use flowwatch_proto::server::{PROMETHEUS_TEXT, Render, write_metric};
-use flowwatch_worker::metrics::METRICS;
 use serde_json::json;
 use tracing::Instrument;
 
@@ -372,40 +372,46 @@ async fn status(State(g): State<Arc<Gateway>>) -> Json<serde_json::Value> {
     Json(components(&g).await)
 }
 
-/// Every component's state (`GET /api/v1/status`, and the live stream's `components`).
+/// Every component's state (`GET /api/v1/status`, and the live stream's `components`). The
+/// workers' and ingest's figures are the status source's: this process's workers, or the sum
+/// of a cluster's live workers (`source` says which, or why they are unknown).
 pub(crate) async fn components(g: &Gateway) -> serde_json::Value {
     let (store_ok, store_error, outbox) = match g.store.outbox_len().await {
         Ok(n) => (true, None, Some(n)),
         Err(e) => (false, Some(e.to_string()), None),
     };
-    let relay = g.relay.as_ref().map(|r| {
-        json!({
-            "healthy": r.healthy.load(std::sync::atomic::Ordering::Relaxed),
-            "published": r.published.get(),
-            "failures": r.failures.get(),
-        })
-    });
-    let last = METRICS.last_evaluation.get();
-    let newest = METRICS.newest_record.get();
+    let health = g.status.health().await;
+    let (source, workers, error) = match &health.source {
+        Source::InProcess => ("in process", None, None),
+        Source::Cluster { workers } => ("cluster", Some(*workers), None),
+        Source::Unknown(why) => ("unknown", None, Some(why.as_str())),
+    };
+    let relay = health
+        .relay
+        .map(|r| json!({"healthy": r.healthy, "published": r.published, "failures": r.failures}));
+    let (w, i) = (health.workers, health.ingest);
     let now = g.clock.now();
     json!({
         "time": utc_string(now),
         "components": {
             "store": {"ok": store_ok, "error": store_error},
             "worker": {
-                "flows": METRICS.flows.get(),
-                "ticks": METRICS.ticks.get(),
-                "lastEvaluation": (last > 0).then(|| utc_string(last)),
-                "actorFailures": METRICS.actor_failures.get(),
+                "source": source,
+                "workers": workers,
+                "error": error,
+                "flows": w.flows,
+                "ticks": w.ticks,
+                "lastEvaluation": w.last_evaluation.map(utc_string),
+                "actorFailures": w.actor_failures,
             },
             "ingest": {
-                "records": METRICS.ingest_records.get(),
-                "batches": METRICS.ingest_batches.get(),
-                "refused": METRICS.ingest_refused.get(),
+                "records": i.records,
+                "batches": i.batches,
+                "refused": i.refused,
                 // Event-time lag: how far the newest traffic is behind the clock. It grows
                 // when every source stops, the outage of the whole mediation system.
-                "newestRecord": (newest > 0).then(|| utc_string(newest)),
-                "lagSeconds": (newest > 0).then(|| now - newest),
+                "newestRecord": i.newest_record.map(utc_string),
+                "lagSeconds": i.newest_record.map(|n| now - n),
             },
             "alarms": {"outbox": outbox, "relay": relay},
             "nats": nats_state(g),
@@ -432,7 +438,7 @@ async fn metrics(Extension(render): Extension<Render>) -> impl IntoResponse {
 /// The gateway's metrics in the Prometheus text format.
 async fn render_metrics(g: &Gateway) -> String {
     let mut out = String::new();
-    METRICS.render(&mut out);
+    g.status.render_metrics(&mut out);
     if let Ok(n) = g.store.outbox_len().await {
         write_metric(
             &mut out,
@@ -441,9 +447,6 @@ async fn render_metrics(g: &Gateway) -> String {
             "Alarms not yet published.",
             n,
         );
-    }
-    if let Some(r) = &g.relay {
-        r.render(&mut out);
     }
     let connected = matches!(nats_state(g), "connected") as u8;
     write_metric(

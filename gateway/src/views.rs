@@ -15,6 +15,7 @@ use axum::http::StatusCode;
 use chrono::NaiveDate;
 use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
 use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::event::AlarmMessage;
 use flowwatch_core::record::unknown_country;
 use flowwatch_core::replay::{Window, replay_flow};
 use flowwatch_core::tick::Granularity;
@@ -23,7 +24,6 @@ use flowwatch_core::time::{
 };
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::{Event, EventQuery, StoredTick};
-use flowwatch_worker::alarms::AlarmMessage;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 

@@ -174,6 +174,9 @@ pub fn view_json(v: &pb::ClusterView) -> Value {
                 "flows": load.flows,
                 "ingestLagSeconds": load.ingest_lag_seconds,
                 "memoryBytes": load.memory_bytes,
+                "ticks": load.ticks,
+                "actorFailures": load.actor_failures,
+                "relayHealthy": load.relay_healthy,
             })
         }).collect::<Vec<_>>(),
     })
@@ -327,6 +330,10 @@ mod tests {
                     flows: 42,
                     ingest_lag_seconds: 2,
                     memory_bytes: 1 << 20,
+                    ticks: 900,
+                    actor_failures: 1,
+                    relay_healthy: true,
+                    ..Default::default()
                 }),
             }],
             owners: vec!["w1".into(), "w1".into(), String::new(), "w1".into()],
@@ -342,7 +349,8 @@ mod tests {
                     "worker": "w1", "address": "http://w1:7171", "state": "live",
                     "planEpoch": (3u64 << 32) + 5, "appliedEpoch": (3u64 << 32) + 4,
                     "partitions": [0, 1, 3], "lastHeartbeatMillis": 120, "flows": 42,
-                    "ingestLagSeconds": 2, "memoryBytes": 1 << 20,
+                    "ingestLagSeconds": 2, "memoryBytes": 1 << 20, "ticks": 900,
+                    "actorFailures": 1, "relayHealthy": true,
                 }],
             })
         );

@@ -5,6 +5,8 @@ use flowwatch_core::detection::{Status, TickValues};
 use flowwatch_core::time::Instant;
 use serde::{Deserialize, Serialize};
 
+pub use flowwatch_core::event::Event;
+
 /// Traffic of one flow in one second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Bucket {
@@ -91,32 +93,6 @@ pub struct WriteOutcome {
     pub written: u64,
     /// Refused: a higher epoch had written the tick.
     pub stale: u64,
-}
-
-/// A change of a flow's status (SPEC §4, §8).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Event {
-    /// Unique, stable for the same tick and transition.
-    pub id: String,
-    /// The flow.
-    pub flow: FlowId,
-    /// Start of the tick that changed the status.
-    pub tick_time: Instant,
-    /// When the change was detected.
-    pub time: Instant,
-    /// Status before.
-    pub previous_status: Status,
-    /// Status after.
-    pub new_status: Status,
-    /// Bytes in the tick.
-    pub actual: u64,
-    /// Expected bytes, if known.
-    pub expected: Option<f64>,
-    /// The difference, if known.
-    pub difference: Option<f64>,
-    /// A change found by re-evaluating old ticks (no alarm is sent for it).
-    pub revision: bool,
 }
 
 /// Which events to read.

@@ -13,11 +13,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_nats::jetstream;
-use flowwatch_core::detection::Status;
-use flowwatch_core::time::{parse_rfc3339, utc_string};
-use flowwatch_core::{FlowId, FlowKind};
+use async_trait::async_trait;
+use flowwatch_core::event::{ALARM_SUBJECT, message};
+use flowwatch_core::time::utc_string;
+use flowwatch_ports::status::RelayHealth;
+use flowwatch_ports::{AlarmError, AlarmSink};
 use flowwatch_storage::{Event, Store};
-use serde::Serialize;
 use tokio::sync::broadcast;
 
 use crate::metrics::Counter;
@@ -25,10 +26,6 @@ use flowwatch_proto::server::write_metric;
 
 /// The stream that keeps alarms for late subscribers.
 pub const ALARM_STREAM: &str = "FLOWWATCH_ALARMS";
-/// The subject prefix of alarms.
-pub const ALARM_SUBJECT: &str = "flowwatch.alarms";
-/// The `system` of every alarm message.
-const SYSTEM: &str = "mediation";
 /// How long the stream keeps alarms.
 const ALARM_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Alarms published per round.
@@ -38,193 +35,78 @@ const MAX_BACKOFF: Duration = Duration::from_secs(5);
 /// How often the outbox is looked at when nothing wakes the relay.
 const POLL: Duration = Duration::from_secs(1);
 
-/// The SPEC §8 message of an event (also what the events API lists).
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct AlarmMessage<'e> {
-    id: &'e str,
-    system: &'static str,
-    country: &'e str,
-    lob_name: &'e str,
-    kind: &'static str,
-    flow_name: &'e str,
-    tick_time: String,
-    time: String,
-    previous_status: &'static str,
-    new_status: &'static str,
-    actual: u64,
-    expected: Option<f64>,
-    difference: Option<f64>,
-}
+/// The alarm sink of a process without a message bus: alarms go to the log.
+pub struct LogSink;
 
-impl<'e> AlarmMessage<'e> {
-    /// The message of `e`.
-    pub fn of(e: &'e Event) -> AlarmMessage<'e> {
-        AlarmMessage {
-            id: &e.id,
-            system: SYSTEM,
-            country: &e.flow.country,
-            lob_name: &e.flow.lob,
-            kind: e.flow.kind.as_str(),
-            flow_name: &e.flow.name,
-            tick_time: utc_string(e.tick_time),
-            time: utc_string(e.time),
-            previous_status: e.previous_status.as_str(),
-            new_status: e.new_status.as_str(),
-            actual: e.actual,
-            expected: e.expected,
-            difference: e.difference,
+#[async_trait]
+impl AlarmSink for LogSink {
+    async fn publish(&self, events: &[Event]) -> Result<(), AlarmError> {
+        for e in events {
+            tracing::warn!(
+                target: "flowwatch::alarm",
+                flow = %e.flow,
+                tick = %utc_string(e.tick_time),
+                "{} -> {}",
+                e.previous_status.as_str(),
+                e.new_status.as_str()
+            );
         }
+        Ok(())
     }
 }
 
-/// The SPEC §8 JSON of an event.
-pub fn message(e: &Event) -> Vec<u8> {
-    serde_json::to_vec(&AlarmMessage::of(e)).expect("alarm messages serialize")
-}
+/// The alarm sink on NATS JetStream: the SPEC §8 message on the event's subject, into the
+/// stream [`ALARM_STREAM`], deduplicated by the server on `Nats-Msg-Id` = the event id.
+pub struct NatsSink(jetstream::Context);
 
-/// The event of a SPEC §8 message, the inverse of [`message`] (what a gateway reads from
-/// NATS). Every field is checked; an error names the first bad one (`tickTime: invalid time
-/// …`). Fields the SPEC does not define are ignored; `expected` and `difference` may be `null`
-/// or left out. A message is never a revision (revisions are not alarmed).
-pub fn parse_message(payload: &[u8]) -> Result<Event, String> {
-    use serde_json::Value;
-    let value: Value = serde_json::from_slice(payload).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(m) = value else {
-        return Err("not a JSON object".into());
-    };
-    let text = |name: &str| match m.get(name) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s.as_str()),
-        Some(Value::String(_)) => Err(format!("{name}: empty")),
-        Some(other) => Err(format!("{name}: expected a string, found {other}")),
-        None => Err(format!("{name}: missing")),
-    };
-    let time = |name: &str| parse_rfc3339(text(name)?).map_err(|e| format!("{name}: {e}"));
-    let status = |name: &str| {
-        let s = text(name)?;
-        Status::parse(s).ok_or_else(|| format!("{name}: \"{s}\" is not OK, WARNING, OUTAGE or N_A"))
-    };
-    let number = |name: &str| match m.get(name) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_f64()
-            .map(Some)
-            .ok_or_else(|| format!("{name}: {n} is not a number")),
-        Some(other) => Err(format!("{name}: expected a number or null, found {other}")),
-    };
-    let id = text("id")?;
-    let system = text("system")?;
-    if system != SYSTEM {
-        return Err(format!("system: expected \"{SYSTEM}\", found \"{system}\""));
+impl NatsSink {
+    /// A sink on `client`.
+    pub fn new(client: async_nats::Client) -> NatsSink {
+        NatsSink(jetstream::new(client))
     }
-    let kind = text("kind")?;
-    // Only the spellings `message` writes (not the seed's plural).
-    let kind = FlowKind::parse(kind)
-        .filter(|k| k.as_str() == kind)
-        .ok_or_else(|| format!("kind: \"{kind}\" is not input or forward"))?;
-    let (country, lob, name) = (text("country")?, text("lobName")?, text("flowName")?);
-    let flow = FlowId::new(country, lob, kind, name).map_err(|e| format!("flowName: {e}"))?;
-    let actual = match m.get("actual") {
-        Some(Value::Number(n)) => n
-            .as_u64()
-            .ok_or_else(|| format!("actual: {n} is not a count of bytes"))?,
-        Some(other) => return Err(format!("actual: expected a number, found {other}")),
-        None => return Err("actual: missing".into()),
-    };
-    Ok(Event {
-        id: id.to_owned(),
-        flow,
-        tick_time: time("tickTime")?,
-        time: time("time")?,
-        previous_status: status("previousStatus")?,
-        new_status: status("newStatus")?,
-        actual,
-        expected: number("expected")?,
-        difference: number("difference")?,
-        revision: false,
-    })
 }
 
-/// The subject of an event's alarm.
-pub fn subject(e: &Event) -> String {
-    e.flow.subject(ALARM_SUBJECT)
-}
-
-/// Where the relay sends alarms.
-#[derive(Clone)]
-pub enum Sink {
-    /// The log only (no message bus configured).
-    Log,
-    /// NATS JetStream.
-    Nats(Box<jetstream::Context>),
-}
-
-impl Sink {
-    /// A NATS sink on `client`.
-    pub fn nats(client: async_nats::Client) -> Sink {
-        Sink::Nats(Box::new(jetstream::new(client)))
+#[async_trait]
+impl AlarmSink for NatsSink {
+    /// Makes sure the alarm stream exists.
+    async fn prepare(&self) -> Result<(), AlarmError> {
+        self.0
+            .get_or_create_stream(jetstream::stream::Config {
+                name: ALARM_STREAM.into(),
+                subjects: vec![format!("{ALARM_SUBJECT}.>")],
+                max_age: ALARM_RETENTION,
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(|e| AlarmError::new(format!("cannot create stream {ALARM_STREAM}"), e))
     }
 
-    /// Makes sure the alarm stream exists (idempotent).
-    async fn prepare(&self) -> Result<(), String> {
-        let Sink::Nats(js) = self else {
-            return Ok(());
-        };
-        js.get_or_create_stream(jetstream::stream::Config {
-            name: ALARM_STREAM.into(),
-            subjects: vec![format!("{ALARM_SUBJECT}.>")],
-            max_age: ALARM_RETENTION,
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
-        .map_err(|e| format!("cannot create stream {ALARM_STREAM}: {e}"))
-    }
-
-    /// Publishes `events`; succeeds when every one is acknowledged.
-    async fn publish(&self, events: &[Event]) -> Result<(), String> {
-        match self {
-            Sink::Log => {
-                for e in events {
-                    tracing::warn!(
-                        target: "flowwatch::alarm",
-                        flow = %e.flow,
-                        tick = %utc_string(e.tick_time),
-                        "{} -> {}",
-                        e.previous_status.as_str(),
-                        e.new_status.as_str()
-                    );
+    async fn publish(&self, events: &[Event]) -> Result<(), AlarmError> {
+        let mut acks = Vec::with_capacity(events.len());
+        for e in events {
+            let mut publish = jetstream::message::PublishMessage::build()
+                .payload(message(e).into())
+                .message_id(&e.id);
+            if let Some(cause) = take_cause(&e.id) {
+                let span = tracing::info_span!("worker.publish_alarm", id = %e.id);
+                flowwatch_proto::trace::set_parent(&span, cause);
+                let cx = flowwatch_proto::trace::context(&span);
+                for (k, v) in flowwatch_proto::trace::headers(&cx) {
+                    publish = publish.header(k.as_str(), v.as_str());
                 }
-                Ok(())
             }
-            Sink::Nats(js) => {
-                let mut acks = Vec::with_capacity(events.len());
-                for e in events {
-                    let mut publish = jetstream::message::PublishMessage::build()
-                        .payload(message(e).into())
-                        .message_id(&e.id);
-                    if let Some(cause) = take_cause(&e.id) {
-                        let span = tracing::info_span!("worker.publish_alarm", id = %e.id);
-                        flowwatch_proto::trace::set_parent(&span, cause);
-                        let cx = flowwatch_proto::trace::context(&span);
-                        for (k, v) in flowwatch_proto::trace::headers(&cx) {
-                            publish = publish.header(k.as_str(), v.as_str());
-                        }
-                    }
-                    let ack = js
-                        .send_publish(subject(e), publish)
-                        .await
-                        .map_err(|err| format!("publish {}: {err}", e.id))?;
-                    acks.push(ack);
-                }
-                for ack in
-                    futures_util::future::join_all(acks.into_iter().map(|a| a.into_future())).await
-                {
-                    ack.map_err(|e| format!("no acknowledgement: {e}"))?;
-                }
-                Ok(())
-            }
+            let ack = self
+                .0
+                .send_publish(e.subject(), publish)
+                .await
+                .map_err(|err| AlarmError::new(format!("publish {}", e.id), err))?;
+            acks.push(ack);
         }
+        for ack in futures_util::future::join_all(acks.into_iter().map(|a| a.into_future())).await {
+            ack.map_err(|e| AlarmError::new("no acknowledgement", e))?;
+        }
+        Ok(())
     }
 }
 
@@ -240,6 +122,15 @@ pub struct RelayStatus {
 }
 
 impl RelayStatus {
+    /// Its figures now.
+    pub fn health(&self) -> RelayHealth {
+        RelayHealth {
+            healthy: self.healthy.load(Ordering::Relaxed),
+            published: self.published.get(),
+            failures: self.failures.get(),
+        }
+    }
+
     /// Appends the relay's metrics in the Prometheus text format.
     pub fn render(&self, out: &mut String) {
         write_metric(
@@ -285,14 +176,18 @@ fn take_cause(id: &str) -> Option<opentelemetry::Context> {
 /// Publishes the outbox.
 pub struct Relay {
     store: Arc<dyn Store>,
-    sink: Sink,
+    sink: Arc<dyn AlarmSink>,
     wake: broadcast::Receiver<Event>,
     status: Arc<RelayStatus>,
 }
 
 impl Relay {
     /// A relay of `store`'s outbox to `sink`, woken by every event on `alarms`.
-    pub fn new(store: Arc<dyn Store>, sink: Sink, alarms: &broadcast::Sender<Event>) -> Relay {
+    pub fn new(
+        store: Arc<dyn Store>,
+        sink: Arc<dyn AlarmSink>,
+        alarms: &broadcast::Sender<Event>,
+    ) -> Relay {
         Relay {
             store,
             sink,
@@ -308,21 +203,16 @@ impl Relay {
 
     /// One round: publishes up to a batch of queued alarms and marks them done. Returns how
     /// many were published.
-    pub async fn round(&self) -> Result<usize, String> {
-        let pending = self
-            .store
-            .outbox_pending(BATCH)
-            .await
-            .map_err(|e| format!("outbox: {e}"))?;
+    pub async fn round(&self) -> crate::Result<usize> {
+        let outbox = crate::Error::store("outbox");
+        let pending = self.store.outbox_pending(BATCH).await.map_err(outbox)?;
         if pending.is_empty() {
             return Ok(0);
         }
         self.sink.publish(&pending).await?;
         let ids: Vec<String> = pending.iter().map(|e| e.id.clone()).collect();
-        self.store
-            .outbox_done(ids)
-            .await
-            .map_err(|e| format!("outbox: {e}"))?;
+        let outbox = crate::Error::store("outbox");
+        self.store.outbox_done(ids).await.map_err(outbox)?;
         Ok(pending.len())
     }
 
@@ -366,98 +256,5 @@ impl Relay {
                 }
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::{Value, json};
-
-    fn event(kind: FlowKind, name: &str, expected: Option<f64>) -> Event {
-        Event {
-            id: "CZ/GSM/input/A@1486339200:OK>OUTAGE".into(),
-            flow: FlowId::new("CZ", "Paid \"SMS\"", kind, name).unwrap(),
-            tick_time: 1_486_339_200,
-            time: 1_486_339_500,
-            previous_status: Status::Ok,
-            new_status: Status::Outage,
-            actual: u64::MAX,
-            // Exactly representable, so the round trip compares equal without the
-            // float_roundtrip feature of serde_json.
-            expected,
-            difference: expected.map(|e| e / 4.0),
-            revision: false,
-        }
-    }
-
-    #[test]
-    fn messages_round_trip() {
-        for e in [
-            event(FlowKind::Input, "MSS BRN 1A", Some(1234.5)),
-            event(FlowKind::Forward, "MSSBRN1A:CZFOX-GSM", None),
-        ] {
-            assert_eq!(parse_message(&message(&e)).unwrap(), e);
-        }
-    }
-
-    #[test]
-    fn a_bad_field_is_refused_by_name() {
-        let good: Value =
-            serde_json::from_slice(&message(&event(FlowKind::Input, "A", Some(8.0)))).unwrap();
-        let refused = |field: &str, value: Option<Value>| {
-            let mut m = good.clone();
-            match value {
-                Some(v) => m[field] = v,
-                None => {
-                    m.as_object_mut().unwrap().remove(field);
-                }
-            }
-            parse_message(m.to_string().as_bytes()).unwrap_err()
-        };
-        let cases = [
-            ("id", Some(json!(""))),
-            ("system", Some(json!("billing"))),
-            ("country", None),
-            ("lobName", Some(json!(7))),
-            ("kind", Some(json!("inputs"))),
-            ("flowName", Some(json!(""))),
-            ("tickTime", Some(json!("2017-02-06"))),
-            ("time", Some(json!("yesterday"))),
-            ("previousStatus", Some(json!("BAD"))),
-            ("newStatus", None),
-            ("actual", Some(json!(-1))),
-            ("actual", Some(json!(1.5))),
-            ("actual", None),
-            ("expected", Some(json!("12"))),
-            ("difference", Some(json!([]))),
-        ];
-        for (field, value) in cases {
-            let err = refused(field, value.clone());
-            assert!(
-                err.starts_with(&format!("{field}: ")),
-                "{field} {value:?}: {err}"
-            );
-        }
-        let mut forward = good.clone();
-        forward["kind"] = json!("forward");
-        let err = parse_message(forward.to_string().as_bytes()).unwrap_err();
-        assert!(err.starts_with("flowName: invalid forward name"), "{err}");
-        // Left-out numbers are unknown, unknown fields are ignored.
-        let mut lenient = good.clone();
-        lenient.as_object_mut().unwrap().remove("expected");
-        lenient["extra"] = json!(1);
-        assert_eq!(
-            parse_message(lenient.to_string().as_bytes())
-                .unwrap()
-                .expected,
-            None
-        );
-        assert!(
-            parse_message(b"[1]")
-                .unwrap_err()
-                .starts_with("not a JSON object")
-        );
-        assert!(parse_message(b"{").unwrap_err().starts_with("not JSON: "));
     }
 }

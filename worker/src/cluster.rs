@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::Clock;
 use crate::actors::flow_supervisor::{Ownership, SupervisorMsg};
+use crate::alarms::RelayStatus;
 use crate::ingest::PartitionConsumer;
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
@@ -75,6 +76,8 @@ pub struct Agent {
     js: jetstream::Context,
     epoch: Epoch,
     clock: Clock,
+    /// The relay's counters, reported in heartbeats.
+    relay: Arc<RelayStatus>,
     /// The newest plan taken, and until when it may run.
     plan: Mutex<(Held, Option<Instant>)>,
     wake: Notify,
@@ -98,10 +101,12 @@ impl Agent {
         nats: async_nats::Client,
         epoch: Epoch,
         clock: Clock,
+        relay: Arc<RelayStatus>,
     ) -> Arc<Agent> {
         Arc::new(Agent {
             settings,
             clock,
+            relay,
             supervisor,
             store,
             js: jetstream::new(nats),
@@ -227,7 +232,7 @@ impl Agent {
         consumers: &mut HashMap<u32, (CancellationToken, JoinHandle<()>)>,
         from: &Held,
         to: &Held,
-    ) -> Result<usize, String> {
+    ) -> crate::Result<usize> {
         // Consumers of the partitions leaving finish their batch and stop.
         let leaving: Vec<_> = from
             .partitions
@@ -274,9 +279,14 @@ impl Agent {
             .call(|r| SupervisorMsg::Own(Some(ownership), r), None)
             .await
         {
-            Ok(ractor::rpc::CallResult::Success(result)) => result?,
-            Ok(other) => return Err(format!("the supervisor did not answer: {other:?}")),
-            Err(e) => return Err(format!("the supervisor is not running: {e}")),
+            Ok(ractor::rpc::CallResult::Success(result)) => {
+                result.map_err(crate::Error::store("read the flow registry"))?
+            }
+            Ok(other) => {
+                let why = format!("no answer: {other:?}");
+                return Err(crate::Error::actor("the supervisor", why));
+            }
+            Err(e) => return Err(crate::Error::actor("the supervisor", e)),
         };
         Ok(flows)
     }
@@ -284,6 +294,7 @@ impl Agent {
     fn heartbeat_request(&self) -> pb::HeartbeatRequest {
         let running = self.running.borrow().clone();
         let newest = METRICS.newest_record.get();
+        let relay = self.relay.health();
         // The worker's clock: records are stamped in its time (`--start-time` shifts it).
         let now = self.clock.now();
         pb::HeartbeatRequest {
@@ -299,6 +310,16 @@ impl Agent {
                     _ => 0,
                 },
                 memory_bytes: resident_memory(),
+                ticks: METRICS.ticks.get(),
+                last_evaluation: METRICS.last_evaluation.get(),
+                actor_failures: METRICS.actor_failures.get(),
+                ingest_records: METRICS.ingest_records.get(),
+                ingest_batches: METRICS.ingest_batches.get(),
+                ingest_refused: METRICS.ingest_refused.get(),
+                newest_record: newest,
+                alarms_published: relay.published,
+                alarm_failures: relay.failures,
+                relay_healthy: relay.healthy,
             }),
         }
     }

@@ -10,9 +10,12 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use flowwatch_ports::{AlarmSink, InForce, Ingest, StatusSource};
+
 use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs, SupervisorMsg};
-use crate::alarms::{Relay, RelayStatus, Sink};
-use crate::in_force::{InForce, reconfigure};
+use crate::alarms::{Relay, RelayStatus};
+use crate::ingest::SupervisorIngest;
+use crate::status::LocalStatus;
 use crate::{Clock, WorkerSettings};
 
 /// What an evaluation starts from.
@@ -26,7 +29,7 @@ pub struct EvaluationArgs {
     /// The flow actors' settings.
     pub settings: WorkerSettings,
     /// Where alarms are published.
-    pub sink: Sink,
+    pub sink: Arc<dyn AlarmSink>,
     /// The partitions run (`None`: every flow).
     pub ownership: Option<Ownership>,
 }
@@ -46,7 +49,7 @@ pub struct Evaluation {
 impl Evaluation {
     /// Starts the supervisor (its actors catch up from storage), the relay and the
     /// configuration listener.
-    pub async fn start(args: EvaluationArgs) -> Result<Evaluation, String> {
+    pub async fn start(args: EvaluationArgs) -> crate::Result<Evaluation> {
         let (alarms, _) = broadcast::channel(4096);
         let config = args.config.borrow().config.clone();
         let (supervisor, supervisor_task) = Actor::spawn(
@@ -62,7 +65,7 @@ impl Evaluation {
             },
         )
         .await
-        .map_err(|e| format!("the worker did not start: {e}"))?;
+        .map_err(|e| crate::Error::actor("start the supervisor", e))?;
         let relay = Relay::new(args.store, args.sink, &alarms);
         let status = relay.status();
         let relay_task = tokio::spawn(relay.run());
@@ -78,13 +81,43 @@ impl Evaluation {
 
     /// Lets the actors finish the batches already taken (draining, not stopping), then
     /// publishes what the outbox holds (for at most 5 s).
-    pub async fn stop(self) -> Result<(), String> {
+    pub async fn stop(self) -> crate::Result<()> {
         if self.supervisor.drain().is_err() {
             self.supervisor.stop(None);
         }
         let stopped = self.supervisor_task.await;
         drop(self.alarms); // the relay publishes what is left, then stops
         let _ = tokio::time::timeout(Duration::from_secs(5), self.relay_task).await;
-        stopped.map_err(|e| format!("the worker failed: {e}"))
+        stopped.map_err(|e| crate::Error::actor("stop the supervisor", e))
+    }
+
+    /// The ingest port of this evaluation: batches go to its supervisor.
+    pub fn ingest(&self) -> Arc<dyn Ingest> {
+        Arc::new(SupervisorIngest(self.supervisor.clone()))
+    }
+
+    /// The status source port of this evaluation: its actors' changes, its counters.
+    pub fn status(&self) -> Arc<dyn StatusSource> {
+        Arc::new(LocalStatus {
+            alarms: self.alarms.clone(),
+            relay: self.relay.clone(),
+        })
+    }
+}
+
+/// Puts every configuration published on `saved` in force in `supervisor` (from each flow's
+/// next tick). Ends when the sender or the supervisor is gone.
+pub async fn reconfigure(mut saved: watch::Receiver<InForce>, supervisor: ActorRef<SupervisorMsg>) {
+    while saved.changed().await.is_ok() {
+        let config = saved.borrow_and_update().config.clone();
+        if let Err(e) = supervisor
+            .call(|r| SupervisorMsg::Reconfigure(config, r), None)
+            .await
+        {
+            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
+                return; // stopping: the next start reads the saved configuration
+            }
+            tracing::error!("the worker did not take the new configuration: {e}");
+        }
     }
 }

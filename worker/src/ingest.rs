@@ -1,8 +1,9 @@
 //! Ingest: how records reach a worker's supervisor.
 //!
-//! - In one process (`flowwatch run`), [`IngestFront::Local`] hands a batch to the supervisor,
+//! Both are adapters of the ingest port ([`flowwatch_ports::Ingest`]):
+//! - In one process (`flowwatch run`), [`SupervisorIngest`] hands a batch to the supervisor,
 //!   whose mailbox is the queue; the call returns once the batch is stored.
-//! - In a cluster, [`IngestFront::JetStream`] publishes records to the stream
+//! - In a cluster, [`JetStreamIngest`] publishes records to the stream
 //!   `FLOWWATCH_INGEST` on `flowwatch.ingest.<partition>` (the partition is a stable hash of the
 //!   flow id), as the SPEC §6 CSV, and returns once JetStream has them. A worker runs a
 //!   [`PartitionConsumer`] per partition it owns: a durable pull consumer whose messages are
@@ -18,16 +19,18 @@ use std::time::Duration;
 use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::stream::ConsumerErrorKind;
 use async_nats::jetstream::{self, consumer::pull};
+use async_trait::async_trait;
 use flowwatch_core::FlowId;
 use flowwatch_core::record::{Batch, check_csv_header, write_csv_line};
 use flowwatch_core::time::Instant;
+use flowwatch_ports::{Ingest, IngestError, IngestOutcome};
 use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::ActorRef;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::actors::flow_supervisor::{IngestOutcome, SupervisorMsg};
+use crate::actors::flow_supervisor::SupervisorMsg;
 
 /// The ingest stream.
 pub const INGEST_STREAM: &str = "FLOWWATCH_INGEST";
@@ -41,29 +44,15 @@ const RECORDS_PER_MESSAGE: usize = 1000;
 /// Messages a consumer takes per batch.
 const MESSAGES_PER_BATCH: usize = 64;
 
-/// Where an ingest path sends records.
+/// The in-process ingest adapter: a batch goes to this process's supervisor, whose mailbox is
+/// the queue, and is answered once stored.
 #[derive(Clone)]
-pub enum IngestFront {
-    /// This process's supervisor.
-    Local(ActorRef<SupervisorMsg>),
-    /// The JetStream ingest stream.
-    JetStream(Arc<JetStreamIngest>),
-}
+pub struct SupervisorIngest(pub ActorRef<SupervisorMsg>);
 
-impl IngestFront {
-    /// Sends `records`; returns once they are durable (stored, or in JetStream).
-    pub async fn ingest(&self, batch: Batch) -> Result<IngestOutcome, String> {
-        match self {
-            IngestFront::Local(supervisor) => supervisor_ingest(supervisor, batch, None).await,
-            IngestFront::JetStream(js) => {
-                let n = batch.len() as u64;
-                js.publish(&batch).await?;
-                Ok(IngestOutcome {
-                    accepted: n,
-                    ..Default::default()
-                })
-            }
-        }
+#[async_trait]
+impl Ingest for SupervisorIngest {
+    async fn submit(&self, batch: Batch) -> Result<IngestOutcome, IngestError> {
+        supervisor_ingest(&self.0, batch, None).await
     }
 }
 
@@ -71,14 +60,16 @@ async fn supervisor_ingest(
     supervisor: &ActorRef<SupervisorMsg>,
     batch: Batch,
     mark: Option<IngestMark>,
-) -> Result<IngestOutcome, String> {
+) -> Result<IngestOutcome, IngestError> {
     match supervisor
         .call(|r| SupervisorMsg::Ingest(batch, mark, r), None)
         .await
     {
-        Ok(ractor::rpc::CallResult::Success(outcome)) => outcome,
-        Ok(other) => Err(format!("the worker did not answer: {other:?}")),
-        Err(e) => Err(format!("the worker is not running: {e}")),
+        Ok(ractor::rpc::CallResult::Success(outcome)) => Ok(outcome?),
+        Ok(other) => Err(IngestError::Stopped(
+            format!("the supervisor did not answer: {other:?}").into(),
+        )),
+        Err(e) => Err(IngestError::Stopped(Box::new(e))),
     }
 }
 
@@ -89,7 +80,9 @@ pub fn partition_subject(partition: u32) -> String {
 
 /// Creates the ingest stream if it does not exist: a work queue (a message leaves once its
 /// worker acknowledged it).
-pub async fn ingest_stream(js: &jetstream::Context) -> Result<jetstream::stream::Stream, String> {
+pub async fn ingest_stream(
+    js: &jetstream::Context,
+) -> Result<jetstream::stream::Stream, IngestError> {
     js.get_or_create_stream(jetstream::stream::Config {
         name: INGEST_STREAM.into(),
         subjects: vec![format!("{INGEST_SUBJECT}.>")],
@@ -97,7 +90,18 @@ pub async fn ingest_stream(js: &jetstream::Context) -> Result<jetstream::stream:
         ..Default::default()
     })
     .await
-    .map_err(|e| format!("cannot create stream {INGEST_STREAM}: {e}"))
+    .map_err(|e| stream_error(format!("cannot create stream {INGEST_STREAM}"), e))
+}
+
+/// An ingest stream failure: what was attempted and the client's error.
+fn stream_error(
+    what: impl Into<String>,
+    source: impl std::error::Error + Send + Sync + 'static,
+) -> IngestError {
+    IngestError::Stream {
+        what: what.into(),
+        source: Box::new(source),
+    }
 }
 
 /// Publishes records to the ingest stream.
@@ -108,7 +112,7 @@ pub struct JetStreamIngest {
 
 impl JetStreamIngest {
     /// A publisher on `client` for `partitions` partitions; creates the stream if needed.
-    pub async fn new(client: async_nats::Client, partitions: u32) -> Result<Self, String> {
+    pub async fn new(client: async_nats::Client, partitions: u32) -> Result<Self, IngestError> {
         let js = jetstream::new(client);
         ingest_stream(&js).await?;
         Ok(JetStreamIngest {
@@ -118,7 +122,7 @@ impl JetStreamIngest {
     }
 
     /// Publishes a batch, grouped by partition; returns once JetStream acknowledged all.
-    pub async fn publish(&self, batch: &Batch) -> Result<(), String> {
+    pub async fn publish(&self, batch: &Batch) -> Result<(), IngestError> {
         let mut by_partition = vec![Vec::new(); self.partitions as usize];
         for (flow, records) in batch.flows() {
             let p = &mut by_partition[flow.partition(self.partitions) as usize];
@@ -141,14 +145,26 @@ impl JetStreamIngest {
                         encode(chunk).into(),
                     )
                     .await
-                    .map_err(|e| format!("cannot publish to JetStream: {e}"))?;
+                    .map_err(|e| stream_error("cannot publish to JetStream", e))?;
                 acks.push(ack.into_future());
             }
         }
         for ack in futures_util::future::join_all(acks).await {
-            ack.map_err(|e| format!("JetStream did not acknowledge: {e}"))?;
+            ack.map_err(|e| stream_error("JetStream did not acknowledge", e))?;
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Ingest for JetStreamIngest {
+    async fn submit(&self, batch: Batch) -> Result<IngestOutcome, IngestError> {
+        let n = batch.len() as u64;
+        self.publish(&batch).await?;
+        Ok(IngestOutcome {
+            accepted: n,
+            ..Default::default()
+        })
     }
 }
 
@@ -165,15 +181,16 @@ pub fn encode(records: &[(&FlowId, Instant, u64)]) -> Vec<u8> {
 
 /// Adds the records of a message to `batch`; a message that is not our CSV is an error (we
 /// wrote it), and then nothing of it is added.
-pub fn decode(payload: &[u8], batch: &mut Batch) -> Result<(), String> {
-    let text = std::str::from_utf8(payload).map_err(|e| format!("not UTF-8: {e}"))?;
+pub fn decode(payload: &[u8], batch: &mut Batch) -> crate::Result<()> {
+    let foreign = crate::Error::Foreign;
+    let text = std::str::from_utf8(payload).map_err(|e| foreign(format!("not UTF-8: {e}")))?;
     let mut lines = text.lines();
-    check_csv_header(lines.next().unwrap_or(""))?;
+    check_csv_header(lines.next().unwrap_or("")).map_err(foreign)?;
     let mut message = Batch::default();
     for (i, line) in lines.enumerate() {
         message
             .add_csv_line(line, |_| Ok(()))
-            .map_err(|e| format!("line {}: {e}", i + 2))?;
+            .map_err(|e| foreign(format!("line {}: {e}", i + 2)))?;
     }
     batch.extend(message);
     Ok(())
@@ -229,7 +246,7 @@ impl PartitionConsumer {
         &self,
         stop: &CancellationToken,
         caught_up: &mut Option<tokio::sync::oneshot::Sender<()>>,
-    ) -> Result<(), String> {
+    ) -> crate::Result<()> {
         let source = partition_subject(self.partition);
         let stream = ingest_stream(&self.js).await?;
         let durable = format!("flowwatch-ingest-{}", self.partition);
@@ -241,7 +258,7 @@ impl PartitionConsumer {
             Err(e)
                 if matches!(e.kind(), ConsumerErrorKind::JetStream(j)
                 if j.error_code() == ErrorCode::CONSUMER_NOT_FOUND) => {}
-            Err(e) => return Err(format!("consumer {durable}: {e}")),
+            Err(e) => return Err(crate::Error::nats(format!("consumer {durable}"), e)),
         }
         let consumer: jetstream::consumer::PullConsumer = stream
             .create_consumer(pull::Config {
@@ -253,12 +270,12 @@ impl PartitionConsumer {
                 ..Default::default()
             })
             .await
-            .map_err(|e| format!("consumer {durable}: {e}"))?;
+            .map_err(|e| crate::Error::nats(format!("consumer {durable}"), e))?;
         let mut position = self
             .store
             .ingest_position(&source)
             .await
-            .map_err(|e| e.to_string())?
+            .map_err(crate::Error::store("read the ingest position"))?
             .unwrap_or(0);
         while !stop.is_cancelled() {
             let mut batch = consumer
@@ -267,19 +284,26 @@ impl PartitionConsumer {
                 .expires(Duration::from_millis(500))
                 .messages()
                 .await
-                .map_err(|e| format!("fetch: {e}"))?;
+                .map_err(|e| crate::Error::nats("fetch", e))?;
             let mut messages = Vec::new();
             while let Some(m) = batch.next().await {
-                messages.push(m.map_err(|e| format!("fetch: {e}"))?);
+                messages.push(m.map_err(|e| crate::Error::nats("fetch", e))?);
             }
             let pending = match messages.last() {
-                Some(m) => m.info().map_err(|e| e.to_string())?.pending,
+                Some(m) => {
+                    m.info()
+                        .map_err(|e| crate::Error::nats("message info", e))?
+                        .pending
+                }
                 None => 0,
             };
             let mut records = Batch::default();
             let mut last = position;
             for m in &messages {
-                let seq = m.info().map_err(|e| e.to_string())?.stream_sequence;
+                let seq = m
+                    .info()
+                    .map_err(|e| crate::Error::nats("message info", e))?
+                    .stream_sequence;
                 if seq <= position {
                     continue; // stored before a crash, not acknowledged then
                 }
@@ -312,7 +336,7 @@ impl PartitionConsumer {
                 position = last;
             }
             for m in messages {
-                m.ack().await.map_err(|e| format!("ack: {e}"))?;
+                m.ack().await.map_err(|e| crate::Error::nats("ack", e))?;
             }
             if pending == 0
                 && let Some(tell) = caught_up.take()
@@ -380,8 +404,8 @@ mod tests {
         assert_eq!(decoded, batch);
         assert!(decode(b"time,bytes\n", &mut decoded).is_err());
         let half = b"time,country,lob,kind,flow,bytes\n2017-02-05T23:00:00Z,CZ,GSM,input,A,1\nx\n";
-        let err = decode(half, &mut decoded).unwrap_err();
-        assert!(err.starts_with("line 3:"), "{err}");
+        let err = decode(half, &mut decoded).unwrap_err().to_string();
+        assert!(err.starts_with("not an ingest message: line 3:"), "{err}");
         assert_eq!(decoded, batch, "nothing of a bad message is taken");
     }
 }

@@ -2,14 +2,14 @@
 //! arrive, and storing ticks and status changes.
 //!
 //! Layout:
-//! - [`clock`]: the wall clock, shiftable (`--start-time`) and pausable in tests.
 //! - [`actors::flow_supervisor`]: owns the flow actors of this worker, routes records to them,
 //!   spawns one on a flow's first record.
 //! - [`actors::flow_actor`]: one flow: stores its traffic, keeps its `LiveFlow`, evaluates
 //!   due ticks on its own timer, rebuilds from storage on late data, emits events.
-//! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions.
-//! - [`in_force`]: the configuration in force, followed in the store, put in force in the
-//!   supervisor.
+//! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions
+//!   (the adapters of the ingest port, [`flowwatch_ports::Ingest`]).
+//! - [`status`]: the in-process adapter of the status source port.
+//! - [`error`]: [`Error`], every failure of a worker with its source.
 //! - [`cluster`]: a worker in a cluster: its plan and lease, the partition consumers and flow
 //!   actors that follow from them, its heartbeats to the coordinator.
 //! - [`service`]: `flowwatch worker`: the supervisor, the relay, the cluster agent and the gRPC
@@ -17,7 +17,8 @@
 //! - [`evaluation`]: the supervisor, the configuration put in force in it and the alarm relay,
 //!   started and stopped as one (`flowwatch run`, `flowwatch worker`).
 //! - [`metrics`]: the worker's Prometheus metrics.
-//! - [`alarms`]: the outbox relay that publishes alarms (NATS JetStream, or the log).
+//! - [`alarms`]: the outbox relay and the alarm sinks it publishes to (NATS JetStream, or the
+//!   log; adapters of [`flowwatch_ports::AlarmSink`]).
 //! - [`settings`]: the worker's tunables.
 //! - [`tick_writer`]: group commit of the actors' ticks.
 //! - `testkit` (feature `testkit`): a real `nats-server` for tests.
@@ -26,17 +27,18 @@
 
 pub mod actors;
 pub mod alarms;
-pub mod clock;
 pub mod cluster;
+pub mod error;
 pub mod evaluation;
-pub mod in_force;
 pub mod ingest;
 pub mod metrics;
 pub mod service;
 pub mod settings;
+pub mod status;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tick_writer;
 
-pub use clock::Clock;
+pub use error::{Error, Result};
+pub use flowwatch_ports::Clock;
 pub use settings::WorkerSettings;

@@ -15,13 +15,13 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::actors::flow_supervisor::Ownership;
-use crate::alarms::Sink;
+use crate::alarms::NatsSink;
 use crate::cluster::{Agent, AgentSettings};
 use crate::evaluation::{Evaluation, EvaluationArgs};
-use crate::in_force::{FOLLOW_EVERY, InForce, follow};
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
 use crate::{Clock, WorkerSettings};
+use flowwatch_ports::in_force::{FOLLOW_EVERY, InForce, follow};
 
 /// What a worker of a cluster runs with.
 #[derive(Debug, Clone)]
@@ -66,7 +66,7 @@ pub async fn run(
     nats: async_nats::Client,
     listener: tokio::net::TcpListener,
     shutdown: CancellationToken,
-) -> Result<(), String> {
+) -> crate::Result<()> {
     let epoch = Epoch::new(0);
     let (config, saved) = tokio::sync::watch::channel(in_force);
     let evaluation = Evaluation::start(EvaluationArgs {
@@ -77,7 +77,7 @@ pub async fn run(
             alarm_window: settings.alarm_window,
             epoch: epoch.clone(),
         },
-        sink: Sink::nats(nats.clone()),
+        sink: Arc::new(NatsSink::new(nats.clone())),
         // Nothing until the coordinator says.
         ownership: Some(Ownership::default()),
     })
@@ -95,6 +95,7 @@ pub async fn run(
         nats.clone(),
         epoch,
         settings.clock,
+        relay_status.clone(),
     );
     let reconciling = tokio::spawn(agent.clone().reconcile(shutdown.clone()));
     tokio::spawn(agent.clone().heartbeats(shutdown.clone()));
@@ -144,12 +145,18 @@ pub async fn run(
     tracing::info!(
         worker = settings.agent.name,
         "worker serving on {}",
-        listener.local_addr().map_err(|e| e.to_string())?
+        listener.local_addr().map_err(|source| crate::Error::Io {
+            what: "the listening address",
+            source
+        })?
     );
     let stop = shutdown.clone();
     flowwatch_proto::server::serve(listener, router, async move { stop.cancelled().await })
         .await
-        .map_err(|e| format!("serving: {e}"))?;
+        .map_err(|source| crate::Error::Io {
+            what: "serving",
+            source,
+        })?;
 
     tracing::info!("stopping: partitions stop, the outbox is flushed");
     let _ = reconciling.await;

@@ -14,7 +14,7 @@ const MAX_JOBS: usize = 4096;
 
 struct Job {
     ticks: Vec<StoredTick>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: oneshot::Sender<Result<(), Arc<flowwatch_storage::Error>>>,
 }
 
 /// A handle to the writer (cheap to clone); the writer stops when the last handle is dropped.
@@ -34,11 +34,7 @@ impl TickWriter {
                     .iter_mut()
                     .flat_map(|j| std::mem::take(&mut j.ticks))
                     .collect();
-                let result = store
-                    .write_ticks(ticks)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| e.to_string());
+                let result = store.write_ticks(ticks).await.map(|_| ()).map_err(Arc::new);
                 for j in jobs.drain(..) {
                     // An actor that stopped meanwhile no longer waits.
                     let _ = j.done.send(result.clone());
@@ -49,11 +45,14 @@ impl TickWriter {
     }
 
     /// Stores `ticks` (with whatever other actors are storing); returns once they are durable.
-    pub async fn write(&self, ticks: Vec<StoredTick>) -> Result<(), String> {
-        let stopped = || "the tick writer stopped".to_owned();
+    pub async fn write(&self, ticks: Vec<StoredTick>) -> crate::Result<()> {
+        let stopped = || crate::Error::Stopped("the tick writer");
         let (done, answer) = oneshot::channel();
         self.jobs.send(Job { ticks, done }).map_err(|_| stopped())?;
-        answer.await.map_err(|_| stopped())?
+        answer
+            .await
+            .map_err(|_| stopped())?
+            .map_err(crate::Error::TickWrite)
     }
 }
 

@@ -15,11 +15,10 @@ use flowwatch_core::record::Record;
 use flowwatch_core::replay::{Window, replay_flow};
 use flowwatch_core::time::{Instant, epoch_day, local_midnight};
 use flowwatch_core::{FlowId, FlowKind};
+use flowwatch_ports::IngestOutcome;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Event, Store};
-use flowwatch_worker::actors::flow_supervisor::{
-    FlowSupervisor, IngestOutcome, SupervisorArgs, SupervisorMsg,
-};
+use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use flowwatch_worker::{Clock, WorkerSettings};
 use ractor::{Actor, ActorRef};
 use tokio::sync::broadcast;

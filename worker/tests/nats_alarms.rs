@@ -12,7 +12,7 @@ use flowwatch_core::detection::Status;
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Event, Store};
-use flowwatch_worker::alarms::{ALARM_STREAM, Relay, Sink};
+use flowwatch_worker::alarms::{ALARM_STREAM, NatsSink, Relay};
 use flowwatch_worker::testkit::{NatsServer, eventually};
 use futures_util::StreamExt;
 use tokio::sync::broadcast;
@@ -83,7 +83,7 @@ async fn alarms_arrive_on_the_flow_subject_with_the_spec_schema() {
     let mut sub = nc.subscribe("flowwatch.alarms.>").await.unwrap();
     nc.flush().await.unwrap();
     let (alarms, _) = broadcast::channel(16);
-    tokio::spawn(Relay::new(store.clone(), Sink::nats(nc.clone()), &alarms).run());
+    tokio::spawn(Relay::new(store.clone(), Arc::new(NatsSink::new(nc.clone())), &alarms).run());
 
     let flow = FlowId::new("CZ", "Paid SMS", FlowKind::Forward, "IN.1:OUT").unwrap();
     let mut revision = event(2, &flow);
@@ -151,7 +151,7 @@ async fn nats_away_blocks_nothing_and_loses_nothing() {
     let (alarms, _) = broadcast::channel(1024);
     let relay = Relay::new(
         store.clone(),
-        Sink::nats(client(&nats.url()).await),
+        Arc::new(NatsSink::new(client(&nats.url()).await)),
         &alarms,
     );
     let status = relay.status();
@@ -203,7 +203,7 @@ async fn a_repeated_alarm_id_is_dropped_by_the_stream() {
         let (alarms, _) = broadcast::channel(16);
         let relay = Relay::new(
             store.clone(),
-            Sink::nats(client(&nats.url()).await),
+            Arc::new(NatsSink::new(client(&nats.url()).await)),
             &alarms,
         );
         let task = tokio::spawn(relay.run());

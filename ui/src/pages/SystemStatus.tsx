@@ -14,11 +14,27 @@ interface Components {
   time: string;
   components: {
     store: { ok: boolean; error: string | null };
-    worker: { flows: number; ticks: number; actorFailures: number; lastEvaluation: string | null };
+    worker: {
+      /** Where the figures come from: this process, the sum of a cluster's workers, or unknown (`error` says why). */
+      source: "in process" | "cluster" | "unknown";
+      workers: number | null;
+      error: string | null;
+      flows: number;
+      ticks: number;
+      actorFailures: number;
+      lastEvaluation: string | null;
+    };
     ingest: { batches: number; records: number; refused: number; lagSeconds: number | null; newestRecord: string | null };
     alarms: { outbox: number; relay: { healthy: boolean; published: number; failures: number } | null };
     nats: unknown;
   };
+}
+
+/** Where the worker figures come from, in words. */
+export function workerSource(w: Components["components"]["worker"]): string {
+  if (w.source === "cluster") return `${w.workers ?? 0} worker${w.workers === 1 ? "" : "s"} of the cluster`;
+  if (w.source === "unknown") return `unknown: ${w.error ?? "no answer"}`;
+  return "this process";
 }
 
 function Card(p: { title: string; ok: boolean; children: React.ReactNode }) {
@@ -158,7 +174,8 @@ export function SystemStatus() {
         <Card title="Store" ok={c.store.ok}>
           <Row k="state" v={c.store.ok ? "reachable" : c.store.error} />
         </Card>
-        <Card title="Worker" ok={c.worker.actorFailures === 0}>
+        <Card title="Worker" ok={c.worker.source !== "unknown" && c.worker.actorFailures === 0}>
+          <Row k="source" v={workerSource(c.worker)} />
           <Row k="flows" v={metric(c.worker.flows)} />
           <Row k="ticks evaluated" v={metric(c.worker.ticks)} />
           <Row k="last evaluation" v={at(c.worker.lastEvaluation)} />

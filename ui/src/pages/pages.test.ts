@@ -4,7 +4,7 @@ import { merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
 import { ordered } from "./Lob";
 import { listsOf, marksOf } from "./Settings";
-import { moving } from "./SystemStatus";
+import { moving, workerSource } from "./SystemStatus";
 import { keySummary } from "./Users";
 
 const flow = (kind: "input" | "forward", name: string, input: string | null = null): LobFlow => ({
@@ -106,5 +106,17 @@ describe("a cluster member", () => {
     // A new leader's first plans are above what the worker ran under the last one.
     expect(moving({ planEpoch: 4 * term + 1, appliedEpoch: 3 * term + 9 })).toBe(true);
     expect(moving({ planEpoch: 0, appliedEpoch: 3 * term })).toBe(false);
+  });
+});
+
+describe("the worker card's source", () => {
+  const worker = { flows: 0, ticks: 0, actorFailures: 0, lastEvaluation: null };
+  it("says whose figures these are, or why they are unknown", () => {
+    expect(workerSource({ ...worker, source: "in process", workers: null, error: null })).toBe("this process");
+    expect(workerSource({ ...worker, source: "cluster", workers: 3, error: null })).toBe("3 workers of the cluster");
+    expect(workerSource({ ...worker, source: "cluster", workers: 1, error: null })).toBe("1 worker of the cluster");
+    expect(workerSource({ ...worker, source: "unknown", workers: null, error: "no coordinator configured" })).toBe(
+      "unknown: no coordinator configured",
+    );
   });
 });

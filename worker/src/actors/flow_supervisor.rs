@@ -21,6 +21,7 @@ use flowwatch_core::detection::Status;
 use flowwatch_core::record::{Batch, unknown_country};
 use flowwatch_core::time::{Instant, local_day};
 use flowwatch_core::{FlowId, FlowMap};
+use flowwatch_ports::IngestOutcome;
 use flowwatch_storage::{Event, FlowBuckets, FlowEntry, IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::{Actor, ActorId, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
@@ -81,15 +82,6 @@ pub struct SupervisorState {
     delivered: u64,
 }
 
-/// How an ingest went.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct IngestOutcome {
-    /// Records stored (or, for a repeated marked batch, stored before).
-    pub accepted: u64,
-    /// Records refused, with the reason (e.g. a country without a zone), per flow.
-    pub refused: Vec<(FlowId, u64, String)>,
-}
-
 /// How long a failed flow actor waits before it is started again.
 const RESTART_PAUSE: Duration = Duration::from_secs(1);
 /// Flow actors started at once: each reads storage while it starts, so starting them one by
@@ -103,7 +95,7 @@ pub enum SupervisorMsg {
     Ingest(
         Batch,
         Option<IngestMark>,
-        RpcReplyPort<Result<IngestOutcome, String>>,
+        RpcReplyPort<Result<IngestOutcome, flowwatch_storage::Error>>,
     ),
     /// A flow's current status, if it has an actor.
     Status(FlowId, RpcReplyPort<Option<Status>>),
@@ -121,7 +113,10 @@ pub enum SupervisorMsg {
     /// caught up from storage (when partitions come, the flow registry is read again: their
     /// previous owner may have registered flows). Replies with the number of flows running, or an error when storage
     /// could not be read (then nothing changed).
-    Own(Option<Ownership>, RpcReplyPort<Result<usize, String>>),
+    Own(
+        Option<Ownership>,
+        RpcReplyPort<Result<usize, flowwatch_storage::Error>>,
+    ),
 }
 
 /// Starts `flow`'s actor again after a pause (its rebuild failed, or it did).
@@ -162,7 +157,7 @@ impl SupervisorState {
         &mut self,
         myself: &ActorRef<SupervisorMsg>,
         ownership: Option<Ownership>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, flowwatch_storage::Error> {
         // Only partitions coming here can bring flows this supervisor has not seen (registered
         // by their previous owner): the registry, every flow of the cluster, is read then only.
         let gains = match (&self.args.ownership, &ownership) {
@@ -173,7 +168,7 @@ impl SupervisorState {
             (None, _) => false,
         };
         let registered = match gains {
-            true => self.args.store.flows().await.map_err(|e| e.to_string())?,
+            true => self.args.store.flows().await?,
             false => Vec::new(),
         };
         self.args.ownership = ownership;
@@ -319,7 +314,7 @@ impl SupervisorState {
         &mut self,
         batch: Batch,
         mark: Option<IngestMark>,
-    ) -> Result<(IngestOutcome, Vec<(FlowId, Vec<(Instant, u64)>)>), String> {
+    ) -> Result<(IngestOutcome, Vec<(FlowId, Vec<(Instant, u64)>)>), flowwatch_storage::Error> {
         let mut by_flow = batch.into_flows();
         let mut out = IngestOutcome::default();
         let mut batch = Vec::with_capacity(by_flow.len());
@@ -349,22 +344,14 @@ impl SupervisorState {
         });
         // Registered first: a flow with stored traffic is always known (a restart finds it).
         if !new_flows.is_empty() {
-            self.args
-                .store
-                .register_flows(new_flows.clone())
-                .await
-                .map_err(|e| e.to_string())?;
+            self.args.store.register_flows(new_flows.clone()).await?;
         }
         self.remember(new_flows);
         let store = &self.args.store;
         if batch.is_empty() {
             return Ok((out, Vec::new()));
         }
-        if !store
-            .add_buckets(batch, mark)
-            .await
-            .map_err(|e| e.to_string())?
-        {
+        if !store.add_buckets(batch, mark).await? {
             // The batch's mark was already applied: nothing is stored again.
             METRICS.ingest_repeats.add(1);
             return Ok((out, Vec::new()));

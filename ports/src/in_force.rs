@@ -1,15 +1,13 @@
-//! The configuration in force: the newest valid stored version, followed as other processes
-//! (gateways) save new ones, and put in force in a worker's supervisor.
+//! The configuration in force: the newest valid stored version, published on a watch channel
+//! that every part of a process reads (the gateway's parsing, the worker's supervisor), and
+//! followed in the store as other processes (gateways) save new ones.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use flowwatch_core::config::Config;
 use flowwatch_storage::{ConfigVersion, Store};
-use ractor::ActorRef;
 use tokio::sync::watch;
-
-use crate::actors::flow_supervisor::SupervisorMsg;
 
 /// The configuration in force and its stored version (0: none saved yet).
 #[derive(Debug, Clone)]
@@ -109,23 +107,6 @@ fn newer(current: u64, latest: Option<ConfigVersion>) -> Option<Result<InForce, 
             })
             .map_err(|e| (latest.version, e.to_string())),
     )
-}
-
-/// Puts every configuration published on `saved` in force in `supervisor` (from each flow's
-/// next tick). Ends when the sender or the supervisor is gone.
-pub async fn reconfigure(mut saved: watch::Receiver<InForce>, supervisor: ActorRef<SupervisorMsg>) {
-    while saved.changed().await.is_ok() {
-        let config = saved.borrow_and_update().config.clone();
-        if let Err(e) = supervisor
-            .call(|r| SupervisorMsg::Reconfigure(config, r), None)
-            .await
-        {
-            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
-                return; // stopping: the next start reads the saved configuration
-            }
-            tracing::error!("the worker did not take the new configuration: {e}");
-        }
-    }
 }
 
 #[cfg(test)]
