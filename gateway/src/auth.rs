@@ -8,6 +8,7 @@
 //! key that expires (`--session-ttl`); a root user issues keys that live until reset. Failed
 //! logins are limited per client address and per user name.
 
+use flowwatch_ports::ErrorKind;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -28,7 +29,8 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::Gateway;
-use crate::rest::{ApiError, json_body};
+use crate::error::ApiError;
+use crate::rest::json_body;
 
 /// Who may call a route with a method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,7 +50,7 @@ impl Caller {
             return Ok(());
         }
         Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
             "forbidden",
             format!(
                 "{what} needs the root role; {} is {}",
@@ -213,7 +215,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> 
 }
 
 fn unauthenticated(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, "unauthenticated", message)
+    ApiError::new(ErrorKind::Unauthenticated, "unauthenticated", message)
 }
 
 /// The key a request carries.
@@ -364,7 +366,7 @@ fn client(address: Address) -> String {
 
 fn too_many(retry_after: i64, what: &str) -> Response {
     let mut r = ApiError::new(
-        StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::RateLimited,
         "rate_limited",
         format!("too many {what}: try again in {retry_after} s"),
     )
@@ -435,7 +437,7 @@ pub async fn login(
         )
         .await;
         return Err(ApiError::new(
-            StatusCode::UNAUTHORIZED,
+            ErrorKind::Unauthenticated,
             "invalid_credentials",
             "unknown user or wrong password",
         ));
@@ -454,7 +456,7 @@ pub async fn visitor_login(
 ) -> Result<Response, ApiError> {
     if !g.auth.visitor {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
             "visitor_disabled",
             "visitor login is switched off on this server: log in with a user",
         ));
@@ -521,7 +523,7 @@ fn user_view(user: &User, keys: &[ApiKey]) -> Value {
 
 fn not_found(name: &str) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
         "not_found",
         format!("no user {name:?}"),
     )
@@ -530,7 +532,7 @@ fn not_found(name: &str) -> ApiError {
 /// A user name taken for a new user: 1 to 64 letters, digits, `.`, `_`, `-`, `@`, and not
 /// the visitor's.
 fn check_name(name: &str) -> Result<(), ApiError> {
-    let bad = |why: String| ApiError::new(StatusCode::BAD_REQUEST, "invalid_body", why).at("name");
+    let bad = |why: String| ApiError::new(ErrorKind::Invalid, "invalid_body", why).at("name");
     if name.is_empty() || name.len() > 64 {
         return Err(bad("a user name has 1 to 64 characters".into()));
     }
@@ -551,7 +553,7 @@ fn check_name(name: &str) -> Result<(), ApiError> {
 fn check_password(password: &str) -> Result<(), ApiError> {
     if password.chars().count() < MIN_PASSWORD {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid,
             "invalid_body",
             format!("a password has at least {MIN_PASSWORD} characters"),
         )
@@ -564,7 +566,7 @@ fn check_password(password: &str) -> Result<(), ApiError> {
 async fn changeable(g: &Gateway, name: &str) -> Result<User, ApiError> {
     if name == VISITOR {
         return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden,
             "forbidden",
             format!("{VISITOR:?} holds the visitor keys: switch visitor login off instead"),
         ));
@@ -584,7 +586,7 @@ async fn keep_a_root(g: &Gateway, leaving: &str) -> Result<(), ApiError> {
         .any(|u| u.role == Role::Root && u.name != leaving)
     {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "last_root",
             format!("{leaving} is the last root user: make another user root first"),
         ));
@@ -650,7 +652,7 @@ pub async fn create_user(
         .is_some()
     {
         return Err(ApiError::new(
-            StatusCode::CONFLICT,
+            ErrorKind::Conflict,
             "exists",
             format!("user {:?} exists", new.name),
         )

@@ -7,16 +7,16 @@
 //! says whether this process evaluates the flows itself (`flowwatch run`). Coordinators
 //! configured but none leading: 503 naming each address asked and what it answered.
 
+use flowwatch_ports::ErrorKind;
 use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use flowwatch_proto::cluster::view_json;
 use serde_json::{Value, json};
 
 use crate::Gateway;
-use crate::rest::ApiError;
+use crate::error::ApiError;
 
 /// The leading coordinator's view, or the single-process answer.
 pub async fn cluster(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiError> {
@@ -29,7 +29,7 @@ pub async fn cluster(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiEr
         Err(e) => {
             tracing::debug!("GET /api/v1/cluster: {e}");
             Err(ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Unavailable,
                 "coordinator_unavailable",
                 e.to_string(),
             ))

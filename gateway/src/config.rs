@@ -10,12 +10,13 @@
 //! (`/api/v1/config/flows/{country}/{lob}/{kind}/{flow}`): `GET`, `PUT` (add or replace),
 //! `PATCH` (the fields given), `DELETE`. Every save is audited with who made it.
 
+use flowwatch_ports::ErrorKind;
 use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::Method;
 use axum::{Extension, Json};
 use flowwatch_core::calendar::holidays::{COUNTRIES, national_holidays};
 use flowwatch_core::config::{Config, ConfigError, Document, FlowSettings};
@@ -24,7 +25,7 @@ use serde_json::{Value, json};
 
 use crate::Gateway;
 use crate::auth::Caller;
-use crate::rest::ApiError;
+use crate::error::ApiError;
 use flowwatch_ports::InForce;
 use flowwatch_ports::in_force::publish;
 
@@ -69,7 +70,7 @@ async fn save(
     config: Config,
 ) -> Result<Json<Value>, ApiError> {
     let document = serde_json::to_value(config.document())
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", e.to_string()))?;
+        .map_err(|e| ApiError::new(ErrorKind::Internal, "internal", e.to_string()))?;
     let saved = g
         .store
         .config_put(expected, document, &who.user)
@@ -100,7 +101,7 @@ async fn save(
 }
 
 fn conflict(message: String) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "version_conflict", message).at("version")
+    ApiError::new(ErrorKind::Conflict, "version_conflict", message).at("version")
 }
 
 /// The configuration in force, if `version` is still the newest (409 otherwise).
@@ -117,7 +118,7 @@ fn based_on(g: &Gateway, version: u64) -> Result<InForce, ApiError> {
 
 fn not_configured(what: String) -> ApiError {
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
         "not_found",
         format!("{what} is not in the configuration"),
     )
@@ -140,7 +141,7 @@ fn document_error(e: ConfigError, at: impl Fn(&str) -> String) -> ApiError {
         f.path = at(&f.path);
     }
     let path = errors.first().map(|f| f.path.clone()).unwrap_or_default();
-    ApiError::new(StatusCode::BAD_REQUEST, "invalid_config", e.to_string())
+    ApiError::new(ErrorKind::Invalid, "invalid_config", e.to_string())
         .at(path)
         .with_fields(serde_json::to_value(&errors).unwrap_or_default())
 }
@@ -218,7 +219,7 @@ async fn edit_flow(
             .without_flow_settings(&flow)
             .ok_or_else(|| {
                 ApiError::new(
-                    StatusCode::NOT_FOUND,
+                    ErrorKind::NotFound,
                     "not_found",
                     format!("flow {flow} has no settings of its own"),
                 )
@@ -413,7 +414,7 @@ pub async fn fill_holidays(
     let fill: Fill = crate::rest::json_body(body, "fill")?;
     if !(1583..=9999).contains(&fill.from) || fill.to < fill.from || fill.to - fill.from > 100 {
         return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid,
             "invalid_body",
             format!(
                 "years {}..{} are not a range of at most 100 Gregorian years",
@@ -426,7 +427,7 @@ pub async fn fill_holidays(
     for year in fill.from..=fill.to {
         let holidays = national_holidays(&country, year).ok_or_else(|| {
             ApiError::new(
-                StatusCode::BAD_REQUEST,
+                ErrorKind::Invalid,
                 "no_builtin_holidays",
                 format!(
                     "no built-in holidays for country {country:?}: known are {}",

@@ -12,7 +12,6 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use axum::http::StatusCode;
 use flowwatch_core::FlowId;
 use flowwatch_core::detection::Status;
 use flowwatch_core::record::body::BodyFormat;
@@ -22,12 +21,11 @@ use flowwatch_proto::pb::flow_watch_server::{FlowWatch, FlowWatchServer, SERVICE
 use flowwatch_storage::Event;
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
-use tonic::{Code, Request, Response, Streaming};
+use tonic::{Request, Response, Streaming};
 
 use crate::auth::Caller;
 use crate::ingest::Ingested;
 use crate::live::ChangeFilter;
-use crate::rest::ApiError;
 use crate::{Gateway, views};
 
 /// The routes of the gRPC service (`/flowwatch.v1.FlowWatch/*`), to merge into the HTTP
@@ -44,25 +42,6 @@ pub fn router(gateway: Arc<Gateway>) -> axum::Router {
 /// The `FlowWatch` service over a [`Gateway`].
 pub struct FlowWatchService {
     gateway: Arc<Gateway>,
-}
-
-/// The gRPC code of an HTTP API error: one mapping for every call.
-impl From<ApiError> for tonic::Status {
-    fn from(e: ApiError) -> Self {
-        let code = match e.status() {
-            StatusCode::BAD_REQUEST | StatusCode::UNSUPPORTED_MEDIA_TYPE => Code::InvalidArgument,
-            StatusCode::UNAUTHORIZED => Code::Unauthenticated,
-            StatusCode::FORBIDDEN => Code::PermissionDenied,
-            StatusCode::NOT_FOUND => Code::NotFound,
-            StatusCode::CONFLICT => Code::Aborted,
-            StatusCode::PAYLOAD_TOO_LARGE | StatusCode::TOO_MANY_REQUESTS => {
-                Code::ResourceExhausted
-            }
-            StatusCode::SERVICE_UNAVAILABLE => Code::Unavailable,
-            _ => Code::Internal,
-        };
-        tonic::Status::new(code, e.message())
-    }
 }
 
 impl FlowWatchService {
@@ -393,6 +372,7 @@ mod tests {
     use futures_util::StreamExt;
 
     use super::*;
+    use tonic::Code;
 
     fn chunk(format: pb::IngestFormat, data: &[u8]) -> pb::IngestChunk {
         pb::IngestChunk {
@@ -534,23 +514,6 @@ mod tests {
             lines.finish().expect_err("half a character").message(),
             "data: line 2 is not UTF-8"
         );
-    }
-
-    #[test]
-    fn http_errors_map_to_grpc_codes() {
-        for (status, code) in [
-            (StatusCode::BAD_REQUEST, Code::InvalidArgument),
-            (StatusCode::UNAUTHORIZED, Code::Unauthenticated),
-            (StatusCode::FORBIDDEN, Code::PermissionDenied),
-            (StatusCode::NOT_FOUND, Code::NotFound),
-            (StatusCode::CONFLICT, Code::Aborted),
-            (StatusCode::TOO_MANY_REQUESTS, Code::ResourceExhausted),
-            (StatusCode::SERVICE_UNAVAILABLE, Code::Unavailable),
-            (StatusCode::INTERNAL_SERVER_ERROR, Code::Internal),
-        ] {
-            let e = tonic::Status::from(ApiError::new(status, "x", "from: what went wrong"));
-            assert_eq!((e.code(), e.message()), (code, "from: what went wrong"));
-        }
     }
 
     fn event(country: &str, new_status: Status) -> Event {

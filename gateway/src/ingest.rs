@@ -2,12 +2,12 @@
 //! parse it with the configuration in force (`flowwatch_core::record::body::parse_body`), hand
 //! the good records to the worker (`Gateway.ingest`), and count what was stored and refused.
 
-use axum::http::StatusCode;
 use flowwatch_core::record::body::{BodyFormat, parse_body};
+use flowwatch_ports::ErrorKind;
 use serde::Serialize;
 
 use crate::Gateway;
-use crate::rest::ApiError;
+use crate::error::ApiError;
 
 /// What an ingest took: `{"accepted", "refused", "errors": [{"line"?, "message"}]}`.
 #[derive(Debug, Default, Serialize)]
@@ -41,8 +41,9 @@ impl Ingested {
 
 /// Parses `body` and answers once its good records are stored. `line_offset` is added to every
 /// line number (a part of a longer upload); 0 for a whole body. A body that cannot be parsed
-/// at all (a CSV without its header) is a 400 naming the line; a worker that did not store the
-/// records a 503 (nothing of the body was stored: the client may send it again).
+/// at all (a CSV without its header) is a 400 naming the line; records that were not stored
+/// are answered by the kind of the failure, a 503 when the store or the stream is away
+/// (nothing of the body was stored: the client may send it again).
 pub async fn take(
     g: &Gateway,
     format: BodyFormat,
@@ -52,7 +53,7 @@ pub async fn take(
     let config = g.in_force();
     let parsed = parse_body(format, body, &config).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid,
             "invalid_body",
             format!("line {}: {}", e.line + line_offset, e.message),
         )
@@ -69,14 +70,12 @@ pub async fn take(
     let outcome = if parsed.batch.is_empty() {
         Default::default()
     } else {
-        g.ingest.submit(parsed.batch).await.map_err(|why| {
-            // Nothing of the batch was stored: the client may send it again.
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not_stored",
-                why.to_string(),
-            )
-        })?
+        // Nothing of the batch was stored: the client may send it again (a store or stream
+        // that is away is a 503).
+        g.ingest
+            .submit(parsed.batch)
+            .await
+            .map_err(|why| ApiError::from_error("not_stored", &why))?
     };
     for (flow, n, why) in outcome.refused {
         refused += n;

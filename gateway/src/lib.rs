@@ -2,7 +2,9 @@
 //!
 //! Layout:
 //! - [`rest`]: the route table (every route, its access, checked against `openapi.json`),
-//!   health, ingest, status, time and `/metrics`, and the JSON error every route answers with.
+//!   health, ingest, status, time and `/metrics`.
+//! - [`error`]: the JSON error every route answers with, and the one table from a kind of
+//!   failure to its HTTP status and gRPC code.
 //! - [`auth`]: API keys and roles on every route, login, visitor login, users, the audit log.
 //! - [`config`]: the configuration document and a flow's own settings, compare-and-set; the
 //!   newest stored version followed when other gateways save.
@@ -30,6 +32,7 @@ pub mod auth;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod error;
 pub mod grpc;
 pub mod ingest;
 pub mod live;

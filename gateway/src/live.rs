@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::Gateway;
-use crate::rest::ApiError;
+use crate::error::ApiError;
 
 /// How often the component status is sent.
 pub const COMPONENTS_EVERY: Duration = Duration::from_secs(5);

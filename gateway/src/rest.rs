@@ -15,6 +15,7 @@ use axum::routing::{MethodRouter, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
+use flowwatch_ports::ErrorKind;
 use flowwatch_ports::status::Source;
 use flowwatch_proto::server::{PROMETHEUS_TEXT, Render, write_metric};
 use serde_json::json;
@@ -22,6 +23,7 @@ use tracing::Instrument;
 
 use crate::Gateway;
 use crate::auth::{Access, MethodAccess};
+use crate::error::ApiError;
 
 /// A route: its path, the methods it takes with who may call each, and its handlers.
 pub type Route = (&'static str, MethodAccess, MethodRouter<Arc<Gateway>>);
@@ -196,7 +198,7 @@ async fn no_route(State(g): State<Arc<Gateway>>, method: Method, uri: Uri) -> Re
         return g.ui.get(uri.path()).await;
     }
     ApiError::new(
-        StatusCode::NOT_FOUND,
+        ErrorKind::NotFound,
         "not_found",
         format!("no route {method} {}", uri.path()),
     )
@@ -205,7 +207,7 @@ async fn no_route(State(g): State<Arc<Gateway>>, method: Method, uri: Uri) -> Re
 
 async fn no_method(method: Method, uri: Uri) -> ApiError {
     ApiError::new(
-        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorKind::MethodNotAllowed,
         "method_not_allowed",
         format!("{} does not take {method}", uri.path()),
     )
@@ -219,7 +221,13 @@ pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
         } else {
             e.body_text()
         };
-        ApiError::new(e.status(), "invalid_body", message)
+        let kind = match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ErrorKind::TooLarge,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => ErrorKind::UnsupportedMediaType,
+            status if status.is_server_error() => ErrorKind::Internal,
+            _ => ErrorKind::Invalid,
+        };
+        ApiError::new(kind, "invalid_body", message)
     })
 }
 
@@ -233,85 +241,12 @@ pub fn json_body<T: serde::de::DeserializeOwned>(
     serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid,
             "invalid_body",
             format!("invalid {what}: {}", e.into_inner()),
         )
         .at(if path == "." { String::new() } else { path })
     })
-}
-
-/// An error as `{"error": {"code", "message", "path"?, "fields"?}}` with its status.
-pub struct ApiError {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
-    /// Where in the request body, as a dotted JSON path.
-    path: Option<String>,
-    /// Every problem of a rejected document, each with its path.
-    fields: Option<serde_json::Value>,
-}
-
-impl ApiError {
-    /// An error with its status, a stable code and a message that says what and where.
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-            path: None,
-            fields: None,
-        }
-    }
-
-    /// The same error, at `path` of the request body.
-    pub fn at(mut self, path: impl Into<String>) -> ApiError {
-        self.path = Some(path.into());
-        self
-    }
-
-    /// The same error, listing every problem found.
-    pub fn with_fields(mut self, fields: serde_json::Value) -> ApiError {
-        self.fields = Some(fields);
-        self
-    }
-
-    /// The HTTP status it answers with.
-    pub fn status(&self) -> StatusCode {
-        self.status
-    }
-
-    /// What went wrong and where.
-    pub fn message(&self) -> &str {
-        &self.message
-    }
-
-    /// A bad query parameter `path`: 400.
-    pub fn query(path: &str, message: String) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_query", message).at(path)
-    }
-
-    /// A store that failed: 503, the client may try again.
-    pub fn store(e: flowwatch_storage::Error) -> ApiError {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "store_unavailable",
-            e.to_string(),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let mut error = json!({"code": self.code, "message": self.message});
-        if let Some(path) = self.path {
-            error["path"] = path.into();
-        }
-        if let Some(fields) = self.fields {
-            error["fields"] = fields;
-        }
-        (self.status, Json(json!({ "error": error }))).into_response()
-    }
 }
 
 async fn health() -> Json<serde_json::Value> {
@@ -334,7 +269,7 @@ async fn ingest(
     let bytes = body(bytes)?;
     let body = std::str::from_utf8(&bytes).map_err(|e| {
         ApiError::new(
-            StatusCode::BAD_REQUEST,
+            ErrorKind::Invalid,
             "invalid_body",
             format!("the body is not UTF-8 (byte {})", e.valid_up_to() + 1),
         )
@@ -345,7 +280,7 @@ async fn ingest(
         .unwrap_or("");
     let format = BodyFormat::from_content_type(content_type).ok_or_else(|| {
         ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ErrorKind::UnsupportedMediaType,
             "unsupported_media_type",
             format!(
                 "content type \"{content_type}\" is not taken: send text/csv, \

@@ -4,6 +4,7 @@
 //! granularity), a simulation with candidate settings, its effective settings with their
 //! sources, and its raw traffic in buckets.
 
+use flowwatch_ports::ErrorKind;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -11,7 +12,6 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
 use chrono::NaiveDate;
 use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
 use flowwatch_core::detection::{Status, TickValues};
@@ -28,7 +28,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use crate::Gateway;
-use crate::rest::ApiError;
+use crate::error::ApiError;
 
 /// The dashboard's columns, in order.
 const COLUMNS: [&str; 5] = ["OK", "WARNING", "OUTAGE", "N_A", "DISABLED"];
@@ -282,7 +282,7 @@ pub async fn lob_flows(
         .is_some_and(|c| c.lobs.contains_key(&lob));
     if flows.is_empty() && !configured {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
             "not_found",
             format!("no LoB {country}/{lob}: neither configured nor seen in traffic"),
         ));
@@ -481,7 +481,7 @@ fn day(path: &str, text: Option<&str>) -> Result<EpochDay, ApiError> {
 pub(crate) fn flow_of(
     (country, lob, kind, name): (String, String, String, String),
 ) -> Result<FlowId, ApiError> {
-    let not_found = |what: String| ApiError::new(StatusCode::NOT_FOUND, "not_found", what);
+    let not_found = |what: String| ApiError::new(ErrorKind::NotFound, "not_found", what);
     let kind = FlowKind::parse(&kind)
         .filter(|_| !kind.ends_with('s'))
         .ok_or_else(|| not_found(format!("no flow kind \"{kind}\": input or forward")))?;
@@ -497,7 +497,7 @@ fn local_window(
 ) -> Result<(EpochDay, EpochDay, Instant, Instant), ApiError> {
     let calendar = config.calendar(&flow.country).ok_or_else(|| {
         ApiError::new(
-            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
             "not_found",
             unknown_country(&flow.country),
         )
@@ -528,7 +528,7 @@ async fn replayed(
         .find(|e| &e.flow == flow)
     else {
         return Err(ApiError::new(
-            StatusCode::NOT_FOUND,
+            ErrorKind::NotFound,
             "not_found",
             format!("no traffic of flow {flow}"),
         ));
