@@ -673,10 +673,10 @@ mod tests {
 
     #[test]
     fn a_generated_and_replayed_data_set_scores_sensibly() {
-        use crate::generator::{Dataset, Spec};
         use flowwatch_core::config::Config;
         use flowwatch_core::replay::{Replay, Window};
         use flowwatch_core::tick_csv::RowWriter;
+        use flowwatch_generator::{Dataset, Spec};
         use std::io::Write;
 
         let spec = Spec {
