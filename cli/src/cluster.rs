@@ -14,16 +14,16 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
+use flowwatch_core::time::utc_string;
 use flowwatch_proto::cluster::{self, Leader, view_json};
 use flowwatch_proto::pb;
 use flowwatch_storage::redact_uri;
 use flowwatch_worker::cluster::AgentSettings;
-use flowwatch_worker::ingest::DEFAULT_PARTITIONS;
 use flowwatch_worker::service::ServiceSettings;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::serve::{configuration, listen, nats, parse_clock, shutdown_signal};
+use crate::serve::{ClockArgs, PartitionArgs, configuration, listen, nats, shutdown_signal};
 
 /// `flowwatch coordinator` flags (each also `FLOWWATCH_COORDINATOR__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -50,14 +50,10 @@ pub struct CoordinatorArgs {
     /// This coordinator's name (default: its advertised address).
     #[arg(long, env = "FLOWWATCH_COORDINATOR__NAME")]
     name: Option<String>,
-    /// How many partitions flows are hashed into: the gateways' `--partitions`.
-    #[arg(
-        long,
-        env = "FLOWWATCH_COORDINATOR__PARTITIONS",
-        default_value_t = DEFAULT_PARTITIONS,
-        value_parser = clap::value_parser!(u32).range(1..=4096)
-    )]
-    partitions: u32,
+    /// How many partitions flows are hashed into.
+    #[command(flatten)]
+    #[serde(flatten)]
+    partitioning: PartitionArgs,
     /// A worker silent this many milliseconds is dead; its partitions go elsewhere.
     #[arg(
         long,
@@ -77,6 +73,11 @@ pub struct CoordinatorArgs {
         default_value_t = 2_000
     )]
     leader_ttl_ms: u64,
+    /// The clock (the coordinator's decisions run on elapsed time, not on the wall clock: it
+    /// is taken and shown, as every role takes it).
+    #[command(flatten)]
+    #[serde(flatten)]
+    clock: ClockArgs,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -119,9 +120,10 @@ pub struct WorkerArgs {
     /// A status change of a tick older than this many seconds is a revision, never alarmed.
     #[arg(long, env = "FLOWWATCH_WORKER__ALARM_WINDOW", default_value_t = 86_400)]
     alarm_window: i64,
-    /// Start the clock at this instant (RFC 3339) and run forward in real time.
-    #[arg(long, env = "FLOWWATCH_WORKER__START_TIME")]
-    start_time: Option<String>,
+    /// The clock the flows are evaluated by.
+    #[command(flatten)]
+    #[serde(flatten)]
+    clock: ClockArgs,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -184,13 +186,21 @@ pub async fn coordinator(args: CoordinatorArgs) -> Result<()> {
     let mut settings = flowwatch_coordinator::Settings::new(
         args.name.clone().unwrap_or(address.clone()),
         address,
-        args.partitions,
+        args.partitioning.partitions,
     );
     settings.timing = flowwatch_coordinator::Timing {
         dead_after: args.dead_after_ms,
         lease: args.lease_ms,
     };
     settings.leader_ttl = Duration::from_millis(args.leader_ttl_ms);
+    // Placement, leases and deaths are measured in elapsed time: nothing here reads the wall
+    // clock, so the shifted one is only said.
+    tracing::info!(
+        clock = %utc_string(args.clock.start().now()),
+        partitions = settings.partitions,
+        "coordinator {}",
+        settings.name
+    );
     flowwatch_coordinator::run(settings, client, registry, listener, on_signal())
         .await
         .with_context(|| format!("coordinator on NATS {}", args.nats_url))
@@ -205,7 +215,7 @@ pub async fn worker(args: WorkerArgs) -> Result<()> {
     if args.alarm_window < 0 {
         bail!("--alarm-window must not be negative");
     }
-    let clock = parse_clock(args.start_time.as_deref())?;
+    let clock = args.clock.start();
     let storage = redact_uri(&args.storage);
     let store = flowwatch_storage::open(&args.storage)
         .await

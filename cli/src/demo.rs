@@ -1,5 +1,5 @@
-//! `flowwatch run --demo`: a living mediation system at once. The load test's generator
-//! (`flowwatch_loadtest::generator`) makes `--demo-flows` flows of CZ, DE, AT and NL with their
+//! `flowwatch run --demo`: a living mediation system at once. The traffic generator
+//! (`flowwatch_generator`) makes `--demo-flows` flows of CZ, DE, AT and NL with their
 //! lines of business, shapes, holidays, batchy arrivals and labelled outages. On a fresh store
 //! the demo saves its configuration and writes [`HISTORY_DAYS`] days of history up to the clock
 //! straight into the store before the worker starts (so each flow evaluates its history once, as
@@ -16,7 +16,7 @@ use flowwatch_core::FlowId;
 use flowwatch_core::record::Batch;
 use flowwatch_core::time::{Instant, date_of};
 use flowwatch_gateway::Gateway;
-use flowwatch_loadtest::generator::{Dataset, DayTraffic, Spec};
+use flowwatch_generator::{Dataset, DayTraffic, Spec};
 use flowwatch_storage::{FlowBuckets, FlowEntry, Store};
 use tokio::task::JoinHandle;
 

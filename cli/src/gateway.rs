@@ -23,10 +23,10 @@ use flowwatch_gateway::status::ClusterStatus;
 use flowwatch_ports::in_force::{FOLLOW_EVERY, follow};
 use flowwatch_proto::cluster::Coordinators;
 use flowwatch_storage::redact_uri;
-use flowwatch_worker::ingest::{DEFAULT_PARTITIONS, JetStreamIngest};
+use flowwatch_worker::ingest::JetStreamIngest;
 use serde::Serialize;
 
-use crate::serve::{ApiArgs, configuration};
+use crate::serve::{ApiArgs, PartitionArgs, configuration};
 
 /// `flowwatch gateway` flags (each also `FLOWWATCH_GATEWAY__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -39,14 +39,10 @@ pub struct Args {
     /// The NATS server (with JetStream): ingest goes to its ingest stream, alarms come from it.
     #[arg(long, env = "FLOWWATCH_GATEWAY__NATS_URL")]
     nats_url: String,
-    /// Ingest partitions: the number every worker and gateway of the cluster uses.
-    #[arg(
-        long,
-        env = "FLOWWATCH_GATEWAY__PARTITIONS",
-        default_value_t = DEFAULT_PARTITIONS,
-        value_parser = clap::value_parser!(u32).range(1..=4096)
-    )]
-    partitions: u32,
+    /// How many partitions ingest is published to.
+    #[command(flatten)]
+    #[serde(flatten)]
+    partitioning: PartitionArgs,
     /// The coordinators' gRPC addresses, comma-separated (`http://host:7070,http://host2:7070`):
     /// `GET /api/v1/cluster` answers the leader's view of the cluster. Ingest needs none (it
     /// goes to the partitions, whoever consumes them).
@@ -89,7 +85,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&args)?);
         return Ok(());
     }
-    let clock = args.api.clock()?;
+    let clock = args.api.clock.start();
     let storage = redact_uri(&args.storage);
     let store = flowwatch_storage::open(&args.storage)
         .await
@@ -104,7 +100,7 @@ pub async fn run(args: Args) -> Result<()> {
         .subscribe(format!("{ALARM_SUBJECT}.>"))
         .await
         .with_context(|| format!("cannot subscribe to alarms on {}", args.nats_url))?;
-    let ingest = JetStreamIngest::new(nats.clone(), args.partitions)
+    let ingest = JetStreamIngest::new(nats.clone(), args.partitioning.partitions)
         .await
         .with_context(|| format!("NATS {}", args.nats_url))?;
     let coordinators =
@@ -135,7 +131,7 @@ pub async fn run(args: Args) -> Result<()> {
     ));
     tracing::info!(
         storage,
-        partitions = args.partitions,
+        partitions = args.partitioning.partitions,
         coordinators = args.coordinator.join(","),
         "gateway on NATS {}",
         args.nats_url

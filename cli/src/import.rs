@@ -719,6 +719,7 @@ async fn on_interrupt(flag: Arc<AtomicBool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use flowwatch_gateway::client::scripted::{Reply, serve};
 
     const HEADER: &str = "time,country,lob,kind,flow,bytes\n";
 
@@ -963,59 +964,6 @@ mod tests {
         assert_eq!(size(3 << 30), "3.0 GiB");
     }
 
-    /// A server on a free port that answers each request it reads with the next of `answers`
-    /// (`None`: closes the connection without answering); the bodies it read.
-    async fn serve(
-        answers: Vec<Option<(u16, &'static str)>>,
-    ) -> (String, tokio::task::JoinHandle<Vec<Vec<u8>>>) {
-        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let task = tokio::spawn(async move {
-            let mut bodies = Vec::new();
-            let mut answers = answers.into_iter();
-            'connections: loop {
-                let Ok(Ok((s, _))) =
-                    tokio::time::timeout(Duration::from_millis(300), listener.accept()).await
-                else {
-                    return bodies;
-                };
-                let mut s = tokio::io::BufReader::new(s);
-                loop {
-                    let mut length = 0;
-                    let mut line = String::new();
-                    loop {
-                        line.clear();
-                        if s.read_line(&mut line).await.unwrap() == 0 {
-                            continue 'connections;
-                        }
-                        if let Some(v) = line.strip_prefix("Content-Length: ") {
-                            length = v.trim().parse().unwrap();
-                        }
-                        if line == "\r\n" {
-                            break;
-                        }
-                    }
-                    let mut body = vec![0; length];
-                    s.read_exact(&mut body).await.unwrap();
-                    bodies.push(body);
-                    match answers.next() {
-                        Some(Some((status, json))) => {
-                            let reply = format!(
-                                "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n\r\n{json}",
-                                json.len()
-                            );
-                            s.get_mut().write_all(reply.as_bytes()).await.unwrap();
-                        }
-                        Some(None) => continue 'connections,
-                        None => return bodies,
-                    }
-                }
-            }
-        });
-        (addr, task)
-    }
-
     fn sender(addr: String) -> Sender {
         Sender {
             authority: addr,
@@ -1030,45 +978,45 @@ mod tests {
     async fn a_503_is_sent_again_until_stored() {
         let unavailable = r#"{"error":{"code":"not_stored","message":"store down"}}"#;
         let (addr, server) = serve(vec![
-            Some((503, unavailable)),
-            Some((503, unavailable)),
-            Some((200, r#"{"accepted":2,"refused":0,"errors":[]}"#)),
+            Reply::json(503, unavailable),
+            Reply::json(503, unavailable),
+            Reply::json(200, r#"{"accepted":2,"refused":0,"errors":[]}"#),
         ])
         .await;
         let mut s = sender(addr);
         let answer = s.send(b"body").await.unwrap();
         assert_eq!(answer.accepted, 2);
         drop(s);
-        assert_eq!(server.await.unwrap(), [b"body"; 3]);
+        assert_eq!(server.await.unwrap().bodies, [b"body"; 3]);
     }
 
     #[tokio::test]
     async fn a_part_that_may_have_been_stored_is_not_sent_again() {
         // The server reads the part and closes without answering.
-        let (addr, server) = serve(vec![None]).await;
+        let (addr, server) = serve(vec![Reply::Close]).await;
         let mut s = sender(addr);
         match s.send(b"body").await {
             Err(Stop::Unknown(why)) => assert!(why.starts_with("no answer"), "{why}"),
             other => panic!("{other:?}"),
         }
-        assert_eq!(server.await.unwrap(), [b"body"], "sent once");
+        assert_eq!(server.await.unwrap().bodies, [b"body"], "sent once");
         // A 200 is stored, even when its answer makes no sense.
-        let (addr, server) = serve(vec![Some((200, "{\"accepted\": \"many\"}"))]).await;
+        let (addr, server) = serve(vec![Reply::json(200, "{\"accepted\": \"many\"}")]).await;
         let mut s = sender(addr);
         match s.send(b"body").await {
             Err(Stop::Unread(why)) => assert!(why.contains("invalid type"), "{why}"),
             other => panic!("{other:?}"),
         }
         drop(s);
-        assert_eq!(server.await.unwrap(), [b"body"], "sent once");
+        assert_eq!(server.await.unwrap().bodies, [b"body"], "sent once");
     }
 
     #[tokio::test]
     async fn a_refusal_is_not_sent_again_and_names_the_servers_message() {
-        let (addr, server) = serve(vec![Some((
+        let (addr, server) = serve(vec![Reply::json(
             403,
             r#"{"error":{"code":"forbidden","message":"needs the root role"}}"#,
-        ))])
+        )])
         .await;
         let mut s = sender(addr);
         match s.send(b"body").await {
@@ -1077,10 +1025,10 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(server.await.unwrap().len(), 1);
+        assert_eq!(server.await.unwrap().bodies.len(), 1);
         // After five retries of a 503, the import gives up.
         let unavailable = r#"{"error":{"code":"not_stored","message":"store down"}}"#;
-        let (addr, server) = serve(vec![Some((503, unavailable)); 7]).await;
+        let (addr, server) = serve(vec![Reply::json(503, unavailable); 7]).await;
         let mut s = sender(addr);
         match s.send(b"body").await {
             Err(Stop::Refused(status, why)) => {
@@ -1089,7 +1037,7 @@ mod tests {
             other => panic!("{other:?}"),
         }
         drop(s);
-        assert_eq!(server.await.unwrap().len(), 1 + RETRIES as usize);
+        assert_eq!(server.await.unwrap().bodies.len(), 1 + RETRIES as usize);
     }
 
     #[tokio::test]

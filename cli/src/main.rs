@@ -7,7 +7,8 @@
 //!   JetStream ingest, alarms from NATS).
 //! - [`cluster`]: `flowwatch coordinator`, `flowwatch worker` (the cluster's services) and
 //!   `flowwatch admin cluster | drain`.
-//! - [`serve`]: the API flags `run` and `gateway` share, and serving a gateway on them.
+//! - [`serve`]: the flag groups several roles share (the APIs of `run` and `gateway`, every
+//!   role's `--start-time`, `--partitions`), serving a gateway, NATS, signals.
 //! - [`replay`]: `flowwatch replay`, the traffic CSV in, the tick CSV out.
 //! - [`calendar`]: `flowwatch calendar`, built-in holidays as JSON.
 //! - [`import`]: `flowwatch import`, a traffic file streamed into a running flowwatch.

@@ -63,7 +63,7 @@ pub async fn run(args: Args) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&args)?);
         return Ok(());
     }
-    let clock = args.api.clock()?;
+    let clock = args.api.clock.start();
     if args.alarm_window < 0 {
         bail!("--alarm-window must not be negative");
     }

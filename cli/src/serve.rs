@@ -1,5 +1,6 @@
-//! What `flowwatch run` and `flowwatch gateway` share: the flags of the HTTP and gRPC APIs
-//! ([`ApiArgs`], flattened into both), and starting and serving a gateway on them.
+//! What the services share: the flag groups several roles flatten ([`ApiArgs`] of `run` and
+//! `gateway`, [`ClockArgs`] of every role, [`PartitionArgs`] of `gateway` and `coordinator`),
+//! starting and serving a gateway, NATS, listening, signals.
 //!
 //! Each shared flag comes from its role's environment variable (`FLOWWATCH_RUN__HTTP`,
 //! `FLOWWATCH_GATEWAY__HTTP`): a derive attribute can name only one, so [`role_env`] sets them
@@ -11,16 +12,68 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use flowwatch_core::config::Config;
-use flowwatch_core::time::{parse_rfc3339, utc_string};
+use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
 use flowwatch_gateway::Gateway;
 use flowwatch_gateway::auth::Auth;
 use flowwatch_ports::Clock;
 use flowwatch_ports::InForce;
 use flowwatch_storage::Store;
+use flowwatch_worker::ingest::DEFAULT_PARTITIONS;
 use serde::Serialize;
 
-/// The subcommands that take [`ApiArgs`].
-const ROLES: [&str; 2] = ["run", "gateway"];
+/// The flag groups several roles share, and the roles that flatten each.
+fn shared() -> [(clap::Command, &'static [&'static str]); 3] {
+    fn flags<A: clap::Args>() -> clap::Command {
+        A::augment_args(clap::Command::new("shared"))
+    }
+    [
+        (flags::<ApiArgs>(), &["run", "gateway"]),
+        // SPEC §7: every role accepts `--start-time`.
+        (
+            flags::<ClockArgs>(),
+            &["run", "gateway", "coordinator", "worker"],
+        ),
+        (flags::<PartitionArgs>(), &["gateway", "coordinator"]),
+    ]
+}
+
+/// `--start-time`: the clock every role reads.
+#[derive(clap::Args, Debug, Serialize)]
+pub struct ClockArgs {
+    /// Start the clock at this instant (RFC 3339) and run forward in real time.
+    #[arg(long, value_parser = parse_rfc3339)]
+    #[serde(serialize_with = "utc_option")]
+    pub start_time: Option<Instant>,
+}
+
+impl ClockArgs {
+    /// The clock, started now: the system's, or reading `--start-time` now.
+    pub fn start(&self) -> Clock {
+        self.start_time
+            .map_or_else(Clock::system, Clock::starting_at)
+    }
+}
+
+/// An optional instant as RFC 3339 UTC, for `--dump-config`.
+fn utc_option<S: serde::Serializer>(t: &Option<Instant>, s: S) -> Result<S::Ok, S::Error> {
+    match t {
+        Some(t) => s.serialize_str(&utc_string(*t)),
+        None => s.serialize_none(),
+    }
+}
+
+/// `--partitions`: how many partitions the flows hash into.
+#[derive(clap::Args, Debug, Serialize)]
+pub struct PartitionArgs {
+    /// How many partitions flows are hashed into (one JetStream ingest subject each): the same
+    /// number on every coordinator and gateway of a cluster.
+    #[arg(
+        long,
+        default_value_t = DEFAULT_PARTITIONS,
+        value_parser = clap::value_parser!(u32).range(1..=4096)
+    )]
+    pub partitions: u32,
+}
 
 /// The flags of the HTTP and gRPC APIs, authentication and the clock.
 #[derive(clap::Args, Debug, Serialize)]
@@ -31,9 +84,10 @@ pub struct ApiArgs {
     /// A second address serving only the gRPC API (it is always on `--http` too).
     #[arg(long)]
     pub grpc: Option<SocketAddr>,
-    /// Start the clock at this instant (RFC 3339) and run forward in real time.
-    #[arg(long)]
-    pub start_time: Option<String>,
+    /// The clock.
+    #[command(flatten)]
+    #[serde(flatten)]
+    pub clock: ClockArgs,
     /// The largest request body taken, in MiB (an ingest of 1 M records is about 50 MiB of
     /// CSV; memory while it is handled grows with it).
     #[arg(long, default_value_t = 256)]
@@ -57,33 +111,29 @@ pub struct ApiArgs {
     pub ui_dir: PathBuf,
 }
 
-/// `command` with every [`ApiArgs`] flag of `run` and `gateway` that has no environment
-/// variable of its own given `FLOWWATCH_<ROLE>__<FLAG>`.
+/// `command` with every flag of the [`shared`] groups that has no environment variable of its
+/// own given its role's `FLOWWATCH_<ROLE>__<FLAG>`.
 pub fn role_env(mut command: clap::Command) -> clap::Command {
-    let shared = <ApiArgs as clap::Args>::augment_args(clap::Command::new("api"));
-    let ids: Vec<String> = shared
-        .get_arguments()
-        .filter(|a| a.get_env().is_none() && a.get_long().is_some())
-        .map(|a| a.get_id().to_string())
-        .collect();
-    for role in ROLES {
-        command = command.mut_subcommand(role, |mut sub| {
-            for id in &ids {
-                let env = format!("FLOWWATCH_{}__{}", role.to_uppercase(), id.to_uppercase());
-                sub = sub.mut_arg(id, |a| a.env(env));
-            }
-            sub
-        });
+    for (flags, roles) in shared() {
+        let ids: Vec<String> = flags
+            .get_arguments()
+            .filter(|a| a.get_env().is_none() && a.get_long().is_some())
+            .map(|a| a.get_id().to_string())
+            .collect();
+        for role in roles {
+            command = command.mut_subcommand(role, |mut sub| {
+                for id in &ids {
+                    let env = format!("FLOWWATCH_{}__{}", role.to_uppercase(), id.to_uppercase());
+                    sub = sub.mut_arg(id, |a| a.env(env));
+                }
+                sub
+            });
+        }
     }
     command
 }
 
 impl ApiArgs {
-    /// The clock: the system's, or shifted to start at `--start-time`.
-    pub fn clock(&self) -> Result<Clock> {
-        parse_clock(self.start_time.as_deref())
-    }
-
     /// Authentication as the flags set it.
     pub fn auth(&self) -> Auth {
         Auth::new(!self.no_visitor, i64::from(self.session_hours) * 3600)
@@ -180,16 +230,6 @@ pub async fn listen(at: SocketAddr, flag: &str) -> Result<(tokio::net::TcpListen
     Ok((listener, addr))
 }
 
-/// The clock: the system's, or shifted to start at `start_time` (RFC 3339, `--start-time`).
-pub fn parse_clock(start_time: Option<&str>) -> Result<Clock> {
-    Ok(match start_time {
-        Some(t) => {
-            Clock::starting_at(parse_rfc3339(t).map_err(|e| anyhow::anyhow!("--start-time: {e}"))?)
-        }
-        None => Clock::system(),
-    })
-}
-
 /// The configuration to start with: `file` (saved as a new version when it differs from the
 /// stored one), else the stored one, else the built-in defaults.
 pub async fn configuration(store: &dyn Store, file: Option<&PathBuf>) -> Result<InForce> {
@@ -261,21 +301,18 @@ mod tests {
                 .unwrap_or_else(|| panic!("{role} has no --{flag}"));
             arg.get_env().map(|e| e.to_string_lossy().into_owned())
         };
-        for flag in [
-            "http",
-            "grpc",
-            "start-time",
-            "max-body",
-            "no-visitor",
-            "session-hours",
-        ] {
+        let takes = |roles: &[&str], flag: &str| {
             let id = flag.replace('-', "_").to_uppercase();
-            assert_eq!(env("run", flag), Some(format!("FLOWWATCH_RUN__{id}")));
-            assert_eq!(
-                env("gateway", flag),
-                Some(format!("FLOWWATCH_GATEWAY__{id}"))
-            );
+            for role in roles {
+                let expected = format!("FLOWWATCH_{}__{id}", role.to_uppercase());
+                assert_eq!(env(role, flag), Some(expected), "{role} --{flag}");
+            }
+        };
+        for flag in ["http", "grpc", "max-body", "no-visitor", "session-hours"] {
+            takes(&["run", "gateway"], flag);
         }
+        takes(&["run", "gateway", "coordinator", "worker"], "start-time");
+        takes(&["gateway", "coordinator"], "partitions");
         assert_eq!(
             env("gateway", "root-password").as_deref(),
             Some("FLOWWATCH_ROOT_PASSWORD")
@@ -283,6 +320,35 @@ mod tests {
         assert_eq!(
             env("gateway", "storage").as_deref(),
             Some("FLOWWATCH_GATEWAY__STORAGE")
+        );
+    }
+
+    #[test]
+    fn start_time_is_an_instant_shown_in_utc() {
+        let command = role_env(crate::Cli::command());
+        let start = |value: &str| {
+            let matches = command.clone().try_get_matches_from([
+                "flowwatch",
+                "coordinator",
+                "--nats-url",
+                "nats://x",
+                "--start-time",
+                value,
+            ])?;
+            let (_, sub) = matches.subcommand().expect("a subcommand");
+            let clock = <ClockArgs as clap::FromArgMatches>::from_arg_matches(sub)?;
+            Ok::<_, clap::Error>(clock)
+        };
+        let clock = start("2017-02-06T11:00:00+01:00").unwrap();
+        assert_eq!(clock.start_time, Some(1_486_375_200));
+        assert_eq!(
+            serde_json::to_value(&clock).unwrap(),
+            serde_json::json!({"start_time": "2017-02-06T10:00:00Z"})
+        );
+        let err = start("yesterday").unwrap_err().to_string();
+        assert!(
+            err.contains("--start-time") && err.contains("invalid time \"yesterday\""),
+            "{err}"
         );
     }
 }

@@ -198,17 +198,10 @@ fn every_operation_answers_each_role_as_documented() {
         }
     }
     // Bearer is the same as X-API-Key; a made-up key is refused.
-    let mut s = std::net::TcpStream::connect(&run.addr).unwrap();
-    use std::io::{Read, Write};
-    write!(
-        s,
-        "GET /api/v1/me HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
-        run.key
-    )
-    .unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    let bearer = format!("Bearer {}", run.key);
+    let headers = [("Authorization", bearer.as_str())];
+    let (status, answer) = common::http(&run.addr, "GET", "/api/v1/me", &headers, "");
+    assert_eq!(status, 200, "{answer}");
     let (status, answer) = run.request_as(Some("fw_made_up"), "GET", "/api/v1/me", JSON, "");
     assert_eq!(status, 401);
     assert_eq!(

@@ -1,4 +1,5 @@
-//! The command line as a user meets it: replay's file handling and errors, calendar.
+//! The command line as a user meets it: replay's file handling and errors, calendar, the
+//! flags every server role shares (`--start-time`, `--partitions`).
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -320,4 +321,113 @@ fn the_gateways_coordinators_come_comma_separated_from_the_flag_or_the_environme
             && said.contains("expected http://host:port"),
         "{said}"
     );
+}
+
+/// The required flags of each server role, for `--dump-config`.
+const ROLES: [&[&str]; 4] = [
+    &["run"],
+    &[
+        "gateway",
+        "--storage",
+        "postgres://x/y",
+        "--nats-url",
+        "nats://x",
+    ],
+    &["coordinator", "--nats-url", "nats://x"],
+    &[
+        "worker",
+        "--storage",
+        "postgres://x/y",
+        "--nats-url",
+        "nats://x",
+        "--coordinator",
+        "http://c1:7070",
+    ],
+];
+
+/// `flowwatch <role> <extra> --dump-config` with `env`: the effective settings, or the error.
+fn dump_config(
+    role: &[&str],
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> Result<serde_json::Value, String> {
+    let o = flowwatch_with(&[role, extra, &["--dump-config"]].concat(), env);
+    match o.status.success() {
+        true => Ok(serde_json::from_slice(&o.stdout).unwrap()),
+        false => Err(text(&o.stderr)),
+    }
+}
+
+#[test]
+fn every_role_takes_start_time() {
+    // SPEC §7: "--start-time shifts the system clock …; every role accepts it".
+    for role in ROLES {
+        let start = |extra: &[&str], env: &[(&str, &str)]| {
+            dump_config(role, extra, env).unwrap_or_else(|e| panic!("{role:?}: {e}"))["start_time"]
+                .clone()
+        };
+        let flag = ["--start-time", "2017-02-06T11:00:00+01:00"];
+        assert_eq!(start(&flag, &[]), "2017-02-06T10:00:00Z", "{role:?}");
+        let env = format!("FLOWWATCH_{}__START_TIME", role[0].to_uppercase());
+        assert_eq!(
+            start(&[], &[(&env, "2017-02-06T10:00:00Z")]),
+            "2017-02-06T10:00:00Z",
+            "{role:?} from {env}"
+        );
+        assert_eq!(start(&[], &[]), serde_json::Value::Null, "{role:?}");
+        let refused = dump_config(role, &["--start-time", "yesterday"], &[]).unwrap_err();
+        assert!(
+            refused.contains("--start-time") && refused.contains("invalid time \"yesterday\""),
+            "{role:?}: {refused}"
+        );
+    }
+}
+
+#[test]
+fn the_coordinator_says_the_shifted_clock_it_started_with() {
+    // The coordinator's decisions use elapsed time only; it says the clock it started with.
+    // No NATS server is needed to get that far (the connection is retried in the background).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+        .args(["coordinator", "--nats-url", "nats://127.0.0.1:1"])
+        .args([
+            "--grpc",
+            "127.0.0.1:0",
+            "--start-time",
+            "2017-02-06T10:00:00Z",
+        ])
+        .env("RUST_LOG", "flowwatch=info")
+        .env_remove("OTEL_EXPORTER_OTLP_ENDPOINT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let said = std::io::BufRead::lines(stderr)
+        .map_while(Result::ok)
+        .find(|l| l.contains("coordinator http://"));
+    let _ = child.kill();
+    let _ = child.wait();
+    let said = said.expect("the coordinator's start line");
+    assert!(said.contains("2017-02-06T10:00:0"), "{said}");
+}
+
+#[test]
+fn partitions_is_one_flag_with_each_roles_environment() {
+    for role in [ROLES[1], ROLES[2]] {
+        let partitions = |extra: &[&str], env: &[(&str, &str)]| {
+            dump_config(role, extra, env).map(|v| v["partitions"].clone())
+        };
+        assert_eq!(partitions(&[], &[]), Ok(8.into()), "{role:?}: the default");
+        let env = format!("FLOWWATCH_{}__PARTITIONS", role[0].to_uppercase());
+        assert_eq!(partitions(&[], &[(&env, "16")]), Ok(16.into()), "{role:?}");
+        assert_eq!(
+            partitions(&["--partitions", "4096"], &[(&env, "16")]),
+            Ok(4096.into()),
+            "{role:?}: the flag wins"
+        );
+        for out_of_range in ["0", "4097"] {
+            let refused = partitions(&["--partitions", out_of_range], &[]).unwrap_err();
+            assert!(refused.contains("not in 1..=4096"), "{role:?}: {refused}");
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::NaiveDate;
-use flowwatch_loadtest::generator::{Dataset, Spec};
+use flowwatch_generator::{Dataset, Spec};
 
 type Row = Vec<String>;
 

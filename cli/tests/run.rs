@@ -5,8 +5,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use common::{Run, api_rows, replay_rows};
@@ -133,25 +131,14 @@ async fn kill_9_mid_ingest_loses_and_doubles_no_acknowledged_record() {
         let (tx, rx) = std::sync::mpsc::channel();
         let batches: Vec<(i64, String)> = (next..next + 200).map(|n| (n, batch(n))).collect();
         let writer = std::thread::spawn(move || {
+            let headers = [("Content-Type", "text/csv"), ("X-API-Key", key.as_str())];
             for (n, body) in batches {
-                let mut s = match TcpStream::connect(&addr) {
-                    Ok(s) => s,
-                    Err(_) => return,
-                };
-                let req = format!(
-                    "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n\
-                     X-API-Key: {key}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                if s.write_all(req.as_bytes()).is_err() {
-                    return;
+                match common::try_http(&addr, "POST", "/api/v1/ingest", &headers, &body) {
+                    Some((200, _)) => {
+                        let _ = tx.send(n);
+                    }
+                    _ => return,
                 }
-                let mut response = String::new();
-                if s.read_to_string(&mut response).is_err() || !response.starts_with("HTTP/1.1 200")
-                {
-                    return;
-                }
-                let _ = tx.send(n);
             }
         });
         std::thread::sleep(Duration::from_millis(300 + 250 * round));

@@ -64,8 +64,7 @@ pub struct FlowId {
 
 /// A hash map keyed by flow id with a fast non-cryptographic hash (the keys are not chosen
 /// by an attacker who gains from collisions: a flow exists once it has traffic).
-pub type FlowMap<V> =
-    std::collections::HashMap<FlowId, V, std::hash::BuildHasherDefault<crate::replay::FxHasher>>;
+pub type FlowMap<V> = std::collections::HashMap<FlowId, V, crate::hash::FxBuildHasher>;
 
 impl FlowId {
     /// Builds a flow id, checking the rules every path shares: no empty part, and a forward's

@@ -5,9 +5,11 @@
 //!
 //! Layout:
 //! - [`id`]: flow identity (`country, lob, kind, name`), forward → input.
+//! - [`hash`]: the fast hasher of the maps keyed by names ([`FlowMap`], a batch's groups).
 //! - [`time`]: instants as Unix seconds, RFC 3339 parsing and formatting, local → UTC (SPEC §2 rules).
 //! - [`tick`]: granularity and the ticks of one local day, DST-exact ([`tick::DayTicks`]).
 //! - [`calendar`]: a country's zone, holidays and lazy days; built-in holiday generators.
+//! - [`csv`]: CSV fields, quoted as RFC 4180 does (the traffic and tick CSVs).
 //! - [`config`]: the configuration document (SPEC §5): parsing, validation with field paths,
 //!   inheritance, export.
 //! - [`event`]: a change of a flow's status and its SPEC §8 message (written and read back).
@@ -22,8 +24,10 @@
 
 pub mod calendar;
 pub mod config;
+pub mod csv;
 pub mod detection;
 pub mod event;
+pub mod hash;
 pub mod id;
 pub mod live;
 pub mod placement;

@@ -135,56 +135,11 @@ fn parse_bytes(text: &str) -> Result<u64, String> {
 /// Splits a line with quoted fields (`"a,b"`, `""` for a quote).
 fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(6);
-    split_csv_fields(line, &mut fields)?;
+    crate::csv::split_fields(line, &mut fields)?;
     let n = fields.len();
     fields
         .try_into()
         .map_err(|_| format!("expected 6 fields, found {n}"))
-}
-
-/// Splits a CSV line into `fields` (cleared first), RFC 4180 quoting: `"a,b"`, `""` for a
-/// quote; an unquoted field is borrowed.
-pub fn split_csv_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
-    fields.clear();
-    let mut rest = line;
-    loop {
-        if let Some(after) = rest.strip_prefix('"') {
-            let mut value = String::new();
-            let mut chars = after.char_indices();
-            let end = loop {
-                match chars.next() {
-                    Some((i, '"')) => {
-                        if after[i + 1..].starts_with('"') {
-                            value.push('"');
-                            chars.next();
-                        } else {
-                            break i + 1;
-                        }
-                    }
-                    Some((_, c)) => value.push(c),
-                    None => return Err("unterminated quoted field".into()),
-                }
-            };
-            fields.push(Cow::Owned(value));
-            rest = &after[end..];
-            match rest.strip_prefix(',') {
-                Some(r) => rest = r,
-                None if rest.is_empty() => return Ok(()),
-                None => return Err("unexpected text after a quoted field".into()),
-            }
-        } else {
-            match rest.split_once(',') {
-                Some((field, r)) => {
-                    fields.push(Cow::Borrowed(field));
-                    rest = r;
-                }
-                None => {
-                    fields.push(Cow::Borrowed(rest));
-                    return Ok(());
-                }
-            }
-        }
-    }
 }
 
 /// The original system's Kafka message, accepted on every ingest path.
@@ -224,7 +179,7 @@ pub fn write_csv_line(out: &mut String, flow: &FlowId, time: Instant, bytes: u64
     crate::time::write_utc(time, out);
     for part in [&*flow.country, &*flow.lob, flow.kind.as_str(), &*flow.name] {
         out.push(',');
-        crate::tick_csv::write_field(out, part);
+        crate::csv::write_field(out, part);
     }
     let _ = writeln!(out, ",{bytes}");
 }

@@ -1,5 +1,6 @@
 //! The tick CSV of SPEC §6, written by `flowwatch replay`.
 
+use crate::csv::write_field;
 use crate::detection::TickEvaluation;
 use crate::id::FlowId;
 use crate::time::{Instant, write_utc};
@@ -51,17 +52,6 @@ impl RowWriter {
         }
         out.push_str(e.status.as_str());
         out.push('\n');
-    }
-}
-
-/// A field, quoted only if it holds a comma, quote or line break (RFC 4180).
-pub(crate) fn write_field(out: &mut String, s: &str) {
-    if s.contains([',', '"', '\n', '\r']) {
-        out.push('"');
-        out.push_str(&s.replace('"', "\"\""));
-        out.push('"');
-    } else {
-        out.push_str(s);
     }
 }
 

@@ -1,17 +1,23 @@
-//! A minimal HTTP/1.1 client for flowwatch's own API, what `flowwatch import` and the load
-//! drivers (`flowwatch-loadtest`) call it with: keep-alive connections to an `http://host:port`,
-//! a request with its whole body, the response framed by `Content-Length` (what the API answers
-//! with), chunked, or ended by the server closing. Its own code so a driver spends its time on
-//! the load, and the binary needs no HTTP client crate.
+//! A minimal HTTP/1.1 client for flowwatch's own API, the one every caller of the API in this
+//! tree uses (`flowwatch import`, the load drivers of `flowwatch-loadtest`, the process tests
+//! of `flowwatch-cli`): keep-alive connections to an `http://host:port`, a request with its
+//! whole body, the response framed by `Content-Length` (what the API answers with), chunked, or
+//! ended by the server closing. Its own code so a driver spends its time on the load, and the
+//! binary needs no HTTP client crate. It lives beside the API it speaks: it reads the API's
+//! JSON error ([`Response::error_message`]).
 //!
 //! A failed request says whether the server can have acted on it ([`Error::NotSent`]) or may
 //! have ([`Error::NoAnswer`]), so a caller knows when sending it again is safe.
+//!
+//! [`scripted`] (tests, feature `testkit`): a scripted server to test callers against.
 
-use std::fmt;
 use std::io;
 
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
+
+#[cfg(any(test, feature = "testkit"))]
+pub mod scripted;
 
 /// The `host:port` of an `http://host:port[/]` URL.
 pub fn authority(url: &str) -> Result<&str, String> {
@@ -48,31 +54,16 @@ impl Response {
 }
 
 /// A request that got no response.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request did not reach the server whole: it cannot have acted on it, and it may be
     /// sent again (on a new connection).
-    NotSent(io::Error),
+    #[error("cannot send the request: {0}")]
+    NotSent(#[source] io::Error),
     /// The request was sent whole but no complete response came: the server may have acted on
     /// it.
-    NoAnswer(io::Error),
-}
-
-impl fmt::Display for Error {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::NotSent(e) => write!(f, "cannot send the request: {e}"),
-            Error::NoAnswer(e) => write!(f, "no answer to the request: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for Error {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Error::NotSent(e) | Error::NoAnswer(e) => Some(e),
-        }
-    }
+    #[error("no answer to the request: {0}")]
+    NoAnswer(#[source] io::Error),
 }
 
 /// One keep-alive connection.
@@ -242,6 +233,7 @@ fn bad(why: String) -> io::Error {
 
 #[cfg(test)]
 mod tests {
+    use super::scripted::{Reply, Served, serve};
     use super::*;
 
     #[test]
@@ -252,81 +244,42 @@ mod tests {
         assert!(authority("http://x:1/api").is_err());
     }
 
-    /// Reads one request's head and body; the body.
-    async fn read_request(s: &mut BufReader<tokio::net::TcpStream>) -> Vec<u8> {
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            s.read_line(&mut line).await.unwrap();
-            if let Some(v) = line.strip_prefix("Content-Length: ") {
-                length = v.trim().parse().unwrap();
-            }
-            if line == "\r\n" {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        s.read_exact(&mut body).await.unwrap();
-        body
-    }
-
-    /// The response to a request, given its body.
-    type Respond = fn(&[u8]) -> Vec<u8>;
-
-    /// A server on a free port that answers each request of one connection with the next of
-    /// `responses`.
-    async fn server(responses: Vec<Respond>) -> (String, tokio::task::JoinHandle<()>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let mut s = BufReader::new(s);
-            for respond in responses {
-                let body = read_request(&mut s).await;
-                s.get_mut().write_all(&respond(&body)).await.unwrap();
-            }
-        });
-        (addr, server)
-    }
-
     #[tokio::test]
     async fn keeps_the_connection_for_several_requests() {
-        fn reply(i: usize, body: &[u8]) -> Vec<u8> {
-            let reply = format!("{i}:{}", String::from_utf8_lossy(body));
-            format!(
-                "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{reply}",
-                reply.len()
-            )
-            .into_bytes()
-        }
-        let (addr, server) = server(vec![|b| reply(0, b), |b| reply(1, b)]).await;
+        let (addr, server) = serve(vec![Reply::json(200, "0"), Reply::json(200, "1")]).await;
         let mut c = Connection::open(&addr).await.unwrap();
         for (i, body) in ["a", "bc"].iter().enumerate() {
             let r = c.request("POST", "/x", &[], body.as_bytes()).await.unwrap();
             assert_eq!(r.status, 200);
-            assert_eq!(r.body, format!("{i}:{body}").into_bytes());
+            assert_eq!(r.body, i.to_string().into_bytes());
             assert!(!r.close);
         }
-        server.await.unwrap();
+        drop(c);
+        let served = server.await.unwrap();
+        let expected = Served {
+            bodies: vec![b"a".to_vec(), b"bc".to_vec()],
+            connections: 1,
+        };
+        assert_eq!(served, expected);
     }
 
     #[tokio::test]
     async fn reads_chunked_bodies_and_connection_close() {
-        let (addr, server) = server(vec![
-            |_| {
+        let json = r#"{"error":{"code":"x","message":"store is down"}}"#;
+        let (addr, server) = serve(vec![
+            Reply::Raw(
                 b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\
                   5;ext=1\r\n{\"a\":\r\n3\r\n 1}\r\n0\r\nX-Trailer: t\r\n\r\n"
-                    .to_vec()
-            },
-            |_| {
-                let json = r#"{"error":{"code":"x","message":"store is down"}}"#;
+                    .to_vec(),
+            ),
+            Reply::Raw(
                 format!(
                     "HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\n\
                      Content-Length: {}\r\n\r\n{json}",
                     json.len()
                 )
-                .into_bytes()
-            },
+                .into_bytes(),
+            ),
         ])
         .await;
         let mut c = Connection::open(&addr).await.unwrap();
@@ -336,41 +289,30 @@ mod tests {
         assert_eq!(r.status, 503);
         assert!(r.close);
         assert_eq!(r.error_message(), "store is down");
-        server.await.unwrap();
-        // The server is gone: what was sent may have reached it, or not.
+        // The script is over: the server reads the next request and closes. What was sent
+        // may have reached it, or not.
         match c.request("POST", "/c", &[], b"x").await {
             Err(Error::NoAnswer(_) | Error::NotSent(_)) => {}
             Ok(r) => panic!("a response from a closed connection: {r:?}"),
         }
+        server.await.unwrap();
     }
 
     #[tokio::test]
     async fn an_answer_before_the_whole_body_is_read() {
         // The server refuses on the head alone and closes without reading a large body, as
         // an API server does for a bad key: the client still reads the answer.
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let server = tokio::spawn(async move {
-            let (s, _) = listener.accept().await.unwrap();
-            let mut s = BufReader::new(s);
-            let mut line = String::new();
-            while line != "\r\n" {
-                line.clear();
-                s.read_line(&mut line).await.unwrap();
-            }
-            let body = r#"{"error":{"code":"unauthenticated","message":"unknown API key"}}"#;
-            let answer = format!(
-                "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}",
-                body.len()
-            );
-            s.get_mut().write_all(answer.as_bytes()).await.unwrap();
-            s.get_mut().shutdown().await.unwrap();
-        });
+        let body = r#"{"error":{"code":"unauthenticated","message":"unknown API key"}}"#;
+        let answer = format!(
+            "HTTP/1.1 401 Unauthorized\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let (addr, server) = serve(vec![Reply::BeforeBody(answer.into_bytes())]).await;
         let mut c = Connection::open(&addr).await.unwrap();
         let big = vec![b'x'; 32 << 20];
         let r = c.request("POST", "/ingest", &[], &big).await.unwrap();
         assert_eq!(r.status, 401);
         assert_eq!(r.error_message(), "unknown API key");
-        server.await.unwrap();
+        assert_eq!(server.await.unwrap().bodies, Vec::<Vec<u8>>::new());
     }
 }

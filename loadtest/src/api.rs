@@ -10,8 +10,8 @@ use flowwatch_core::time::{Instant, utc_string};
 use serde_json::{Value, json};
 
 use crate::drive::{Flows, Server, metric, percentiles, post_all, server_time};
-use crate::rng::Rng;
 use flowwatch_gateway::client::{Connection, authority};
+use flowwatch_generator::rng::Rng;
 
 /// The read load.
 #[derive(Debug, Clone, clap::Args)]

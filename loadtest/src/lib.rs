@@ -1,10 +1,8 @@
-//! `flowwatch-loadtest`: realistic mediation traffic for tests, demos and benchmarks.
+//! `flowwatch-loadtest`: flowwatch under load, and how well it detects: the load drivers, the
+//! benchmarks and the detection scorer, on the data of `flowwatch-generator` (the
+//! deterministic traffic with labelled outages, which `flowwatch-loadtest generate` writes).
 //!
 //! Layout:
-//! - [`generator`]: a deterministic traffic generator (countries, LoBs, inputs and their
-//!   forwards, diurnal and weekly shapes, holidays, lazy days, batchy and late arrivals, DST)
-//!   with labelled injected outages, and the configuration document that goes with it.
-//! - [`rng`]: the small seeded random number generator it uses.
 //! - [`drive`]: the load drivers (HTTP ingest, JetStream ingest, steady live load, alarm
 //!   latency), each returning its figures as JSON, over the gateway's own HTTP client
 //!   (`flowwatch_gateway::client`).
@@ -12,13 +10,11 @@
 //!   registered, a worker killed, a cold start.
 //! - [`api`]: the read API under load (a flow's 28 days of ticks, the dashboard, many clients).
 //! - [`score`]: the detection scorer: event recall, detection delay and false alarms per
-//!   flow-month of a tick CSV or a running flowwatch, against the generator's labels.
+//!   flow-month of a tick CSV or a running flowwatch, against the labels of `flowwatch_generator`.
 //! - [`svg`]: small hand-written SVG charts (bars, lines) for the reports.
 
 pub mod api;
 pub mod cluster;
 pub mod drive;
-pub mod generator;
-pub mod rng;
 pub mod score;
 pub mod svg;

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use flowwatch_core::time::parse_rfc3339;
+use flowwatch_generator::{Dataset, Spec};
 use flowwatch_loadtest::drive::{self, IngestLoad};
-use flowwatch_loadtest::generator::{Dataset, Spec};
 
 /// The allocator of the `flowwatch` binary, so the in-process worker measures as it runs.
 #[global_allocator]

@@ -321,7 +321,7 @@ const COLUMNS: usize = 13;
 /// One data line: its flow's parts and the tick.
 fn parse_line(line: &str) -> Result<(Vec<Cow<'_, str>>, FlowKind, Tick), String> {
     let mut fields = Vec::with_capacity(COLUMNS);
-    flowwatch_core::record::split_csv_fields(line, &mut fields)?;
+    flowwatch_core::csv::split_fields(line, &mut fields)?;
     if fields.len() != COLUMNS {
         return Err(format!("expected {COLUMNS} fields, found {}", fields.len()));
     }
@@ -673,10 +673,10 @@ mod tests {
 
     #[test]
     fn a_generated_and_replayed_data_set_scores_sensibly() {
-        use crate::generator::{Dataset, Spec};
         use flowwatch_core::config::Config;
         use flowwatch_core::replay::{Replay, Window};
         use flowwatch_core::tick_csv::RowWriter;
+        use flowwatch_generator::{Dataset, Spec};
         use std::io::Write;
 
         let spec = Spec {

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -15,6 +15,7 @@ use std::time::Duration;
 use flowwatch_core::detection::TickEvaluation;
 use flowwatch_core::tick_csv::RowWriter;
 use flowwatch_core::time::Instant;
+use flowwatch_gateway::client::Connection;
 use flowwatch_storage::Store;
 
 /// The root password the tests start flowwatch with.
@@ -41,21 +42,41 @@ pub fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
-        body.len()
-    );
-    for (k, v) in headers {
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    write!(s, "{head}\r\n{body}").unwrap();
-    let mut response = String::new();
-    s.read_to_string(&mut response).unwrap();
-    let status = response[9..12].parse().unwrap();
-    let body = response.split_once("\r\n\r\n").unwrap().1.to_owned();
-    (status, body)
+    try_http(addr, method, path, headers, body)
+        .unwrap_or_else(|| panic!("no answer from {addr} to {method} {path}"))
+}
+
+/// As [`http`], `None` when no answer came (no server, the connection broke, or nothing
+/// within a minute). Through the API's own client (`flowwatch_gateway::client`), on a thread
+/// with its own runtime, so plain tests and tests on a tokio runtime call it alike.
+pub fn try_http(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> Option<(u16, String)> {
+    let request = async {
+        let mut c = Connection::open(addr).await.ok()?;
+        let r = c
+            .request(method, path, headers, body.as_bytes())
+            .await
+            .ok()?;
+        Some((r.status, String::from_utf8_lossy(&r.body).into_owned()))
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime for one request")
+                .block_on(async { tokio::time::timeout(Duration::from_secs(60), request).await })
+                .ok()
+                .flatten()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// A running `flowwatch run`, and a root key to call it with.

@@ -5,11 +5,10 @@
 //! split again: its flow columns, as written, are the key of its group.
 
 use std::collections::HashMap;
-use std::hash::BuildHasherDefault;
 
 use super::{Record, RecordRef, parse_bytes, parse_csv_line};
+use crate::hash::FxBuildHasher;
 use crate::id::FlowId;
-use crate::replay::FxHasher;
 use crate::time::{Instant, parse_rfc3339};
 
 /// Records grouped by flow: each flow once, in order of its first record, with its records
@@ -17,7 +16,7 @@ use crate::time::{Instant, parse_rfc3339};
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     /// A flow's key (see [`flow_key`]) → its place in `flows`.
-    index: HashMap<Box<str>, usize, BuildHasherDefault<FxHasher>>,
+    index: HashMap<Box<str>, usize, FxBuildHasher>,
     flows: Vec<(FlowId, Vec<(Instant, u64)>)>,
     /// Scratch for building keys.
     key: String,
