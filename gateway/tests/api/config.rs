@@ -2,15 +2,12 @@
 //! LoB's settings; each save compare-and-set, validated with the request's field named, in
 //! force at once and audited.
 
-mod common;
-
-use common::Run;
 use serde_json::Value;
 
-const JSON: &str = "application/json";
+use crate::harness::{Api, JSON, Options};
 
-fn call(run: &Run, method: &str, path: &str, body: &str) -> (u16, Value) {
-    let (status, body) = run.request(method, path, JSON, body);
+fn call(api: &Api, method: &str, path: &str, body: &str) -> (u16, Value) {
+    let (status, body) = api.request(method, path, JSON, body);
     let v = serde_json::from_str(&body).unwrap_or_else(|_| panic!("not JSON: {body}"));
     (status, v)
 }
@@ -18,37 +15,37 @@ fn call(run: &Run, method: &str, path: &str, body: &str) -> (u16, Value) {
 #[test]
 fn countries_and_lobs_are_edited_in_place() {
     let dir = tempfile::tempdir().unwrap();
-    let run = Run::start(dir.path(), &[]);
+    let api = Api::start(dir.path(), Options::default());
     let pl = "/api/v1/config/countries/PL";
-    let (status, e) = call(&run, "GET", pl, "");
+    let (status, e) = call(&api, "GET", pl, "");
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (404, Some("not_found"))
     );
 
     // A country without a built-in zone needs one; a bad zone and a bad date are named.
-    let (status, e) = call(&run, "PUT", pl, r#"{"version": 0}"#);
+    let (status, e) = call(&api, "PUT", pl, r#"{"version": 0}"#);
     assert_eq!(
         (status, e["error"]["path"].as_str()),
         (400, Some("timezone")),
         "{e}"
     );
     let bad = r#"{"version": 0, "timezone": "Mars/Base", "holidays": ["2017-02-30"]}"#;
-    let (status, e) = call(&run, "PUT", pl, bad);
+    let (status, e) = call(&api, "PUT", pl, bad);
     assert_eq!(status, 400);
     assert_eq!(e["error"]["path"], "timezone");
     assert_eq!(e["error"]["fields"][1]["path"], "holidays[0]", "{e}");
     let (status, e) = call(
-        &run,
+        &api,
         "PUT",
         pl,
         r#"{"version": 0, "zone": "Europe/Warsaw"}"#,
     );
     assert_eq!(status, 400, "unknown field: {e}");
-    assert_eq!(run.json("/api/v1/config")["version"], 0, "nothing saved");
+    assert_eq!(api.json("/api/v1/config")["version"], 0, "nothing saved");
 
     let (status, saved) = call(
-        &run,
+        &api,
         "PUT",
         pl,
         r#"{"version": 0, "timezone": "Europe/Warsaw", "holidays": ["2017-05-03"]}"#,
@@ -60,21 +57,21 @@ fn countries_and_lobs_are_edited_in_place() {
     );
     // In force at once: ingest takes PL now.
     let csv = "time,country,lob,kind,flow,bytes\n2017-03-01T10:00:00Z,PL,GSM,input,A,5\n";
-    assert_eq!(run.ingest(csv)["accepted"], 1);
+    assert_eq!(api.ingest(csv)["accepted"], 1);
     // PATCH changes only what it names; a stale version conflicts.
     let (status, _) = call(
-        &run,
+        &api,
         "PATCH",
         pl,
         r#"{"version": 1, "lazyDays": ["2017-12-27"]}"#,
     );
     assert_eq!(status, 200);
-    let (status, e) = call(&run, "PATCH", pl, r#"{"version": 1, "lazyDays": []}"#);
+    let (status, e) = call(&api, "PATCH", pl, r#"{"version": 1, "lazyDays": []}"#);
     assert_eq!(
         (status, e["error"]["code"].as_str()),
         (409, Some("version_conflict"))
     );
-    let country = run.json(pl);
+    let country = api.json(pl);
     assert_eq!(country["timezone"], "Europe/Warsaw");
     assert_eq!(country["timezoneSource"], "own");
     assert_eq!(country["holidays"], serde_json::json!(["2017-05-03"]));
@@ -83,7 +80,7 @@ fn countries_and_lobs_are_edited_in_place() {
     // Built-in holidays join the country's own, sorted, once each.
     let cz = "/api/v1/config/countries/CZ";
     let (status, _) = call(
-        &run,
+        &api,
         "PUT",
         cz,
         r#"{"version": 2, "holidays": ["2017-12-24", "2016-12-31"]}"#,
@@ -91,13 +88,13 @@ fn countries_and_lobs_are_edited_in_place() {
     assert_eq!(status, 200);
     let fill = format!("{cz}/fill-holidays");
     let (status, _) = call(
-        &run,
+        &api,
         "POST",
         &fill,
         r#"{"version": 3, "from": 2017, "to": 2018}"#,
     );
     assert_eq!(status, 200);
-    let holidays = run.json(cz)["holidays"].clone();
+    let holidays = api.json(cz)["holidays"].clone();
     let holidays: Vec<&str> = holidays
         .as_array()
         .unwrap()
@@ -108,9 +105,9 @@ fn countries_and_lobs_are_edited_in_place() {
     assert_eq!(holidays[0], "2016-12-31");
     assert!(holidays.is_sorted());
     assert!(holidays.contains(&"2017-10-28") && holidays.contains(&"2018-11-17"));
-    assert_eq!(run.json(cz)["timezoneSource"], "builtIn");
+    assert_eq!(api.json(cz)["timezoneSource"], "builtIn");
     let (status, e) = call(
-        &run,
+        &api,
         "POST",
         "/api/v1/config/countries/PL/fill-holidays",
         r#"{"version": 4, "from": 2017, "to": 2017}"#,
@@ -123,7 +120,7 @@ fn countries_and_lobs_are_edited_in_place() {
     // A LoB: its settings, validated at settings.<field>; disabled, its flows are.
     let lob = "/api/v1/config/countries/CZ/lobs/GSM";
     let (status, e) = call(
-        &run,
+        &api,
         "PUT",
         lob,
         r#"{"version": 4, "settings": {"granularity": "7m"}}"#,
@@ -134,47 +131,47 @@ fn countries_and_lobs_are_edited_in_place() {
         "{e}"
     );
     let (status, _) = call(
-        &run,
+        &api,
         "PUT",
         lob,
         r#"{"version": 4, "settings": {"medianDays": 3}}"#,
     );
     assert_eq!(status, 200);
     let (status, _) = call(
-        &run,
+        &api,
         "PATCH",
         lob,
         r#"{"version": 5, "settings": {"enabled": false}}"#,
     );
     assert_eq!(status, 200);
-    let l = run.json(lob);
+    let l = api.json(lob);
     assert_eq!(
         l["settings"],
         serde_json::json!({"medianDays": 3, "enabled": false})
     );
-    let flow = run.json("/api/v1/flows/CZ/GSM/input/X/config");
+    let flow = api.json("/api/v1/flows/CZ/GSM/input/X/config");
     assert_eq!(flow["config"]["enabled"], false);
     assert_eq!(flow["sources"]["enabled"], "lob");
     assert_eq!(flow["config"]["medianDays"], 3);
     // Removing the LoB removes its settings; the country stays.
-    let (status, _) = call(&run, "DELETE", &format!("{lob}?version=6"), "");
+    let (status, _) = call(&api, "DELETE", &format!("{lob}?version=6"), "");
     assert_eq!(status, 200);
     assert_eq!(
-        run.json("/api/v1/flows/CZ/GSM/input/X/config")["config"]["enabled"],
+        api.json("/api/v1/flows/CZ/GSM/input/X/config")["config"]["enabled"],
         true
     );
-    let (status, _) = call(&run, "DELETE", &format!("{lob}?version=7"), "");
+    let (status, _) = call(&api, "DELETE", &format!("{lob}?version=7"), "");
     assert_eq!(status, 404);
-    let (status, _) = call(&run, "DELETE", &format!("{pl}?version=7"), "");
+    let (status, _) = call(&api, "DELETE", &format!("{pl}?version=7"), "");
     assert_eq!(status, 200);
     assert!(
-        run.json("/api/v1/config")["document"]["countries"]
+        api.json("/api/v1/config")["document"]["countries"]
             .get("PL")
             .is_none()
     );
 
     // Each save is in the audit log with what it changed.
-    let log = run.json("/api/v1/audit?limit=8");
+    let log = api.json("/api/v1/audit?limit=8");
     let changes: Vec<&str> = log["entries"]
         .as_array()
         .unwrap()
@@ -195,5 +192,5 @@ fn countries_and_lobs_are_edited_in_place() {
             "country PL: calendar set",
         ]
     );
-    run.terminate();
+    api.stop();
 }
