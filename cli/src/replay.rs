@@ -158,7 +158,7 @@ fn parse_lines(
         };
         match taken {
             Ok(()) => counts.taken += 1,
-            Err(why) => counts.refuse(number, why),
+            Err(why) => counts.refuse(number, why.to_string()),
         }
     }
 }

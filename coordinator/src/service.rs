@@ -109,7 +109,7 @@ impl Coordinator {
                 .instrument(span)
                 .await
                 .map_err(|s| s.message().to_owned()),
-            Err(e) => Err(e),
+            Err(e) => Err(e.to_string()),
         };
         match sent {
             Ok(reply) => {

@@ -3,9 +3,11 @@
 
 use std::borrow::Cow;
 
+use crate::InputError;
+
 /// Splits a CSV line into `fields` (cleared first), RFC 4180 quoting: `"a,b"`, `""` for a
 /// quote; an unquoted field is borrowed.
-pub fn split_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result<(), String> {
+pub fn split_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result<(), InputError> {
     fields.clear();
     let mut rest = line;
     loop {
@@ -23,7 +25,7 @@ pub fn split_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result
                         }
                     }
                     Some((_, c)) => value.push(c),
-                    None => return Err("unterminated quoted field".into()),
+                    None => return Err(InputError::Quoting("unterminated quoted field")),
                 }
             };
             fields.push(Cow::Owned(value));
@@ -31,7 +33,9 @@ pub fn split_fields<'a>(line: &'a str, fields: &mut Vec<Cow<'a, str>>) -> Result
             match rest.strip_prefix(',') {
                 Some(r) => rest = r,
                 None if rest.is_empty() => return Ok(()),
-                None => return Err("unexpected text after a quoted field".into()),
+                None => {
+                    return Err(InputError::Quoting("unexpected text after a quoted field"));
+                }
             }
         } else {
             match rest.split_once(',') {
@@ -82,11 +86,11 @@ mod tests {
             "unquoted fields are borrowed"
         );
         assert_eq!(
-            split_fields("\"a\"b", &mut fields).unwrap_err(),
+            split_fields("\"a\"b", &mut fields).unwrap_err().to_string(),
             "unexpected text after a quoted field"
         );
         assert_eq!(
-            split_fields("\"a", &mut fields).unwrap_err(),
+            split_fields("\"a", &mut fields).unwrap_err().to_string(),
             "unterminated quoted field"
         );
     }

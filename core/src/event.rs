@@ -130,7 +130,8 @@ pub fn parse_message(payload: &[u8]) -> Result<Event, MessageError> {
         Some(other) => Err(bad(name, format!("expected a string, found {other}"))),
         None => Err(bad(name, "missing".into())),
     };
-    let time = |name: &'static str| parse_rfc3339(text(name)?).map_err(|e| bad(name, e));
+    let time =
+        |name: &'static str| parse_rfc3339(text(name)?).map_err(|e| bad(name, e.to_string()));
     let status = |name: &'static str| {
         let s = text(name)?;
         Status::parse(s)

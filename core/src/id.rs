@@ -1,5 +1,6 @@
 //! Flow identity.
 
+use crate::InputError;
 use std::fmt;
 use std::str::FromStr;
 
@@ -69,7 +70,7 @@ pub type FlowMap<V> = std::collections::HashMap<FlowId, V, crate::hash::FxBuildH
 impl FlowId {
     /// Builds a flow id, checking the rules every path shares: no empty part, and a forward's
     /// name has the form `INPUT:TARGET` with both sides non-empty.
-    pub fn new(country: &str, lob: &str, kind: FlowKind, name: &str) -> Result<FlowId, String> {
+    pub fn new(country: &str, lob: &str, kind: FlowKind, name: &str) -> Result<FlowId, InputError> {
         validate_parts(country, lob, kind, name)?;
         Ok(FlowId {
             country: country.to_owned(),
@@ -151,24 +152,25 @@ pub fn forward_input(name: &str) -> Option<&str> {
 }
 
 /// Checks the parts of a flow id without allocating (the ingest hot path calls it per record).
-pub fn validate_parts(country: &str, lob: &str, kind: FlowKind, name: &str) -> Result<(), String> {
+pub fn validate_parts(
+    country: &str,
+    lob: &str,
+    kind: FlowKind,
+    name: &str,
+) -> Result<(), InputError> {
     if country.is_empty() {
-        return Err("empty country".into());
+        return Err(InputError::Empty("country"));
     }
     if lob.is_empty() {
-        return Err("empty lob".into());
+        return Err(InputError::Empty("lob"));
     }
     if name.is_empty() {
-        return Err("empty flow name".into());
+        return Err(InputError::Empty("flow name"));
     }
     if kind == FlowKind::Forward {
         match name.split_once(':') {
             Some((input, target)) if !input.is_empty() && !target.is_empty() => {}
-            _ => {
-                return Err(format!(
-                    "invalid forward name \"{name}\": expected INPUT:TARGET"
-                ));
-            }
+            _ => return Err(InputError::ForwardName(name.to_owned())),
         }
     }
     Ok(())
@@ -267,7 +269,10 @@ mod tests {
         assert!(FlowId::new("CZ", "", FlowKind::Input, "A").is_err());
         assert!(FlowId::new("CZ", "GSM", FlowKind::Input, "").is_err());
         let e = FlowId::new("CZ", "GSM", FlowKind::Forward, "NOCOLON").unwrap_err();
-        assert_eq!(e, "invalid forward name \"NOCOLON\": expected INPUT:TARGET");
+        assert_eq!(
+            e.to_string(),
+            "invalid forward name \"NOCOLON\": expected INPUT:TARGET"
+        );
         assert!(FlowId::new("CZ", "GSM", FlowKind::Forward, ":X").is_err());
         assert!(FlowId::new("CZ", "GSM", FlowKind::Forward, "X:").is_err());
     }

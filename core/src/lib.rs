@@ -9,6 +9,8 @@
 //! - [`time`]: instants as Unix seconds, RFC 3339 parsing and formatting, local → UTC (SPEC §2 rules).
 //! - [`tick`]: granularity and the ticks of one local day, DST-exact ([`tick::DayTicks`]).
 //! - [`calendar`]: a country's zone, holidays and lazy days; built-in holiday generators.
+//! - [`error`]: [`InputError`], why an input (time, granularity, flow id, traffic line) is
+//!   refused.
 //! - [`csv`]: CSV fields, quoted as RFC 4180 does (the traffic and tick CSVs).
 //! - [`config`]: the configuration document (SPEC §5): parsing, validation with field paths,
 //!   inheritance, export.
@@ -26,6 +28,7 @@ pub mod calendar;
 pub mod config;
 pub mod csv;
 pub mod detection;
+pub mod error;
 pub mod event;
 pub mod hash;
 pub mod id;
@@ -37,4 +40,5 @@ pub mod tick;
 pub mod tick_csv;
 pub mod time;
 
+pub use error::InputError;
 pub use id::{FlowId, FlowKind, FlowMap};

@@ -1,6 +1,7 @@
 //! Traffic records and their wire forms: the traffic CSV line (SPEC §6) and the original
 //! system's seed message.
 
+use crate::InputError;
 use std::borrow::Cow;
 
 use chrono::NaiveDateTime;
@@ -57,20 +58,21 @@ impl RecordRef<'_> {
 }
 
 /// Checks the header line of a traffic CSV (a UTF-8 byte order mark is allowed).
-pub fn check_csv_header(line: &str) -> Result<(), String> {
+pub fn check_csv_header(line: &str) -> Result<(), InputError> {
     let line = line.strip_prefix('\u{feff}').unwrap_or(line);
     let line = line.strip_suffix('\r').unwrap_or(line);
     if line == CSV_HEADER {
         Ok(())
     } else {
-        Err(format!(
-            "invalid header \"{line}\": expected \"{CSV_HEADER}\""
-        ))
+        Err(InputError::Header {
+            found: line.to_owned(),
+            expected: CSV_HEADER,
+        })
     }
 }
 
 /// Parses one data line of the traffic CSV. Fields may be quoted as RFC 4180 allows.
-pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
+pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, InputError> {
     let line = line.strip_suffix('\r').unwrap_or(line);
     let fields: [Cow<'_, str>; 6] = if line.as_bytes().contains(&b'"') {
         split_quoted(line)?
@@ -83,17 +85,14 @@ pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
         for (i, &c) in b.iter().enumerate() {
             if c == b',' {
                 if n == 5 {
-                    return Err(format!(
-                        "expected 6 fields, found {}",
-                        line.split(',').count()
-                    ));
+                    return Err(InputError::Fields(line.split(',').count()));
                 }
                 cuts[n] = i;
                 n += 1;
             }
         }
         if n != 5 {
-            return Err(format!("expected 6 fields, found {}", n + 1));
+            return Err(InputError::Fields(n + 1));
         }
         let f = |from: usize, to: usize| Cow::Borrowed(&line[from..to]);
         [
@@ -109,7 +108,7 @@ pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
     let time = parse_rfc3339(&time)?;
     let kind = FlowKind::parse(&kind)
         .filter(|_| !kind.ends_with('s'))
-        .ok_or_else(|| format!("invalid kind \"{kind}\": expected input or forward"))?;
+        .ok_or_else(|| InputError::Kind(kind.to_string()))?;
     validate_parts(&country, &lob, kind, &name)?;
     let bytes = parse_bytes(&bytes)?;
     Ok(RecordRef {
@@ -122,24 +121,23 @@ pub fn parse_csv_line(line: &str) -> Result<RecordRef<'_>, String> {
     })
 }
 
-fn parse_bytes(text: &str) -> Result<u64, String> {
+fn parse_bytes(text: &str) -> Result<u64, InputError> {
+    let bad = |why| InputError::Bytes {
+        input: text.to_owned(),
+        why,
+    };
     if text.is_empty() || !text.bytes().all(|c| c.is_ascii_digit()) {
-        return Err(format!(
-            "invalid bytes \"{text}\": expected a whole number of bytes"
-        ));
+        return Err(bad("expected a whole number of bytes"));
     }
-    text.parse()
-        .map_err(|_| format!("invalid bytes \"{text}\": too large"))
+    text.parse().map_err(|_| bad("too large"))
 }
 
 /// Splits a line with quoted fields (`"a,b"`, `""` for a quote).
-fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], String> {
+fn split_quoted(line: &str) -> Result<[Cow<'_, str>; 6], InputError> {
     let mut fields: Vec<Cow<'_, str>> = Vec::with_capacity(6);
     crate::csv::split_fields(line, &mut fields)?;
     let n = fields.len();
-    fields
-        .try_into()
-        .map_err(|_| format!("expected 6 fields, found {n}"))
+    fields.try_into().map_err(|_| InputError::Fields(n))
 }
 
 /// The original system's Kafka message, accepted on every ingest path.
@@ -186,29 +184,28 @@ pub fn write_csv_line(out: &mut String, flow: &FlowId, time: Instant, bytes: u64
 
 impl SeedMessage {
     /// Parses one message.
-    pub fn parse(json: &str) -> Result<SeedMessage, String> {
-        serde_json::from_str(json).map_err(|e| format!("invalid seed message: {e}"))
+    pub fn parse(json: &str) -> Result<SeedMessage, InputError> {
+        serde_json::from_str(json).map_err(|e| InputError::Json {
+            what: "seed message",
+            why: e.to_string(),
+        })
     }
 
     /// The record it carries; its local time is read in the country's zone (an ambiguous time
     /// is the earlier instant, SPEC §2).
-    pub fn to_record(&self, config: &Config) -> Result<Record, String> {
+    pub fn to_record(&self, config: &Config) -> Result<Record, InputError> {
         let kind = match self.kind.as_str() {
             "inputs" => FlowKind::Input,
             "forwards" => FlowKind::Forward,
-            other => {
-                return Err(format!(
-                    "invalid type \"{other}\": expected inputs or forwards"
-                ));
-            }
+            other => return Err(InputError::SeedType(other.to_owned())),
         };
         let flow = FlowId::new(&self.country, &self.lob_name, kind, &self.flow_name)?;
         let local =
             NaiveDateTime::parse_from_str(&self.time, "%d.%m.%Y %H:%M:%S").map_err(|_| {
-                format!(
-                    "invalid time \"{}\": expected local time DD.MM.YYYY HH:MM:SS",
-                    self.time
-                )
+                InputError::Time {
+                    input: self.time.clone(),
+                    why: "expected local time DD.MM.YYYY HH:MM:SS",
+                }
             })?;
         let calendar = config
             .calendar(&self.country)
@@ -222,8 +219,8 @@ impl SeedMessage {
 }
 
 /// The error for a record of a country with no zone.
-pub fn unknown_country(country: &str) -> String {
-    format!("unknown country \"{country}\": add it to the configuration with its timezone")
+pub fn unknown_country(country: &str) -> InputError {
+    InputError::UnknownCountry(country.to_owned())
 }
 
 #[cfg(test)]
@@ -299,7 +296,7 @@ mod tests {
             ),
         ];
         for (line, why) in cases {
-            let err = parse_csv_line(line).unwrap_err();
+            let err = parse_csv_line(line).unwrap_err().to_string();
             assert!(err.contains(why), "{line}: {err}");
         }
     }
@@ -311,6 +308,7 @@ mod tests {
         assert!(
             check_csv_header("time,country,lob,kind,name,bytes")
                 .unwrap_err()
+                .to_string()
                 .contains("expected")
         );
     }
@@ -341,11 +339,13 @@ mod tests {
         assert!(
             SeedMessage::parse(r#"{"country":"CZ"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("missing field")
         );
         assert!(
             SeedMessage::parse(r#"{"country":"CZ","x":1}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown field `x`")
         );
         let m = |kind: &str, time: &str, country: &str| SeedMessage {
@@ -360,18 +360,21 @@ mod tests {
             m("input", "01.02.2017 08:15:03", "CZ")
                 .to_record(&cfg)
                 .unwrap_err()
+                .to_string()
                 .contains("invalid type")
         );
         assert!(
             m("forwards", "2017-02-01", "CZ")
                 .to_record(&cfg)
                 .unwrap_err()
+                .to_string()
                 .contains("invalid time")
         );
         assert!(
             m("forwards", "01.02.2017 08:15:03", "PL")
                 .to_record(&cfg)
                 .unwrap_err()
+                .to_string()
                 .contains("unknown country")
         );
         assert!(

@@ -2,6 +2,7 @@
 //! `flowwatch replay` and of the gateway's simulation. It drives the same [`FlowHistory`] the
 //! live flow actors keep, day by day, so its output is the live detection's.
 
+use crate::InputError;
 use crate::calendar::CountryCalendar;
 use crate::config::{Config, FlowConfig};
 use crate::detection::{DetectionParams, FlowHistory, TickEvaluation};
@@ -27,7 +28,7 @@ impl<'c> Replay<'c> {
     }
 
     /// Refuses a flow whose country has no zone.
-    fn known(&self) -> impl Fn(&FlowId) -> Result<(), String> + 'c {
+    fn known(&self) -> impl Fn(&FlowId) -> Result<(), InputError> + 'c {
         let config = self.config;
         move |flow| match config.calendar(&flow.country) {
             Some(_) => Ok(()),
@@ -36,19 +37,19 @@ impl<'c> Replay<'c> {
     }
 
     /// Adds a record; refused (with the reason) if its country has no zone.
-    pub fn add(&mut self, r: &RecordRef<'_>) -> Result<(), String> {
+    pub fn add(&mut self, r: &RecordRef<'_>) -> Result<(), InputError> {
         let known = self.known();
         self.batch.add(r, known)
     }
 
     /// Adds an owned record.
-    pub fn add_record(&mut self, r: Record) -> Result<(), String> {
+    pub fn add_record(&mut self, r: Record) -> Result<(), InputError> {
         let known = self.known();
         self.batch.add_record(r, known)
     }
 
     /// Adds one data line of the traffic CSV; refused with the reason.
-    pub fn add_csv_line(&mut self, line: &str) -> Result<(), String> {
+    pub fn add_csv_line(&mut self, line: &str) -> Result<(), InputError> {
         let known = self.known();
         self.batch.add_csv_line(line, known)
     }

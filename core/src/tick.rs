@@ -5,6 +5,7 @@
 //! `midnight + i·g`; on a day with a DST transition each bound is mapped on its own, so a tick may
 //! be longer, shorter or empty (an empty tick does not exist).
 
+use crate::InputError;
 use std::fmt;
 
 use chrono::NaiveTime;
@@ -25,20 +26,20 @@ impl Granularity {
     pub const HOUR: Granularity = Granularity(3600);
 
     /// A granularity of `seconds`, which must divide 86 400.
-    pub fn from_seconds(seconds: u32) -> Result<Granularity, String> {
+    pub fn from_seconds(seconds: u32) -> Result<Granularity, InputError> {
         if seconds == 0 || !DAY_SECONDS.is_multiple_of(seconds) {
-            return Err(format!("{seconds} s does not divide one day (86400 s)"));
+            return Err(InputError::NotADivisor(seconds));
         }
         Ok(Granularity(seconds))
     }
 
     /// Parses `"30s"`, `"15m"`, `"2h"`, `"1d"`, or a bare number of minutes (`"15"`).
-    pub fn parse(s: &str) -> Result<Granularity, String> {
-        let bad = || {
-            format!(
-                "invalid granularity \"{s}\": expected e.g. \"30s\", \"15m\", \"2h\", \"1d\" or minutes"
-            )
+    pub fn parse(s: &str) -> Result<Granularity, InputError> {
+        let invalid = |why| InputError::Granularity {
+            input: s.to_owned(),
+            why,
         };
+        let bad = || invalid(r#"expected e.g. "30s", "15m", "2h", "1d" or minutes"#);
         let (num, unit) = match s.as_bytes().last() {
             Some(b's') => (&s[..s.len() - 1], 1),
             Some(b'm') => (&s[..s.len() - 1], 60),
@@ -53,9 +54,10 @@ impl Granularity {
         let n: u64 = num.parse().map_err(|_| bad())?;
         let seconds = n.checked_mul(unit).filter(|&v| v <= DAY_SECONDS as u64);
         match seconds {
-            Some(v) => Granularity::from_seconds(v as u32)
-                .map_err(|_| format!("invalid granularity \"{s}\": must divide one day")),
-            None => Err(format!("invalid granularity \"{s}\": must divide one day")),
+            Some(v) => {
+                Granularity::from_seconds(v as u32).map_err(|_| invalid("must divide one day"))
+            }
+            None => Err(invalid("must divide one day")),
         }
     }
 
@@ -280,7 +282,7 @@ mod tests {
             assert!(Granularity::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(
-            Granularity::parse("7m").unwrap_err(),
+            Granularity::parse("7m").unwrap_err().to_string(),
             "invalid granularity \"7m\": must divide one day"
         );
         let g: Granularity = serde_json::from_str("15").unwrap();

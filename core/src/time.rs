@@ -4,6 +4,7 @@
 //! so `bound <= t` holds exactly when `bound <= floor(t)`). A local day is a [`NaiveDate`];
 //! detection works on [`EpochDay`] numbers for cheap arithmetic.
 
+use crate::InputError;
 use chrono::{Datelike, NaiveDate, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
@@ -67,8 +68,11 @@ fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
 /// Parses an RFC 3339 timestamp (`2017-02-01T08:15:03Z`, `…+01:00`, optional fraction, `t`/`z`
 /// or a space accepted) into Unix seconds, flooring any fraction. Hand-written: the replay of
 /// millions of records parses one per line.
-pub fn parse_rfc3339(s: &str) -> Result<Instant, String> {
-    let bad = |why: &str| format!("invalid time \"{s}\": {why}");
+pub fn parse_rfc3339(s: &str) -> Result<Instant, InputError> {
+    let bad = |why: &'static str| InputError::Time {
+        input: s.to_owned(),
+        why,
+    };
     let b = s.as_bytes();
     let date_err = || bad("expected RFC 3339 like 2017-02-01T08:15:03Z");
     let year = digits(b, 0, 4).ok_or_else(date_err)? as i64;
@@ -258,7 +262,7 @@ mod tests {
             ("", "expected RFC 3339"),
         ];
         for (input, why) in cases {
-            let err = parse_rfc3339(input).unwrap_err();
+            let err = parse_rfc3339(input).unwrap_err().to_string();
             assert!(err.contains(why), "{input}: {err}");
             assert!(
                 err.contains(&format!("\"{input}\"")),

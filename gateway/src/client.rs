@@ -20,13 +20,17 @@ use tokio::net::TcpStream;
 pub mod scripted;
 
 /// The `host:port` of an `http://host:port[/]` URL.
-pub fn authority(url: &str) -> Result<&str, String> {
+pub fn authority(url: &str) -> Result<&str, UrlError> {
+    let bad = |why| UrlError {
+        url: url.to_owned(),
+        why,
+    };
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("{url}: only http:// URLs are supported"))?;
+        .ok_or_else(|| bad("only http:// URLs are supported"))?;
     let rest = rest.trim_end_matches('/');
     if rest.is_empty() || rest.contains('/') {
-        return Err(format!("{url}: expected http://host:port"));
+        return Err(bad("expected http://host:port"));
     }
     Ok(rest)
 }
@@ -64,6 +68,16 @@ pub enum Error {
     /// it.
     #[error("no answer to the request: {0}")]
     NoAnswer(#[source] io::Error),
+}
+
+/// A server URL this client cannot call.
+#[derive(Debug, thiserror::Error)]
+#[error("{url}: {why}")]
+pub struct UrlError {
+    /// The URL.
+    pub url: String,
+    /// Why.
+    pub why: &'static str,
 }
 
 /// One keep-alive connection.
@@ -238,8 +252,11 @@ mod tests {
 
     #[test]
     fn takes_only_plain_http_authorities() {
-        assert_eq!(authority("http://127.0.0.1:8080/"), Ok("127.0.0.1:8080"));
-        assert_eq!(authority("http://localhost:1"), Ok("localhost:1"));
+        assert_eq!(
+            authority("http://127.0.0.1:8080/").unwrap(),
+            "127.0.0.1:8080"
+        );
+        assert_eq!(authority("http://localhost:1").unwrap(), "localhost:1");
         assert!(authority("https://x:1").is_err());
         assert!(authority("http://x:1/api").is_err());
     }

@@ -485,7 +485,7 @@ pub(crate) fn flow_of(
     let kind = FlowKind::parse(&kind)
         .filter(|_| !kind.ends_with('s'))
         .ok_or_else(|| not_found(format!("no flow kind \"{kind}\": input or forward")))?;
-    FlowId::new(&country, &lob, kind, &name).map_err(not_found)
+    FlowId::new(&country, &lob, kind, &name).map_err(|e| not_found(e.to_string()))
 }
 
 /// The local days `[from, to)` of a flow's country as instants.
@@ -499,7 +499,7 @@ fn local_window(
         ApiError::new(
             ErrorKind::NotFound,
             "not_found",
-            unknown_country(&flow.country),
+            unknown_country(&flow.country).to_string(),
         )
     })?;
     let (from, to) = (day("from", from)?, day("to", to)?);

@@ -90,9 +90,7 @@ pub async fn api(server: &Server, load: ApiLoad) -> Result<Value> {
     }
     let loaded = t.elapsed().as_secs_f64();
 
-    let host = authority(&server.url)
-        .map_err(anyhow::Error::msg)?
-        .to_owned();
+    let host = authority(&server.url)?.to_owned();
     let key = server.api_key.as_str();
     let mut rng = Rng::new(7);
     let mut c = Connection::open(&host).await?;

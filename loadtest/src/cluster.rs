@@ -184,7 +184,7 @@ impl Cluster {
     /// The leader's view.
     async fn view(&self) -> Result<pb::ClusterView> {
         let url = &self.coordinator.as_ref().context("no coordinator")?.url;
-        let channel = self.channels.get(url).map_err(anyhow::Error::msg)?;
+        let channel = self.channels.get(url)?;
         Ok(CoordinatorClient::new(channel)
             .cluster(pb::ClusterRequest {})
             .await?

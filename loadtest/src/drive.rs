@@ -284,7 +284,7 @@ pub(crate) async fn post_all(
 }
 
 async fn http_senders(server: &Server, connections: usize) -> Result<Vec<HttpSender>> {
-    let host = authority(&server.url).map_err(anyhow::Error::msg)?;
+    let host = authority(&server.url)?;
     let mut senders = Vec::new();
     for _ in 0..connections.max(1) {
         senders.push(HttpSender {
@@ -557,7 +557,7 @@ fn process_usage(pid: u32) -> Result<(f64, u64)> {
 
 /// The body of `GET url/path` on a new connection.
 async fn get(server: &Server, path: &str) -> Result<Vec<u8>> {
-    let mut c = Connection::open(authority(&server.url).map_err(anyhow::Error::msg)?).await?;
+    let mut c = Connection::open(authority(&server.url)?).await?;
     let r = c
         .request("GET", path, &[("X-API-Key", &server.api_key)], b"")
         .await?;

@@ -81,14 +81,14 @@ pub fn parse_labels(text: &str, name: &str) -> Result<Vec<Label>> {
     raw.into_iter()
         .enumerate()
         .map(|(i, r)| {
-            let at = |what: &str, e: String| anyhow!("{name}: label {i} ({}): {what}: {e}", r.flow);
-            let start = parse_rfc3339(&r.start).map_err(|e| at("start", e))?;
-            let end = parse_rfc3339(&r.end).map_err(|e| at("end", e))?;
+            let at = |what: &str, e: &dyn std::fmt::Display| {
+                anyhow!("{name}: label {i} ({}): {what}: {e}", r.flow)
+            };
+            let start = parse_rfc3339(&r.start).map_err(|e| at("start", &e))?;
+            let end = parse_rfc3339(&r.end).map_err(|e| at("end", &e))?;
             if end <= start {
-                return Err(at(
-                    "end",
-                    format!("{} is not after start {}", r.end, r.start),
-                ));
+                let why = format!("{} is not after start {}", r.end, r.start);
+                return Err(at("end", &why));
             }
             Ok(Label {
                 flow: r.flow,
@@ -179,12 +179,12 @@ impl Scorer {
     }
 
     /// The flow whose ticks come next; ends the previous one. A flow may come only once.
-    pub fn begin_flow(&mut self, flow: FlowId) -> Result<(), String> {
+    pub fn begin_flow(&mut self, flow: FlowId) -> Result<()> {
         self.end_flow();
         if !self.seen.insert(flow.clone()) {
-            return Err(format!(
+            bail!(
                 "ticks of {flow} come again after other flows: ticks must be ordered by flow then time"
-            ));
+            );
         }
         let own = self.by_flow.get(&flow).cloned().unwrap_or_default();
         let input = flow.input_name().and_then(|name| {
@@ -207,20 +207,20 @@ impl Scorer {
     }
 
     /// The current flow's next tick.
-    pub fn tick(&mut self, t: Tick) -> Result<(), String> {
+    pub fn tick(&mut self, t: Tick) -> Result<()> {
         let Some(c) = self.current.as_mut() else {
-            return Err("a tick before any flow".into());
+            bail!("a tick before any flow");
         };
         if t.end <= t.start {
-            return Err("tick_end is not after tick_start".into());
+            bail!("tick_end is not after tick_start");
         }
         c.span = match c.span {
             None => Some((t.start, t.start, t.end)),
             Some((_, last, _)) if t.start < last => {
-                return Err(format!(
+                bail!(
                     "a tick of {} starts before the one above it: ticks must be ordered by flow then time",
                     c.flow
-                ));
+                );
             }
             Some((first, _, end)) => Some((first, t.start, end.max(t.end))),
         };
@@ -319,22 +319,22 @@ fn unexplained(windows: &[(Instant, Instant)], e: Episode) -> bool {
 const COLUMNS: usize = 13;
 
 /// One data line: its flow's parts and the tick.
-fn parse_line(line: &str) -> Result<(Vec<Cow<'_, str>>, FlowKind, Tick), String> {
+fn parse_line(line: &str) -> Result<(Vec<Cow<'_, str>>, FlowKind, Tick)> {
     let mut fields = Vec::with_capacity(COLUMNS);
     flowwatch_core::csv::split_fields(line, &mut fields)?;
     if fields.len() != COLUMNS {
-        return Err(format!("expected {COLUMNS} fields, found {}", fields.len()));
+        bail!("expected {COLUMNS} fields, found {}", fields.len());
     }
     let kind = FlowKind::parse(&fields[2])
-        .ok_or_else(|| format!("invalid kind \"{}\": expected input or forward", fields[2]))?;
-    let time = |i: usize, name: &str| parse_rfc3339(&fields[i]).map_err(|e| format!("{name}: {e}"));
+        .ok_or_else(|| anyhow!("invalid kind \"{}\": expected input or forward", fields[2]))?;
+    let time = |i: usize, name: &str| parse_rfc3339(&fields[i]).map_err(|e| anyhow!("{name}: {e}"));
     let start = time(4, "tick_start")?;
     let end = time(5, "tick_end")?;
     fields[6]
         .parse::<u64>()
-        .map_err(|_| format!("invalid actual \"{}\"", fields[6]))?;
+        .map_err(|_| anyhow!("invalid actual \"{}\"", fields[6]))?;
     let status = Status::parse(&fields[12]).ok_or_else(|| {
-        format!(
+        anyhow!(
             "invalid status \"{}\": expected OK, WARNING, OUTAGE or N_A",
             fields[12]
         )
@@ -351,8 +351,8 @@ pub fn score_ticks(labels: Vec<Label>, mut input: impl BufRead, name: &str) -> R
     loop {
         line.clear();
         number += 1;
-        let at = |why: String| anyhow!("{name}:{number}: {why}");
-        if input.read_line(&mut line).map_err(|e| at(e.to_string()))? == 0 {
+        let at = |why: &dyn std::fmt::Display| anyhow!("{name}:{number}: {why}");
+        if input.read_line(&mut line).map_err(|e| at(&e))? == 0 {
             if number == 1 {
                 bail!("{name}: empty, expected the header {HEADER}");
             }
@@ -361,23 +361,23 @@ pub fn score_ticks(labels: Vec<Label>, mut input: impl BufRead, name: &str) -> R
         let text = line.trim_end_matches(['\n', '\r']);
         if number == 1 {
             if text.trim_start_matches('\u{feff}') != HEADER {
-                return Err(at(format!("expected the header {HEADER}")));
+                return Err(at(&format!("expected the header {HEADER}")));
             }
             continue;
         }
         if text.is_empty() {
             continue;
         }
-        let (fields, kind, tick) = parse_line(text).map_err(at)?;
+        let (fields, kind, tick) = parse_line(text).map_err(|e| at(&e))?;
         let same = current.as_ref().is_some_and(|f| {
             f.kind == kind && f.country == fields[0] && f.lob == fields[1] && f.name == fields[3]
         });
         if !same {
-            let flow = FlowId::new(&fields[0], &fields[1], kind, &fields[3]).map_err(at)?;
-            scorer.begin_flow(flow.clone()).map_err(at)?;
+            let flow = FlowId::new(&fields[0], &fields[1], kind, &fields[3]).map_err(|e| at(&e))?;
+            scorer.begin_flow(flow.clone()).map_err(|e| at(&e))?;
             current = Some(flow);
         }
-        scorer.tick(tick).map_err(at)?;
+        scorer.tick(tick).map_err(|e| at(&e))?;
     }
     Ok(scorer.finish())
 }

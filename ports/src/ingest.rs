@@ -4,8 +4,8 @@
 //! `Arc<dyn Ingest>`.
 
 use async_trait::async_trait;
-use flowwatch_core::FlowId;
 use flowwatch_core::record::Batch;
+use flowwatch_core::{FlowId, InputError};
 
 use crate::BoxError;
 use crate::error::{ErrorKind, HasKind};
@@ -25,7 +25,7 @@ pub struct IngestOutcome {
     /// Records stored (or, for a repeated marked batch, stored before).
     pub accepted: u64,
     /// Records refused, with the reason (e.g. a country without a zone), per flow.
-    pub refused: Vec<(FlowId, u64, String)>,
+    pub refused: Vec<(FlowId, u64, InputError)>,
 }
 
 /// Why a batch was not taken (nothing of it is durable).

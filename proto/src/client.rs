@@ -15,6 +15,19 @@ pub struct Channels {
     open: Mutex<HashMap<String, Channel>>,
 }
 
+/// An address no channel can be made to.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {what} address {address:?}: {source}")]
+pub struct InvalidAddress {
+    /// What it was to reach (`coordinator`, `worker`).
+    pub what: &'static str,
+    /// The address.
+    pub address: String,
+    /// Why.
+    #[source]
+    pub source: tonic::transport::Error,
+}
+
 impl Channels {
     /// No channel yet.
     pub fn new(what: &'static str, timeout: Duration) -> Channels {
@@ -26,13 +39,17 @@ impl Channels {
     }
 
     /// The channel to `address` (`http://host:port`).
-    pub fn get(&self, address: &str) -> Result<Channel, String> {
+    pub fn get(&self, address: &str) -> Result<Channel, InvalidAddress> {
         let mut open = self.open.lock().expect("no panic holds the channels lock");
         if let Some(c) = open.get(address) {
             return Ok(c.clone());
         }
         let channel = Endpoint::from_shared(address.to_owned())
-            .map_err(|e| format!("invalid {} address {address:?}: {e}", self.what))?
+            .map_err(|source| InvalidAddress {
+                what: self.what,
+                address: address.to_owned(),
+                source,
+            })?
             .connect_timeout(self.timeout)
             .timeout(self.timeout)
             .connect_lazy();

@@ -94,7 +94,7 @@ impl Coordinators {
             let mut client = match self.channels.get(&address) {
                 Ok(channel) => CoordinatorClient::new(channel),
                 Err(why) => {
-                    tried.push((address, why));
+                    tried.push((address, why.to_string()));
                     continue;
                 }
             };

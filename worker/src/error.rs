@@ -36,9 +36,18 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
-    /// A message on the ingest stream that flowwatch did not write.
-    #[error("not an ingest message: {0}")]
-    Foreign(String),
+    /// A message on the ingest stream that flowwatch did not write (line 1 is its header).
+    #[error("not an ingest message: line {line}: {source}")]
+    Foreign {
+        /// The line of the message.
+        line: usize,
+        /// What is wrong with it.
+        #[source]
+        source: flowwatch_core::InputError,
+    },
+    /// A message on the ingest stream that is not text.
+    #[error("not an ingest message: not UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
     /// A socket failed.
     #[error("{what}: {source}")]
     Io {
@@ -88,7 +97,7 @@ impl HasKind for Error {
             Error::Store { source, .. } => source.kind(),
             Error::TickWrite(e) => e.kind(),
             Error::Ingest(e) => e.kind(),
-            Error::Foreign(_) => ErrorKind::Invalid,
+            Error::Foreign { .. } | Error::NotUtf8(_) => ErrorKind::Invalid,
             Error::Alarm(_)
             | Error::Stopped(_)
             | Error::Nats { .. }

@@ -182,15 +182,15 @@ pub fn encode(records: &[(&FlowId, Instant, u64)]) -> Vec<u8> {
 /// Adds the records of a message to `batch`; a message that is not our CSV is an error (we
 /// wrote it), and then nothing of it is added.
 pub fn decode(payload: &[u8], batch: &mut Batch) -> crate::Result<()> {
-    let foreign = crate::Error::Foreign;
-    let text = std::str::from_utf8(payload).map_err(|e| foreign(format!("not UTF-8: {e}")))?;
+    let foreign = |line| move |source| crate::Error::Foreign { line, source };
+    let text = std::str::from_utf8(payload).map_err(crate::Error::NotUtf8)?;
     let mut lines = text.lines();
-    check_csv_header(lines.next().unwrap_or("")).map_err(foreign)?;
+    check_csv_header(lines.next().unwrap_or("")).map_err(foreign(1))?;
     let mut message = Batch::default();
     for (i, line) in lines.enumerate() {
         message
             .add_csv_line(line, |_| Ok(()))
-            .map_err(|e| foreign(format!("line {}: {e}", i + 2)))?;
+            .map_err(foreign(i + 2))?;
     }
     batch.extend(message);
     Ok(())

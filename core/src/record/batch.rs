@@ -4,6 +4,7 @@
 //! [`FlowId`] per flow, not one per record, and a CSV line whose flow was seen before is not
 //! split again: its flow columns, as written, are the key of its group.
 
+use crate::InputError;
 use std::collections::HashMap;
 
 use super::{Record, RecordRef, parse_bytes, parse_csv_line};
@@ -81,8 +82,8 @@ impl Batch {
     fn slot(
         &mut self,
         flow: impl FnOnce() -> FlowId,
-        accept: impl FnOnce(&FlowId) -> Result<(), String>,
-    ) -> Result<usize, String> {
+        accept: impl FnOnce(&FlowId) -> Result<(), InputError>,
+    ) -> Result<usize, InputError> {
         if let Some(&slot) = self.index.get(self.key.as_str()) {
             return Ok(slot);
         }
@@ -98,8 +99,8 @@ impl Batch {
     pub fn add(
         &mut self,
         r: &RecordRef<'_>,
-        accept: impl FnOnce(&FlowId) -> Result<(), String>,
-    ) -> Result<(), String> {
+        accept: impl FnOnce(&FlowId) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
         flow_key(&mut self.key, &r.country, &r.lob, r.kind.as_str(), &r.name);
         let slot = self.slot(|| r.flow_id(), accept)?;
         self.push(slot, r.time, r.bytes);
@@ -110,8 +111,8 @@ impl Batch {
     pub fn add_record(
         &mut self,
         r: Record,
-        accept: impl FnOnce(&FlowId) -> Result<(), String>,
-    ) -> Result<(), String> {
+        accept: impl FnOnce(&FlowId) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
         let f = &r.flow;
         flow_key(&mut self.key, &f.country, &f.lob, f.kind.as_str(), &f.name);
         let slot = self.slot(|| r.flow, accept)?;
@@ -124,8 +125,8 @@ impl Batch {
     pub fn add_csv_line(
         &mut self,
         line: &str,
-        accept: impl FnOnce(&FlowId) -> Result<(), String>,
-    ) -> Result<(), String> {
+        accept: impl FnOnce(&FlowId) -> Result<(), InputError>,
+    ) -> Result<(), InputError> {
         let line = line.strip_suffix('\r').unwrap_or(line);
         if !line.as_bytes().contains(&b'"')
             && let (Some(first), Some(last)) = (line.find(','), line.rfind(','))
@@ -241,7 +242,7 @@ mod tests {
             ("x,CZ,GSM,input,A,1,2", "expected 6 fields"),
             ("2017-02-05T23:00:00Z,CZ,GSM,input,A", "expected 6 fields"),
         ] {
-            let err = b.add_csv_line(line, |_| Ok(())).unwrap_err();
+            let err = b.add_csv_line(line, |_| Ok(())).unwrap_err().to_string();
             assert!(err.contains(why), "{line}: {err}");
         }
         assert_eq!(b.len(), 1);
@@ -255,10 +256,10 @@ mod tests {
             let err = b
                 .add_csv_line("2017-02-05T23:00:00Z,XX,GSM,input,A,1", |_| {
                     asked += 1;
-                    Err("no".into())
+                    Err(InputError::UnknownCountry("XX".into()))
                 })
                 .unwrap_err();
-            assert_eq!(err, "no");
+            assert_eq!(err, InputError::UnknownCountry("XX".into()));
         }
         assert_eq!((asked, b.len(), b.flows().len()), (2, 0, 0));
     }

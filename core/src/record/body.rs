@@ -3,6 +3,7 @@
 //! seed messages (one, or an array). Every bad line is refused with its number and the reason;
 //! the rest is taken.
 
+use crate::InputError;
 use serde::Deserialize;
 
 use super::{Batch, Record, SeedMessage, check_csv_header, unknown_country};
@@ -67,10 +68,10 @@ struct JsonRecord {
 }
 
 impl JsonRecord {
-    fn to_record(&self) -> Result<Record, String> {
+    fn to_record(&self) -> Result<Record, InputError> {
         let kind = FlowKind::parse(&self.kind)
             .filter(|_| !self.kind.ends_with('s'))
-            .ok_or_else(|| format!("invalid kind \"{}\": expected input or forward", self.kind))?;
+            .ok_or_else(|| InputError::Kind(self.kind.clone()))?;
         Ok(Record {
             time: parse_rfc3339(&self.time)?,
             flow: FlowId::new(&self.country, &self.lob, kind, &self.flow)?,
@@ -80,12 +81,15 @@ impl JsonRecord {
 }
 
 /// One NDJSON line: a seed message has `flowName`, a canonical record `flow`.
-fn parse_json_line(line: &str, config: &Config) -> Result<Record, String> {
+fn parse_json_line(line: &str, config: &Config) -> Result<Record, InputError> {
     if line.contains("\"flowName\"") {
         SeedMessage::parse(line)?.to_record(config)
     } else {
         serde_json::from_str::<JsonRecord>(line)
-            .map_err(|e| format!("invalid record: {e}"))?
+            .map_err(|e| InputError::Json {
+                what: "record",
+                why: e.to_string(),
+            })?
             .to_record()
     }
 }
@@ -104,19 +108,25 @@ pub fn parse_body(
         Some(_) => Ok(()),
         None => Err(unknown_country(&flow.country)),
     };
-    let mut refuse = |line: u64, r: Result<(), String>| {
-        if let Err(message) = r {
-            refused.push(LineError { line, message });
+    let mut refuse = |line: u64, r: Result<(), InputError>| {
+        if let Err(e) = r {
+            refused.push(LineError {
+                line,
+                message: e.to_string(),
+            });
         }
     };
-    let mut take = |line: u64, r: Result<Record, String>| {
+    let mut take = |line: u64, r: Result<Record, InputError>| {
         refuse(line, r.and_then(|r| batch.add_record(r, known)))
     };
     match format {
         BodyFormat::Csv => {
             let mut lines = body.lines();
             let header = lines.next().unwrap_or("");
-            check_csv_header(header).map_err(|message| LineError { line: 1, message })?;
+            check_csv_header(header).map_err(|e| LineError {
+                line: 1,
+                message: e.to_string(),
+            })?;
             for (i, line) in lines.enumerate() {
                 if !line.trim().is_empty() {
                     refuse(i as u64 + 2, batch.add_csv_line(line, known));
@@ -142,7 +152,10 @@ pub fn parse_body(
             };
             for (i, item) in items.into_iter().enumerate() {
                 let r = serde_json::from_value::<SeedMessage>(item)
-                    .map_err(|e| format!("invalid seed message: {e}"))
+                    .map_err(|e| InputError::Json {
+                        what: "seed message",
+                        why: e.to_string(),
+                    })
                     .and_then(|m| m.to_record(config));
                 take(i as u64 + 1, r);
             }

@@ -125,7 +125,7 @@ pub async fn score_api(
     to: NaiveDate,
 ) -> Result<Report> {
     let mut api = Api {
-        host: authority(url).map_err(anyhow::Error::msg)?.to_owned(),
+        host: authority(url)?.to_owned(),
         key: api_key.to_owned(),
         connection: None,
     };
@@ -167,12 +167,12 @@ pub async fn score_api(
             .iter()
             .map(|t| {
                 let status = Status::parse(&t.status)
-                    .ok_or_else(|| format!("invalid status \"{}\"", t.status))?;
+                    .ok_or_else(|| anyhow!("invalid status \"{}\"", t.status))?;
                 let start = parse_rfc3339(&t.tick_start)?;
                 let end = parse_rfc3339(&t.tick_end)?;
                 Ok(Tick { start, end, status })
             })
-            .collect::<Result<Vec<Tick>, String>>()
+            .collect::<Result<Vec<Tick>>>()
             .map_err(|e| anyhow!("GET {path}: {e}"))?;
         if ticks.is_empty() {
             continue;
