@@ -86,7 +86,7 @@ fn main() -> ExitCode {
     let args = match settings::layer(&command, std::env::args_os().collect()) {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("flowwatch: {e:#}");
+            eprintln!("flowwatch: {}", one_line(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -112,10 +112,27 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("flowwatch: {e:#}");
+            eprintln!("flowwatch: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// An error and its causes on one line (`a: b: c`), each said once: a storage error's message
+/// already holds its driver's error, which is also its source.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
 }
 
 /// Runs a service `role` on a multi-threaded runtime, with its logs and traces
@@ -130,4 +147,40 @@ fn service(role: &str, run: impl Future<Output = anyhow::Result<()>>) -> anyhow:
         telemetry.shutdown().await;
         result
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An error whose message says its source too (as storage errors do).
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "postgres: cannot connect to db:5432: {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn a_cause_the_message_already_says_is_not_repeated() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let e = anyhow::Error::new(Outer(io)).context("cannot open the store (--storage)");
+        assert_eq!(
+            one_line(&e),
+            "cannot open the store (--storage): postgres: cannot connect to db:5432: refused"
+        );
+        assert_eq!(
+            format!("{e:#}").matches("refused").count(),
+            2,
+            "what it avoids"
+        );
+    }
 }

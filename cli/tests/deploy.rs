@@ -4,10 +4,16 @@
 //! needs, and every `flowwatch` command in them is taken by this binary as written (with
 //! `--dump-config`, which parses every flag and value and exits); the gateways ask the
 //! coordinators the workers heartbeat to.
+//!
+//! Every storage URI they, the `--help` texts, the README and `docs/` advertise is one the
+//! store opens, or one whose server (not running here) it fails to connect to, naming it.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use flowwatch_storage::testsuite::{TestDatabase, postgres_admin_uri};
+use flowwatch_storage::{BACKENDS, Error, Location};
 use serde_json::Value;
 
 fn deploy() -> PathBuf {
@@ -53,6 +59,103 @@ fn takes(file: &str, args: &[Value], env: &[(&str, &str)]) -> Value {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
+/// The `host:port`s of a storage URI, read from its text (not by the parser under test).
+fn servers(uri: &str) -> Vec<String> {
+    let rest = uri.split_once("://").map_or("", |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let hosts = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    hosts
+        .split(',')
+        .filter(|h| !h.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What `--storage URI` does, done here: the parser `flowwatch_storage::open` uses takes it
+/// (never an invalid URI); then an embedded store opens (in a temporary directory instead of
+/// its own), a database on this machine's PostgreSQL opens (a fresh database on it), and a
+/// server no machine of the project runs (ScyllaDB, a name that does not resolve) fails to
+/// connect, naming its `host:port`. `place` says where the URI was found.
+async fn opens_or_fails_to_connect(place: String, uri: String) {
+    let location = flowwatch_storage::parse(&uri)
+        .unwrap_or_else(|e| panic!("{place}: {uri} does not parse: {e}"));
+    let servers = servers(&uri);
+    match location {
+        Location::Embedded(_) => {
+            let dir = tempfile::tempdir().unwrap();
+            Location::Embedded(dir.path().to_owned())
+                .open()
+                .await
+                .unwrap_or_else(|e| panic!("{place}: {uri}: {e}"));
+        }
+        Location::Postgres(_) if servers == self::servers(&postgres_admin_uri()) => {
+            let db = TestDatabase::new();
+            flowwatch_storage::open(&db.uri())
+                .await
+                .unwrap_or_else(|e| panic!("{place}: {uri} (as {}): {e}", db.uri()));
+        }
+        location => match location.open().await {
+            Ok(_) => panic!("{place}: {uri} opened: no such server runs here"),
+            Err(e @ Error::Connect { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    servers.iter().all(|s| text.contains(s.as_str())),
+                    "{place}: {uri}: the error names {servers:?}: {text}"
+                );
+            }
+            Err(e) => panic!("{place}: {uri}: not a connection error: {e}"),
+        },
+    }
+}
+
+/// Checks every `(place, uri)` at once ([`opens_or_fails_to_connect`]).
+fn check_storage(uris: Vec<(String, String)>) {
+    assert!(!uris.is_empty());
+    let checks = async {
+        let each = uris
+            .into_iter()
+            .map(|(place, uri)| tokio::spawn(opens_or_fails_to_connect(place, uri)));
+        futures_util::future::join_all(each).await
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    for check in runtime.block_on(checks) {
+        check.unwrap();
+    }
+}
+
+/// The storage URIs in `text`: every `scheme://…` of a scheme `flowwatch_storage` knows, up
+/// to a space, a quote or a closing bracket, without a sentence's last punctuation.
+fn storage_uris(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for scheme in BACKENDS.iter().flat_map(|b| b.schemes) {
+        let marker = format!("{scheme}://");
+        for (at, _) in text.match_indices(&marker) {
+            if text[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_ascii_alphanumeric())
+            {
+                continue; // the tail of another scheme's name
+            }
+            let uri: String = text[at..]
+                .chars()
+                .take_while(|c| !c.is_whitespace() && !"\"'`)]}<>".contains(*c))
+                .collect();
+            found.push(uri.trim_end_matches(['.', ',', ';', ':']).to_owned());
+        }
+    }
+    found
+}
+
+/// The `--storage` a `flowwatch` command's effective settings (`--dump-config`) use.
+fn storage_of(place: &str, settings: &Value) -> Option<(String, String)> {
+    let uri = settings["storage"].as_str()?;
+    Some((place.to_owned(), uri.to_owned()))
+}
+
 /// The `--coordinator` lists of the workers and the gateways of one deployment.
 #[derive(Default)]
 struct Coordinators(Vec<(String, Value)>);
@@ -85,6 +188,7 @@ fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
     let file = deploy().join("compose.yaml");
     let docs = documents(&file);
     let services = docs[0]["services"].as_object().expect("services");
+    let mut storage = Vec::new();
     let mut roles = Vec::new();
     let mut coordinators = Coordinators::default();
     for (name, service) in services {
@@ -96,6 +200,7 @@ fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
         }
         let command = service["command"].as_array().unwrap();
         let settings = takes("compose.yaml", command, &[]);
+        storage.extend(storage_of(&format!("compose.yaml: {name}"), &settings));
         roles.push(command[0].as_str().unwrap().to_owned());
         coordinators.take(&roles[roles.len() - 1], &settings);
         for dep in service["depends_on"].as_array().unwrap() {
@@ -110,10 +215,12 @@ fn the_compose_file_runs_every_role_with_flags_flowwatch_takes() {
     assert_eq!(roles, ["coordinator", "gateway", "worker"]);
     assert!(services.contains_key("scylla") && services.contains_key("nats"));
     coordinators.check("compose.yaml");
+    check_storage(storage);
 }
 
 #[test]
 fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
+    let mut storage = Vec::new();
     let mut roles = Vec::new();
     let mut coordinators = Coordinators::default();
     let dir = deploy().join("k8s");
@@ -146,6 +253,7 @@ fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
                         if c["image"].as_str().unwrap().starts_with("flowwatch:") {
                             let args = c["args"].as_array().unwrap();
                             let settings = takes(&name, args, &[]);
+                            storage.extend(storage_of(&format!("{name}: {object}"), &settings));
                             roles.push(args[0].as_str().unwrap().to_owned());
                             coordinators.take(&roles[roles.len() - 1], &settings);
                         }
@@ -166,6 +274,93 @@ fn the_kubernetes_manifests_are_whole_and_their_commands_are_taken() {
     roles.dedup();
     assert_eq!(roles, ["coordinator", "gateway", "worker"]);
     coordinators.check("k8s/");
+    check_storage(storage);
+}
+
+/// Every storage URI the `--help` texts, the README, `docs/` and the deployment files show
+/// (each of every backend's schemes among them) opens or fails to connect to its server.
+#[test]
+fn every_advertised_storage_uri_opens_or_names_the_server_it_cannot_reach() {
+    let mut texts: Vec<(String, String)> = Vec::new();
+    for role in ["run", "coordinator", "worker", "gateway"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_flowwatch"))
+            .args([role, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{role} --help");
+        texts.push((
+            format!("flowwatch {role} --help"),
+            String::from_utf8(out.stdout).unwrap(),
+        ));
+    }
+    let root = deploy().join("..");
+    let mut files = vec![root.join("README.md")];
+    for (dir, ext) in [
+        ("docs", "md"),
+        ("docs/adr", "md"),
+        ("deploy", "yaml"),
+        ("deploy/k8s", "yaml"),
+        ("deploy/config", "toml"),
+        ("deploy/local", "sh"),
+    ] {
+        for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == ext) {
+                files.push(path);
+            }
+        }
+    }
+    for path in files {
+        let place = path.strip_prefix(&root).unwrap().display().to_string();
+        texts.push((place, std::fs::read_to_string(&path).unwrap()));
+    }
+    let mut seen = BTreeSet::new();
+    let mut uris = Vec::new();
+    for (place, text) in &texts {
+        for uri in storage_uris(text) {
+            if seen.insert(uri.clone()) {
+                uris.push((place.clone(), uri));
+            }
+        }
+    }
+    for scheme in ["embedded", "postgres", "scylla"] {
+        assert!(
+            uris.iter()
+                .any(|(_, u)| u.starts_with(&format!("{scheme}://"))),
+            "no {scheme}:// URI advertised: {uris:?}"
+        );
+    }
+    for place in [
+        "flowwatch worker --help",
+        "flowwatch gateway --help",
+        "README.md",
+    ] {
+        assert!(
+            uris.iter().any(|(p, _)| p == place),
+            "none in {place}: {uris:?}"
+        );
+    }
+    check_storage(uris);
+}
+
+#[test]
+fn storage_uris_are_found_whole_in_text() {
+    assert_eq!(
+        storage_uris(
+            "a (`postgres://u@h:5432/db`), pg=${PGURL:-postgres://r@h:1}\n\"scylla://a:1,b:2/ks?rf=3\", \
+             a postgresql://h/x. and embedded:///var/x; not mypostgres://x"
+        ),
+        [
+            "embedded:///var/x",
+            "postgres://u@h:5432/db",
+            "postgres://r@h:1",
+            "postgresql://h/x",
+            "scylla://a:1,b:2/ks?rf=3",
+        ]
+    );
+    assert_eq!(servers("scylla://a:1,b:2/ks?rf=3"), ["a:1", "b:2"]);
+    assert_eq!(servers("postgres://u:p@h:5/db"), ["h:5"]);
+    assert_eq!(servers("postgres://u@h:5"), ["h:5"]);
 }
 
 #[test]

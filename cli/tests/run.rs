@@ -11,7 +11,7 @@ use common::{Run, api_rows, replay_rows};
 
 use flowwatch_core::time::utc_string;
 use flowwatch_core::{FlowId, FlowKind};
-use flowwatch_storage::Store;
+use flowwatch_storage::TrafficStore;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_worker::testkit::{NatsServer, eventually};
 use futures_util::StreamExt;

@@ -474,18 +474,33 @@ impl Config {
 
     /// Every flow named in the document, in order.
     pub fn configured_flows(&self) -> Vec<FlowId> {
+        self.document
+            .countries
+            .keys()
+            .flat_map(|country| self.configured_flows_in(country, None))
+            .collect()
+    }
+
+    /// The flows the document names in `country` (only in its LoB `lob`, if given), in order:
+    /// what is read is that country's (or LoB's) part of the document only.
+    pub fn configured_flows_in(&self, country: &str, lob: Option<&str>) -> Vec<FlowId> {
+        let Some(c) = self.document.countries.get(country) else {
+            return Vec::new();
+        };
         let mut flows = Vec::new();
-        for (country, c) in &self.document.countries {
-            for (lob, l) in &c.lobs {
-                let id = |kind, name: &String| FlowId {
-                    country: country.clone(),
-                    lob: lob.clone(),
-                    kind,
-                    name: name.clone(),
-                };
-                flows.extend(l.inputs.keys().map(|n| id(FlowKind::Input, n)));
-                flows.extend(l.forwards.keys().map(|n| id(FlowKind::Forward, n)));
-            }
+        let lobs = c
+            .lobs
+            .iter()
+            .filter(|(name, _)| lob.is_none_or(|wanted| wanted == name.as_str()));
+        for (lob, l) in lobs {
+            let id = |kind, name: &String| FlowId {
+                country: country.to_owned(),
+                lob: lob.clone(),
+                kind,
+                name: name.clone(),
+            };
+            flows.extend(l.inputs.keys().map(|n| id(FlowKind::Input, n)));
+            flows.extend(l.forwards.keys().map(|n| id(FlowKind::Forward, n)));
         }
         flows.sort();
         flows

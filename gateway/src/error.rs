@@ -176,6 +176,7 @@ mod tests {
         let away = ApiError::store(flowwatch_storage::Error::Backend {
             backend: "postgres",
             detail: "connection refused".into(),
+            source: "connection refused".into(),
         });
         assert_eq!(away.status(), StatusCode::SERVICE_UNAVAILABLE);
     }

@@ -18,7 +18,7 @@ use flowwatch_core::record::body::BodyFormat;
 use flowwatch_proto::convert::{filter, ingest_format, invalid, required};
 use flowwatch_proto::pb;
 use flowwatch_proto::pb::flow_watch_server::{FlowWatch, FlowWatchServer, SERVICE_NAME};
-use flowwatch_storage::Event;
+use flowwatch_storage::{Event, Scope};
 use futures_util::Stream;
 use tokio::sync::{broadcast, watch};
 use tonic::{Request, Response, Streaming};
@@ -102,7 +102,12 @@ impl FlowWatch for FlowWatchService {
         let country = filter("country", r.country)?;
         let lob = filter("lob", r.lob)?;
         let config = self.gateway.in_force();
-        let flows = views::flow_states(&self.gateway, &config)
+        // A country, or a LoB of one, is read alone; a LoB of every country needs them all.
+        let scope = country.as_deref().map(|country| Scope {
+            country,
+            lob: lob.as_deref(),
+        });
+        let flows = views::flow_states(self.gateway.store.as_ref(), &config, scope)
             .await?
             .into_iter()
             .filter(|s| country.as_ref().is_none_or(|c| *c == s.flow.country))

@@ -23,7 +23,7 @@ use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, parse_rfc3339, utc_string,
 };
 use flowwatch_core::{FlowId, FlowKind};
-use flowwatch_storage::{Event, EventQuery, StoredTick};
+use flowwatch_storage::{Event, EventQuery, RegistryStore, Scope, StoredTick, TickStore};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -63,13 +63,28 @@ impl FlowState {
     }
 }
 
-/// Every flow known to the store or configured in `config`, ordered, with its latest status
-/// from the store (what the dashboard, the flow tree and the gRPC `Statuses` read).
-pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>, ApiError> {
-    let mut latest: flowwatch_core::FlowMap<FlowTick> = g
-        .store
-        .latest_statuses()
-        .await
+/// Every flow known to the store or configured in `config` — of `scope` (a country or a LoB)
+/// only, if given — ordered, with its latest status from the store (what the dashboard, the
+/// flow tree, a LoB's flows and the gRPC `Statuses` read). With a scope, the store and the
+/// configuration are read for those flows only: the cost does not grow with the other flows.
+pub async fn flow_states(
+    store: &(impl TickStore + RegistryStore + ?Sized),
+    config: &Config,
+    scope: Option<Scope<'_>>,
+) -> Result<Vec<FlowState>, ApiError> {
+    let (latest, known, configured) = match scope {
+        None => (
+            store.latest_statuses().await,
+            store.flows().await,
+            config.configured_flows(),
+        ),
+        Some(s) => (
+            store.latest_statuses_in(s).await,
+            store.flows_in(s).await,
+            config.configured_flows_in(s.country, s.lob),
+        ),
+    };
+    let mut latest: flowwatch_core::FlowMap<FlowTick> = latest
         .map_err(ApiError::store)?
         .into_iter()
         .map(|t| {
@@ -77,14 +92,11 @@ pub async fn flow_states(g: &Gateway, config: &Config) -> Result<Vec<FlowState>,
             (t.flow, tick)
         })
         .collect();
-    let mut ids: Vec<FlowId> = g
-        .store
-        .flows()
-        .await
+    let mut ids: Vec<FlowId> = known
         .map_err(ApiError::store)?
         .into_iter()
         .map(|e| e.flow)
-        .chain(config.configured_flows())
+        .chain(configured)
         .collect();
     ids.sort();
     ids.dedup();
@@ -107,7 +119,7 @@ struct Snapshot {
 impl Snapshot {
     async fn take(g: &Gateway) -> Result<Snapshot, ApiError> {
         let config = g.in_force();
-        let flows = flow_states(g, &config)
+        let flows = flow_states(g.store.as_ref(), &config, None)
             .await?
             .into_iter()
             .map(|s| {
@@ -260,10 +272,10 @@ pub async fn lob_flows(
     Path((country, lob)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
     let config = g.in_force();
-    let flows: Vec<Value> = flow_states(&g, &config)
+    let scope = Some(Scope::lob(&country, &lob));
+    let flows: Vec<Value> = flow_states(g.store.as_ref(), &config, scope)
         .await?
         .into_iter()
-        .filter(|s| s.flow.country == country && s.flow.lob == lob)
         .map(|s| {
             json!({
                 "kind": s.flow.kind,
@@ -519,14 +531,7 @@ async fn replayed(
     flow: &FlowId,
     (from, to): (EpochDay, EpochDay),
 ) -> Result<Vec<FlowTick>, ApiError> {
-    let Some(entry) = g
-        .store
-        .flows()
-        .await
-        .map_err(ApiError::store)?
-        .into_iter()
-        .find(|e| &e.flow == flow)
-    else {
+    let Some(entry) = g.store.flow(flow).await.map_err(ApiError::store)? else {
         return Err(ApiError::new(
             ErrorKind::NotFound,
             "not_found",
@@ -725,4 +730,165 @@ pub async fn traffic(
         .map(|(t, (bytes, records))| json!({"time": utc_string(t), "bytes": bytes, "records": records}))
         .collect();
     Ok(Json(json!({ "bucketSeconds": size, "traffic": buckets })))
+}
+
+#[cfg(test)]
+mod tests {
+    use flowwatch_storage::embedded::EmbeddedStore;
+    use flowwatch_storage::prelude::*;
+    use flowwatch_storage::{EventPage, FlowEntry, WriteOutcome};
+
+    use super::*;
+
+    /// A store that answers the reads of one flow, one country or one LoB, and refuses the
+    /// reads of every flow: a view about a few flows that read them all would fail.
+    struct PointReadsOnly(EmbeddedStore);
+
+    fn whole() -> flowwatch_storage::Error {
+        flowwatch_storage::Error::Invalid {
+            what: "read of every flow".into(),
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl RegistryStore for PointReadsOnly {
+        async fn register_flows(&self, flows: Vec<FlowEntry>) -> flowwatch_storage::Result<()> {
+            self.0.register_flows(flows).await
+        }
+        async fn flows(&self) -> flowwatch_storage::Result<Vec<FlowEntry>> {
+            Err(whole())
+        }
+        async fn flow(&self, flow: &FlowId) -> flowwatch_storage::Result<Option<FlowEntry>> {
+            self.0.flow(flow).await
+        }
+        async fn flows_in(&self, scope: Scope<'_>) -> flowwatch_storage::Result<Vec<FlowEntry>> {
+            self.0.flows_in(scope).await
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl TickStore for PointReadsOnly {
+        async fn write_ticks(
+            &self,
+            ticks: Vec<StoredTick>,
+        ) -> flowwatch_storage::Result<WriteOutcome> {
+            self.0.write_ticks(ticks).await
+        }
+        async fn read_ticks(
+            &self,
+            flow: &FlowId,
+            from: Instant,
+            to: Instant,
+        ) -> flowwatch_storage::Result<Vec<StoredTick>> {
+            self.0.read_ticks(flow, from, to).await
+        }
+        async fn latest_statuses(&self) -> flowwatch_storage::Result<Vec<StoredTick>> {
+            Err(whole())
+        }
+        async fn latest_statuses_in(
+            &self,
+            scope: Scope<'_>,
+        ) -> flowwatch_storage::Result<Vec<StoredTick>> {
+            self.0.latest_statuses_in(scope).await
+        }
+        async fn append_events(&self, events: Vec<Event>) -> flowwatch_storage::Result<()> {
+            self.0.append_events(events).await
+        }
+        async fn query_events(&self, query: EventQuery) -> flowwatch_storage::Result<EventPage> {
+            self.0.query_events(query).await
+        }
+        async fn outbox_pending(&self, limit: usize) -> flowwatch_storage::Result<Vec<Event>> {
+            self.0.outbox_pending(limit).await
+        }
+        async fn outbox_done(&self, ids: Vec<String>) -> flowwatch_storage::Result<()> {
+            self.0.outbox_done(ids).await
+        }
+        async fn outbox_len(&self) -> flowwatch_storage::Result<u64> {
+            self.0.outbox_len().await
+        }
+    }
+
+    /// The states, or a panic saying why not.
+    fn ok(r: Result<Vec<FlowState>, ApiError>) -> Vec<FlowState> {
+        r.unwrap_or_else(|e| panic!("{}", e.message()))
+    }
+
+    fn id(country: &str, lob: &str, kind: FlowKind, name: &str) -> FlowId {
+        FlowId::new(country, lob, kind, name).expect("valid id")
+    }
+
+    /// A LoB's or a country's flows (seen or only configured, with their latest ticks) are
+    /// read alone, and are those of the whole list.
+    #[tokio::test]
+    async fn the_flows_of_a_lob_or_a_country_are_read_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PointReadsOnly(EmbeddedStore::open(dir.path()).await.unwrap());
+        let config = Config::from_json(
+            r#"{"countries": {
+                "CZ": {"timezone": "Europe/Prague", "lobs": {
+                    "GSM": {"inputs": {"C": {}}}, "SMS": {"config": {"enabled": false}}}},
+                "DE": {"timezone": "Europe/Berlin", "lobs": {"GSM": {}}}}}"#,
+        )
+        .unwrap();
+        let seen = [
+            id("CZ", "GSM", FlowKind::Input, "A"),
+            id("CZ", "GSM", FlowKind::Forward, "A:X"),
+            id("CZ", "GSMX", FlowKind::Input, "A"),
+            id("CZ", "SMS", FlowKind::Input, "B"),
+            id("DE", "GSM", FlowKind::Input, "D"),
+        ];
+        let entries = seen.iter().map(|f| FlowEntry {
+            flow: f.clone(),
+            first_seen: 0,
+            partition: 0,
+        });
+        store.register_flows(entries.collect()).await.unwrap();
+        let tick = |f: &FlowId, status| StoredTick {
+            flow: f.clone(),
+            start: 3600,
+            end: 7200,
+            actual: 5,
+            status,
+            values: None,
+            evaluated_at: 7300,
+            epoch: 1,
+        };
+        store
+            .write_ticks(vec![
+                tick(&seen[0], Status::Outage),
+                tick(&seen[3], Status::Ok),
+                tick(&seen[4], Status::Warning),
+            ])
+            .await
+            .unwrap();
+
+        let all = ok(flow_states(&store.0, &config, None).await);
+        assert_eq!(all.len(), 6, "five seen, one only configured");
+        assert!(
+            flow_states(&store, &config, None).await.is_err(),
+            "the check tells"
+        );
+        for scope in [
+            Scope::lob("CZ", "GSM"),
+            Scope::lob("CZ", "SMS"),
+            Scope::country("CZ"),
+            Scope::country("DE"),
+            Scope::country("XX"),
+        ] {
+            let alone = ok(flow_states(&store, &config, Some(scope)).await);
+            let expected: Vec<FlowState> = all
+                .iter()
+                .filter(|s| scope.contains(&s.flow))
+                .cloned()
+                .collect();
+            assert_eq!(alone, expected, "{scope:?}");
+        }
+        let gsm = ok(flow_states(&store, &config, Some(Scope::lob("CZ", "GSM"))).await);
+        let names: Vec<&str> = gsm.iter().map(|s| s.flow.name.as_str()).collect();
+        assert_eq!(names, ["A:X", "A", "C"]);
+        assert_eq!(gsm[1].latest.map(|t| t.status), Some(Status::Outage));
+        assert_eq!(gsm[2].latest, None);
+        let sms = ok(flow_states(&store, &config, Some(Scope::lob("CZ", "SMS"))).await);
+        assert_eq!(sms[0].column(), "DISABLED");
+    }
 }

@@ -41,7 +41,7 @@ impl HasKind for flowwatch_storage::Error {
         match self {
             E::Conflict { .. } => ErrorKind::Conflict,
             E::Invalid { .. } | E::InvalidUri { .. } => ErrorKind::Invalid,
-            E::Locked { .. } | E::Backend { .. } => ErrorKind::Unavailable,
+            E::Locked { .. } | E::Backend { .. } | E::Connect { .. } => ErrorKind::Unavailable,
             E::SchemaVersion { .. } | E::Corrupt { .. } => ErrorKind::Internal,
         }
     }
@@ -66,6 +66,7 @@ mod tests {
         let away = E::Backend {
             backend: "postgres",
             detail: "connection refused".into(),
+            source: "connection refused".into(),
         };
         assert_eq!(away.kind(), ErrorKind::Unavailable);
     }

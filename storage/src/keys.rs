@@ -6,10 +6,11 @@ use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
 use crate::error::{Error, Result};
-use crate::model::{Bucket, StoredTick};
+use crate::model::{Bucket, Scope, StoredTick};
 
 /// Appends `flow` as a key prefix: each part length-prefixed, so no flow's key is a prefix of
-/// another's.
+/// another's. Country first, then LoB: the flows of a country or a LoB share a prefix
+/// ([`scope_key`]).
 pub fn flow_key(flow: &FlowId, out: &mut Vec<u8>) {
     for part in [
         flow.country.as_str(),
@@ -17,9 +18,20 @@ pub fn flow_key(flow: &FlowId, out: &mut Vec<u8>) {
         flow.kind.as_str(),
         flow.name.as_str(),
     ] {
-        out.extend_from_slice(&(part.len() as u16).to_be_bytes());
-        out.extend_from_slice(part.as_bytes());
+        key_part(part, out);
     }
+}
+
+/// Appends the prefix the keys of every flow in `scope` start with (and no other flow's).
+pub fn scope_key(scope: Scope<'_>, out: &mut Vec<u8>) {
+    for part in [Some(scope.country), scope.lob].into_iter().flatten() {
+        key_part(part, out);
+    }
+}
+
+fn key_part(part: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(part.len() as u16).to_be_bytes());
+    out.extend_from_slice(part.as_bytes());
 }
 
 /// Reads a flow key from the start of `bytes`; returns the flow and the key's length.
@@ -261,6 +273,33 @@ mod tests {
         assert!(!kab.starts_with(&ka));
         assert_eq!(decode_flow_key(&kab).unwrap(), (ab, kab.len()));
         assert!(decode_flow_key(&ka[..5]).is_err());
+    }
+
+    #[test]
+    fn a_scope_prefixes_the_keys_of_its_flows_only() {
+        let key = |country, lob| {
+            let mut k = Vec::new();
+            flow_key(
+                &FlowId::new(country, lob, FlowKind::Forward, "A:B").unwrap(),
+                &mut k,
+            );
+            k
+        };
+        let prefix = |scope| {
+            let mut p = Vec::new();
+            scope_key(scope, &mut p);
+            p
+        };
+        let cz = prefix(Scope::country("CZ"));
+        let cz_gsm = prefix(Scope::lob("CZ", "GSM"));
+        assert!(key("CZ", "GSM").starts_with(&cz) && key("CZ", "SMS").starts_with(&cz));
+        assert!(key("CZ", "GSM").starts_with(&cz_gsm));
+        for other in [key("CZE", "GSM"), key("C", "ZGSM"), key("DE", "GSM")] {
+            assert!(!other.starts_with(&cz), "{other:?}");
+        }
+        for other in [key("CZ", "GSMX"), key("CZ", "SMS")] {
+            assert!(!other.starts_with(&cz_gsm), "{other:?}");
+        }
     }
 
     #[test]

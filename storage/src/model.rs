@@ -285,3 +285,33 @@ pub struct AuditEntry {
     /// The details (JSON).
     pub detail: serde_json::Value,
 }
+
+/// The flows of one country, or of one LoB of a country: what the point reads of the registry
+/// and of the latest statuses take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    /// The country.
+    pub country: &'a str,
+    /// Only this LoB of it.
+    pub lob: Option<&'a str>,
+}
+
+impl<'a> Scope<'a> {
+    /// Every flow of `country`.
+    pub fn country(country: &'a str) -> Scope<'a> {
+        Scope { country, lob: None }
+    }
+
+    /// The flows of one LoB of `country`.
+    pub fn lob(country: &'a str, lob: &'a str) -> Scope<'a> {
+        Scope {
+            country,
+            lob: Some(lob),
+        }
+    }
+
+    /// Whether `flow` is one of them.
+    pub fn contains(&self, flow: &FlowId) -> bool {
+        flow.country == self.country && self.lob.is_none_or(|l| l == flow.lob)
+    }
+}

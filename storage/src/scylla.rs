@@ -1,4 +1,4 @@
-//! The ScyllaDB backend (`scylla://host:9042[,host2:9042]/keyspace?consistency=LOCAL_QUORUM&rf=3&ttl_days=90`),
+//! The ScyllaDB backend (`scylla://host:9042,host2:9042/keyspace?consistency=LOCAL_QUORUM&rf=3&ttl_days=90`),
 //! for large clusters: a million flows, sub-minute ticks.
 //!
 //! Schema: `storage/schema/scylla/` (CQL), applied at start; a keyspace marked with a newer
@@ -7,16 +7,29 @@
 //! statement is prepared, at the configured consistency; the driver routes each to a replica of
 //! its partition (token-aware), and a bucket batch is split into one unlogged batch per
 //! partition. Writes that must not race (tick epochs, a flow's latest status, config versions,
-//! event ids, first-seen times) are lightweight transactions.
+//! event ids, first-seen times) are lightweight transactions. The registry and the latest
+//! statuses are spread over 16 shards clustered by (country, lob, kind, name): a country's or
+//! a LoB's flows are one clustering slice of each shard, one flow a single row.
 //!
 //! Atomicity is per partition: a bucket batch that spans flows can fail half-way; it is
 //! idempotent, so the caller retries it. Verified only by compiling: no ScyllaDB node can run
 //! on the project's machines; `storage/tests/scylla.rs` runs the conformance suite against one
 //! whenever `FLOWWATCH_SCYLLA_URI` is set.
+//!
+//! Layout: this file parses the URI, connects, applies the schema and prepares every
+//! statement; each concern's trait is implemented in its own file: [`traffic`] (and
+//! retention), [`ticks`] (statuses, events, outbox), [`registry`], [`config`], [`access`]
+//! (users, keys, audit).
+
+mod access;
+mod config;
+mod registry;
+mod ticks;
+mod traffic;
 
 use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use flowwatch_core::detection::TickValues;
 use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
@@ -34,7 +47,7 @@ use scylla::value::{CqlValue, Row};
 use crate::error::{Error, Result};
 use crate::keys::{decode_cursor, status_code, status_from};
 use crate::model::*;
-use crate::{Store, to_i64};
+use crate::to_i64;
 
 /// The schema version this build writes and understands.
 pub const SCHEMA_VERSION: u32 = 3;
@@ -48,11 +61,11 @@ const SCHEMA: [&str; 3] = [
 /// Shards of the `flow_status` and `flows` tables.
 const SHARDS: i32 = 16;
 
-fn scylla_err(e: impl std::fmt::Display) -> Error {
-    Error::Backend {
-        backend: "scylla",
-        detail: e.to_string(),
-    }
+/// How long opening a connection to a node, and resolving its name, may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn scylla_err(e: impl Into<crate::error::Source>) -> Error {
+    Error::backend("scylla", e)
 }
 
 fn corrupt(detail: impl std::fmt::Display) -> Error {
@@ -197,100 +210,6 @@ fn applied(r: QueryResult) -> Result<bool> {
     }
 }
 
-#[derive(SerializeRow)]
-#[scylla(flavor = "enforce_order", skip_name_checks)]
-struct TickRow<'a> {
-    start: i64,
-    end: i64,
-    actual: i64,
-    status: i8,
-    expected: Option<f64>,
-    day_average: Option<f64>,
-    tick_difference: Option<f64>,
-    day_difference: Option<f64>,
-    difference: Option<f64>,
-    evaluated_at: i64,
-    epoch: i64,
-    country: &'a str,
-    lob: &'a str,
-    kind: &'a str,
-    name: &'a str,
-    key: i32,
-}
-
-impl<'a> TickRow<'a> {
-    /// The values of `INSERT … ({TICK_SELECT}, flow, key)`; `key` is the day (ticks) or the
-    /// shard (status).
-    fn new(t: &'a StoredTick, key: i32) -> Result<TickRow<'a>> {
-        let v = t.values;
-        Ok(TickRow {
-            start: t.start,
-            end: t.end,
-            actual: to_i64(t.actual, "actual")?,
-            status: status_code(t.status) as i8,
-            expected: v.map(|v| v.expected),
-            day_average: v.map(|v| v.day_average),
-            tick_difference: v.map(|v| v.tick_difference),
-            day_difference: v.map(|v| v.day_difference),
-            difference: v.map(|v| v.difference),
-            evaluated_at: t.evaluated_at,
-            epoch: to_i64(t.epoch, "epoch")?,
-            country: &t.flow.country,
-            lob: &t.flow.lob,
-            kind: t.flow.kind.as_str(),
-            name: &t.flow.name,
-            key,
-        })
-    }
-}
-
-type TickColumns = (
-    i64,
-    i64,
-    i64,
-    i8,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    i64,
-    i64,
-);
-
-fn tick_of(flow: FlowId, c: TickColumns) -> Result<StoredTick> {
-    let (
-        start,
-        end,
-        actual,
-        status,
-        expected,
-        day_average,
-        tick_difference,
-        day_difference,
-        difference,
-        evaluated_at,
-        epoch,
-    ) = c;
-    Ok(StoredTick {
-        flow,
-        start,
-        end,
-        actual: actual as u64,
-        status: status_from(status as u8)
-            .ok_or_else(|| corrupt(format!("unknown status {status}")))?,
-        values: expected.map(|expected| TickValues {
-            expected,
-            day_average: day_average.unwrap_or(f64::NAN),
-            tick_difference: tick_difference.unwrap_or(f64::NAN),
-            day_difference: day_difference.unwrap_or(f64::NAN),
-            difference: difference.unwrap_or(f64::NAN),
-        }),
-        evaluated_at,
-        epoch: epoch as u64,
-    })
-}
-
 fn flow_of(country: String, lob: String, kind: &str, name: String) -> Result<FlowId> {
     let kind =
         FlowKind::parse(kind).ok_or_else(|| corrupt(format!("unknown flow kind \"{kind}\"")))?;
@@ -306,6 +225,34 @@ const TICK_SET: &str = "\"end\" = ?, actual = ?, status = ?, expected = ?, day_a
      day_difference = ?, difference = ?, evaluated_at = ?, epoch = ?";
 const TICK_SELECT: &str = "start, \"end\", actual, status, expected, day_average, tick_difference, day_difference, difference, evaluated_at, epoch";
 
+/// The registry's columns.
+const FLOWS: &str = "SELECT country, lob, kind, name, first_seen, partition FROM flows";
+
+/// The reads of a table sharded by flow and clustered by (country, lob, kind, name): one
+/// shard whole, or its slice of a country or of a LoB (clustering prefixes: no filtering).
+struct Sharded {
+    all: PreparedStatement,
+    country: PreparedStatement,
+    lob: PreparedStatement,
+}
+
+impl Sharded {
+    async fn prepare<F, P>(p: &P, select: &str) -> Result<Sharded>
+    where
+        P: Fn(String) -> F,
+        F: std::future::Future<Output = Result<PreparedStatement>>,
+    {
+        Ok(Sharded {
+            all: p(format!("{select} WHERE shard = ?")).await?,
+            country: p(format!("{select} WHERE shard = ? AND country = ?")).await?,
+            lob: p(format!(
+                "{select} WHERE shard = ? AND country = ? AND lob = ?"
+            ))
+            .await?,
+        })
+    }
+}
+
 /// Prepared statements.
 struct Statements {
     insert_bucket: PreparedStatement,
@@ -316,7 +263,7 @@ struct Statements {
     status_insert: PreparedStatement,
     status_update: PreparedStatement,
     read_ticks: PreparedStatement,
-    read_status: PreparedStatement,
+    statuses: Sharded,
     event_id: PreparedStatement,
     event_insert: PreparedStatement,
     event_day: PreparedStatement,
@@ -324,7 +271,8 @@ struct Statements {
     events_of_day: PreparedStatement,
     flow_insert: PreparedStatement,
     flow_lower: PreparedStatement,
-    flows_of_shard: PreparedStatement,
+    flows: Sharded,
+    flow_get: PreparedStatement,
     config_latest: PreparedStatement,
     config_version: PreparedStatement,
     config_insert: PreparedStatement,
@@ -361,12 +309,20 @@ impl ScyllaStore {
     /// Connects, creates the keyspace if needed (SimpleStrategy with the URI's `rf`; create it
     /// yourself for NetworkTopologyStrategy) and applies the schema.
     pub async fn connect(uri: &str) -> Result<ScyllaStore> {
-        let cfg = ScyllaUri::parse(uri)?;
+        ScyllaStore::connect_to(&ScyllaUri::parse(uri)?).await
+    }
+
+    /// Connects to the nodes `cfg` names, creates the keyspace if needed and applies the
+    /// schema. Nodes that cannot be reached within 5 s (or names that do not resolve) are an
+    /// [`Error::Connect`] naming them.
+    pub async fn connect_to(cfg: &ScyllaUri) -> Result<ScyllaStore> {
         let session = SessionBuilder::new()
             .known_nodes(&cfg.nodes)
+            .connection_timeout(CONNECT_TIMEOUT)
+            .hostname_resolution_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .await
-            .map_err(scylla_err)?;
+            .map_err(|e| Error::connect("scylla", cfg.nodes.join(","), e))?;
         let run = |cql: String| {
             let session = &session;
             async move { session.query_unpaged(cql, ()).await.map_err(scylla_err) }
@@ -425,6 +381,24 @@ impl ScyllaStore {
         Ok(ScyllaStore { session, st })
     }
 
+    /// The rows of every shard of `table` (all, or those of `scope`), read in parallel.
+    async fn sharded<R>(&self, table: &Sharded, scope: Option<Scope<'_>>) -> Result<Vec<R>>
+    where
+        R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
+    {
+        let shards = (0..SHARDS).map(|s| async move {
+            match scope {
+                None => self.rows(&table.all, (s,)).await,
+                Some(Scope { country, lob: None }) => self.rows(&table.country, (s, country)).await,
+                Some(Scope {
+                    country,
+                    lob: Some(lob),
+                }) => self.rows(&table.lob, (s, country, lob)).await,
+            }
+        });
+        Ok(try_join_all(shards).await?.into_iter().flatten().collect())
+    }
+
     async fn exec(
         &self,
         ps: &PreparedStatement,
@@ -454,67 +428,6 @@ impl ScyllaStore {
             .await
             .map_err(scylla_err)
     }
-
-    /// The buckets of one (flow, day) partition with `from <= second < to`.
-    async fn day_buckets(
-        &self,
-        flow: &FlowId,
-        d: i32,
-        from: Instant,
-        to: Instant,
-    ) -> Result<Vec<Bucket>> {
-        let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name);
-        let rows: Vec<(i64, i64, i64)> = self
-            .rows(
-                &self.st.read_buckets,
-                (key.0, key.1, key.2, key.3, d, from, to),
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(second, bytes, records)| Bucket {
-                second,
-                bytes: bytes as u64,
-                records: records as u64,
-            })
-            .collect())
-    }
-
-    async fn mark_day(&self, series: &str, flow: &FlowId, d: i32) -> Result<()> {
-        self.exec(
-            &self.st.mark_day,
-            (
-                series,
-                d,
-                &flow.country,
-                &flow.lob,
-                flow.kind.as_str(),
-                &flow.name,
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The `(day, flow)` partitions of `series` before `before_day` (inclusive when `inclusive`).
-    async fn days_of(&self, series: &str, last_day: i32) -> Result<Vec<(i32, FlowId)>> {
-        let rows: Vec<(i32, String, String, String, String)> = self
-            .session
-            .query_iter(
-                "SELECT day, country, lob, kind, name FROM series_days WHERE series = ? AND day <= ?",
-                (series, last_day),
-            )
-            .await
-            .map_err(scylla_err)?
-            .rows_stream::<(i32, String, String, String, String)>()
-            .map_err(scylla_err)?
-            .try_collect()
-            .await
-            .map_err(scylla_err)?;
-        rows.into_iter()
-            .map(|(d, c, l, k, n)| Ok((d, flow_of(c, l, &k, n)?)))
-            .collect()
-    }
 }
 
 impl Statements {
@@ -538,7 +451,7 @@ impl Statements {
             )).await?,
             status_update: p(format!("UPDATE flow_status SET start = ?, {TICK_SET} WHERE {flow_key} AND shard = ? IF start <= ?")).await?,
             read_ticks: p(format!("SELECT {TICK_SELECT} FROM ticks WHERE {flow_key} AND day = ? AND start >= ? AND start < ?")).await?,
-            read_status: p(format!("SELECT country, lob, kind, name, {TICK_SELECT} FROM flow_status WHERE shard = ?")).await?,
+            statuses: Sharded::prepare(&p, &format!("SELECT country, lob, kind, name, {TICK_SELECT} FROM flow_status")).await?,
             event_id: p("INSERT INTO event_ids (id, time) VALUES (?, ?) IF NOT EXISTS".into()).await?,
             event_insert: p("INSERT INTO events (day, time, id, country, lob, new_status, body) VALUES (?, ?, ?, ?, ?, ?, ?)".into()).await?,
             event_day: p("INSERT INTO event_days (k, day) VALUES (0, ?)".into()).await?,
@@ -546,7 +459,8 @@ impl Statements {
             events_of_day: p("SELECT time, id, country, lob, new_status, body FROM events WHERE day = ? AND time >= ? AND time < ?".into()).await?,
             flow_insert: p("INSERT INTO flows (shard, country, lob, kind, name, first_seen, partition) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS".into()).await?,
             flow_lower: p(format!("UPDATE flows SET first_seen = ? WHERE shard = ? AND {flow_key} IF first_seen > ?")).await?,
-            flows_of_shard: p("SELECT country, lob, kind, name, first_seen, partition FROM flows WHERE shard = ?".into()).await?,
+            flows: Sharded::prepare(&p, FLOWS).await?,
+            flow_get: p(format!("{FLOWS} WHERE shard = ? AND {flow_key}")).await?,
             config_latest: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 LIMIT 1".into()).await?,
             config_version: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 AND version = ?".into()).await?,
             config_insert: p("INSERT INTO config_versions (k, version, document, saved_at, author) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS".into()).await?,
@@ -572,707 +486,6 @@ impl Statements {
             position_get: p("SELECT position FROM ingest_positions WHERE source = ?".into()).await?,
             position_set: p("UPDATE ingest_positions SET position = ? WHERE source = ?".into()).await?,
         })
-    }
-}
-
-type UserColumns = (String, String, Option<String>);
-
-fn user_of((name, role, password_hash): UserColumns) -> Result<User> {
-    Ok(User {
-        role: Role::parse(&role).ok_or_else(|| corrupt(format!("unknown role \"{role}\"")))?,
-        name,
-        password_hash,
-    })
-}
-
-type KeyColumns = (String, String, String, i64, Option<i64>);
-
-fn key_of((hash, user, kind, created_at, expires_at): KeyColumns) -> Result<ApiKey> {
-    Ok(ApiKey {
-        kind: KeyKind::parse(&kind)
-            .ok_or_else(|| corrupt(format!("unknown key kind \"{kind}\"")))?,
-        hash,
-        user,
-        created_at,
-        expires_at,
-    })
-}
-
-fn config_of(
-    (version, document, saved_at, author): (i64, String, i64, String),
-) -> Result<ConfigVersion> {
-    Ok(ConfigVersion {
-        version: version as u64,
-        document: serde_json::from_str(&document).map_err(corrupt)?,
-        saved_at,
-        author,
-    })
-}
-
-#[async_trait]
-impl Store for ScyllaStore {
-    /// Read-add-write per (flow, day) partition: only a flow's owner writes its traffic, so
-    /// the read cannot race. With a mark, the position is written after the traffic (no
-    /// multi-partition atomicity here): a crash between the two counts that one batch twice
-    /// when it is delivered again, rather than losing it.
-    async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
-        if let Some(mark) = &mark
-            && self
-                .ingest_position(&mark.source)
-                .await?
-                .is_some_and(|p| p >= mark.position)
-        {
-            return Ok(false);
-        }
-        let mut partitions: BTreeMap<(&FlowId, i32), BTreeMap<Instant, (u64, u64)>> =
-            BTreeMap::new();
-        for fb in &batch {
-            for b in &fb.buckets {
-                let sum = partitions
-                    .entry((&fb.flow, day(b.second)))
-                    .or_default()
-                    .entry(b.second)
-                    .or_default();
-                sum.0 += b.bytes;
-                sum.1 += b.records;
-            }
-        }
-        let writes = partitions
-            .into_iter()
-            .map(|((flow, d), mut sums)| async move {
-                let (lo, hi) = match (sums.keys().next(), sums.keys().next_back()) {
-                    (Some(&lo), Some(&hi)) => (lo, hi + 1),
-                    _ => return Ok(()),
-                };
-                for b in self.day_buckets(flow, d, lo, hi).await? {
-                    if let Some(sum) = sums.get_mut(&b.second) {
-                        sum.0 += b.bytes;
-                        sum.1 += b.records;
-                    }
-                }
-                self.mark_day("traffic", flow, d).await?;
-                let mut cql = Batch::new(BatchType::Unlogged);
-                let mut values = Vec::with_capacity(sums.len());
-                for (second, (bytes, records)) in sums {
-                    cql.append_statement(self.st.insert_bucket.clone());
-                    values.push((
-                        flow.country.as_str(),
-                        flow.lob.as_str(),
-                        flow.kind.as_str(),
-                        flow.name.as_str(),
-                        d,
-                        second,
-                        to_i64(bytes, "bytes")?,
-                        to_i64(records, "records")?,
-                    ));
-                }
-                cql.set_consistency(
-                    self.st
-                        .insert_bucket
-                        .get_consistency()
-                        .unwrap_or(Consistency::LocalQuorum),
-                );
-                self.session.batch(&cql, values).await.map_err(scylla_err)?;
-                Ok::<_, Error>(())
-            });
-        try_join_all(writes).await?;
-        if let Some(mark) = &mark {
-            self.exec(
-                &self.st.position_set,
-                (to_i64(mark.position, "ingest position")?, &mark.source),
-            )
-            .await?;
-        }
-        Ok(true)
-    }
-
-    async fn ingest_position(&self, source: &str) -> Result<Option<u64>> {
-        let rows: Vec<(i64,)> = self.rows(&self.st.position_get, (source,)).await?;
-        Ok(rows.first().map(|r| r.0 as u64))
-    }
-
-    async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
-        let mut out = Vec::new();
-        if from >= to {
-            return Ok(out);
-        }
-        for d in day(from)..=day(to - 1) {
-            out.extend(self.day_buckets(flow, d, from, to).await?);
-        }
-        Ok(out)
-    }
-
-    async fn expire(&self, series: Series, before: Instant) -> Result<u64> {
-        let cut = day(before);
-        let mut removed = 0u64;
-        match series {
-            Series::Traffic | Series::Ticks => {
-                let (name, table, column) = match series {
-                    Series::Traffic => ("traffic", "traffic", "second"),
-                    _ => ("ticks", "ticks", "start"),
-                };
-                for (d, flow) in self.days_of(name, cut).await? {
-                    let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name, d);
-                    let count: Vec<(i64,)> = self
-                        .session
-                        .query_iter(
-                            format!("SELECT COUNT(*) FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
-                            (key.0, key.1, key.2, key.3, key.4, before),
-                        )
-                        .await
-                        .map_err(scylla_err)?
-                        .rows_stream::<(i64,)>()
-                        .map_err(scylla_err)?
-                        .try_collect()
-                        .await
-                        .map_err(scylla_err)?;
-                    removed += count.first().map_or(0, |c| c.0 as u64);
-                    self.session
-                        .query_unpaged(
-                            format!("DELETE FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
-                            (key.0, key.1, key.2, key.3, key.4, before),
-                        )
-                        .await
-                        .map_err(scylla_err)?;
-                    if d < cut {
-                        self.session
-                            .query_unpaged(
-                                "DELETE FROM series_days WHERE series = ? AND day = ? AND country = ? AND lob = ? AND kind = ? AND name = ?",
-                                (name, d, key.0, key.1, key.2, key.3),
-                            )
-                            .await
-                            .map_err(scylla_err)?;
-                    }
-                }
-            }
-            Series::Events => {
-                let days: Vec<(i32,)> = self.rows(&self.st.event_days, ()).await?;
-                for (d,) in days.into_iter().filter(|(d,)| *d <= cut) {
-                    let rows: Vec<(i64, String, String, String, i8, String)> = self
-                        .rows(&self.st.events_of_day, (d, Instant::MIN, before))
-                        .await?;
-                    for (time, id, ..) in &rows {
-                        self.session
-                            .query_unpaged(
-                                "DELETE FROM events WHERE day = ? AND time = ? AND id = ?",
-                                (d, *time, id),
-                            )
-                            .await
-                            .map_err(scylla_err)?;
-                        self.session
-                            .query_unpaged("DELETE FROM event_ids WHERE id = ?", (id,))
-                            .await
-                            .map_err(scylla_err)?;
-                        self.exec(&self.st.outbox_delete, (*time, id)).await?;
-                    }
-                    removed += rows.len() as u64;
-                    if d < cut {
-                        self.session
-                            .query_unpaged("DELETE FROM event_days WHERE k = 0 AND day = ?", (d,))
-                            .await
-                            .map_err(scylla_err)?;
-                    }
-                }
-            }
-        }
-        Ok(removed)
-    }
-
-    async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome> {
-        let mut out = WriteOutcome::default();
-        let mut latest: HashMap<&FlowId, &StoredTick> = HashMap::new();
-        for t in &ticks {
-            let d = day(t.start);
-            self.mark_day("ticks", &t.flow, d).await?;
-            let row = TickRow::new(t, d)?;
-            let inserted = applied(self.exec(&self.st.tick_insert, &row).await?)?;
-            // Not inserted: the tick exists; overwrite it unless a higher epoch wrote it.
-            let written = inserted
-                || applied(
-                    self.exec(&self.st.tick_update, TickUpdate::new(&row, row.epoch))
-                        .await?,
-                )?;
-            if written {
-                out.written += 1;
-                let e = latest.entry(&t.flow).or_insert(t);
-                if t.start > e.start {
-                    *e = t;
-                }
-            } else {
-                out.stale += 1;
-            }
-        }
-        for (flow, t) in latest {
-            let row = TickRow::new(t, shard(flow))?;
-            if !applied(self.exec(&self.st.status_insert, &row).await?)? {
-                // Not applied when a later tick is already the status: nothing to do then.
-                applied(
-                    self.exec(&self.st.status_update, StatusUpdate::new(&row, row.start))
-                        .await?,
-                )?;
-            }
-        }
-        Ok(out)
-    }
-
-    async fn read_ticks(
-        &self,
-        flow: &FlowId,
-        from: Instant,
-        to: Instant,
-    ) -> Result<Vec<StoredTick>> {
-        let mut out = Vec::new();
-        if from >= to {
-            return Ok(out);
-        }
-        for d in day(from)..=day(to - 1) {
-            let rows: Vec<TickColumns> = self
-                .rows(
-                    &self.st.read_ticks,
-                    (
-                        &flow.country,
-                        &flow.lob,
-                        flow.kind.as_str(),
-                        &flow.name,
-                        d,
-                        from,
-                        to,
-                    ),
-                )
-                .await?;
-            for c in rows {
-                out.push(tick_of(flow.clone(), c)?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn latest_statuses(&self) -> Result<Vec<StoredTick>> {
-        let shards = (0..SHARDS).map(|s| self.rows::<StatusColumns>(&self.st.read_status, (s,)));
-        let mut out = Vec::new();
-        for rows in try_join_all(shards).await? {
-            for (country, lob, kind, name, cols) in rows.into_iter().map(split_status) {
-                out.push(tick_of(flow_of(country, lob, &kind, name)?, cols)?);
-            }
-        }
-        out.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
-        Ok(out)
-    }
-
-    async fn append_events(&self, events: Vec<Event>) -> Result<()> {
-        for e in &events {
-            // The id is claimed first: a repeat (or a concurrent writer of it) stops here.
-            if !applied(self.exec(&self.st.event_id, (&e.id, e.time)).await?)? {
-                continue;
-            }
-            let body = serde_json::to_string(e).expect("events serialize");
-            let d = day(e.time);
-            self.exec(
-                &self.st.event_insert,
-                (
-                    d,
-                    e.time,
-                    &e.id,
-                    &e.flow.country,
-                    &e.flow.lob,
-                    status_code(e.new_status) as i8,
-                    body,
-                ),
-            )
-            .await?;
-            self.exec(&self.st.event_day, (d,)).await?;
-            if !e.revision {
-                self.exec(&self.st.outbox_insert, (e.time, &e.id)).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn outbox_pending(&self, limit: usize) -> Result<Vec<Event>> {
-        let queued: Vec<(i64, String)> = self
-            .rows(&self.st.outbox_scan, (limit.min(i32::MAX as usize) as i32,))
-            .await?;
-        let mut out = Vec::with_capacity(queued.len());
-        for (time, id) in queued {
-            let body: Vec<(String,)> = self
-                .rows(&self.st.event_body, (day(time), time, &id))
-                .await?;
-            if let Some((body,)) = body.into_iter().next() {
-                out.push(serde_json::from_str(&body).map_err(corrupt)?);
-            }
-        }
-        Ok(out)
-    }
-
-    async fn outbox_done(&self, ids: Vec<String>) -> Result<()> {
-        for id in &ids {
-            let time: Vec<(i64,)> = self.rows(&self.st.event_time, (id,)).await?;
-            if let Some((time,)) = time.first() {
-                self.exec(&self.st.outbox_delete, (*time, id)).await?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn outbox_len(&self) -> Result<u64> {
-        let rows: Vec<(i64,)> = self.rows(&self.st.outbox_count, ()).await?;
-        Ok(rows.first().map_or(0, |r| r.0 as u64))
-    }
-
-    async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
-        let limit = q.limit.max(1);
-        let from = q.from.unwrap_or(Instant::MIN);
-        let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;
-        let upper = match &cursor {
-            Some((t, _)) => t.saturating_add(1),
-            None => q.to.unwrap_or(Instant::MAX),
-        };
-        let statuses: Vec<u8> = q.statuses.iter().map(|s| status_code(*s)).collect();
-        let mut days: Vec<(i32,)> = self.rows(&self.st.event_days, ()).await?;
-        days.sort_unstable_by(|a, b| b.cmp(a));
-        let mut events: Vec<Event> = Vec::new();
-        'days: for (d,) in days {
-            if d > day(upper.saturating_sub(1)) || d < day(from) {
-                continue;
-            }
-            let mut rows: Vec<(i64, String, String, String, i8, String)> =
-                self.rows(&self.st.events_of_day, (d, from, upper)).await?;
-            rows.sort_unstable_by(|a, b| (b.0, b.1.as_bytes()).cmp(&(a.0, a.1.as_bytes())));
-            for (time, id, country, lob, status, body) in rows {
-                if let Some((ct, cid)) = &cursor
-                    && (time, id.as_bytes()) >= (*ct, cid.as_bytes())
-                {
-                    continue;
-                }
-                if q.country.as_ref().is_some_and(|c| *c != country)
-                    || q.lob.as_ref().is_some_and(|l| *l != lob)
-                    || (!statuses.is_empty() && !statuses.contains(&(status as u8)))
-                {
-                    continue;
-                }
-                events.push(serde_json::from_str(&body).map_err(corrupt)?);
-                if events.len() > limit {
-                    break 'days;
-                }
-            }
-        }
-        Ok(EventPage::from_overfetch(events, limit))
-    }
-
-    async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
-        for f in &flows {
-            let s = shard(&f.flow);
-            let (c, l, k, n) = (
-                &f.flow.country,
-                &f.flow.lob,
-                f.flow.kind.as_str(),
-                &f.flow.name,
-            );
-            if !applied(
-                self.exec(
-                    &self.st.flow_insert,
-                    (s, c, l, k, n, f.first_seen, f.partition as i32),
-                )
-                .await?,
-            )? {
-                applied(
-                    self.exec(
-                        &self.st.flow_lower,
-                        (f.first_seen, s, c, l, k, n, f.first_seen),
-                    )
-                    .await?,
-                )?;
-            }
-        }
-        Ok(())
-    }
-
-    async fn flows(&self) -> Result<Vec<FlowEntry>> {
-        let shards = (0..SHARDS).map(|s| {
-            self.rows::<(String, String, String, String, i64, i32)>(&self.st.flows_of_shard, (s,))
-        });
-        let mut out = Vec::new();
-        for rows in try_join_all(shards).await? {
-            for (c, l, k, n, first_seen, partition) in rows {
-                out.push(FlowEntry {
-                    flow: flow_of(c, l, &k, n)?,
-                    first_seen,
-                    partition: partition as u32,
-                });
-            }
-        }
-        out.sort_unstable_by(|a, b| a.flow.cmp(&b.flow));
-        Ok(out)
-    }
-
-    async fn config_latest(&self) -> Result<Option<ConfigVersion>> {
-        let rows: Vec<(i64, String, i64, String)> = self.rows(&self.st.config_latest, ()).await?;
-        rows.into_iter().next().map(config_of).transpose()
-    }
-
-    async fn config_version(&self, version: u64) -> Result<Option<ConfigVersion>> {
-        let Ok(v) = i64::try_from(version) else {
-            return Ok(None);
-        };
-        let rows: Vec<(i64, String, i64, String)> =
-            self.rows(&self.st.config_version, (v,)).await?;
-        rows.into_iter().next().map(config_of).transpose()
-    }
-
-    async fn config_put(
-        &self,
-        expected: u64,
-        document: serde_json::Value,
-        author: &str,
-    ) -> Result<ConfigVersion> {
-        let current = self.config_latest().await?.map_or(0, |c| c.version);
-        let saved = ConfigVersion::successor(current, expected, document, author)?;
-        let text = serde_json::to_string(&saved.document).expect("JSON serializes");
-        // Versions are consecutive: of two editors of `expected`, one inserts `expected + 1`.
-        if !applied(
-            self.exec(
-                &self.st.config_insert,
-                (saved.version as i64, text, saved.saved_at, &saved.author),
-            )
-            .await?,
-        )? {
-            let current = self.config_latest().await?.map_or(0, |c| c.version);
-            return Err(Error::Conflict { expected, current });
-        }
-        Ok(saved)
-    }
-
-    async fn put_user(&self, user: User) -> Result<()> {
-        self.exec(
-            &self.st.user_upsert,
-            (&user.name, user.role.as_str(), &user.password_hash),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn user(&self, name: &str) -> Result<Option<User>> {
-        let rows: Vec<UserColumns> = self.rows(&self.st.user_get, (name,)).await?;
-        rows.into_iter().next().map(user_of).transpose()
-    }
-
-    async fn users(&self) -> Result<Vec<User>> {
-        let rows: Vec<UserColumns> = self.rows(&self.st.users_all, ()).await?;
-        let mut users: Vec<User> = rows.into_iter().map(user_of).collect::<Result<_>>()?;
-        users.sort_unstable_by(|a, b| a.name.cmp(&b.name));
-        Ok(users)
-    }
-
-    async fn delete_user(&self, name: &str) -> Result<bool> {
-        if self.user(name).await?.is_none() {
-            return Ok(false);
-        }
-        let hashes: Vec<(String,)> = self.rows(&self.st.user_keys, (name,)).await?;
-        for (hash,) in hashes {
-            self.exec(&self.st.key_delete, (hash,)).await?;
-        }
-        self.exec(&self.st.user_keys_delete, (name,)).await?;
-        self.exec(&self.st.user_delete, (name,)).await?;
-        Ok(true)
-    }
-
-    async fn put_api_key(&self, key: ApiKey) -> Result<()> {
-        if self.user(&key.user).await?.is_none() {
-            return Err(Error::Invalid {
-                what: format!("API key of unknown user {:?}", key.user),
-            });
-        }
-        self.exec(&self.st.user_key_insert, (&key.user, &key.hash))
-            .await?;
-        self.exec(
-            &self.st.key_insert,
-            (
-                &key.hash,
-                &key.user,
-                key.kind.as_str(),
-                key.created_at,
-                key.expires_at,
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn api_key(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let rows: Vec<KeyColumns> = self.rows(&self.st.key_get, (hash,)).await?;
-        rows.into_iter().next().map(key_of).transpose()
-    }
-
-    async fn api_keys(&self, user: &str) -> Result<Vec<ApiKey>> {
-        let hashes: Vec<(String,)> = self.rows(&self.st.user_keys, (user,)).await?;
-        let mut keys = Vec::with_capacity(hashes.len());
-        for (hash,) in hashes {
-            keys.extend(self.api_key(&hash).await?);
-        }
-        keys.sort_by(|a, b| (a.created_at, &a.hash).cmp(&(b.created_at, &b.hash)));
-        Ok(keys)
-    }
-
-    async fn delete_api_key(&self, hash: &str) -> Result<bool> {
-        let Some(key) = self.api_key(hash).await? else {
-            return Ok(false);
-        };
-        self.exec(&self.st.key_delete, (hash,)).await?;
-        self.exec(&self.st.user_key_delete, (&key.user, hash))
-            .await?;
-        Ok(true)
-    }
-
-    async fn audit_append(&self, entry: AuditEntry) -> Result<()> {
-        self.exec(
-            &self.st.audit_insert,
-            (
-                entry.at,
-                &entry.id,
-                &entry.user,
-                &entry.action,
-                &entry.target,
-                entry.detail.to_string(),
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>> {
-        let (at, id) = before.unwrap_or((i64::MAX, String::new()));
-        let limit = i32::try_from(limit).unwrap_or(i32::MAX);
-        let rows: Vec<(i64, String, String, String, String, String)> =
-            self.rows(&self.st.audit_page, (at, id, limit)).await?;
-        rows.into_iter()
-            .map(|(at, id, user, action, target, detail)| {
-                Ok(AuditEntry {
-                    detail: serde_json::from_str(&detail).map_err(corrupt)?,
-                    at,
-                    id,
-                    user,
-                    action,
-                    target,
-                })
-            })
-            .collect()
-    }
-}
-
-type StatusColumns = (
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    i64,
-    i8,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    Option<f64>,
-    i64,
-    i64,
-);
-
-fn split_status(r: StatusColumns) -> (String, String, String, String, TickColumns) {
-    let (country, lob, kind, name, a, b, c, d, e, f, g, h, i, j, k) = r;
-    (country, lob, kind, name, (a, b, c, d, e, f, g, h, i, j, k))
-}
-
-/// `UPDATE ticks SET … WHERE start, flow, day IF epoch <= ?`, bound in that order.
-#[derive(SerializeRow)]
-#[scylla(flavor = "enforce_order", skip_name_checks)]
-struct TickUpdate<'a> {
-    end: i64,
-    actual: i64,
-    status: i8,
-    expected: Option<f64>,
-    day_average: Option<f64>,
-    tick_difference: Option<f64>,
-    day_difference: Option<f64>,
-    difference: Option<f64>,
-    evaluated_at: i64,
-    epoch: i64,
-    start: i64,
-    country: &'a str,
-    lob: &'a str,
-    kind: &'a str,
-    name: &'a str,
-    day: i32,
-    min_epoch: i64,
-}
-
-/// `UPDATE flow_status SET start, … WHERE flow, shard IF start <= ?`, bound in that order.
-#[derive(SerializeRow)]
-#[scylla(flavor = "enforce_order", skip_name_checks)]
-struct StatusUpdate<'a> {
-    start: i64,
-    end: i64,
-    actual: i64,
-    status: i8,
-    expected: Option<f64>,
-    day_average: Option<f64>,
-    tick_difference: Option<f64>,
-    day_difference: Option<f64>,
-    difference: Option<f64>,
-    evaluated_at: i64,
-    epoch: i64,
-    country: &'a str,
-    lob: &'a str,
-    kind: &'a str,
-    name: &'a str,
-    shard: i32,
-    max_start: i64,
-}
-
-impl<'a> TickUpdate<'a> {
-    fn new(r: &TickRow<'a>, min_epoch: i64) -> Self {
-        TickUpdate {
-            end: r.end,
-            actual: r.actual,
-            status: r.status,
-            expected: r.expected,
-            day_average: r.day_average,
-            tick_difference: r.tick_difference,
-            day_difference: r.day_difference,
-            difference: r.difference,
-            evaluated_at: r.evaluated_at,
-            epoch: r.epoch,
-            start: r.start,
-            country: r.country,
-            lob: r.lob,
-            kind: r.kind,
-            name: r.name,
-            day: r.key,
-            min_epoch,
-        }
-    }
-}
-
-impl<'a> StatusUpdate<'a> {
-    fn new(r: &TickRow<'a>, max_start: i64) -> Self {
-        StatusUpdate {
-            start: r.start,
-            end: r.end,
-            actual: r.actual,
-            status: r.status,
-            expected: r.expected,
-            day_average: r.day_average,
-            tick_difference: r.tick_difference,
-            day_difference: r.day_difference,
-            difference: r.difference,
-            evaluated_at: r.evaluated_at,
-            epoch: r.epoch,
-            country: r.country,
-            lob: r.lob,
-            kind: r.kind,
-            name: r.name,
-            shard: r.key,
-            max_start,
-        }
     }
 }
 

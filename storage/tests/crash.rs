@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::embedded::EmbeddedStore;
-use flowwatch_storage::{Bucket, FlowBuckets, Store};
+use flowwatch_storage::{Bucket, FlowBuckets, TrafficStore};
 
 const FLOWS: usize = 4;
 const PER_FLOW: i64 = 250;

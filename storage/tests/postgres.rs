@@ -68,15 +68,40 @@ async fn two_processes_migrating_at_once_both_succeed() {
 }
 
 #[tokio::test]
-async fn an_unreachable_server_is_a_clear_error() {
+async fn an_unreachable_server_is_a_connection_error_keeping_the_drivers() {
     let err = flowwatch_storage::open("postgres://root@127.0.0.1:1/test")
         .await
         .err()
         .expect("refused");
     let text = err.to_string();
-    assert!(text.starts_with("postgres: "), "{text}");
     assert!(
-        text.to_lowercase().contains("connect") || text.contains("refused"),
+        text.starts_with("postgres: cannot connect to 127.0.0.1:1: "),
         "{text}"
     );
+    assert!(text.contains("refused"), "{text}");
+    assert!(matches!(err, Error::Connect { .. }), "{err:?}");
+    let source = std::error::Error::source(&err).expect("the driver's error");
+    assert!(
+        source.downcast_ref::<tokio_postgres::Error>().is_some(),
+        "{source:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_error_keeps_the_drivers_error_as_its_source() {
+    let db = TestDatabase::new();
+    let missing = format!("{}_missing", db.uri());
+    let err = PostgresStore::connect(&missing)
+        .await
+        .err()
+        .expect("refused");
+    // The server answered: not a connection failure, and its SQLSTATE is said.
+    assert!(matches!(err, Error::Backend { .. }), "{err:?}");
+    assert!(err.to_string().starts_with("postgres: 3D000: "), "{err}");
+    let source = std::error::Error::source(&err).expect("the driver's error");
+    let db_error = source
+        .downcast_ref::<tokio_postgres::Error>()
+        .and_then(|e| e.as_db_error())
+        .expect("a server error");
+    assert_eq!(db_error.code().code(), "3D000");
 }

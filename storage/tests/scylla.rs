@@ -1,5 +1,6 @@
 //! The conformance suite against a real ScyllaDB node. No node can run on the project's
-//! machines, so these tests are ignored unless asked for:
+//! machines, so these tests are ignored unless asked for (the connection failures below run
+//! always):
 //!
 //! ```sh
 //! FLOWWATCH_SCYLLA_URI=scylla://127.0.0.1:9042/flowwatch_test cargo test -p flowwatch-storage --test scylla -- --ignored
@@ -80,3 +81,39 @@ async fn fixture() -> Fixture {
 }
 
 flowwatch_storage::conformance_tests!(fixture, #[ignore = "needs a ScyllaDB node: set FLOWWATCH_SCYLLA_URI and pass --ignored"]);
+
+/// A node that does not listen, or a name that does not resolve, is a connection error naming
+/// the nodes, soon, never an invalid URI (the deployment files name nodes no machine here runs).
+#[tokio::test]
+async fn an_unreachable_node_is_a_connection_error_naming_it() {
+    for (uri, nodes) in [
+        ("scylla://127.0.0.1:1/ks", "127.0.0.1:1"),
+        (
+            "scylla://no-such-node.invalid:9042,127.0.0.1:1/ks?rf=3",
+            "no-such-node.invalid:9042,127.0.0.1:1",
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let err = flowwatch_storage::open(uri).await.err().expect("refused");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(15),
+            "{uri}"
+        );
+        assert!(
+            matches!(err, flowwatch_storage::Error::Connect { .. }),
+            "{uri}: {err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.starts_with(&format!("scylla: cannot connect to {nodes}: ")),
+            "{text}"
+        );
+        let source = std::error::Error::source(&err).expect("the driver's error");
+        assert!(
+            source
+                .downcast_ref::<scylla::errors::NewSessionError>()
+                .is_some(),
+            "{source:?}"
+        );
+    }
+}

@@ -102,6 +102,42 @@ fn disabled_lob_disables_every_flow() {
 }
 
 #[test]
+fn configured_flows_of_a_country_or_a_lob() {
+    let cfg = Config::from_json(
+        r#"{"countries": {
+            "CZ": {"timezone": "Europe/Prague", "lobs": {
+                "GSM": {"inputs": {"B": {}}, "forwards": {"B:X": {}}},
+                "GSMX": {"inputs": {"A": {}}}}},
+            "CZE": {"timezone": "Europe/Prague", "lobs": {"GSM": {"inputs": {"C": {}}}}}}}"#,
+    )
+    .unwrap();
+    let all = cfg.configured_flows();
+    assert_eq!(all.len(), 4);
+    assert!(all.is_sorted());
+    let of = |country: &str, lob: Option<&str>| -> Vec<FlowId> {
+        all.iter()
+            .filter(|f| f.country == country && lob.is_none_or(|l| f.lob == l))
+            .cloned()
+            .collect()
+    };
+    for (country, lob) in [
+        ("CZ", None),
+        ("CZ", Some("GSM")),
+        ("CZ", Some("GSMX")),
+        ("CZE", None),
+        ("CZ", Some("SMS")),
+        ("XX", None),
+    ] {
+        assert_eq!(
+            cfg.configured_flows_in(country, lob),
+            of(country, lob),
+            "{country} {lob:?}"
+        );
+    }
+    assert_eq!(cfg.configured_flows_in("CZ", Some("GSM")).len(), 2);
+}
+
+#[test]
 fn export_round_trips() {
     let cfg = Config::from_json(SPEC_EXAMPLE).unwrap();
     let again = Config::from_json(&cfg.to_json()).unwrap();
