@@ -38,7 +38,7 @@ const EXTENSIONS: [&str; 15] = [
 /// The paths a code span names, braces expanded (`a/{b,c}.rs` → `a/b.rs`, `a/c.rs`); none
 /// when it is no path (a route, a URL, a content type, a Rust path).
 fn paths(span: &str) -> Vec<String> {
-    let span = span.trim().trim_end_matches(['.', ',']);
+    let span = span.trim().trim_end_matches(['.', ',', ';', ':']);
     let is_path = span.contains('/')
         && !span.starts_with('/')
         && !span.contains("://")
@@ -63,8 +63,20 @@ fn paths(span: &str) -> Vec<String> {
     }
 }
 
-/// Whether `path` (relative to the root, possibly with one `*` in its last part) exists.
+/// What a build or a run makes: named by the documents, absent from a fresh clone.
+const BUILT: [&str; 4] = [
+    "ui/dist",
+    "target/",
+    "ui/e2e/screenshots",
+    "./flowwatch-data",
+];
+
+/// Whether `path` (relative to the root, possibly with one `*` in its last part) exists, or
+/// is what a build makes.
 fn exists(path: &str) -> bool {
+    if BUILT.iter().any(|b| path.starts_with(b)) {
+        return true;
+    }
     let full = root().join(path.trim_end_matches('/'));
     let Some((prefix, suffix)) = path.rsplit('/').next().and_then(|l| l.split_once('*')) else {
         return full.exists();
