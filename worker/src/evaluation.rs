@@ -12,10 +12,11 @@ use tokio::task::JoinHandle;
 
 use flowwatch_ports::{AlarmSink, InForce, Ingest, StatusSource};
 
-use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs, SupervisorMsg};
+use crate::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::alarms::{Relay, RelayStatus};
 use crate::ingest::SupervisorIngest;
 use crate::status::LocalStatus;
+use crate::supervision::Ownership;
 use crate::{Clock, WorkerSettings};
 
 /// What an evaluation starts from.
