@@ -6,7 +6,8 @@
 //!   while the next is stored, stale actors, rebuilds, starts and stops), property-tested over
 //!   arbitrary interleavings.
 //! - [`actors::flow_supervisor`]: the shell of that machine: owns the flow actors of this
-//!   worker, stores batches, routes records to them, spawns one on a flow's first record.
+//!   worker, stores batches, routes records to them, spawns one on a flow's first record,
+//!   follows the configuration in force.
 //! - [`actors::flow_actor`]: one flow: keeps its `LiveFlow` fed with the records handed to
 //!   it, evaluates due ticks on its own timer, rebuilds from storage when told, emits events.
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions

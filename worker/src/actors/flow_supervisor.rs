@@ -5,6 +5,10 @@
 //! stored whole or not at all, and a marked batch once), hands the records to the flow actors,
 //! spawns linked ones, tells them to rebuild, reconfigure or stop. It keeps the actors in the
 //! machine's map of flow → actor, never in ractor's global registry.
+//!
+//! The configuration in force is followed on its watch channel: a version published is put
+//! in force before the next batch is stored (a configuration saved over HTTP applies to the
+//! very next ingest), and also when no batch comes (a listener tells the supervisor).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,12 +18,12 @@ use flowwatch_core::config::Config;
 use flowwatch_core::detection::Status;
 use flowwatch_core::record::Batch;
 use flowwatch_core::time::Instant;
-use flowwatch_ports::IngestOutcome;
+use flowwatch_ports::{InForce, IngestOutcome};
 use flowwatch_storage::{Event, FlowBuckets, FlowEntry, IngestMark, Store};
 use futures_util::StreamExt;
 use ractor::concurrency::OneshotReceiver;
 use ractor::{Actor, ActorProcessingErr, ActorRef, RpcReplyPort, SupervisionEvent};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use super::flow_actor::{FlowActor, FlowArgs, FlowMsg};
 use crate::metrics::METRICS;
@@ -32,8 +36,9 @@ pub struct FlowSupervisor;
 
 /// What the supervisor starts from.
 pub struct SupervisorArgs {
-    /// The configuration document.
-    pub config: Arc<Config>,
+    /// The configuration in force, followed: every version published is put in force (see
+    /// the module documentation); [`fixed`] for one that never changes.
+    pub config: watch::Receiver<InForce>,
     /// Where everything is kept.
     pub store: Arc<dyn Store>,
     /// The clock.
@@ -47,12 +52,22 @@ pub struct SupervisorArgs {
     pub ownership: Option<Ownership>,
 }
 
+/// A configuration in force that never changes (tests, load drivers).
+pub fn fixed(config: Config) -> watch::Receiver<InForce> {
+    watch::channel(InForce {
+        version: 0,
+        config: Arc::new(config),
+    })
+    .1
+}
+
 /// A flow actor as the machine knows it.
 type Flow = ActorRef<FlowMsg>;
 
 /// The supervisor's state.
 pub struct SupervisorState {
     machine: Supervision<Flow>,
+    saved: watch::Receiver<InForce>,
     store: Arc<dyn Store>,
     clock: Clock,
     settings: Arc<WorkerSettings>,
@@ -82,10 +97,10 @@ pub enum SupervisorMsg {
     ),
     /// A flow's current status, if it has an actor.
     Status(FlowId, RpcReplyPort<Option<Status>>),
-    /// A new configuration document: flows whose settings or calendar changed get them (from
-    /// their next tick), disabled flows stop, enabled ones start. Replies when every actor
-    /// has been told.
-    Reconfigure(Arc<Config>, RpcReplyPort<()>),
+    /// Puts the newest configuration published in force if it is not yet: flows whose
+    /// settings or calendar changed get them (from their next tick), disabled flows stop,
+    /// enabled ones start. Replies when every actor has been told.
+    Reconfigure(RpcReplyPort<()>),
     /// Starts the actor of a flow whose actor failed (sent after a pause).
     Restart(FlowId),
     /// The actors took delivered batch number `n`: if it is still the last, its stale ones
@@ -249,6 +264,15 @@ impl SupervisorState {
         }
     }
 
+    /// Puts the newest configuration published in force, if it is not yet.
+    async fn follow_config(&mut self, myself: &ActorRef<SupervisorMsg>) {
+        if self.saved.has_changed().unwrap_or(false) {
+            let config = self.saved.borrow_and_update().config.clone();
+            self.machine.reconfigure(config);
+            self.run(myself).await;
+        }
+    }
+
     /// Stores a batch in one atomic write (its new flows registered first). Returns the
     /// outcome and the records stored per flow (none when the batch was a repeat).
     async fn store(
@@ -302,6 +326,20 @@ fn ask(actor: &Flow, msg: impl FnOnce(RpcReplyPort<()>) -> FlowMsg) -> Option<On
     actor.send_message(msg(tx.into())).ok().map(|()| rx)
 }
 
+/// Tells `supervisor` whenever a new configuration is published on `saved` (a batch that
+/// comes first takes it itself). Ends when the sender or the supervisor is gone.
+async fn listen(mut saved: watch::Receiver<InForce>, supervisor: ActorRef<SupervisorMsg>) {
+    while saved.changed().await.is_ok() {
+        saved.borrow_and_update();
+        if let Err(e) = supervisor.call(SupervisorMsg::Reconfigure, None).await {
+            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
+                return; // stopping: the next start reads the saved configuration
+            }
+            tracing::error!("the worker did not take the new configuration: {e}");
+        }
+    }
+}
+
 impl Actor for FlowSupervisor {
     type Msg = SupervisorMsg;
     type State = SupervisorState;
@@ -310,9 +348,10 @@ impl Actor for FlowSupervisor {
     async fn pre_start(
         &self,
         _: ActorRef<SupervisorMsg>,
-        args: SupervisorArgs,
+        mut args: SupervisorArgs,
     ) -> Result<SupervisorState, ActorProcessingErr> {
-        let mut machine = Supervision::new(args.config, args.ownership);
+        let config = args.config.borrow_and_update().config.clone();
+        let mut machine = Supervision::new(config, args.ownership);
         // A worker of a cluster starts owning nothing: its plan brings the registry read.
         if !machine.owns_nothing() {
             let registered = args.store.flows().await?;
@@ -320,6 +359,7 @@ impl Actor for FlowSupervisor {
         }
         Ok(SupervisorState {
             machine,
+            saved: args.config,
             ticks: TickWriter::start(args.store.clone()),
             store: args.store,
             clock: args.clock,
@@ -331,7 +371,7 @@ impl Actor for FlowSupervisor {
     }
 
     /// Starts an actor for every known, enabled flow: each catches up the ticks that were due
-    /// while nobody evaluated it (silence included).
+    /// while nobody evaluated it (silence included). Then follows the configuration.
     async fn post_start(
         &self,
         myself: ActorRef<SupervisorMsg>,
@@ -339,6 +379,7 @@ impl Actor for FlowSupervisor {
     ) -> Result<(), ActorProcessingErr> {
         state.machine.start_known();
         state.run(&myself).await;
+        tokio::spawn(listen(state.saved.clone(), myself));
         Ok(())
     }
 
@@ -349,20 +390,23 @@ impl Actor for FlowSupervisor {
         state: &mut SupervisorState,
     ) -> Result<(), ActorProcessingErr> {
         match msg {
-            SupervisorMsg::Ingest(records, mark, reply) => match state.store(records, mark).await {
-                Ok((outcome, stored)) => {
-                    let _ = reply.send(Ok(outcome));
-                    state.machine.stored(stored);
+            SupervisorMsg::Ingest(records, mark, reply) => {
+                // A configuration saved before this batch was sent applies to it.
+                state.follow_config(&myself).await;
+                match state.store(records, mark).await {
+                    Ok((outcome, stored)) => {
+                        let _ = reply.send(Ok(outcome));
+                        state.machine.stored(stored);
+                    }
+                    Err(why) => {
+                        let _ = reply.send(Err(why));
+                    }
                 }
-                Err(why) => {
-                    let _ = reply.send(Err(why));
-                }
-            },
+            }
             SupervisorMsg::Restart(flow) => state.machine.restart(flow),
             SupervisorMsg::Settle(n) => state.machine.settle(Some(n)),
-            SupervisorMsg::Reconfigure(config, reply) => {
-                state.machine.reconfigure(config);
-                state.run(&myself).await;
+            SupervisorMsg::Reconfigure(reply) => {
+                state.follow_config(&myself).await;
                 let _ = reply.send(());
             }
             SupervisorMsg::Own(ownership, reply) => {
