@@ -17,7 +17,7 @@ use flowwatch_core::config::Config;
 use flowwatch_core::time::utc_string;
 use flowwatch_storage::Store;
 use flowwatch_storage::testsuite::TestDatabase;
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
+use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, fixed};
 use flowwatch_worker::ingest::{INGEST_STREAM, PartitionConsumer};
 use flowwatch_worker::testkit::{NatsServer, eventually, free_port};
 use flowwatch_worker::{Clock, WorkerSettings};
@@ -182,7 +182,7 @@ async fn ingest_goes_through_jetstream_to_the_workers() {
         None,
         FlowSupervisor,
         SupervisorArgs {
-            config: Arc::new(Config::default()),
+            config: fixed(Config::default()),
             store: store.clone(),
             clock: Clock::starting_at(T0 + 86_400),
             settings: Arc::new(WorkerSettings::default()),

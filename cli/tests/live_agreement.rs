@@ -19,7 +19,9 @@ use flowwatch_generator::rng::Rng;
 use flowwatch_generator::{Dataset, Spec};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Store, TickStore};
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
+use flowwatch_worker::actors::flow_supervisor::{
+    FlowSupervisor, SupervisorArgs, SupervisorMsg, fixed,
+};
 use flowwatch_worker::{Clock, WorkerSettings};
 use ractor::Actor;
 use tokio::sync::broadcast;
@@ -138,7 +140,7 @@ async fn fed_in_arrival_order_with_an_accelerated_clock() {
     let clock = Clock::starting_at(first - first.rem_euclid(3600));
     let (alarms, mut heard) = broadcast::channel(1 << 16);
     let args = SupervisorArgs {
-        config: Arc::new(data.config.clone()),
+        config: fixed(data.config.clone()),
         store: store.clone(),
         clock,
         settings: Arc::new(WorkerSettings::default()),

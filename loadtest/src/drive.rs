@@ -392,7 +392,7 @@ pub async fn ingest(server: &Server, grpc: bool, load: IngestLoad) -> Result<Val
 pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad) -> Result<Value> {
     use flowwatch_storage::Store;
     use flowwatch_storage::embedded::EmbeddedStore;
-    use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs};
+    use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, fixed};
     use flowwatch_worker::ingest::{JetStreamIngest, PartitionConsumer};
     use flowwatch_worker::metrics::METRICS;
     use flowwatch_worker::{Clock, WorkerSettings};
@@ -404,7 +404,7 @@ pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad)
         None,
         FlowSupervisor,
         SupervisorArgs {
-            config: Arc::new(flowwatch_core::config::Config::default()),
+            config: fixed(flowwatch_core::config::Config::default()),
             store: store.clone(),
             clock,
             settings: Arc::new(WorkerSettings::default()),

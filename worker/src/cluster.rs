@@ -30,11 +30,12 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::Clock;
-use crate::actors::flow_supervisor::{Ownership, SupervisorMsg};
+use crate::actors::flow_supervisor::SupervisorMsg;
 use crate::alarms::RelayStatus;
 use crate::ingest::PartitionConsumer;
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
+use crate::supervision::Ownership;
 
 /// How a worker takes part in a cluster.
 #[derive(Debug, Clone)]

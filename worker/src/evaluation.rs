@@ -12,10 +12,11 @@ use tokio::task::JoinHandle;
 
 use flowwatch_ports::{AlarmSink, InForce, Ingest, StatusSource};
 
-use crate::actors::flow_supervisor::{FlowSupervisor, Ownership, SupervisorArgs, SupervisorMsg};
+use crate::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::alarms::{Relay, RelayStatus};
 use crate::ingest::SupervisorIngest;
 use crate::status::LocalStatus;
+use crate::supervision::Ownership;
 use crate::{Clock, WorkerSettings};
 
 /// What an evaluation starts from.
@@ -47,16 +48,15 @@ pub struct Evaluation {
 }
 
 impl Evaluation {
-    /// Starts the supervisor (its actors catch up from storage), the relay and the
-    /// configuration listener.
+    /// Starts the supervisor (its actors catch up from storage; it follows the configuration)
+    /// and the relay.
     pub async fn start(args: EvaluationArgs) -> crate::Result<Evaluation> {
         let (alarms, _) = broadcast::channel(4096);
-        let config = args.config.borrow().config.clone();
         let (supervisor, supervisor_task) = Actor::spawn(
             None,
             FlowSupervisor,
             SupervisorArgs {
-                config,
+                config: args.config,
                 store: args.store.clone(),
                 clock: args.clock,
                 settings: Arc::new(args.settings),
@@ -69,7 +69,6 @@ impl Evaluation {
         let relay = Relay::new(args.store, args.sink, &alarms);
         let status = relay.status();
         let relay_task = tokio::spawn(relay.run());
-        tokio::spawn(reconfigure(args.config, supervisor.clone()));
         Ok(Evaluation {
             supervisor,
             alarms,
@@ -102,22 +101,5 @@ impl Evaluation {
             alarms: self.alarms.clone(),
             relay: self.relay.clone(),
         })
-    }
-}
-
-/// Puts every configuration published on `saved` in force in `supervisor` (from each flow's
-/// next tick). Ends when the sender or the supervisor is gone.
-pub async fn reconfigure(mut saved: watch::Receiver<InForce>, supervisor: ActorRef<SupervisorMsg>) {
-    while saved.changed().await.is_ok() {
-        let config = saved.borrow_and_update().config.clone();
-        if let Err(e) = supervisor
-            .call(|r| SupervisorMsg::Reconfigure(config, r), None)
-            .await
-        {
-            if !ractor::ACTIVE_STATES.contains(&supervisor.get_status()) {
-                return; // stopping: the next start reads the saved configuration
-            }
-            tracing::error!("the worker did not take the new configuration: {e}");
-        }
     }
 }

@@ -2,10 +2,14 @@
 //! arrive, and storing ticks and status changes.
 //!
 //! Layout:
-//! - [`actors::flow_supervisor`]: owns the flow actors of this worker, routes records to them,
-//!   spawns one on a flow's first record.
-//! - [`actors::flow_actor`]: one flow: stores its traffic, keeps its `LiveFlow`, evaluates
-//!   due ticks on its own timer, rebuilds from storage on late data, emits events.
+//! - [`supervision`]: the supervisor's protocol as a pure state machine (batches handed out
+//!   while the next is stored, stale actors, rebuilds, starts and stops), property-tested over
+//!   arbitrary interleavings.
+//! - [`actors::flow_supervisor`]: the shell of that machine: owns the flow actors of this
+//!   worker, stores batches, routes records to them, spawns one on a flow's first record,
+//!   follows the configuration in force.
+//! - [`actors::flow_actor`]: one flow: keeps its `LiveFlow` fed with the records handed to
+//!   it, evaluates due ticks on its own timer, rebuilds from storage when told, emits events.
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions
 //!   (the adapters of the ingest port, [`flowwatch_ports::Ingest`]).
 //! - [`status`]: the in-process adapter of the status source port.
@@ -23,7 +27,8 @@
 //! - [`tick_writer`]: group commit of the actors' ticks.
 //! - `testkit` (feature `testkit`): a real `nats-server` for tests.
 //!
-//! Every decision is made by `flowwatch_core::live`; the actors only hold state and do I/O.
+//! Every decision is made by `flowwatch_core::live` (per flow) and [`supervision`] (between
+//! flows); the actors only hold state and do I/O.
 
 pub mod actors;
 pub mod alarms;
@@ -35,6 +40,7 @@ pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod status;
+pub mod supervision;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod tick_writer;

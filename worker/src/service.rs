@@ -14,12 +14,12 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
-use crate::actors::flow_supervisor::Ownership;
 use crate::alarms::NatsSink;
 use crate::cluster::{Agent, AgentSettings};
 use crate::evaluation::{Evaluation, EvaluationArgs};
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
+use crate::supervision::Ownership;
 use crate::{Clock, WorkerSettings};
 use flowwatch_ports::in_force::{FOLLOW_EVERY, InForce, follow};
 

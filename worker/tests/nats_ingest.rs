@@ -11,7 +11,9 @@ use flowwatch_core::record::{Batch, Record};
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{IngestMark, Store};
-use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
+use flowwatch_worker::actors::flow_supervisor::{
+    FlowSupervisor, SupervisorArgs, SupervisorMsg, fixed,
+};
 use flowwatch_worker::ingest::{JetStreamIngest, PartitionConsumer, partition_subject};
 use flowwatch_worker::testkit::{NatsServer, eventually};
 use flowwatch_worker::{Clock, WorkerSettings};
@@ -30,7 +32,7 @@ async fn worker() -> Worker {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).await.unwrap());
     let args = SupervisorArgs {
-        config: Arc::new(Config::default()),
+        config: fixed(Config::default()),
         store: store.clone(),
         clock: Clock::starting_at(T0 + 86_400),
         settings: Arc::new(WorkerSettings::default()),
