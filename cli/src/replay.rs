@@ -4,12 +4,15 @@
 //! every core, reports each refused line with its number and reason, then evaluates the flows
 //! with `flowwatch_core::replay` on every core and writes the tick CSV in flow order.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
 use anyhow::{Context, Result, bail};
+use flowwatch_core::FlowId;
+use flowwatch_core::compare::{self, Episodes, Tally};
 use flowwatch_core::config::{Config, parse_date};
 use flowwatch_core::record::{CSV_HEADER, SeedMessage, check_csv_header};
 use flowwatch_core::replay::{FlowReplay, Replay, Window};
@@ -40,19 +43,26 @@ pub struct Args {
     /// Where to write the tick CSV; `-` for standard output.
     #[arg(long, env = "FLOWWATCH_REPLAY__OUT", default_value = "-")]
     out: PathBuf,
+    /// A candidate configuration document: replays under it as well, writes its ticks to
+    /// `--out` (a file) and, on standard output, what each configuration raised (OUTAGE and
+    /// WARNING episodes, status changes; in total and for the 20 flows that differ most).
+    #[arg(long, env = "FLOWWATCH_REPLAY__COMPARE")]
+    compare: Option<PathBuf>,
 }
+
+/// Flows listed in a comparison.
+const COMPARED_FLOWS: usize = 20;
 
 /// Runs the replay.
 pub fn run(args: &Args) -> Result<()> {
     let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config {}", path.display()))?;
-            Config::from_json(&text)
-                .with_context(|| format!("invalid config {}", path.display()))?
-        }
+        Some(path) => read_config(path)?,
         None => Config::default(),
     };
+    let candidate = args.compare.as_deref().map(read_config).transpose()?;
+    if candidate.is_some() && args.out.as_os_str() == "-" {
+        bail!("--compare writes its summary on standard output: give --out a file for the ticks");
+    }
     let window = Window {
         from: date_flag("--from", &args.from)?,
         to: date_flag("--to", &args.to)?,
@@ -62,22 +72,51 @@ pub fn run(args: &Args) -> Result<()> {
     {
         bail!("--from must be before --to");
     }
-    let (replay, counts) = read_traffic(&args.data, &config)?;
+    let Some(candidate) = candidate else {
+        let flows = read_flows(&args.data, &config)?;
+        let band = config.document().names_adaptive();
+        if args.out.as_os_str() == "-" {
+            write_ticks(flows, window, band, std::io::stdout().lock())
+        } else {
+            write_ticks(flows, window, band, create(&args.out)?)
+        }
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+        return Ok(());
+    };
+    // Both replays are read in full before anything is written: a bad line or document
+    // leaves no half-written output.
+    let current_flows = read_flows(&args.data, &config)?;
+    let candidate_flows = read_flows(&args.data, &candidate)?;
+    let current = write_ticks(current_flows, window, false, std::io::sink())
+        .context("cannot replay under --config")?;
+    let band = candidate.document().names_adaptive();
+    let candidates = write_ticks(candidate_flows, window, band, create(&args.out)?)
+        .with_context(|| format!("cannot write {}", args.out.display()))?;
+    let comparison = compare::compare(&current, &candidates, COMPARED_FLOWS);
+    print!("{}", compare::render(&comparison));
+    Ok(())
+}
+
+fn read_config(path: &Path) -> Result<Config> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read config {}", path.display()))?;
+    Config::from_json(&text).with_context(|| format!("invalid config {}", path.display()))
+}
+
+fn create(path: &Path) -> Result<File> {
+    File::create(path).with_context(|| format!("cannot create {}", path.display()))
+}
+
+/// The flows of the traffic file under `config`, after telling how many lines were taken.
+fn read_flows<'c>(data: &Path, config: &'c Config) -> Result<Vec<FlowReplay<'c>>> {
+    let (replay, counts) = read_traffic(data, config)?;
     eprintln!(
         "flowwatch replay: {}: took {} records, refused {} lines",
-        args.data.display(),
+        data.display(),
         counts.taken,
         counts.refused
     );
-    let flows = replay.into_flows();
-    if args.out.as_os_str() == "-" {
-        write_ticks(flows, window, std::io::stdout().lock())
-    } else {
-        let file = File::create(&args.out)
-            .with_context(|| format!("cannot create {}", args.out.display()))?;
-        write_ticks(flows, window, file)
-    }
-    .with_context(|| format!("cannot write {}", args.out.display()))
+    Ok(replay.into_flows())
 }
 
 fn date_flag(flag: &str, value: &Option<String>) -> Result<Option<i32>> {
@@ -256,33 +295,53 @@ fn read_traffic<'c>(path: &Path, config: &'c Config) -> Result<(Replay<'c>, Coun
 }
 
 /// Evaluates flows on every core in batches and writes their rows in flow order.
-fn write_ticks(flows: Vec<FlowReplay<'_>>, window: Window, out: impl Write) -> std::io::Result<()> {
+/// One flow's rows, its episodes and how many ticks it had.
+type Rows = (String, Tally, u64);
+
+/// With `band`, rows carry the adaptive detector's columns (`tick_csv::BAND_COLUMNS`).
+/// Returns the episodes of every flow with a tick.
+fn write_ticks(
+    flows: Vec<FlowReplay<'_>>,
+    window: Window,
+    band: bool,
+    out: impl Write,
+) -> std::io::Result<BTreeMap<FlowId, Episodes>> {
+    let mut episodes = BTreeMap::new();
     let mut out = BufWriter::with_capacity(1 << 20, out);
-    out.write_all(tick_csv::HEADER.as_bytes())?;
+    out.write_all(tick_csv::header(band).as_bytes())?;
     out.write_all(b"\n")?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut flows = flows.into_iter().peekable();
     while flows.peek().is_some() {
         let batch: Vec<FlowReplay<'_>> = flows.by_ref().take(threads * 4).collect();
-        let mut texts = vec![String::new(); batch.len()];
+        let ids: Vec<FlowId> = batch.iter().map(|f| f.id.clone()).collect();
+        let mut texts = vec![Rows::default(); batch.len()];
         std::thread::scope(|scope| {
-            let mut lanes: Vec<Vec<(FlowReplay<'_>, &mut String)>> =
+            let mut lanes: Vec<Vec<(FlowReplay<'_>, &mut Rows)>> =
                 (0..threads).map(|_| Vec::new()).collect();
             for (i, pair) in batch.into_iter().zip(texts.iter_mut()).enumerate() {
                 lanes[i % threads].push(pair);
             }
             for lane in lanes {
                 scope.spawn(move || {
-                    for (flow, text) in lane {
-                        let writer = RowWriter::new(&flow.id);
-                        flow.run(window, |start, end, e| writer.write(text, start, end, e));
+                    for (flow, (text, tally, ticks)) in lane {
+                        let writer = RowWriter::with_band(&flow.id, band);
+                        flow.run(window, |start, end, e| {
+                            writer.write(text, start, end, e);
+                            tally.push(e.status);
+                            *ticks += 1;
+                        });
                     }
                 });
             }
         });
-        for text in &texts {
+        for (id, (text, tally, ticks)) in ids.into_iter().zip(&texts) {
             out.write_all(text.as_bytes())?;
+            if *ticks > 0 {
+                episodes.insert(id, tally.episodes());
+            }
         }
     }
-    out.flush()
+    out.flush()?;
+    Ok(episodes)
 }

@@ -431,3 +431,110 @@ fn partitions_is_one_flag_with_each_roles_environment() {
         }
     }
 }
+
+/// Per flow, the OUTAGE runs in a tick CSV (the flows one after the other, as replay writes).
+fn outage_episodes(ticks: &str) -> u64 {
+    let mut episodes = 0;
+    let mut last: Option<(String, bool)> = None;
+    for line in ticks.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let flow = fields[..4].join(",");
+        let outage = fields[12] == "OUTAGE";
+        let continues = last.as_ref().is_some_and(|(f, o)| *f == flow && *o);
+        episodes += u64::from(outage && !continues);
+        last = Some((flow, outage));
+    }
+    episodes
+}
+
+#[test]
+fn replay_compares_a_candidate_with_the_current_configuration() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let sample = root.join("deploy/sample");
+    let (data, config) = (sample.join("traffic.csv"), sample.join("config.json"));
+    let dir = tempfile::tempdir().unwrap();
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&config).unwrap()).unwrap();
+    doc["defaults"]["detector"] = "adaptive".into();
+    let candidate = write(dir.path(), "candidate.json", &doc.to_string());
+    let replay = |config: &str, out: &Path, extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--data",
+            data.to_str().unwrap(),
+            "--config",
+            config,
+        ];
+        args.extend_from_slice(&["--from", "2017-03-20", "--out", out.to_str().unwrap()]);
+        args.extend_from_slice(extra);
+        flowwatch(&args)
+    };
+    let (current_out, candidate_out, compared_out) = (
+        dir.path().join("current.csv"),
+        dir.path().join("candidate.csv"),
+        dir.path().join("compared.csv"),
+    );
+    assert!(
+        replay(config.to_str().unwrap(), &current_out, &[])
+            .status
+            .success()
+    );
+    assert!(replay(&candidate, &candidate_out, &[]).status.success());
+    let o = replay(
+        config.to_str().unwrap(),
+        &compared_out,
+        &["--compare", &candidate],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // `--out` holds the candidate's ticks, with the adaptive detector's columns.
+    let compared = std::fs::read_to_string(&compared_out).unwrap();
+    assert_eq!(compared, std::fs::read_to_string(&candidate_out).unwrap());
+    assert!(
+        compared.starts_with(&format!(
+            "{},lower,outage_below,evidence,spread\n",
+            flowwatch_core::tick_csv::HEADER
+        )),
+        "{}",
+        &compared[..200]
+    );
+    let current = std::fs::read_to_string(&current_out).unwrap();
+    assert!(current.starts_with(&format!("{}\n", flowwatch_core::tick_csv::HEADER)));
+    // The summary counts what each configuration's ticks show.
+    let summary = text(&o.stdout);
+    let (a, b) = (outage_episodes(&current), outage_episodes(&compared));
+    assert_ne!(a, b, "the sample's configurations differ");
+    assert!(
+        summary.contains(&format!("| OUTAGE episodes | {a} | {b} |")),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("flows whose counts differ most"),
+        "{summary}"
+    );
+    // The summary takes standard output: the ticks need a file.
+    let o = flowwatch(&[
+        "replay",
+        "--data",
+        data.to_str().unwrap(),
+        "--compare",
+        &candidate,
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("give --out a file"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A bad candidate is named, and nothing is written.
+    doc["defaults"]["detector"] = "magic".into();
+    let bad = write(dir.path(), "bad.json", &doc.to_string());
+    let nothing = dir.path().join("nothing.csv");
+    let o = replay(config.to_str().unwrap(), &nothing, &["--compare", &bad]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("bad.json") && err.contains("defaults.detector"),
+        "{err}"
+    );
+    assert!(!nothing.exists());
+}

@@ -29,6 +29,17 @@ pub enum DifferenceMode {
     Tick,
 }
 
+/// Which detector rates a flow's ticks (SPEC §10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Detector {
+    /// SPEC §3–4 exactly: the median of similar days and fixed levels.
+    Seed,
+    /// The seed's expectation, judged against the flow's own variability with evidence that
+    /// accumulates over ticks (`core/src/detection/README.md`).
+    Adaptive,
+}
+
 /// Which layer of the document an effective field comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -132,6 +143,8 @@ flow_fields! {
     min_history_days: u32 = 3;
     /// Live only: wait after a tick's end before evaluating it.
     grace_seconds: u64 = 120;
+    /// `seed` or `adaptive`.
+    detector: Detector = Detector::Seed;
 }
 
 /// The configuration document of SPEC §5, as written.
@@ -147,6 +160,25 @@ pub struct Document {
 }
 
 impl Document {
+    /// Whether any layer sets `detector: "adaptive"`: only then do tick files carry the
+    /// adaptive detector's columns (a document that never names it gives the files it always
+    /// gave).
+    pub fn names_adaptive(&self) -> bool {
+        let adaptive = |s: &FlowSettings| s.detector == Some(Detector::Adaptive);
+        adaptive(&self.defaults)
+            || self
+                .countries
+                .values()
+                .flat_map(|c| c.lobs.values())
+                .any(|l| {
+                    adaptive(&l.config)
+                        || l.inputs
+                            .values()
+                            .chain(l.forwards.values())
+                            .any(|f| adaptive(&f.config))
+                })
+    }
+
     /// The inputs or forwards (as `flow` is) of `flow`'s LoB, the country and LoB added if the
     /// document has none.
     fn flow_entries(&mut self, flow: &FlowId) -> &mut BTreeMap<String, FlowEntry> {

@@ -7,13 +7,14 @@
 //! history. A long-lived flow actor keeps one `FlowHistory`; replay and simulation drive the
 //! same calls day by day.
 
+pub mod adaptive;
 mod history;
 
 pub use history::{DayPlan, FlowHistory};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{DifferenceMode, FlowConfig};
+use crate::config::{Detector, DifferenceMode, FlowConfig};
 
 /// The status of an evaluated tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -76,6 +77,8 @@ pub struct DetectionParams {
     pub lookback_days: u32,
     /// `minHistoryDays`.
     pub min_history_days: u32,
+    /// `detector`.
+    pub detector: Detector,
 }
 
 impl From<&FlowConfig> for DetectionParams {
@@ -90,6 +93,7 @@ impl From<&FlowConfig> for DetectionParams {
             median_days: c.median_days,
             lookback_days: c.lookback_days,
             min_history_days: c.min_history_days,
+            detector: c.detector,
         }
     }
 }
@@ -152,8 +156,28 @@ pub struct TickValues {
     pub tick_difference: f64,
     /// `1 + (a − ê) / dayAverage`, or the tick difference when `dayAverage` is 0.
     pub day_difference: f64,
-    /// The difference the status is decided on.
+    /// The difference the status is decided on (the adaptive detector: `tickDifference`).
     pub difference: f64,
+    /// The adaptive detector's band and evidence; `None` in the seed mode.
+    #[serde(default, skip_serializing_if = "Option::is_none", flatten)]
+    pub band: Option<Band>,
+}
+
+/// What the adaptive detector decided a tick on, in the tick's own terms: below `lower` the
+/// tick is not `OK`, below `outageBelow` it is `OUTAGE` (both in bytes, given the evidence the
+/// ticks before it left), `evidence` is what it leaves for the next tick and `spread` the
+/// flow's variability at this tick (a log ratio). See `detection/adaptive.rs`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Band {
+    /// Bytes below which the tick is `WARNING` or `OUTAGE`.
+    pub lower: f64,
+    /// Bytes below which the tick is `OUTAGE`.
+    pub outage_below: f64,
+    /// Evidence after the tick, in spreads.
+    pub evidence: f64,
+    /// The flow's spread at this tick.
+    pub spread: f64,
 }
 
 /// One evaluated tick.
@@ -210,6 +234,7 @@ pub fn assess(
             tick_difference,
             day_difference,
             difference,
+            band: None,
         },
     )
 }

@@ -16,15 +16,18 @@
 //!   inheritance, export.
 //! - [`event`]: a change of a flow's status and its SPEC §8 message (written and read back).
 //! - [`detection`]: expected traffic, differences and statuses (SPEC §3–4), and
-//!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps.
+//!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps;
+//!   [`detection::adaptive`], the adaptive detector (SPEC §10).
 //! - [`live`]: one flow evaluated live as records and the clock arrive (what a flow actor decides).
 //! - [`placement`]: which live worker owns each partition of the flows: balanced, stable on
 //!   join and leave, deterministic (what the coordinator plans).
 //! - [`record`]: traffic records and their wire forms (traffic CSV line, seed message).
 //! - [`replay`]: evaluate every flow over a date range from a set of records.
+//! - [`compare`]: what two configurations raise on the same traffic (episodes, status changes).
 //! - [`tick_csv`]: the tick CSV (SPEC §6).
 
 pub mod calendar;
+pub mod compare;
 pub mod config;
 pub mod csv;
 pub mod detection;

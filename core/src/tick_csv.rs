@@ -8,22 +8,43 @@ use crate::time::{Instant, write_utc};
 /// The header line.
 pub const HEADER: &str = "country,lob,kind,flow,tick_start,tick_end,actual,expected,day_average,tick_difference,day_difference,difference,status";
 
+/// The columns after [`HEADER`]'s in a file of ticks where the adaptive detector rates some
+/// flows (SPEC §10): the band and evidence of [`crate::detection::Band`], empty for the seed
+/// mode's rows and for `N_A`.
+pub const BAND_COLUMNS: &str = "lower,outage_below,evidence,spread";
+
+/// The header of a file with ([`BAND_COLUMNS`]) or without the adaptive detector's columns.
+pub fn header(band: bool) -> String {
+    if band {
+        format!("{HEADER},{BAND_COLUMNS}")
+    } else {
+        HEADER.to_owned()
+    }
+}
+
 /// Writes the rows of one flow. Numbers are plain decimals, the shortest that read back as the
 /// same `f64` (never exponent notation); `N_A` leaves the numbers after `actual` empty.
 pub struct RowWriter {
     /// `country,lob,kind,flow,` quoted where needed, built once.
     prefix: String,
+    /// Whether rows end with [`BAND_COLUMNS`].
+    band: bool,
 }
 
 impl RowWriter {
-    /// A writer for `flow`'s rows.
+    /// A writer for `flow`'s rows of SPEC §6's columns.
     pub fn new(flow: &FlowId) -> RowWriter {
+        RowWriter::with_band(flow, false)
+    }
+
+    /// A writer for `flow`'s rows, with [`BAND_COLUMNS`] if `band`.
+    pub fn with_band(flow: &FlowId, band: bool) -> RowWriter {
         let mut prefix = String::new();
         for part in [&*flow.country, &*flow.lob, flow.kind.as_str(), &*flow.name] {
             write_field(&mut prefix, part);
             prefix.push(',');
         }
-        RowWriter { prefix }
+        RowWriter { prefix, band }
     }
 
     /// Appends one line (with `\n`).
@@ -51,6 +72,17 @@ impl RowWriter {
             None => out.push_str(",,,,,,"),
         }
         out.push_str(e.status.as_str());
+        if self.band {
+            match e.values.and_then(|v| v.band) {
+                Some(b) => {
+                    for x in [b.lower, b.outage_below, b.evidence, b.spread] {
+                        out.push(',');
+                        write_f64(out, x);
+                    }
+                }
+                None => out.push_str(",,,,"),
+            }
+        }
         out.push('\n');
     }
 }
@@ -120,6 +152,7 @@ mod tests {
                 tick_difference: 0.8,
                 day_difference: 1e21,
                 difference: 0.1 + 0.2,
+                band: None,
             }),
         };
         w.write(&mut out, start, start + 3600, &ok);

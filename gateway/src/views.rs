@@ -14,7 +14,7 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use chrono::NaiveDate;
 use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
-use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::detection::{Band, Status, TickValues};
 use flowwatch_core::event::AlarmMessage;
 use flowwatch_core::record::unknown_country;
 use flowwatch_core::replay::{Window, replay_flow};
@@ -429,6 +429,10 @@ struct TickRow {
     day_difference: Option<f64>,
     difference: Option<f64>,
     status: &'static str,
+    /// The adaptive detector's band and evidence (SPEC §10): `lower`, `outageBelow`,
+    /// `evidence`, `spread`; absent in the seed mode.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    band: Option<Band>,
 }
 
 impl TickRow {
@@ -444,6 +448,7 @@ impl TickRow {
             day_difference: v.map(|v| v.day_difference),
             difference: v.map(|v| v.difference),
             status: t.status.as_str(),
+            band: v.and_then(|v| v.band),
         }
     }
 }

@@ -316,14 +316,15 @@ fn unexplained(windows: &[(Instant, Instant)], e: Episode) -> bool {
 }
 
 /// Number of columns of the tick CSV.
+/// Columns of SPEC §6's tick CSV; a file may carry more after them (SPEC §10).
 const COLUMNS: usize = 13;
 
 /// One data line: its flow's parts and the tick.
-fn parse_line(line: &str) -> Result<(Vec<Cow<'_, str>>, FlowKind, Tick)> {
-    let mut fields = Vec::with_capacity(COLUMNS);
+fn parse_line(line: &str, columns: usize) -> Result<(Vec<Cow<'_, str>>, FlowKind, Tick)> {
+    let mut fields = Vec::with_capacity(columns);
     flowwatch_core::csv::split_fields(line, &mut fields)?;
-    if fields.len() != COLUMNS {
-        bail!("expected {COLUMNS} fields, found {}", fields.len());
+    if fields.len() != columns {
+        bail!("expected {columns} fields, found {}", fields.len());
     }
     let kind = FlowKind::parse(&fields[2])
         .ok_or_else(|| anyhow!("invalid kind \"{}\": expected input or forward", fields[2]))?;
@@ -348,6 +349,7 @@ pub fn score_ticks(labels: Vec<Label>, mut input: impl BufRead, name: &str) -> R
     let mut line = String::new();
     let mut current: Option<FlowId> = None;
     let mut number = 0u64;
+    let mut columns = COLUMNS;
     loop {
         line.clear();
         number += 1;
@@ -360,15 +362,17 @@ pub fn score_ticks(labels: Vec<Label>, mut input: impl BufRead, name: &str) -> R
         }
         let text = line.trim_end_matches(['\n', '\r']);
         if number == 1 {
-            if text.trim_start_matches('\u{feff}') != HEADER {
+            let header = text.trim_start_matches('\u{feff}');
+            if header != HEADER && !header.starts_with(&format!("{HEADER},")) {
                 return Err(at(&format!("expected the header {HEADER}")));
             }
+            columns = header.split(',').count();
             continue;
         }
         if text.is_empty() {
             continue;
         }
-        let (fields, kind, tick) = parse_line(text).map_err(|e| at(&e))?;
+        let (fields, kind, tick) = parse_line(text, columns).map_err(|e| at(&e))?;
         let same = current.as_ref().is_some_and(|f| {
             f.kind == kind && f.country == fields[0] && f.lob == fields[1] && f.name == fields[3]
         });

@@ -151,6 +151,7 @@ impl TryFrom<pb::TickValues> for TickValues {
             tick_difference: v.tick_difference,
             day_difference: v.day_difference,
             difference: v.difference,
+            band: None,
         })
     }
 }
@@ -313,6 +314,7 @@ mod tests {
             tick_difference: 0.1,
             day_difference: 0.7,
             difference: f64::INFINITY,
+            band: None,
         };
         let message = pb::TickValues::from(v);
         assert_eq!(TickValues::try_from(message).expect("valid"), v);

@@ -53,6 +53,7 @@ fn tick(f: FlowId, start: i64) -> StoredTick {
             tick_difference: 1.0,
             day_difference: 1.1,
             difference: 1.1,
+            band: None,
         }),
         evaluated_at: start + 3720,
         epoch: 1,

@@ -1,7 +1,7 @@
 //! Byte encodings shared by the key-value backends: order-preserving keys and fixed-layout
 //! values.
 
-use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::detection::{Band, Status, TickValues};
 use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
@@ -192,6 +192,10 @@ pub fn status_from(code: u8) -> Option<Status> {
 }
 
 const TICK_LEN: usize = 8 * 3 + 2 + 8 * 5 + 8 * 2;
+/// The adaptive detector's band after a tick's fields (SPEC §10): four numbers. A value
+/// without it (every tick of the seed mode, and every tick stored before it existed) is
+/// [`TICK_LEN`] long.
+const BAND_LEN: usize = 8 * 4;
 
 /// A tick's value (the flow is in the key).
 pub fn tick_value(t: &StoredTick) -> Vec<u8> {
@@ -207,6 +211,7 @@ pub fn tick_value(t: &StoredTick) -> Vec<u8> {
         tick_difference: 0.0,
         day_difference: 0.0,
         difference: 0.0,
+        band: None,
     });
     for f in [
         x.expected,
@@ -219,12 +224,17 @@ pub fn tick_value(t: &StoredTick) -> Vec<u8> {
     }
     v.extend_from_slice(&t.evaluated_at.to_le_bytes());
     v.extend_from_slice(&t.epoch.to_le_bytes());
+    if let Some(b) = t.values.and_then(|v| v.band) {
+        for f in [b.lower, b.outage_below, b.evidence, b.spread] {
+            v.extend_from_slice(&f.to_le_bytes());
+        }
+    }
     v
 }
 
 /// Decodes a tick of `flow` from its value.
 pub fn decode_tick(flow: FlowId, v: &[u8]) -> Result<StoredTick> {
-    if v.len() != TICK_LEN {
+    if v.len() != TICK_LEN && v.len() != TICK_LEN + BAND_LEN {
         return Err(corrupt("tick value has the wrong length"));
     }
     let w = |at: usize| -> [u8; 8] { v[at..at + 8].try_into().expect("8 bytes") };
@@ -236,6 +246,13 @@ pub fn decode_tick(flow: FlowId, v: &[u8]) -> Result<StoredTick> {
         tick_difference: f(2),
         day_difference: f(3),
         difference: f(4),
+        band: (v.len() == TICK_LEN + BAND_LEN).then(|| Band {
+            // After `evaluated_at` and `epoch` (the 6th and 7th numbers).
+            lower: f(7),
+            outage_below: f(8),
+            evidence: f(9),
+            spread: f(10),
+        }),
     });
     Ok(StoredTick {
         flow,
@@ -334,6 +351,20 @@ mod tests {
                 tick_difference: 0.3,
                 day_difference: 0.9,
                 difference: 0.9,
+                band: None,
+            }),
+            Some(TickValues {
+                expected: 1.5,
+                day_average: 2.0,
+                tick_difference: 0.3,
+                day_difference: 0.9,
+                difference: 0.3,
+                band: Some(Band {
+                    lower: 1.1,
+                    outage_below: 0.7,
+                    evidence: 4.25,
+                    spread: 0.125,
+                }),
             }),
         ] {
             let t = StoredTick {

@@ -212,6 +212,7 @@ fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredT
             tick_difference: 0.83,
             day_difference: 0.9,
             difference: 0.9,
+            band: None,
         }),
         evaluated_at: start + 3720,
         epoch,

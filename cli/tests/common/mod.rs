@@ -370,6 +370,7 @@ pub fn api_rows(flow: &flowwatch_core::FlowId, answer: &serde_json::Value) -> Ti
             tick_difference: number("tickDifference").unwrap(),
             day_difference: number("dayDifference").unwrap(),
             difference: number("difference").unwrap(),
+            band: serde_json::from_value(t.clone()).ok(),
         });
         let e = TickEvaluation {
             index: 0,

@@ -7,7 +7,11 @@
 //! rates, ~9 KiB at 15-minute ticks, whatever the lookback.
 
 use crate::calendar::DayKind;
-use crate::detection::{DetectionParams, Profile, Status, TickEvaluation, assess, median, profile};
+use crate::config::Detector;
+use crate::detection::adaptive::{self, Evidence};
+use crate::detection::{
+    Band, DetectionParams, Profile, Status, TickEvaluation, assess, median, profile,
+};
 use crate::tick::DayTicks;
 use crate::time::{EpochDay, Instant};
 
@@ -28,6 +32,8 @@ pub struct DayPlan {
     /// Median rate per tick index; NaN for `N_A` (or a tick that does not exist).
     expected_raw: Vec<f64>,
     day_average: f64,
+    /// The adaptive detector's spread per tick index (empty in the seed mode).
+    spread: Vec<f64>,
 }
 
 impl DayPlan {
@@ -46,6 +52,11 @@ impl DayPlan {
         let v = self.expected_raw[i];
         (!v.is_nan()).then_some(v)
     }
+
+    /// The adaptive detector's spread of tick `i`, if it has one.
+    pub fn spread(&self, i: usize) -> Option<f64> {
+        self.spread.get(i).copied().filter(|v| !v.is_nan())
+    }
 }
 
 /// The rolling history of one flow; see the module documentation.
@@ -60,10 +71,12 @@ pub struct FlowHistory {
     rates: Vec<f64>,
     /// Tick indexes per day (the stride of `rates`).
     width: usize,
-    /// The last ended day's plan buffer, reused by the next `start_day`.
-    spare: Vec<f64>,
+    /// The last ended day's plan buffers, reused by the next `start_day`.
+    spare: (Vec<f64>, Vec<f64>),
     /// Difference of the previous existing tick; `+∞` when it was `N_A` or absent.
     previous: f64,
+    /// The adaptive detector's state after the previous existing tick.
+    evidence: Evidence,
     plan: Option<DayPlan>,
 }
 
@@ -77,8 +90,9 @@ impl FlowHistory {
             days: Vec::new(),
             rates: Vec::new(),
             width: 0,
-            spare: Vec::new(),
+            spare: Default::default(),
             previous: f64::INFINITY,
+            evidence: Evidence::default(),
             plan: None,
         }
     }
@@ -138,12 +152,11 @@ impl FlowHistory {
         } else {
             &on_heap
         };
-        let mut expected_raw = std::mem::take(&mut self.spare);
+        let (mut expected_raw, mut spread) = std::mem::take(&mut self.spare);
         expected_raw.clear();
         expected_raw.resize(ticks.len(), f64::NAN);
         let mut scratch = [0f64; STACK];
         let mut scratch_heap = Vec::new();
-        let (mut sum, mut count) = (0.0, 0u32);
         for (i, slot) in expected_raw.iter_mut().enumerate() {
             if !ticks.exists(i) {
                 continue;
@@ -163,8 +176,14 @@ impl FlowHistory {
             if rates.len() < p.min_history_days as usize || rates.is_empty() {
                 continue;
             }
-            let m = median(rates);
-            *slot = m;
+            *slot = median(rates);
+        }
+        spread.clear();
+        if p.detector == Detector::Adaptive {
+            adaptive::plan_day(history, p, &mut expected_raw, &mut spread);
+        }
+        let (mut sum, mut count) = (0.0, 0u32);
+        for m in expected_raw.iter().filter(|m| !m.is_nan()) {
             sum += m * lazy;
             count += 1;
         }
@@ -179,6 +198,7 @@ impl FlowHistory {
             lazy,
             expected_raw,
             day_average,
+            spread,
         });
     }
 
@@ -190,6 +210,7 @@ impl FlowHistory {
         let raw = plan.expected_raw[i];
         if raw.is_nan() {
             self.previous = f64::INFINITY;
+            self.evidence = Evidence::default();
             return TickEvaluation {
                 index: i,
                 actual,
@@ -197,8 +218,9 @@ impl FlowHistory {
                 values: None,
             };
         }
-        let (status, values) = assess(
-            &self.params,
+        let p = &self.params;
+        let (mut status, mut values) = assess(
+            p,
             raw,
             plan.ticks.factor(i),
             plan.lazy,
@@ -207,6 +229,22 @@ impl FlowHistory {
             self.previous,
         );
         self.previous = values.difference;
+        if p.detector == Detector::Adaptive {
+            // The floor is slack, not a higher expectation: a tick carrying what is expected
+            // is never short, however small (the seed mode's day difference does the same).
+            let floor = values.expected.max(p.minimal_expectation);
+            let slack = floor - values.expected;
+            let x = (actual as f64 + slack) / floor;
+            let band = self.evidence.rate(x, plan.spread[i], p, plan.ticks.len());
+            status = self.evidence.status();
+            values.difference = x;
+            let bytes = |ratio: f64| (ratio * floor - slack).max(0.0);
+            values.band = Some(Band {
+                lower: bytes(band.lower),
+                outage_below: bytes(band.outage_below),
+                ..band
+            });
+        }
         TickEvaluation {
             index: i,
             actual,
@@ -219,8 +257,11 @@ impl FlowHistory {
     /// qualifies, and forgets days no future day can use.
     pub fn end_day(&mut self, actuals: &[u64]) {
         let mut plan = self.plan.take().expect("start_day before end_day");
-        // Keep the plan's buffer for the next day: planning runs for every flow every midnight.
-        self.spare = std::mem::take(&mut plan.expected_raw);
+        // Keep the plan's buffers for the next day: planning runs for every flow every midnight.
+        self.spare = (
+            std::mem::take(&mut plan.expected_raw),
+            std::mem::take(&mut plan.spread),
+        );
         let day = plan.ticks.day();
         debug_assert_eq!(actuals.len(), plan.ticks.len());
         if plan.kind.lazy || day < self.first_day {
@@ -298,8 +339,8 @@ impl FlowHistory {
         let plan = self
             .plan
             .as_ref()
-            .map_or(0, |p| p.expected_raw.capacity() * 8)
-            + self.spare.capacity() * 8;
+            .map_or(0, |p| (p.expected_raw.capacity() + p.spread.capacity()) * 8)
+            + (self.spare.0.capacity() + self.spare.1.capacity()) * 8;
         days + plan
     }
 

@@ -462,6 +462,7 @@ proptest! {
             median_days,
             lookback_days,
             min_history_days: min_history,
+            detector: crate::config::Detector::Seed,
         };
         let actuals = |day: EpochDay, i: usize| -> u64 {
             let x = (day as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (i as u64) ^ seed;

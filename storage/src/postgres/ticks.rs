@@ -17,6 +17,7 @@ fn tick_of(flow: FlowId, r: &Row, at: usize) -> Result<StoredTick> {
         tick_difference: r.get::<_, Option<f64>>(at + 6).unwrap_or(f64::NAN),
         day_difference: r.get::<_, Option<f64>>(at + 7).unwrap_or(f64::NAN),
         difference: r.get::<_, Option<f64>>(at + 8).unwrap_or(f64::NAN),
+        band: None,
     });
     Ok(StoredTick {
         flow,

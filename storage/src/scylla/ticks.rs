@@ -94,6 +94,7 @@ fn tick_of(flow: FlowId, c: TickColumns) -> Result<StoredTick> {
             tick_difference: tick_difference.unwrap_or(f64::NAN),
             day_difference: day_difference.unwrap_or(f64::NAN),
             difference: difference.unwrap_or(f64::NAN),
+            band: None,
         }),
         evaluated_at,
         epoch: epoch as u64,
