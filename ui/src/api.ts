@@ -64,6 +64,8 @@ export interface FlowSettings {
   lookbackDays?: number;
   minHistoryDays?: number;
   graceSeconds?: number;
+  /** SPEC §10: `seed` (§3–4 exactly) or `adaptive`. */
+  detector?: "seed" | "adaptive";
 }
 
 export type Source = "builtIn" | "defaults" | "lob" | "input" | "own";

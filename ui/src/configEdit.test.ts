@@ -16,6 +16,7 @@ const effective: EffectiveConfig = {
     lookbackDays: 56,
     minHistoryDays: 3,
     graceSeconds: 120,
+    detector: "seed",
   },
   sources: {
     granularity: "lob",
@@ -30,6 +31,7 @@ const effective: EffectiveConfig = {
     lookbackDays: "builtIn",
     minHistoryDays: "builtIn",
     graceSeconds: "input",
+    detector: "builtIn",
   },
 };
 
@@ -48,11 +50,15 @@ describe("a flow's own settings", () => {
     const text = settingsText({ independentDays: [6], softAlarmLevel: 0.7 });
     expect(text).toBe('{\n  "softAlarmLevel": 0.7,\n  "independentDays": [\n    6\n  ]\n}');
     expect(check(text)).toEqual({ ok: true, settings: { softAlarmLevel: 0.7, independentDays: [6] } });
-    expect(FIELD_NAMES).toHaveLength(12);
+    expect(FIELD_NAMES).toHaveLength(13);
   });
 });
 
 describe("validation", () => {
+  it("takes the detectors of SPEC §10 and names a wrong one", () => {
+    expect(problems('{"detector": "adaptive"}')).toEqual([]);
+    expect(problems('{"detector": "magic"}')).toEqual([{ path: "detector", message: 'detector: must be "seed" or "adaptive"' }]);
+  });
   it("places a JSON syntax error at its line and column", () => {
     const [p] = problems('{\n  "softAlarmLevel": 0.7,\n}');
     expect(p.path).toBe("");

@@ -30,6 +30,7 @@ const FIELDS: Record<Field, (v: unknown) => string | null> = {
   lookbackDays: (v) => count(v, 1),
   minHistoryDays: (v) => count(v, 1),
   graceSeconds: (v) => count(v, 0),
+  detector: (v) => (v === "seed" || v === "adaptive" ? null : 'must be "seed" or "adaptive"'),
 };
 
 /** Every field a flow may set, in the order SPEC §5 lists them. */
