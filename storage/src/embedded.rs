@@ -33,8 +33,9 @@ use crate::error::{Error, Result};
 use crate::keys::{self, decode_cursor, decode_flow_key, decode_time, event_key, flow_key, time};
 use crate::model::*;
 
-/// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this build writes and understands: 2 adds the adaptive detector's band
+/// after a tick's value (version 1 values read as they are).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Rows deleted per batch by `expire`.
 const DELETE_BATCH: usize = 10_000;
@@ -261,6 +262,17 @@ impl Inner {
                         found,
                         supported: SCHEMA_VERSION,
                     });
+                }
+                if found < SCHEMA_VERSION {
+                    // Older values read as they are: only the version moves on, so an older
+                    // flowwatch refuses the store instead of misreading newer values.
+                    let mut b = self.batch();
+                    b.insert(
+                        &self.meta,
+                        "schema_version",
+                        SCHEMA_VERSION.to_be_bytes().to_vec(),
+                    );
+                    b.commit().map_err(backend)?;
                 }
                 Ok(())
             }

@@ -35,12 +35,13 @@ use crate::model::*;
 use crate::to_i64;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
-const MIGRATIONS: [&str; 3] = [
+const MIGRATIONS: [&str; 4] = [
     include_str!("../schema/postgres/0001_init.sql"),
     include_str!("../schema/postgres/0002_outbox_ingest.sql"),
     include_str!("../schema/postgres/0003_keys_audit.sql"),
+    include_str!("../schema/postgres/0004_band.sql"),
 ];
 
 /// Connections kept open.

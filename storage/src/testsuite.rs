@@ -8,7 +8,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use flowwatch_core::detection::{Status, TickValues};
+use flowwatch_core::detection::{Band, Status, TickValues};
 use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
@@ -212,7 +212,13 @@ fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredT
             tick_difference: 0.83,
             day_difference: 0.9,
             difference: 0.9,
-            band: None,
+            // The adaptive detector's band on ticks that are not OK (SPEC §10).
+            band: (status != Status::Ok).then_some(Band {
+                lower: 40.25,
+                outage_below: 25.5,
+                evidence: 2.75,
+                spread: 0.125,
+            }),
         }),
         evaluated_at: start + 3720,
         epoch,

@@ -38,6 +38,34 @@ async fn a_second_process_gets_a_clear_locked_error() {
     }
 }
 
+/// Sets the data directory's schema version, as another flowwatch would have written it.
+fn set_schema_version(dir: &std::path::Path, version: u32) {
+    let db = fjall::Database::builder(dir).open().unwrap();
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    meta.insert("schema_version", version.to_be_bytes().to_vec())
+        .unwrap();
+    db.persist(fjall::PersistMode::SyncAll).unwrap();
+}
+
+#[tokio::test]
+async fn an_older_schema_version_opens_and_moves_to_this_one() {
+    let dir = tempfile::tempdir().unwrap();
+    drop(EmbeddedStore::open(dir.path()).await.unwrap());
+    set_schema_version(dir.path(), 1);
+    drop(EmbeddedStore::open(dir.path()).await.unwrap());
+    let db = fjall::Database::builder(dir.path()).open().unwrap();
+    let meta = db
+        .keyspace("meta", fjall::KeyspaceCreateOptions::default)
+        .unwrap();
+    let v = meta.get("schema_version").unwrap().unwrap();
+    assert_eq!(
+        u32::from_be_bytes(v.as_ref().try_into().unwrap()),
+        flowwatch_storage::embedded::SCHEMA_VERSION
+    );
+}
+
 #[tokio::test]
 async fn a_newer_schema_version_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -61,7 +89,7 @@ async fn a_newer_schema_version_is_refused() {
             err,
             Error::SchemaVersion {
                 found: 99,
-                supported: 1,
+                supported: flowwatch_storage::embedded::SCHEMA_VERSION,
                 ..
             }
         ),

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 
 use super::*;
 
-const TICK_COLUMNS: &str = "start, \"end\", actual, status, expected, day_average, tick_difference, day_difference, difference, evaluated_at, epoch";
+const TICK_COLUMNS: &str = "start, \"end\", actual, status, expected, day_average, tick_difference, day_difference, difference, evaluated_at, epoch, band_lower, band_outage_below, band_evidence, band_spread";
 
 /// A tick from `TICK_COLUMNS` starting at column `at`.
 fn tick_of(flow: FlowId, r: &Row, at: usize) -> Result<StoredTick> {
@@ -17,7 +17,14 @@ fn tick_of(flow: FlowId, r: &Row, at: usize) -> Result<StoredTick> {
         tick_difference: r.get::<_, Option<f64>>(at + 6).unwrap_or(f64::NAN),
         day_difference: r.get::<_, Option<f64>>(at + 7).unwrap_or(f64::NAN),
         difference: r.get::<_, Option<f64>>(at + 8).unwrap_or(f64::NAN),
-        band: None,
+        band: r
+            .get::<_, Option<f64>>(at + 11)
+            .map(|lower| flowwatch_core::detection::Band {
+                lower,
+                outage_below: r.get::<_, Option<f64>>(at + 12).unwrap_or(f64::NAN),
+                evidence: r.get::<_, Option<f64>>(at + 13).unwrap_or(f64::NAN),
+                spread: r.get::<_, Option<f64>>(at + 14).unwrap_or(f64::NAN),
+            }),
     });
     Ok(StoredTick {
         flow,
@@ -42,15 +49,19 @@ struct TickArrays {
     values: [Vec<Option<f64>>; 5],
     evaluated_at: Vec<i64>,
     epoch: Vec<i64>,
+    band: [Vec<Option<f64>>; 4],
 }
 
 const UNNEST_TICKS: &str = "SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::smallint[],
-    $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::bigint[], $12::bigint[])";
+    $6::float8[], $7::float8[], $8::float8[], $9::float8[], $10::float8[], $11::bigint[], $12::bigint[],
+    $13::float8[], $14::float8[], $15::float8[], $16::float8[])";
 
 const SET_TICK: &str = "\"end\" = EXCLUDED.\"end\", actual = EXCLUDED.actual, status = EXCLUDED.status,
     expected = EXCLUDED.expected, day_average = EXCLUDED.day_average, tick_difference = EXCLUDED.tick_difference,
     day_difference = EXCLUDED.day_difference, difference = EXCLUDED.difference,
-    evaluated_at = EXCLUDED.evaluated_at, epoch = EXCLUDED.epoch";
+    evaluated_at = EXCLUDED.evaluated_at, epoch = EXCLUDED.epoch,
+    band_lower = EXCLUDED.band_lower, band_outage_below = EXCLUDED.band_outage_below,
+    band_evidence = EXCLUDED.band_evidence, band_spread = EXCLUDED.band_spread";
 
 impl TickArrays {
     fn new(ticks: &[(i64, &StoredTick)]) -> Result<TickArrays> {
@@ -63,6 +74,7 @@ impl TickArrays {
             values: Default::default(),
             evaluated_at: vec![],
             epoch: vec![],
+            band: Default::default(),
         };
         for (id, t) in ticks {
             a.flow_id.push(*id);
@@ -84,11 +96,18 @@ impl TickArrays {
             }
             a.evaluated_at.push(t.evaluated_at);
             a.epoch.push(to_i64(t.epoch, "epoch")?);
+            let b = t
+                .values
+                .and_then(|v| v.band)
+                .map(|b| [b.lower, b.outage_below, b.evidence, b.spread]);
+            for (k, column) in a.band.iter_mut().enumerate() {
+                column.push(b.map(|b| b[k]));
+            }
         }
         Ok(a)
     }
 
-    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 12] {
+    fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 16] {
         [
             &self.flow_id,
             &self.start,
@@ -102,6 +121,10 @@ impl TickArrays {
             &self.values[4],
             &self.evaluated_at,
             &self.epoch,
+            &self.band[0],
+            &self.band[1],
+            &self.band[2],
+            &self.band[3],
         ]
     }
 }
