@@ -181,6 +181,8 @@ describe("the web UI", () => {
     const at = url.searchParams.get("at")!;
     expect(id).toContain(at);
     expect(await p.getAttribute("[data-testid=at-tick]", "data-status")).toBe("OUTAGE");
+    // It says why (this flow runs the seed mode: which level its difference crossed).
+    expect(await p.textContent("[data-testid=why]")).toMatch(/^Difference .* (below the hard level|for the second tick in a row)/);
     // The charts shade a span holding the tick.
     const start = Date.parse(at) / 1000;
     const shaded = await p.getAttribute(".chart-box", "data-shaded");

@@ -31,6 +31,14 @@ export interface Tick {
   dayDifference: number | null;
   difference: number | null;
   status: Status;
+  /** The adaptive detector's band (SPEC §10): bytes below which the tick is not OK. */
+  lower?: number;
+  /** Bytes below which the tick is OUTAGE. */
+  outageBelow?: number;
+  /** Evidence after the tick, in spreads. */
+  evidence?: number;
+  /** The flow's spread at this tick (a log ratio). */
+  spread?: number;
 }
 
 /** A status change (SPEC §8) as listed or streamed. */

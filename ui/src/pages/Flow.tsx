@@ -9,6 +9,7 @@ import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading,
 import { chartData, compare, tickAt } from "../chartData";
 import type { Comparison } from "../chartData";
 import { check, FIELD_NAMES, inheritedSettings, ownSettings, settingsText } from "../configEdit";
+import { explain, type Levels } from "../explain";
 import { Chart } from "../components/Chart";
 import { JsonEditor } from "../components/JsonEditor";
 import { addDays, bytes, localDate, localTime, percent, rate } from "../format";
@@ -112,7 +113,7 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
             {data.counts.N_A} N/A
             {latest ? ` · latest ${localTime(latest.tickStart, zone)}: ${rate(latest.actual, g)}` : ""}
           </p>
-          {view.at ? <AtTick tick={at} at={view.at} zone={zone} g={g} /> : null}
+          {view.at ? <AtTick tick={at} at={view.at} zone={zone} g={g} levels={effective} /> : null}
           <Chart
             title={`Traffic per tick (${zone})`}
             data={data.traffic}
@@ -188,7 +189,7 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
           <ErrorBox error={config.error} />
         )
       ) : (
-        <TickTable ticks={shown} zone={zone} g={g} />
+        <TickTable ticks={shown} zone={zone} g={g} levels={effective} />
       )}
     </>
   );
@@ -244,7 +245,7 @@ function RangeControls(p: { from: string; to: string; granularity: string; onCha
   );
 }
 
-function AtTick({ tick, at, zone, g }: { tick: Tick | undefined; at: string; zone: string; g: string }) {
+function AtTick({ tick, at, zone, g, levels }: { tick: Tick | undefined; at: string; zone: string; g: string; levels?: Levels }) {
   if (!tick)
     return (
       <p className="banner" data-testid="at-tick">
@@ -255,11 +256,14 @@ function AtTick({ tick, at, zone, g }: { tick: Tick | undefined; at: string; zon
     <div className="banner at-tick" data-testid="at-tick" data-status={tick.status}>
       Tick {localTime(tick.tickStart, zone)} – {localTime(tick.tickEnd, zone).slice(11)}: <StatusPill status={tick.status} /> actual{" "}
       {rate(tick.actual, g)}, expected {tick.expected == null ? "–" : rate(tick.expected, g)}, difference {percent(tick.difference)}
+      <div className="muted" data-testid="why">
+        {explain(tick, levels, g)}
+      </div>
     </div>
   );
 }
 
-function TickTable({ ticks, zone, g }: { ticks: Tick[]; zone: string; g: string }) {
+function TickTable({ ticks, zone, g, levels }: { ticks: Tick[]; zone: string; g: string; levels?: Levels }) {
   const [all, setAll] = useState(false);
   const rows = [...ticks].reverse().filter((t) => all || t.status !== "OK");
   return (
@@ -284,6 +288,7 @@ function TickTable({ ticks, zone, g }: { ticks: Tick[]; zone: string; g: string 
               Day diff.
             </th>
             <th scope="col">Status</th>
+            <th scope="col">Why</th>
           </tr>
         </thead>
         <tbody>
@@ -297,11 +302,12 @@ function TickTable({ ticks, zone, g }: { ticks: Tick[]; zone: string; g: string 
               <td>
                 <StatusPill status={t.status} />
               </td>
+              <td className="muted">{explain(t, levels, g)}</td>
             </tr>
           ))}
           {rows.length === 0 ? (
             <tr>
-              <td colSpan={6} className="muted">
+              <td colSpan={7} className="muted">
                 {all ? "No ticks in this range." : "Every tick in this range is OK."}
               </td>
             </tr>
