@@ -1,5 +1,6 @@
 //! Detection cost: evaluating one tick for 100 000 flows from their in-memory histories, and
-//! planning a new day (the medians of every tick) for one flow.
+//! planning a new day (the medians of every tick) for one flow; the seed mode, and the same
+//! for the adaptive detector (SPEC §10) where it differs.
 //!
 //! `cargo bench -p flowwatch-core --bench detection`
 
@@ -14,10 +15,10 @@ use std::hint::black_box;
 
 const FLOWS: usize = 100_000;
 
-/// A history trained on 60 days of diurnal traffic, with `day` started.
-fn trained(granularity: &str) -> (FlowHistory, Config, i32) {
+/// A history trained on 60 days of diurnal traffic under `detector`, with `day` started.
+fn trained(granularity: &str, detector: &str) -> (FlowHistory, Config, i32) {
     let cfg = Config::from_json(&format!(
-        r#"{{"defaults":{{"granularity":"{granularity}"}}}}"#
+        r#"{{"defaults":{{"granularity":"{granularity}","detector":"{detector}"}}}}"#
     ))
     .expect("valid config");
     let flow = FlowId::new("CZ", "GSM", FlowKind::Input, "A").expect("valid id");
@@ -46,51 +47,59 @@ fn trained(granularity: &str) -> (FlowHistory, Config, i32) {
 }
 
 fn bench(c: &mut Criterion) {
-    let (one, _, _) = trained("1h");
-    let mut flows: Vec<FlowHistory> = vec![one; FLOWS];
     let mut group = c.benchmark_group("detection");
     group.sample_size(20);
-    group.bench_function("evaluate one tick of 100k flows", |b| {
-        let mut k = 0u64;
-        b.iter(|| {
-            k += 1;
-            for (j, h) in flows.iter_mut().enumerate() {
-                black_box(h.evaluate(12, 900_000 + (j as u64 ^ k) % 200_000));
-            }
-        })
-    });
-    // The first tick of a day also plans the day (the medians of every tick); the day's tick
-    // grid is computed once and shared, as a worker does for all flows of a zone.
-    let (_, cfg, day) = trained("1h");
-    let cal = cfg.calendar("CZ").expect("built-in").clone();
-    let grid = DayTicks::new(cal.tz(), day + 1, flowwatch_core::tick::Granularity::HOUR);
-    let kind = cal.day_kind(day + 1);
-    group.bench_function(
-        "first tick of a new day of 100k flows (plan + evaluate, 1h)",
-        |b| {
+    for detector in ["seed", "adaptive"] {
+        let mode = if detector == "seed" {
+            String::new()
+        } else {
+            format!(" ({detector})")
+        };
+        let (one, _, _) = trained("1h", detector);
+        let mut flows: Vec<FlowHistory> = vec![one; FLOWS];
+        group.bench_function(format!("evaluate one tick of 100k flows{mode}"), |b| {
+            let mut k = 0u64;
             b.iter(|| {
+                k += 1;
                 for (j, h) in flows.iter_mut().enumerate() {
-                    h.start_day(grid.clone(), kind);
-                    black_box(h.evaluate(0, 900_000 + j as u64 % 200_000));
+                    black_box(h.evaluate(12, 900_000 + (j as u64 ^ k) % 200_000));
                 }
             })
-        },
-    );
-    for g in ["1h", "15m"] {
-        let (h, cfg, day) = trained(g);
-        let cal = cfg.calendar("CZ").expect("built-in").clone();
-        let granularity = cfg
-            .flow_config(&FlowId::new("CZ", "G", FlowKind::Input, "A").expect("id"))
-            .0
-            .granularity;
-        let grid = DayTicks::new(cal.tz(), day, granularity);
-        group.bench_function(format!("plan a day of one flow ({g} ticks)"), |b| {
-            b.iter_batched_ref(
-                || h.clone(),
-                |h| h.start_day(grid.clone(), cal.day_kind(day)),
-                BatchSize::SmallInput,
-            )
         });
+        // The first tick of a day also plans the day (the medians of every tick); the day's
+        // tick grid is computed once and shared, as a worker does for all flows of a zone.
+        let (_, cfg, day) = trained("1h", detector);
+        let cal = cfg.calendar("CZ").expect("built-in").clone();
+        let grid = DayTicks::new(cal.tz(), day + 1, flowwatch_core::tick::Granularity::HOUR);
+        let kind = cal.day_kind(day + 1);
+        group.bench_function(
+            format!("first tick of a new day of 100k flows (plan + evaluate, 1h){mode}"),
+            |b| {
+                b.iter(|| {
+                    for (j, h) in flows.iter_mut().enumerate() {
+                        h.start_day(grid.clone(), kind);
+                        black_box(h.evaluate(0, 900_000 + j as u64 % 200_000));
+                    }
+                })
+            },
+        );
+        drop(flows);
+        for g in ["1h", "15m"] {
+            let (h, cfg, day) = trained(g, detector);
+            let cal = cfg.calendar("CZ").expect("built-in").clone();
+            let granularity = cfg
+                .flow_config(&FlowId::new("CZ", "G", FlowKind::Input, "A").expect("id"))
+                .0
+                .granularity;
+            let grid = DayTicks::new(cal.tz(), day, granularity);
+            group.bench_function(format!("plan a day of one flow ({g} ticks){mode}"), |b| {
+                b.iter_batched_ref(
+                    || h.clone(),
+                    |h| h.start_day(grid.clone(), cal.day_kind(day)),
+                    BatchSize::SmallInput,
+                )
+            });
+        }
     }
     group.finish();
 }

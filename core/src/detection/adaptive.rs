@@ -214,8 +214,9 @@ pub fn plan_day(
         .map(|k| history[k / n][k % n] < params.hard_alarm_level * expected_raw[k % n])
         .collect();
     let low = |d: usize, i: usize| low[d * n + i];
-    // Log ratio of each kept history value to its tick's median; NaN where none.
-    let mut logs = vec![f64::NAN; days * n];
+    // Ratio of each kept history value to its tick's median (at least `RATIO_FLOOR`); NaN where
+    // none. Logarithms are taken of the few order statistics only: ln is monotonic.
+    let mut ratios = vec![f64::NAN; days * n];
     let mut kept = Vec::with_capacity(days);
     let mut values = Vec::with_capacity(days);
     for i in 0..n {
@@ -239,7 +240,7 @@ pub fn plan_day(
         expected_raw[i] = m;
         if m > 0.0 {
             for &d in &kept {
-                logs[d * n + i] = (history[d][i] / m).max(RATIO_FLOOR).ln();
+                ratios[d * n + i] = (history[d][i] / m).max(RATIO_FLOOR);
             }
         }
     }
@@ -259,7 +260,7 @@ pub fn plan_day(
         let near = i.saturating_sub(NEIGHBOURS)..(i + NEIGHBOURS + 1).min(n);
         for d in 0..days {
             pool.extend(
-                logs[d * n..(d + 1) * n][near.clone()]
+                ratios[d * n..(d + 1) * n][near.clone()]
                     .iter()
                     .filter(|v| !v.is_nan()),
             );
@@ -274,26 +275,27 @@ pub fn plan_day(
     }
 }
 
-/// The median of `|v|` (reorders `values` and makes them absolute).
+/// The median of `|ln r|` of the ratios `values` (reorders them and turns each into
+/// `max(r, 1 / r)`, whose logarithm is `|ln r|`).
 fn median_abs(values: &mut [f64]) -> f64 {
     for v in values.iter_mut() {
-        *v = v.abs();
+        *v = v.max(1.0 / *v);
     }
     let (n, k) = (values.len(), values.len() / 2);
     let (below, mid, _) = values.select_nth_unstable_by(k, f64::total_cmp);
-    let upper = *mid;
+    let upper = mid.ln();
     if n % 2 == 1 {
         upper
     } else {
-        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        let lower = below.iter().copied().fold(f64::NEG_INFINITY, f64::max).ln();
         (lower + upper) / 2.0
     }
 }
 
 /// The spread the lowest log ratios imply: the `k`-th lowest (one value in twelve may be an
 /// unmarked anomaly, so `k = 1 + n / 12`) over where the `k`-th lowest of `n` normal values
-/// lies (Blom's plotting position). Reorders `values`; 0 when the `k`-th lowest is not low or
-/// there are too few values to tell a tail.
+/// lies (Blom's plotting position). `values` are ratios, reordered; 0 when the `k`-th lowest is
+/// not low or there are too few values to tell a tail.
 fn lower_tail(values: &mut [f64]) -> f64 {
     let n = values.len();
     if n < 4 {
@@ -301,7 +303,7 @@ fn lower_tail(values: &mut [f64]) -> f64 {
     }
     let k = 1 + n / 12;
     let (_, low, _) = values.select_nth_unstable_by(k - 1, f64::total_cmp);
-    let low = *low;
+    let low = low.ln();
     let z = normal_quantile_low((k as f64 - 0.375) / (n as f64 + 0.25));
     if low < 0.0 { low / z } else { 0.0 }
 }
