@@ -489,10 +489,16 @@ proptest! {
 
 #[test]
 fn history_memory_stays_small() {
+    for detector in ["seed", "adaptive"] {
+        history_memory_stays_small_with(detector);
+    }
+}
+
+fn history_memory_stays_small_with(detector: &str) {
     // 15-minute ticks, 56-day lookback, every weekday independent (the most profiles).
-    let cfg = Config::from_json(
-        r#"{"defaults":{"granularity":"15m","independentDays":[0,1,2,3,4,5,6]}}"#,
-    )
+    let cfg = Config::from_json(&format!(
+        r#"{{"defaults":{{"granularity":"15m","independentDays":[0,1,2,3,4,5,6],"detector":"{detector}"}}}}"#
+    ))
     .unwrap();
     let flow = FlowId::new("CZ", "G", FlowKind::Input, "A").unwrap();
     let (c, _) = cfg.flow_config(&flow);
@@ -513,5 +519,9 @@ fn history_memory_stays_small() {
         DayTicks::new(cal.tz(), start + 120, c.granularity),
         cal.day_kind(start + 120),
     );
-    assert!(h.heap_bytes() <= 32 * 1024, "{} bytes", h.heap_bytes());
+    assert!(
+        h.heap_bytes() <= 32 * 1024,
+        "{detector}: {} bytes",
+        h.heap_bytes()
+    );
 }
