@@ -16,7 +16,7 @@ use flowwatch_core::FlowId;
 use flowwatch_core::record::Batch;
 use flowwatch_core::time::{Instant, date_of};
 use flowwatch_gateway::Gateway;
-use flowwatch_generator::{Dataset, DayTraffic, Spec};
+use flowwatch_generator::{Dataset, DayTraffic, Realism, Spec};
 use flowwatch_storage::{FlowBuckets, FlowEntry, Store};
 use tokio::task::JoinHandle;
 
@@ -42,6 +42,7 @@ pub fn dataset(flows: usize, today: NaiveDate) -> Arc<Dataset> {
         min_batch_minutes: 15,
         unusual_zones: false,
         outages_per_flow_month: 0.2,
+        realism: Realism::default(),
     }))
 }
 

@@ -16,7 +16,7 @@ use flowwatch_core::config::Config;
 use flowwatch_core::record::{Record, parse_csv_line};
 use flowwatch_core::time::{Instant, epoch_day, local_midnight, utc_string};
 use flowwatch_generator::rng::Rng;
-use flowwatch_generator::{Dataset, Spec};
+use flowwatch_generator::{Dataset, Realism, Spec};
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Store, TickStore};
 use flowwatch_worker::actors::flow_supervisor::{
@@ -49,6 +49,7 @@ impl Data {
             min_batch_minutes: 0,
             unusual_zones: true,
             outages_per_flow_month: 2.0,
+            realism: Realism::default(),
         };
         let data = Dataset::generate(&spec);
         let mut csv = Vec::new();

@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use chrono::NaiveDate;
-use flowwatch_generator::{Dataset, Spec};
+use flowwatch_generator::{Dataset, Realism, Spec};
 
 type Row = Vec<String>;
 
@@ -70,6 +70,7 @@ fn replay_agrees_with_the_independent_reference() {
         min_batch_minutes: 0,
         unusual_zones: true,
         outages_per_flow_month: 0.7,
+        realism: Realism::realistic(),
     };
     let data = Dataset::generate(&spec);
     let traffic = dir.path().join("traffic.csv");

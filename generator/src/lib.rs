@@ -17,6 +17,7 @@
 //! - [`rng`]: the small seeded random number generator it uses (one stream per flow and day).
 //! - `tests.rs`: its tests.
 
+pub mod realism;
 pub mod rng;
 
 use std::io::{self, Write};
@@ -34,7 +35,10 @@ use flowwatch_core::{FlowId, FlowKind};
 use serde::Serialize;
 use serde_json::{Value, json};
 
+use crate::realism::Traits;
 use crate::rng::Rng;
+
+pub use crate::realism::{FlowShape, Realism};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -55,6 +59,8 @@ pub struct Spec {
     pub unusual_zones: bool,
     /// Injected outages per flow and 30 days.
     pub outages_per_flow_month: f64,
+    /// Shapes of real traffic to add (none by default).
+    pub realism: Realism,
 }
 
 impl Default for Spec {
@@ -68,6 +74,7 @@ impl Default for Spec {
             min_batch_minutes: 0,
             unusual_zones: false,
             outages_per_flow_month: 0.5,
+            realism: Realism::default(),
         }
     }
 }
@@ -179,6 +186,8 @@ pub enum OutageKind {
     NightStop,
     /// Traffic declines linearly to 20 % over the outage.
     SlowDecline,
+    /// Traffic at 35 % for three to ten days ([`Realism::long_drops_per_flow_month`]).
+    LongDrop,
     /// Traffic moves to another input of the same country and LoB (`to`): a switch re-routed
     /// to another mediation input. The flow stops; the other carries both.
     MovedTraffic,
@@ -223,6 +232,7 @@ impl Outage {
             OutageKind::Stop | OutageKind::MovedTraffic | OutageKind::ForwardStop => 0.0,
             OutageKind::PartialDrop => 0.3,
             OutageKind::ModerateDrop => 0.6,
+            OutageKind::LongDrop => 0.35,
             OutageKind::NightStop if hour < 6.0 => 0.0,
             OutageKind::NightStop => 1.0,
             OutageKind::SlowDecline => {
@@ -230,6 +240,22 @@ impl Outage {
             }
         }
     }
+}
+
+/// A day on which every flow of a country is low, listed in no calendar: not an outage.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UnlistedDay {
+    /// The country.
+    pub country: String,
+    /// Its local date.
+    pub date: String,
+    /// RFC 3339 start (local midnight).
+    pub start: String,
+    /// RFC 3339 end.
+    pub end: String,
+    /// The factor of every flow's traffic.
+    pub factor: f64,
 }
 
 /// A generated flow.
@@ -243,6 +269,8 @@ struct Flow {
     trend: f64,
     batch_seconds: i64,
     phase: i64,
+    /// Its shape under [`Spec::realism`] (a forward's are its input's).
+    traits: Traits,
 }
 
 /// One record and when it arrives.
@@ -261,6 +289,8 @@ struct Country {
     calendar: CountryCalendar,
     holidays: Vec<String>,
     lazy_days: Vec<String>,
+    /// Unlisted holiday-like days and their factors, in order.
+    unlisted: Vec<(EpochDay, f64)>,
 }
 
 /// Flows generated together by [`Dataset::write_csv`].
@@ -313,8 +343,17 @@ impl Dataset {
                     calendar: CountryCalendar::new(tz, [], []),
                     holidays: vec![],
                     lazy_days: vec![],
+                    unlisted: vec![],
                 });
             }
+        }
+        for (ci, c) in countries.iter_mut().enumerate() {
+            // Work days that are neither holidays, lazy days nor Christmas.
+            let listed = |d| {
+                let k = c.calendar.day_kind(d);
+                k.holiday || k.lazy || k.weekday_class >= 5 || christmas(d)
+            };
+            c.unlisted = realism::unlisted_days(&spec.realism, spec.seed, ci, first..last, listed);
         }
         let mut flows: Vec<Flow> = Vec::new();
         let mut serial = 0usize;
@@ -350,7 +389,9 @@ impl Dataset {
                     .unwrap_or(*rng.pick(lob.batch_minutes))
                     .max(spec.min_batch_minutes);
                 let batch_seconds = if lob.daily { 86_400 } else { batch as i64 * 60 };
+                let traits = Traits::draw(&spec.realism, spec.seed, flows.len(), lob.daily);
                 let input = Flow {
+                    traits,
                     id: FlowId::new(country.code, lob.name, FlowKind::Input, &input_name)
                         .expect("valid id"),
                     country: ci,
@@ -375,6 +416,7 @@ impl Dataset {
                     let target = ["FOX", "BILL", "FRAUD", "DWH"][k % 4];
                     let name = format!("{input_name}:{}-{target}", country.code);
                     flows.push(Flow {
+                        traits,
                         id: FlowId::new(country.code, lob.name, FlowKind::Forward, &name)
                             .expect("valid id"),
                         country: ci,
@@ -421,6 +463,35 @@ impl Dataset {
     /// How many flows.
     pub fn flow_count(&self) -> usize {
         self.flows.len()
+    }
+
+    /// Every flow and the shape of its traffic (a forward's is its input's).
+    pub fn flow_shapes(&self) -> impl Iterator<Item = (&FlowId, FlowShape)> {
+        self.flows.iter().map(|f| (&f.id, f.traits.shape))
+    }
+
+    /// The low days no calendar lists, by country: December 24–26 (at 60 %) and the
+    /// unlisted holiday-like days of [`Realism::unlisted_days_per_month`].
+    pub fn unlisted_days(&self) -> Vec<UnlistedDay> {
+        self.countries
+            .iter()
+            .flat_map(|c| {
+                let mut days: Vec<(EpochDay, f64)> = self
+                    .day_range()
+                    .filter(|&d| christmas(d))
+                    .map(|d| (d, 0.6))
+                    .chain(c.unlisted.iter().copied())
+                    .collect();
+                days.sort_by_key(|&(d, _)| d);
+                days.into_iter().map(|(day, factor)| UnlistedDay {
+                    country: c.code.to_string(),
+                    date: flowwatch_core::time::date_of(day).to_string(),
+                    start: utc_string(local_midnight(c.tz, day)),
+                    end: utc_string(local_midnight(c.tz, day + 1)),
+                    factor,
+                })
+            })
+            .collect()
     }
 
     /// The local days of the data set (each flow's in its own country's zone).
@@ -572,6 +643,7 @@ impl Dataset {
             match flow.input {
                 None => {
                     input_files.clear();
+                    let level = realism::day_level(&self.spec.realism, self.spec.seed, fi, day);
                     let mut t = start + flow.phase;
                     while t < end {
                         let jitter = if lob.daily {
@@ -580,7 +652,12 @@ impl Dataset {
                             (rng.range(-0.1, 0.1) * flow.batch_seconds as f64) as Instant
                         };
                         let noise = (1.0 + 0.06 * rng.noise()).max(0.0);
-                        let at = (t + jitter).clamp(start, end - 1);
+                        let mut at = t + jitter;
+                        if flow.traits.shape == FlowShape::Late && rng.chance(0.15) {
+                            // Held back one or two periods, stamped when sent.
+                            at += flow.batch_seconds * (1 + rng.below(2)) as Instant;
+                        }
+                        let at = at.clamp(start, end - 1);
                         let (hour, _) = local_hour(country.tz, at);
                         let mut bytes = if lob.daily {
                             lob.bytes_per_hour * 24.0 * self.day_factor(country, lob, day)
@@ -588,7 +665,16 @@ impl Dataset {
                             self.rate(country, lob, hour, day) * flow.batch_seconds as f64 / 3600.0
                         };
                         bytes *= flow.scale * (1.0 + flow.trend * (day - first) as f64 / 365.0);
-                        bytes *= noise * factor(at, hour);
+                        bytes *= level * noise * factor(at, hour);
+                        if flow.traits.shape == FlowShape::Noisy {
+                            // A Poisson count of calls, from its own stream (the draws it
+                            // takes depend on the count).
+                            let per_call =
+                                lob.bytes_per_hour * flow.scale / flow.traits.peak_calls_per_hour;
+                            let mut calls = Rng::keyed(rng.next_u64(), 0);
+                            bytes =
+                                realism::poisson(&mut calls, bytes / per_call) as f64 * per_call;
+                        }
                         input_files.push((at, bytes));
                         emit(&mut rng, at, bytes);
                         t += flow.batch_seconds;
@@ -623,9 +709,11 @@ impl Dataset {
         if kind.lazy_factor_applies() {
             f *= 0.7;
         }
-        let date = flowwatch_core::time::date_of(day);
-        if date.month() == 12 && (24..=26).contains(&date.day()) {
+        if christmas(day) {
             f *= 0.6;
+        }
+        if let Ok(i) = country.unlisted.binary_search_by_key(&day, |&(d, _)| d) {
+            f *= country.unlisted[i].1;
         }
         f
     }
@@ -643,6 +731,12 @@ impl Dataset {
         let diurnal = lob.night + (1.0 - lob.night) * bump;
         lob.bytes_per_hour * diurnal * self.day_factor(country, lob, day)
     }
+}
+
+/// December 24–26: low everywhere, listed nowhere.
+fn christmas(day: EpochDay) -> bool {
+    let date = flowwatch_core::time::date_of(day);
+    date.month() == 12 && (24..=26).contains(&date.day())
 }
 
 fn local_hour(tz: Tz, t: Instant) -> (f64, EpochDay) {
@@ -727,6 +821,7 @@ fn national_country(code: &'static str, from_year: i32, to_year: i32) -> Country
         calendar,
         holidays: holidays.iter().map(|d| d.to_string()).collect(),
         lazy_days: lazy.iter().map(|d| d.to_string()).collect(),
+        unlisted: Vec::new(),
     }
 }
 
@@ -795,6 +890,30 @@ fn plan_outages(spec: &Spec, countries: &[Country], flows: &[Flow], rng: &mut Rn
                 end_t: end,
                 gain: to.map_or(1.0, |to| 1.0 + flow.scale / to.scale),
             });
+        }
+        // Long drops, from their own stream: the plain data set's outages stay what they were.
+        let per_month = spec.realism.long_drops_per_flow_month;
+        if per_month > 0.0 && flow.input.is_none() && !LOBS[flow.lob].daily {
+            let mut rng = Rng::keyed(spec.seed ^ 0x10D, fi as u64);
+            let expected = per_month * spec.days as f64 / 30.0;
+            let count = expected.floor() as usize + usize::from(rng.chance(expected.fract()));
+            for _ in 0..count {
+                let day = epoch_day(spec.start)
+                    + warm_up as EpochDay
+                    + rng.below(span as usize - 1) as EpochDay;
+                let start = local_midnight(tz, day) + (rng.unit() * 86_400.0) as i64;
+                let end = start + (rng.range(3.0, 10.0) * 86_400.0) as i64;
+                outages.push(Outage {
+                    flow: flow.id.clone(),
+                    start: utc_string(start),
+                    end: utc_string(end),
+                    kind: OutageKind::LongDrop,
+                    to: None,
+                    start_t: start,
+                    end_t: end,
+                    gain: 1.0,
+                });
+            }
         }
     }
     outages

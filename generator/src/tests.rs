@@ -318,6 +318,7 @@ fn labels_say_what_happened_to_the_traffic() {
                 OutageKind::Stop | OutageKind::MovedTraffic | OutageKind::ForwardStop => 0.0,
                 OutageKind::PartialDrop => 0.3,
                 OutageKind::ModerateDrop => 0.6,
+                OutageKind::LongDrop => 0.35,
                 OutageKind::NightStop if hour < 6.0 => 0.0,
                 OutageKind::NightStop => 1.0,
                 OutageKind::SlowDecline => {
@@ -357,4 +358,116 @@ fn labels_say_what_happened_to_the_traffic() {
         inputs_untouched > 0,
         "forwards stopped while their inputs carried on"
     );
+}
+
+/// The realistic shapes are in the traffic, and switching them on changes no other draw: the
+/// plain data set's outages stay, long drops come on top.
+#[test]
+fn realistic_shapes_show_in_the_traffic_and_change_nothing_else() {
+    let plain = Spec {
+        days: 63,
+        flows: 160,
+        ..Spec::default()
+    };
+    let real = Spec {
+        realism: Realism::realistic(),
+        ..plain.clone()
+    };
+    let (a, mut b) = (Dataset::generate(&plain), Dataset::generate(&real));
+    let key = |o: &Outage| (o.flow.clone(), o.start.clone(), o.end.clone(), o.kind);
+    let kept: Vec<_> = (b.outages.iter())
+        .filter(|o| o.kind != OutageKind::LongDrop)
+        .map(key)
+        .collect();
+    assert_eq!(a.outages.iter().map(key).collect::<Vec<_>>(), kept);
+    assert!(b.outages.iter().any(|o| o.kind == OutageKind::LongDrop));
+    let shapes: Vec<FlowShape> = b.flow_shapes().map(|(_, s)| s).collect();
+    for s in [
+        FlowShape::Steady,
+        FlowShape::Noisy,
+        FlowShape::Late,
+        FlowShape::Daily,
+    ] {
+        assert!(shapes.contains(&s), "{s:?} in {shapes:?}");
+    }
+    // From here on the traffic without outages.
+    b.outages.clear();
+    b.by_flow.iter_mut().for_each(Vec::clear);
+    let inputs: Vec<usize> = (0..b.flows.len())
+        .filter(|&f| b.flows[f].input.is_none())
+        .collect();
+    // Per input: its files' times, and its bytes per local day and hour.
+    let mut times: Vec<Vec<Instant>> = vec![Vec::new(); b.flows.len()];
+    let mut hourly: std::collections::HashMap<(usize, EpochDay, u32), f64> = Default::default();
+    let mut daily: std::collections::HashMap<(usize, EpochDay), f64> = Default::default();
+    for day in b.day_range() {
+        for r in b.day_arrivals(day) {
+            let fi = r.flow as usize;
+            let tz = b.countries[b.flows[fi].country].tz;
+            let (hour, local) = local_hour(tz, r.time);
+            *daily.entry((b.flows[fi].country, local)).or_default() += r.bytes as f64;
+            if b.flows[fi].input.is_none() {
+                times[fi].push(r.time);
+                *hourly.entry((fi, local, hour as u32)).or_default() += r.bytes as f64;
+            }
+        }
+    }
+    // Noisy inputs vary more from one week to the next, hour by hour, than steady ones.
+    let variation = |shape: FlowShape| -> f64 {
+        let mut logs = Vec::new();
+        for &fi in inputs.iter().filter(|&&f| b.flows[f].traits.shape == shape) {
+            for day in b.day_range().skip(7) {
+                for hour in 9..18 {
+                    let now = hourly.get(&(fi, day, hour));
+                    let before = hourly.get(&(fi, day - 7, hour));
+                    if let (Some(n), Some(w)) = (now, before) {
+                        logs.push((n / w).ln().abs());
+                    }
+                }
+            }
+        }
+        logs.sort_by(f64::total_cmp);
+        logs[logs.len() / 2]
+    };
+    let (noisy, steady) = (variation(FlowShape::Noisy), variation(FlowShape::Steady));
+    assert!(noisy > 1.5 * steady, "noisy {noisy} vs steady {steady}");
+    // Late inputs leave holes of two periods where a file was held back; others never do.
+    let holes = |shape: FlowShape| -> f64 {
+        let (mut holes, mut gaps) = (0, 0);
+        for &fi in inputs.iter().filter(|&&f| b.flows[f].traits.shape == shape) {
+            let period = b.flows[fi].batch_seconds as f64;
+            let mut t = times[fi].clone();
+            t.sort_unstable();
+            for w in t.windows(2) {
+                gaps += 1;
+                holes += usize::from((w[1] - w[0]) as f64 >= 1.7 * period);
+            }
+        }
+        holes as f64 / gaps as f64
+    };
+    assert!(holes(FlowShape::Late) > 0.05, "{}", holes(FlowShape::Late));
+    assert!(
+        holes(FlowShape::Steady) < 0.001,
+        "{}",
+        holes(FlowShape::Steady)
+    );
+    // On an unlisted day a whole country is at its factor of the same weekday a week before.
+    let unlisted: Vec<(usize, EpochDay, f64)> = (b.countries.iter().enumerate())
+        .flat_map(|(ci, c)| c.unlisted.iter().map(move |&(d, f)| (ci, d, f)))
+        .filter(|&(_, d, _)| b.day_range().contains(&(d - 7)))
+        .collect();
+    assert!(!unlisted.is_empty(), "some unlisted days in two months");
+    for (ci, day, factor) in unlisted {
+        let c = &b.countries[ci];
+        let k = c.calendar.day_kind(day - 7);
+        if k.holiday || k.lazy || c.unlisted.iter().any(|&(d, _)| d == day - 7) {
+            continue;
+        }
+        let ratio = daily[&(ci, day)] / daily[&(ci, day - 7)];
+        assert!(
+            (ratio / factor - 1.0).abs() < 0.15,
+            "{} on day {day}: {ratio} vs {factor}",
+            c.code
+        );
+    }
 }

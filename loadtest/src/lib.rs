@@ -11,10 +11,13 @@
 //! - [`api`]: the read API under load (a flow's 28 days of ticks, the dashboard, many clients).
 //! - [`score`]: the detection scorer: event recall, detection delay and false alarms per
 //!   flow-month of a tick CSV or a running flowwatch, against the labels of `flowwatch_generator`.
+//! - [`quality`]: the detection quality report: several seeds of realistic generated data,
+//!   seed vs adaptive detector, scored side by side.
 //! - [`svg`]: small hand-written SVG charts (bars, lines) for the reports.
 
 pub mod api;
 pub mod cluster;
 pub mod drive;
+pub mod quality;
 pub mod score;
 pub mod svg;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 use flowwatch_core::time::parse_rfc3339;
-use flowwatch_generator::{Dataset, Spec};
+use flowwatch_generator::{Dataset, Realism, Spec};
 use flowwatch_loadtest::drive::{self, IngestLoad};
 
 /// The allocator of the `flowwatch` binary, so the in-process worker measures as it runs.
@@ -50,9 +50,34 @@ enum Command {
         /// Injected outages per flow and 30 days.
         #[arg(long, default_value_t = 0.5)]
         outages_per_flow_month: f64,
-        /// Output directory: traffic.csv, config.json, outages.json.
+        /// Adds the shapes of real traffic: noisy small flows, late files, unlisted
+        /// holiday-like days, day-to-day level, long drops.
+        #[arg(long)]
+        realistic: bool,
+        /// Output directory: traffic.csv, config.json, outages.json, unlisted-days.json.
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Detection quality: realistic data sets of several seeds, each replayed under the seed
+    /// and the adaptive detector and scored against its labels, side by side.
+    Quality {
+        /// Generator seeds, one data set each.
+        #[arg(long, value_delimiter = ',', default_value = "7,8,9")]
+        seeds: Vec<u64>,
+        /// Flows of each data set.
+        #[arg(long, default_value_t = 200)]
+        flows: usize,
+        /// Days of each data set.
+        #[arg(long, default_value_t = 120)]
+        days: u32,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2016-09-01")]
+        start: NaiveDate,
+        /// Days of history before the scored ones.
+        #[arg(long, default_value_t = 30)]
+        warm_up_days: u32,
+        #[command(flatten)]
+        out: Out,
     },
     /// Ingests synthetic records over HTTP as fast as a running flowwatch takes them.
     IngestHttp {
@@ -253,9 +278,13 @@ impl Out {
 
     /// As [`Out::write`], `notes` (Markdown) after the summary.
     fn write_with_notes(&self, result: &serde_json::Value, notes: &str) -> Result<()> {
+        self.write_markdown(result, summary(result) + notes)
+    }
+
+    /// The result as JSON and `markdown` as its summary.
+    fn write_markdown(&self, result: &serde_json::Value, summary: String) -> Result<()> {
         let text = serde_json::to_string_pretty(result)?;
         println!("{text}");
-        let summary = summary(result) + notes;
         eprint!("{summary}");
         if let Some(path) = &self.out {
             std::fs::write(path, format!("{text}\n"))
@@ -373,6 +402,33 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
+        Command::Quality {
+            seeds,
+            flows,
+            days,
+            start,
+            warm_up_days,
+            out,
+        } => {
+            use flowwatch_loadtest::quality;
+            if warm_up_days >= days {
+                anyhow::bail!(
+                    "--warm-up-days {warm_up_days} leaves none of --days {days} to score"
+                );
+            }
+            let q = quality::Quality {
+                seeds,
+                flows,
+                days,
+                start,
+                warm_up_days,
+            };
+            let scores = quality::run(&q)?;
+            out.write_markdown(
+                &quality::to_json(&q, &scores),
+                quality::markdown(&q, &scores),
+            )
+        }
         Command::Cluster { load, out } => {
             out.write(&runtime()?.block_on(flowwatch_loadtest::cluster::cluster(load))?)
         }
@@ -388,6 +444,7 @@ fn main() -> Result<()> {
             min_batch_minutes,
             unusual_zones,
             outages_per_flow_month,
+            realistic,
             out,
         } => {
             let spec = Spec {
@@ -399,6 +456,11 @@ fn main() -> Result<()> {
                 min_batch_minutes,
                 unusual_zones,
                 outages_per_flow_month,
+                realism: if realistic {
+                    Realism::realistic()
+                } else {
+                    Realism::default()
+                },
             };
             let data = Dataset::generate(&spec);
             std::fs::create_dir_all(&out)
@@ -411,6 +473,10 @@ fn main() -> Result<()> {
             std::fs::write(
                 out.join("outages.json"),
                 serde_json::to_string_pretty(data.outages())?,
+            )?;
+            std::fs::write(
+                out.join("unlisted-days.json"),
+                serde_json::to_string_pretty(&data.unlisted_days())?,
             )?;
             eprintln!(
                 "wrote {} records of {} flows ({} outages) to {}",

@@ -41,10 +41,10 @@ use flowwatch_core::{FlowId, FlowKind};
 use serde::Deserialize;
 
 mod api;
-mod report;
+pub(crate) mod report;
 
 pub use api::score_api;
-pub use report::{KindFigures, Report, pretty_duration};
+pub use report::{GroupFigures, KindFigures, Report, pretty_duration};
 
 /// One labelled outage.
 #[derive(Debug, Clone, PartialEq)]
@@ -115,8 +115,8 @@ pub struct Tick {
 #[derive(Debug, Default, Clone, Copy)]
 struct Outcome {
     evaluated: bool,
-    /// Delay to the first overlapping `OUTAGE` tick's end.
-    detected: Option<i64>,
+    /// Delay to the first overlapping `OUTAGE` tick's end, and that tick's length.
+    detected: Option<(i64, i64)>,
     /// Delay to the first overlapping `WARNING` or `OUTAGE` tick's end.
     warned: Option<i64>,
 }
@@ -139,6 +139,10 @@ struct Current {
     /// First tick start, last tick start, last tick end.
     span: Option<(Instant, Instant, Instant)>,
     episode: Option<Episode>,
+    /// Its group ([`Scorer::with_groups`]).
+    group: Option<String>,
+    /// Its country's context days ([`Scorer::with_context_days`]).
+    context: Vec<(Instant, Instant)>,
 }
 
 /// Scores ticks against labels, one flow at a time: [`Scorer::begin_flow`], then the flow's
@@ -155,6 +159,10 @@ pub struct Scorer {
     outage_ticks: u64,
     false_alarms: u64,
     flow_seconds: i64,
+    groups: HashMap<FlowId, String>,
+    by_group: BTreeMap<String, GroupFigures>,
+    context_days: HashMap<String, Vec<(Instant, Instant)>>,
+    false_on_context_days: u64,
 }
 
 impl Scorer {
@@ -175,7 +183,25 @@ impl Scorer {
             outage_ticks: 0,
             false_alarms: 0,
             flow_seconds: 0,
+            groups: HashMap::new(),
+            by_group: BTreeMap::new(),
+            context_days: HashMap::new(),
+            false_on_context_days: 0,
         }
+    }
+
+    /// Also counts false alarms and flow-months per group of flows (e.g. the shape of their
+    /// traffic); flows not in `groups` are in no group.
+    pub fn with_groups(mut self, groups: HashMap<FlowId, String>) -> Scorer {
+        self.groups = groups;
+        self
+    }
+
+    /// Also counts the false alarms that overlap a context day of their flow's country
+    /// (`[start, end)` by country code: days known to be unusual, such as unlisted holidays).
+    pub fn with_context_days(mut self, days: HashMap<String, Vec<(Instant, Instant)>>) -> Scorer {
+        self.context_days = days;
+        self
     }
 
     /// The flow whose ticks come next; ends the previous one. A flow may come only once.
@@ -197,6 +223,12 @@ impl Scorer {
             .map(|&i| (self.labels[i].start, self.labels[i].end))
             .collect();
         self.current = Some(Current {
+            group: self.groups.get(&flow).cloned(),
+            context: self
+                .context_days
+                .get(&flow.country)
+                .cloned()
+                .unwrap_or_default(),
             flow,
             own,
             windows,
@@ -234,7 +266,7 @@ impl Scorer {
             let delay = t.end - l.start;
             o.evaluated |= t.status != Status::NotAvailable;
             if t.status == Status::Outage {
-                o.detected.get_or_insert(delay);
+                o.detected.get_or_insert((delay, t.end - t.start));
             }
             if matches!(t.status, Status::Outage | Status::Warning) {
                 o.warned.get_or_insert(delay);
@@ -250,22 +282,42 @@ impl Scorer {
             e.end = t.end;
             e.longest_tick = e.longest_tick.max(t.end - t.start);
         } else if let Some(e) = c.episode.take() {
-            self.false_alarms += u64::from(unexplained(&c.windows, e));
+            self.close(e);
         }
         Ok(())
     }
 
+    /// Counts the current flow's episode `e` if no label explains it.
+    fn close(&mut self, e: Episode) {
+        let Some(c) = self.current.as_ref() else {
+            return;
+        };
+        if !unexplained(&c.windows, e) {
+            return;
+        }
+        self.false_alarms += 1;
+        if let Some(g) = &c.group {
+            self.by_group.entry(g.clone()).or_default().false_alarms += 1;
+        }
+        if c.context.iter().any(|&(s, end)| e.start < end && e.end > s) {
+            self.false_on_context_days += 1;
+        }
+    }
+
     /// Ends the current flow: closes its episode and counts its span.
     fn end_flow(&mut self) {
+        if let Some(e) = self.current.as_mut().and_then(|c| c.episode.take()) {
+            self.close(e);
+        }
         let Some(c) = self.current.take() else {
             return;
         };
-        if let Some(e) = c.episode {
-            self.false_alarms += u64::from(unexplained(&c.windows, e));
-        }
         if let Some((first, _, end)) = c.span {
             self.flows += 1;
             self.flow_seconds += end - first;
+            if let Some(g) = c.group {
+                self.by_group.entry(g).or_default().flow_seconds += end - first;
+            }
         }
     }
 
@@ -283,6 +335,9 @@ impl Scorer {
             flows: self.flows,
             ticks: self.ticks,
             outage_ticks: self.outage_ticks,
+            by_group: std::mem::take(&mut self.by_group),
+            false_on_context_days: self.false_on_context_days,
+            detections: self.outcomes.iter().map(|o| o.detected).collect(),
         };
         for (l, o) in self.labels.iter().zip(&self.outcomes) {
             let k = r.by_kind.entry(l.kind.clone()).or_default();
@@ -292,7 +347,7 @@ impl Scorer {
             }
             r.evaluated += 1;
             k.evaluated += 1;
-            if let Some(d) = o.detected {
+            if let Some((d, _)) = o.detected {
                 r.delays.push(d);
                 k.delays.push(d);
             }

@@ -33,6 +33,25 @@ pub struct KindFigures {
     pub delays: Vec<i64>,
 }
 
+/// The false alarms of a group of flows ([`crate::score::Scorer::with_groups`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct GroupFigures {
+    /// Σ over its flows of (last tick end − first tick start), seconds.
+    pub flow_seconds: i64,
+    /// Its false alarms.
+    pub false_alarms: u64,
+}
+
+impl GroupFigures {
+    /// False alarms per flow-month, `None` without ticks.
+    pub fn per_flow_month(&self) -> Option<f64> {
+        ratio(
+            self.false_alarms as f64,
+            self.flow_seconds as f64 / MONTH as f64,
+        )
+    }
+}
+
 /// The result of a scoring.
 #[derive(Debug, Default, Clone)]
 pub struct Report {
@@ -56,15 +75,22 @@ pub struct Report {
     pub ticks: u64,
     /// Of them, `OUTAGE`.
     pub outage_ticks: u64,
+    /// False alarms and flow-months per group of flows.
+    pub by_group: BTreeMap<String, GroupFigures>,
+    /// False alarms that overlap a context day of their country.
+    pub false_on_context_days: u64,
+    /// Per label, in the labels' order: the detection delay and the length of the tick that
+    /// detected it, if detected (evaluated or not).
+    pub detections: Vec<Option<(i64, i64)>>,
 }
 
 /// `part / whole`, `None` when `whole` is 0.
-fn ratio(part: f64, whole: f64) -> Option<f64> {
+pub(crate) fn ratio(part: f64, whole: f64) -> Option<f64> {
     (whole > 0.0).then(|| part / whole)
 }
 
 /// The nearest-rank `q`-quantile of ascending `sorted`.
-fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
+pub(crate) fn quantile(sorted: &[i64], q: f64) -> Option<i64> {
     let n = sorted.len();
     let i = ((n as f64 * q).ceil() as usize).clamp(1, n.max(1)) - 1;
     sorted.get(i).copied()
@@ -148,6 +174,18 @@ impl Report {
             .into_iter()
             .map(|(bin, count)| json!({"bin": bin, "count": count}))
             .collect();
+        let by_group: serde_json::Map<String, Value> = self
+            .by_group
+            .iter()
+            .map(|(group, g)| {
+                let figures = json!({
+                    "falseAlarms": g.false_alarms,
+                    "flowMonths": g.flow_seconds as f64 / MONTH as f64,
+                    "perFlowMonth": g.per_flow_month(),
+                });
+                (group.clone(), figures)
+            })
+            .collect();
         let evaluated = self.evaluated as f64;
         json!({
             "scenario": "score",
@@ -164,6 +202,8 @@ impl Report {
             "falseAlarms": self.false_alarms,
             "flowMonths": self.flow_months(),
             "falseAlarmsPerFlowMonth": ratio(self.false_alarms as f64, self.flow_months()),
+            "falseAlarmsByGroup": by_group,
+            "falseAlarmsOnContextDays": self.false_on_context_days,
             "flows": self.flows,
             "ticks": self.ticks,
             "outageTicks": self.outage_ticks,
