@@ -179,16 +179,20 @@ impl Document {
                 })
     }
 
+    /// The LoB `lob` of `country`, the country and LoB added if the document has none.
+    fn lob_entry(&mut self, country: &str, lob: &str) -> &mut LobEntry {
+        self.countries
+            .entry(country.to_owned())
+            .or_default()
+            .lobs
+            .entry(lob.to_owned())
+            .or_default()
+    }
+
     /// The inputs or forwards (as `flow` is) of `flow`'s LoB, the country and LoB added if the
     /// document has none.
     fn flow_entries(&mut self, flow: &FlowId) -> &mut BTreeMap<String, FlowEntry> {
-        let lob = self
-            .countries
-            .entry(flow.country.clone())
-            .or_default()
-            .lobs
-            .entry(flow.lob.clone())
-            .or_default();
+        let lob = self.lob_entry(&flow.country, &flow.lob);
         match flow.kind {
             FlowKind::Input => &mut lob.inputs,
             FlowKind::Forward => &mut lob.forwards,
@@ -461,6 +465,22 @@ impl Config {
         let mut document = self.document.clone();
         let entry = document.flow_entries(flow).entry(flow.name.clone());
         change(&mut entry.or_default().config);
+        Config::new(document)
+    }
+
+    /// This configuration with `change` made to the settings of each LoB of `country` in
+    /// `lobs` (a LoB not in the document is added), validated: a candidate for a backtest,
+    /// never saved by this.
+    pub fn with_lob_settings<'l>(
+        &self,
+        country: &str,
+        lobs: impl IntoIterator<Item = &'l str>,
+        change: impl Fn(&mut FlowSettings),
+    ) -> Result<Config, ConfigError> {
+        let mut document = self.document.clone();
+        for lob in lobs {
+            change(&mut document.lob_entry(country, lob).config);
+        }
         Config::new(document)
     }
 

@@ -152,10 +152,20 @@ pub(crate) fn settings_error(e: ConfigError) -> ApiError {
     document_error(e, settings_path)
 }
 
+/// Candidate settings of a backtest that the document refuses, at the request's
+/// `candidate.<field>`.
+pub(crate) fn candidate_error(e: ConfigError) -> ApiError {
+    document_error(e, |path| format!("candidate{}", config_field(path)))
+}
+
 /// `countries.….config.<field>` as the request's `settings.<field>`.
 fn settings_path(path: &str) -> String {
-    let field = path.rsplit_once(".config").map_or("", |(_, field)| field);
-    format!("settings{field}")
+    format!("settings{}", config_field(path))
+}
+
+/// The `.<field>` of a document path `countries.….config.<field>` (empty for none).
+fn config_field(path: &str) -> &str {
+    path.rsplit_once(".config").map_or("", |(_, field)| field)
 }
 
 /// The version of a `DELETE …?version=N`.

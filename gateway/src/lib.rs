@@ -14,6 +14,8 @@
 //!   that there is none: one process).
 //! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
 //!   and simulation.
+//! - [`backtest`]: `POST /api/v1/backtest`, candidate settings at a country, LoB or flow
+//!   against the configuration in force, over the stored traffic of its flows.
 //! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
 //!   stream of status changes, an ingest stream), served beside the HTTP routes.
 //! - [`ingest`]: taking an ingest body, shared by `POST /api/v1/ingest` and the gRPC `Ingest`.
@@ -29,6 +31,7 @@
 //! records, [`StatusSource`] for status changes and their health; `cli` plugs in the adapters.
 
 pub mod auth;
+pub mod backtest;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -30,7 +30,7 @@ pub type Route = (&'static str, MethodAccess, MethodRouter<Arc<Gateway>>);
 
 /// Every route: its path, the methods it takes and who may call each, and its handlers.
 /// `router` serves exactly these, and a test checks them against the OpenAPI document
-/// (`gateway/openapi.json`). Reads are `Read`, changes `Root`; the simulation only reads.
+/// (`gateway/openapi.json`). Reads are `Read`, changes `Root`; the simulation and the backtest only read.
 pub fn routes() -> Vec<Route> {
     use crate::{auth, config, views};
     use Access::{Public, Read, Root};
@@ -132,6 +132,11 @@ pub fn routes() -> Vec<Route> {
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate",
             &[("POST", Read)],
             post(views::simulate),
+        ),
+        (
+            "/api/v1/backtest",
+            &[("POST", Read)],
+            post(crate::backtest::backtest),
         ),
         (
             "/api/v1/flows/{country}/{lob}/{kind}/{flow}/config",

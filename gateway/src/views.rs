@@ -23,7 +23,9 @@ use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, parse_rfc3339, utc_string,
 };
 use flowwatch_core::{FlowId, FlowKind};
-use flowwatch_storage::{Event, EventQuery, RegistryStore, Scope, StoredTick, TickStore};
+use flowwatch_storage::{
+    Event, EventQuery, FlowEntry, RegistryStore, Scope, StoredTick, TickStore,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -505,18 +507,18 @@ pub(crate) fn flow_of(
     FlowId::new(&country, &lob, kind, &name).map_err(|e| not_found(e.to_string()))
 }
 
-/// The local days `[from, to)` of a flow's country as instants.
-fn local_window(
+/// The local days `[from, to)` of `country` as instants (404 for a country without a zone).
+pub(crate) fn local_window(
     config: &Config,
-    flow: &FlowId,
+    country: &str,
     from: Option<&str>,
     to: Option<&str>,
 ) -> Result<(EpochDay, EpochDay, Instant, Instant), ApiError> {
-    let calendar = config.calendar(&flow.country).ok_or_else(|| {
+    let calendar = config.calendar(country).ok_or_else(|| {
         ApiError::new(
             ErrorKind::NotFound,
             "not_found",
-            unknown_country(&flow.country).to_string(),
+            unknown_country(country).to_string(),
         )
     })?;
     let (from, to) = (day("from", from)?, day("to", to)?);
@@ -534,7 +536,7 @@ async fn replayed(
     g: &Gateway,
     candidate: &Config,
     flow: &FlowId,
-    (from, to): (EpochDay, EpochDay),
+    window: (EpochDay, EpochDay),
 ) -> Result<Vec<FlowTick>, ApiError> {
     let Some(entry) = g.store.flow(flow).await.map_err(ApiError::store)? else {
         return Err(ApiError::new(
@@ -543,43 +545,66 @@ async fn replayed(
             format!("no traffic of flow {flow}"),
         ));
     };
-    let tz = candidate
-        .calendar(&flow.country)
+    let records = history(g, candidate, &entry, window.1).await?;
+    Ok(replay_ticks(
+        candidate,
+        flow,
+        &records,
+        window,
+        g.clock.now(),
+    ))
+}
+
+/// The stored traffic of a flow from its first local day to the local day `to` (excluded),
+/// as (time, bytes): what a replay of it reads.
+pub(crate) async fn history(
+    g: &Gateway,
+    config: &Config,
+    entry: &FlowEntry,
+    to: EpochDay,
+) -> Result<Vec<(Instant, u64)>, ApiError> {
+    let tz = config
+        .calendar(&entry.flow.country)
         .expect("the window was found in this country")
         .tz();
     let first = local_midnight(tz, local_day(tz, entry.first_seen));
     let records = g
         .store
-        .read_buckets(flow, first, local_midnight(tz, to))
+        .read_buckets(&entry.flow, first, local_midnight(tz, to))
         .await
         .map_err(ApiError::store)?;
+    Ok(records.into_iter().map(|b| (b.second, b.bytes)).collect())
+}
+
+/// The ticks of `flow` on the local days `[from, to)` replayed from `records` under
+/// `config` — only those the live evaluation would have decided by `now` (ended, and the
+/// flow's grace after their end passed), as stored ones: a tick still running, or to come,
+/// has no traffic yet and would read as an outage. None for a flow `config` does not evaluate.
+/// All CPU: the detection over every day from the flow's first.
+pub(crate) fn replay_ticks(
+    config: &Config,
+    flow: &FlowId,
+    records: &[(Instant, u64)],
+    (from, to): (EpochDay, EpochDay),
+    now: Instant,
+) -> Vec<FlowTick> {
     let window = Window {
         from: Some(from),
         to: Some(to),
     };
-    // Only the ticks the live evaluation would have decided by now (ended, and the flow's
-    // grace after their end passed), as stored ones: a tick still running, or to come, has no
-    // traffic yet and would read as an outage.
-    let grace =
-        Instant::try_from(candidate.flow_config(flow).0.grace_seconds).unwrap_or(Instant::MAX);
-    let now = g.clock.now();
-    Ok(replay_flow(
-        candidate,
-        flow,
-        records.into_iter().map(|b| (b.second, b.bytes)),
-        window,
-    )
-    .unwrap_or_default()
-    .into_iter()
-    .filter(|(_, end, _)| end.saturating_add(grace) <= now)
-    .map(|(start, end, t)| FlowTick {
-        start,
-        end,
-        actual: t.actual,
-        status: t.status,
-        values: t.values,
-    })
-    .collect())
+    let grace = Instant::try_from(config.flow_config(flow).0.grace_seconds).unwrap_or(Instant::MAX);
+    replay_flow(config, flow, records.iter().copied(), window)
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|(_, end, _)| end.saturating_add(grace) <= now)
+        .map(|(start, end, t)| FlowTick {
+            start,
+            end,
+            actual: t.actual,
+            status: t.status,
+            values: t.values,
+        })
+        .collect()
 }
 
 /// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks?from=&to=[&granularity=]`: the
@@ -610,7 +635,7 @@ pub async fn flow_ticks(
     granularity: Option<&str>,
 ) -> Result<Vec<FlowTick>, ApiError> {
     let config = g.in_force();
-    let (from, to, start, end) = local_window(&config, flow, from, to)?;
+    let (from, to, start, end) = local_window(&config, &flow.country, from, to)?;
     let own = config.flow_config(flow).0.granularity;
     let granularity = match granularity {
         None => own,
@@ -649,6 +674,16 @@ pub struct Simulation {
     replace: bool,
 }
 
+/// `settings` set over `own`, or with `replace` instead of it (what `PUT` of them would
+/// save: a field left out is inherited).
+pub(crate) fn set(own: &mut FlowSettings, settings: &FlowSettings, replace: bool) {
+    if replace {
+        *own = settings.clone();
+    } else {
+        own.merge(settings);
+    }
+}
+
 /// `POST /api/v1/flows/{country}/{lob}/{kind}/{flow}/simulate` `{"from", "to", "settings",
 /// "replace"?}`: the flow's ticks on those local days as they would be with `settings` (set
 /// over its own, or with `replace` instead of them) — the detection run
@@ -662,15 +697,9 @@ pub async fn simulate(
     let sim: Simulation = crate::rest::json_body(body, "simulation")?;
     let flow = flow_of(path)?;
     let config = g.in_force();
-    let (from, to, ..) = local_window(&config, &flow, Some(&sim.from), Some(&sim.to))?;
+    let (from, to, ..) = local_window(&config, &flow.country, Some(&sim.from), Some(&sim.to))?;
     let candidate = config
-        .with_flow_settings(&flow, |own| {
-            if sim.replace {
-                *own = sim.settings;
-            } else {
-                own.merge(&sim.settings);
-            }
-        })
+        .with_flow_settings(&flow, |own| set(own, &sim.settings, sim.replace))
         .map_err(crate::config::settings_error)?;
     let ticks = replayed(&g, &candidate, &flow, (from, to)).await?;
     let rows: Vec<TickRow> = ticks.iter().map(TickRow::of).collect();
@@ -710,7 +739,8 @@ pub async fn traffic(
     let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let flow = flow_of(path)?;
     let config = g.in_force();
-    let (.., start, end) = local_window(&config, &flow, q.from.as_deref(), q.to.as_deref())?;
+    let (.., start, end) =
+        local_window(&config, &flow.country, q.from.as_deref(), q.to.as_deref())?;
     let size = q.bucket.unwrap_or(60);
     if !(1..=86_400).contains(&size) {
         return Err(ApiError::query(

@@ -2,7 +2,8 @@
 //! for large clusters: a million flows, sub-minute ticks.
 //!
 //! Schema: `storage/schema/scylla/` (CQL), applied at start; a keyspace marked with a newer
-//! schema version is refused. Time series are partitioned by `(flow, UTC day)` and clustered by
+//! schema version is refused, and one marked older gets the columns added since (`ALTER TABLE
+//! … ADD`, each only where its table lacks it). Time series are partitioned by `(flow, UTC day)` and clustered by
 //! time, compacted in daily windows (TWCS) with an optional table TTL for retention. Every
 //! statement is prepared, at the configured consistency; the driver routes each to a replica of
 //! its partition (token-aware), and a bucket batch is split into one unlogged batch per
@@ -12,9 +13,11 @@
 //! a LoB's flows are one clustering slice of each shard, one flow a single row.
 //!
 //! Atomicity is per partition: a bucket batch that spans flows can fail half-way; it is
-//! idempotent, so the caller retries it. Verified only by compiling: no ScyllaDB node can run
-//! on the project's machines; `storage/tests/scylla.rs` runs the conformance suite against one
-//! whenever `FLOWWATCH_SCYLLA_URI` is set.
+//! idempotent, so the caller retries it. No ScyllaDB node can run on the project's machines:
+//! the tick statements are checked against the tables the schema files describe with the
+//! driver's own type checks (`ticks.rs` tests), the rest only compiles;
+//! `storage/tests/scylla.rs` runs the conformance suite against a node whenever
+//! `FLOWWATCH_SCYLLA_URI` is set.
 //!
 //! Layout: this file parses the URI, connects, applies the schema and prepares every
 //! statement; each concern's trait is implemented in its own file: [`traffic`] (and
@@ -27,17 +30,18 @@ mod registry;
 mod ticks;
 mod traffic;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
-use flowwatch_core::detection::TickValues;
 use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 use futures_util::TryStreamExt;
 use futures_util::future::try_join_all;
 use scylla::SerializeRow;
+use scylla::client::pager::QueryPager;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
+use scylla::errors::PagerExecutionError;
 use scylla::response::query_result::QueryResult;
 use scylla::statement::Consistency;
 use scylla::statement::batch::{Batch, BatchType};
@@ -50,13 +54,18 @@ use crate::model::*;
 use crate::to_i64;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
+/// The tables of every version (`CREATE TABLE IF NOT EXISTS`: applying all is safe).
 const SCHEMA: [&str; 3] = [
     include_str!("../schema/scylla/0001_init.cql"),
     include_str!("../schema/scylla/0002_outbox_ingest.cql"),
     include_str!("../schema/scylla/0003_keys_audit.cql"),
 ];
+
+/// Columns added to existing tables, by the version that added them (`ALTER TABLE … ADD`):
+/// applied to a keyspace marked older, each only where its table lacks the column.
+const UPGRADES: [(u32, &str); 1] = [(4, include_str!("../schema/scylla/0004_band.cql"))];
 
 /// Shards of the `flow_status` and `flows` tables.
 const SHARDS: i32 = 16;
@@ -182,6 +191,37 @@ pub fn schema_statements(cql: &str) -> Vec<String> {
         .collect()
 }
 
+/// The `(table, column)` an upgrade statement `ALTER TABLE <table> ADD <column> <type>` adds.
+fn added_column(statement: &str) -> Option<(&str, &str)> {
+    match statement.split_whitespace().collect::<Vec<_>>()[..] {
+        ["ALTER", "TABLE", table, "ADD", column, _type] => Some((table, column)),
+        _ => None,
+    }
+}
+
+/// The upgrade statements of the versions after `found`, as `(table, column, statement)`.
+fn upgrades_after(found: u32) -> Result<Vec<(String, String, String)>> {
+    let mut out = Vec::new();
+    for (_, cql) in UPGRADES.iter().filter(|(version, _)| *version > found) {
+        for statement in schema_statements(cql) {
+            let (table, column) = added_column(&statement)
+                .ok_or_else(|| corrupt(format!("upgrade statement \"{statement}\" is not ALTER TABLE <table> ADD <column> <type>")))?;
+            out.push((table.to_owned(), column.to_owned(), statement.clone()));
+        }
+    }
+    Ok(out)
+}
+
+/// What brings a keyspace marked with schema version `found` to [`SCHEMA_VERSION`]: the
+/// upgrade statements after `found` whose column `has(table, column)` says is missing.
+fn pending_upgrades(found: u32, has: impl Fn(&str, &str) -> bool) -> Result<Vec<String>> {
+    Ok(upgrades_after(found)?
+        .into_iter()
+        .filter(|(table, column, _)| !has(table, column))
+        .map(|(_, _, statement)| statement)
+        .collect())
+}
+
 /// A stable shard of a flow (FNV-1a), for the sharded tables.
 fn shard(flow: &FlowId) -> i32 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
@@ -196,6 +236,20 @@ fn shard(flow: &FlowId) -> i32 {
 
 fn day(t: Instant) -> i32 {
     t.div_euclid(86_400) as i32
+}
+
+/// Every row a paged query answers.
+async fn all_rows<R>(pager: std::result::Result<QueryPager, PagerExecutionError>) -> Result<Vec<R>>
+where
+    R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
+{
+    pager
+        .map_err(scylla_err)?
+        .rows_stream::<R>()
+        .map_err(scylla_err)?
+        .try_collect()
+        .await
+        .map_err(scylla_err)
 }
 
 /// Whether a lightweight transaction was applied (`[applied]` is its first column).
@@ -221,9 +275,53 @@ fn flow_of(country: String, lob: String, kind: &str, name: String) -> Result<Flo
     })
 }
 
-const TICK_SET: &str = "\"end\" = ?, actual = ?, status = ?, expected = ?, day_average = ?, tick_difference = ?, \
-     day_difference = ?, difference = ?, evaluated_at = ?, epoch = ?";
-const TICK_SELECT: &str = "start, \"end\", actual, status, expected, day_average, tick_difference, day_difference, difference, evaluated_at, epoch";
+/// A tick's columns besides its flow, start and key, in the order `TickRow` binds them.
+const TICK_VALUES: &str = "\"end\", actual, status, expected, day_average, tick_difference, day_difference, \
+     difference, evaluated_at, epoch, band_lower, band_outage_below, band_evidence, band_spread";
+
+/// The key of a flow's rows, in the order `TickRow` binds it.
+const FLOW_KEY: &str = "country = ? AND lob = ? AND kind = ? AND name = ?";
+
+/// The statements that write and read ticks and statuses, bound by `TickRow`, `TickUpdate`
+/// and read as `TickColumns` (in `ticks.rs`).
+struct TickStatements {
+    insert: String,
+    update: String,
+    status_insert: String,
+    status_update: String,
+    read: String,
+    statuses: String,
+}
+
+impl TickStatements {
+    fn new() -> TickStatements {
+        let set: Vec<String> = TICK_VALUES
+            .split(", ")
+            .map(|c| format!("{c} = ?"))
+            .collect();
+        let set = set.join(", ");
+        let insert = |table: &str, key: &str| {
+            let columns = format!("{TICK_VALUES}, start, country, lob, kind, name, {key}");
+            let markers = vec!["?"; columns.split(", ").count()].join(", ");
+            format!("INSERT INTO {table} ({columns}) VALUES ({markers}) IF NOT EXISTS")
+        };
+        let select = format!("SELECT country, lob, kind, name, start, {TICK_VALUES}");
+        TickStatements {
+            insert: insert("ticks", "day"),
+            update: format!(
+                "UPDATE ticks SET {set} WHERE start = ? AND {FLOW_KEY} AND day = ? IF epoch <= ?"
+            ),
+            status_insert: insert("flow_status", "shard"),
+            status_update: format!(
+                "UPDATE flow_status SET {set}, start = ? WHERE {FLOW_KEY} AND shard = ? IF start <= ?"
+            ),
+            read: format!(
+                "{select} FROM ticks WHERE {FLOW_KEY} AND day = ? AND start >= ? AND start < ?"
+            ),
+            statuses: format!("{select} FROM flow_status"),
+        }
+    }
+}
 
 /// The registry's columns.
 const FLOWS: &str = "SELECT country, lob, kind, name, first_seen, partition FROM flows";
@@ -366,6 +464,29 @@ impl ScyllaStore {
         for statement in SCHEMA.iter().flat_map(|s| schema_statements(s)) {
             run(statement).await?;
         }
+        if found < SCHEMA_VERSION {
+            let mut present = HashSet::new();
+            let tables: BTreeSet<String> = upgrades_after(found)?
+                .into_iter()
+                .map(|(table, _, _)| table)
+                .collect();
+            for table in tables {
+                let columns: Vec<(String,)> = all_rows(
+                    session
+                        .query_iter(
+                            "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
+                            (cfg.keyspace.to_ascii_lowercase(), &table),
+                        )
+                        .await,
+                )
+                .await?;
+                present.extend(columns.into_iter().map(|(c,)| (table.clone(), c)));
+            }
+            let has = |t: &str, c: &str| present.contains(&(t.to_owned(), c.to_owned()));
+            for statement in pending_upgrades(found, has)? {
+                run(statement).await?;
+            }
+        }
         let ttl = cfg.ttl_days as u64 * 86_400;
         for table in ["traffic", "ticks"] {
             run(format!(
@@ -418,15 +539,7 @@ impl ScyllaStore {
     where
         R: for<'f, 'm> scylla::deserialize::row::DeserializeRow<'f, 'm> + Send + 'static,
     {
-        self.session
-            .execute_iter(ps.clone(), values)
-            .await
-            .map_err(scylla_err)?
-            .rows_stream::<R>()
-            .map_err(scylla_err)?
-            .try_collect()
-            .await
-            .map_err(scylla_err)
+        all_rows(self.session.execute_iter(ps.clone(), values).await).await
     }
 }
 
@@ -437,30 +550,26 @@ impl Statements {
             ps.set_consistency(consistency);
             Ok::<_, Error>(ps)
         };
-        let flow_key = "country = ? AND lob = ? AND kind = ? AND name = ?";
+        let ticks = TickStatements::new();
         Ok(Statements {
             insert_bucket: p("INSERT INTO traffic (country, lob, kind, name, day, second, bytes, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?)".into()).await?,
-            read_buckets: p(format!("SELECT second, bytes, records FROM traffic WHERE {flow_key} AND day = ? AND second >= ? AND second < ?")).await?,
+            read_buckets: p(format!("SELECT second, bytes, records FROM traffic WHERE {FLOW_KEY} AND day = ? AND second >= ? AND second < ?")).await?,
             mark_day: p("INSERT INTO series_days (series, day, country, lob, kind, name) VALUES (?, ?, ?, ?, ?, ?)".into()).await?,
-            tick_insert: p(format!(
-                "INSERT INTO ticks ({TICK_SELECT}, country, lob, kind, name, day) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-            )).await?,
-            tick_update: p(format!("UPDATE ticks SET {TICK_SET} WHERE start = ? AND {flow_key} AND day = ? IF epoch <= ?")).await?,
-            status_insert: p(format!(
-                "INSERT INTO flow_status ({TICK_SELECT}, country, lob, kind, name, shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS"
-            )).await?,
-            status_update: p(format!("UPDATE flow_status SET start = ?, {TICK_SET} WHERE {flow_key} AND shard = ? IF start <= ?")).await?,
-            read_ticks: p(format!("SELECT {TICK_SELECT} FROM ticks WHERE {flow_key} AND day = ? AND start >= ? AND start < ?")).await?,
-            statuses: Sharded::prepare(&p, &format!("SELECT country, lob, kind, name, {TICK_SELECT} FROM flow_status")).await?,
+            tick_insert: p(ticks.insert).await?,
+            tick_update: p(ticks.update).await?,
+            status_insert: p(ticks.status_insert).await?,
+            status_update: p(ticks.status_update).await?,
+            read_ticks: p(ticks.read).await?,
+            statuses: Sharded::prepare(&p, &ticks.statuses).await?,
             event_id: p("INSERT INTO event_ids (id, time) VALUES (?, ?) IF NOT EXISTS".into()).await?,
             event_insert: p("INSERT INTO events (day, time, id, country, lob, new_status, body) VALUES (?, ?, ?, ?, ?, ?, ?)".into()).await?,
             event_day: p("INSERT INTO event_days (k, day) VALUES (0, ?)".into()).await?,
             event_days: p("SELECT day FROM event_days WHERE k = 0".into()).await?,
             events_of_day: p("SELECT time, id, country, lob, new_status, body FROM events WHERE day = ? AND time >= ? AND time < ?".into()).await?,
             flow_insert: p("INSERT INTO flows (shard, country, lob, kind, name, first_seen, partition) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS".into()).await?,
-            flow_lower: p(format!("UPDATE flows SET first_seen = ? WHERE shard = ? AND {flow_key} IF first_seen > ?")).await?,
+            flow_lower: p(format!("UPDATE flows SET first_seen = ? WHERE shard = ? AND {FLOW_KEY} IF first_seen > ?")).await?,
             flows: Sharded::prepare(&p, FLOWS).await?,
-            flow_get: p(format!("{FLOWS} WHERE shard = ? AND {flow_key}")).await?,
+            flow_get: p(format!("{FLOWS} WHERE shard = ? AND {FLOW_KEY}")).await?,
             config_latest: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 LIMIT 1".into()).await?,
             config_version: p("SELECT version, document, saved_at, author FROM config_versions WHERE k = 0 AND version = ?".into()).await?,
             config_insert: p("INSERT INTO config_versions (k, version, document, saved_at, author) VALUES (0, ?, ?, ?, ?) IF NOT EXISTS".into()).await?,
@@ -533,6 +642,42 @@ mod tests {
             s.iter()
                 .all(|s| s.matches('(').count() == s.matches(')').count())
         );
+    }
+
+    /// Regression: a keyspace of version 3 kept no band, so the adaptive detector's ticks
+    /// lost theirs on ScyllaDB.
+    #[test]
+    fn a_keyspace_before_the_band_gets_its_columns_once() {
+        let band = [
+            "band_lower",
+            "band_outage_below",
+            "band_evidence",
+            "band_spread",
+        ];
+        let none = |_: &str, _: &str| false;
+        for found in [0, 3] {
+            let all = pending_upgrades(found, none).unwrap();
+            assert_eq!(all.len(), 8, "{found}: {all:?}");
+            for table in ["ticks", "flow_status"] {
+                for column in band {
+                    let added = format!("ALTER TABLE {table} ADD {column} double");
+                    assert!(all.contains(&added), "{added} in {all:?}");
+                }
+            }
+        }
+        assert!(pending_upgrades(SCHEMA_VERSION, none).unwrap().is_empty());
+        // An upgrade cut short: what was added is not added again (CQL would refuse it).
+        let half = |t: &str, c: &str| t == "ticks" || c == "band_lower";
+        let rest = pending_upgrades(3, half).unwrap();
+        assert_eq!(
+            rest,
+            [
+                "ALTER TABLE flow_status ADD band_outage_below double",
+                "ALTER TABLE flow_status ADD band_evidence double",
+                "ALTER TABLE flow_status ADD band_spread double",
+            ]
+        );
+        assert_eq!(added_column("ALTER TABLE t ADD (a double, b double)"), None);
     }
 
     #[test]

@@ -255,6 +255,29 @@ describe("the web UI", () => {
     expect(Object.keys((await api.get("/api/v1/config/countries/CZ/lobs/E2E")).inputs)).toEqual(["E2E-1"]);
   });
 
+  it("backtests edited LoB settings over the last 14 days and lists the flows that differ", async () => {
+    const p = await asRoot();
+    const before = (await api.get("/api/v1/config")).version;
+    await p.goto(fw.url + "/lob/CZ/GSM?tab=config");
+    const editor = p.locator("#lob-config");
+    await editor.waitFor();
+    // A soft level of 0.99: nearly every dip of the demo's traffic is a warning.
+    await editor.fill('{"softAlarmLevel": 0.99}');
+    expect(await p.inputValue("input[name=backtest-from]")).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+    await p.click("button:has-text('Backtest')");
+    const table = await p.waitForSelector("[data-testid=backtest-flows]", { timeout: 60_000 });
+    const rows = await table.$$("tbody tr");
+    expect(rows.length).toBeGreaterThan(0);
+    const warnings = await p.$$eval("[data-testid=backtest-totals] tr[data-measure=warning] td", (tds) => tds.map((td) => td.textContent));
+    expect(Number(warnings[1])).toBeGreaterThan(Number(warnings[0]));
+    // Every flow listed is of the LoB, and links to its page over the same days.
+    const links = await table.$$eval("tbody th a", (as) => as.map((a) => a.getAttribute("href")));
+    for (const l of links) expect(l).toMatch(/^\/flow\/CZ\/GSM\/(input|forward)\/.+from=\d{4}-\d{2}-\d{2}&to=/);
+    await screenshot(p, "lob-backtest");
+    // Nothing was saved.
+    expect((await api.get("/api/v1/config")).version).toBe(before);
+  });
+
   it("draws every page in the light and the dark theme", async () => {
     const p = await asRoot();
     const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");

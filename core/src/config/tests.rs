@@ -295,6 +295,36 @@ fn a_candidate_changes_one_flow_and_is_validated() {
 }
 
 #[test]
+fn a_candidate_changes_the_lobs_named_and_is_validated() {
+    let c = Config::from_json(SPEC_EXAMPLE).unwrap();
+    let input = flow("CZ", "SMS", FlowKind::Input, "MSSBRN1A");
+    let other = flow("CZ", "GSM", FlowKind::Input, "A");
+    let elsewhere = flow("DE", "SMS", FlowKind::Input, "A");
+    let soft = |s: &mut FlowSettings| s.soft_alarm_level = Some(0.9);
+    let both = c.with_lob_settings("CZ", ["SMS", "GSM"], soft).unwrap();
+    for f in [&input, &other] {
+        let (cfg, src) = both.flow_config(f);
+        assert_eq!(
+            (cfg.soft_alarm_level, src.soft_alarm_level),
+            (0.9, Layer::Lob)
+        );
+    }
+    // The LoB's other settings stay; other countries and the saved document are unchanged.
+    assert_eq!(both.flow_config(&input).0.granularity.seconds(), 1800);
+    assert_eq!(both.flow_config(&elsewhere), c.flow_config(&elsewhere));
+    assert_eq!(c.flow_config(&input).0.soft_alarm_level, 0.8);
+    let bad = c
+        .with_lob_settings("CZ", ["SMS"], |s| s.hard_alarm_level = Some(0.95))
+        .unwrap_err();
+    assert!(
+        bad.errors[0]
+            .path
+            .starts_with("countries.CZ.lobs.SMS.config"),
+        "{bad}"
+    );
+}
+
+#[test]
 fn reports_every_problem_at_once() {
     let errors = errors_of(
         r#"{"countries":{"CZ":{"timezone":"Mars/Base","holidays":["x"],

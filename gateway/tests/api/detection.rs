@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, JSON, Options};
+use crate::harness::{Api, Options};
 
 /// An hourly file of 1 000 bytes for CZ/GSM/input/A from 2017-02-01 to 2017-02-08 10:00 UTC,
 /// but none at 08:00 and 09:00 UTC of the last day.
@@ -37,13 +37,7 @@ fn an_adaptive_flows_ticks_carry_their_band() {
     let document = json!({"defaults": {"granularity": "1h", "detector": "adaptive",
         "independentDays": [0, 1, 2, 3, 4, 5, 6], "lookbackDays": 7, "medianDays": 1,
         "minHistoryDays": 1}});
-    let (status, body) = api.request(
-        "PUT",
-        "/api/v1/config",
-        JSON,
-        &json!({"version": 0, "document": document}).to_string(),
-    );
-    assert_eq!(status, 200, "{body}");
+    api.configure(&document);
     assert_eq!(api.ingest(&traffic())["refused"], 0);
     let path = "/api/v1/flows/CZ/GSM/input/A/ticks?from=2017-02-08&to=2017-02-09";
     // The ticks of the last day up to 09:00 UTC (10:00 local) are evaluated within the grace.

@@ -132,6 +132,14 @@ impl Api {
         parse(&body)
     }
 
+    /// `PUT /api/v1/config` of `document` over the newest version, answered 200.
+    pub fn configure(&self, document: &Value) {
+        let version = self.json("/api/v1/config")["version"].clone();
+        let body = serde_json::json!({"version": version, "document": document});
+        let (status, answer) = self.request("PUT", "/api/v1/config", JSON, &body.to_string());
+        assert_eq!(status, 200, "{answer}");
+    }
+
     /// `POST /api/v1/ingest` of a traffic CSV, answered 200.
     pub fn ingest(&self, csv: &str) -> Value {
         let (status, body) = self.request("POST", "/api/v1/ingest", "text/csv", csv);

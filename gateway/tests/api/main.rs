@@ -3,6 +3,7 @@
 //! assembles it: the route × role matrix, users and keys, the configuration routes. Process
 //! tests (`cli/tests/`) keep what needs processes: kill -9, clusters, the command line.
 
+mod backtest;
 mod config;
 mod detection;
 mod harness;

@@ -33,6 +33,7 @@ fn every_operation_answers_each_role_as_documented() {
     let country = "/api/v1/config/countries/CZ";
     let day = "from=2017-03-01&to=2017-03-02";
     let sim = r#"{"from": "2017-03-01", "to": "2017-03-02", "settings": {}}"#;
+    let backtest = r#"{"from": "2017-03-01", "to": "2017-03-02", "scope": {"country": "CZ"}, "candidate": {}}"#;
     // Expected status without a key, with the read-only key, with the root key. Changes are
     // made by root only, so each is made once and the next row builds on it.
     let matrix: Vec<(&str, String, &str, [u16; 3])> = vec![
@@ -140,6 +141,7 @@ fn every_operation_answers_each_role_as_documented() {
         ("GET", format!("{a}/traffic?{day}"), "", [401, 200, 200]),
         ("GET", format!("{a}/config"), "", [401, 200, 200]),
         ("POST", format!("{a}/simulate"), sim, [401, 200, 200]),
+        ("POST", "/api/v1/backtest".into(), backtest, [401, 200, 200]),
         ("GET", "/api/v1/audit".into(), "", [401, 403, 200]),
         ("POST", "/api/v1/logout".into(), "", [401, 204, 204]),
     ];

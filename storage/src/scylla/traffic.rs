@@ -172,19 +172,15 @@ impl crate::TrafficStore for ScyllaStore {
                 };
                 for (d, flow) in self.days_of(name, cut).await? {
                     let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name, d);
-                    let count: Vec<(i64,)> = self
-                        .session
-                        .query_iter(
-                            format!("SELECT COUNT(*) FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
-                            (key.0, key.1, key.2, key.3, key.4, before),
-                        )
-                        .await
-                        .map_err(scylla_err)?
-                        .rows_stream::<(i64,)>()
-                        .map_err(scylla_err)?
-                        .try_collect()
-                        .await
-                        .map_err(scylla_err)?;
+                    let count: Vec<(i64,)> = all_rows(
+                        self.session
+                            .query_iter(
+                                format!("SELECT COUNT(*) FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
+                                (key.0, key.1, key.2, key.3, key.4, before),
+                            )
+                            .await,
+                    )
+                    .await?;
                     removed += count.first().map_or(0, |c| c.0 as u64);
                     self.session
                         .query_unpaged(

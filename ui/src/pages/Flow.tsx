@@ -1,5 +1,6 @@
 // A flow: traffic and difference charts over a range (deep-linked), the tick an event named,
-// its ticks, its effective settings and an editor of its own with a simulation preview.
+// its ticks, its effective settings and an editor of its own with a simulation preview and a
+// backtest.
 
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
@@ -10,6 +11,9 @@ import { chartData, compare, tickAt } from "../chartData";
 import type { Comparison } from "../chartData";
 import { check, FIELD_NAMES, inheritedSettings, ownSettings, settingsText } from "../configEdit";
 import { explain, type Levels } from "../explain";
+import { backtestBody, rangeProblem } from "../backtest";
+import type { BacktestResult } from "../backtest";
+import { BacktestSummary } from "../components/Backtest";
 import { Chart } from "../components/Chart";
 import { JsonEditor } from "../components/JsonEditor";
 import { addDays, bytes, localDate, localTime, percent, rate } from "../format";
@@ -176,6 +180,14 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
               const r = await api.request<{ ticks: Tick[] }>("POST", `/flows/${path}/simulate`, { from, to, settings: tried, replace: true });
               setPreview({ ticks: r.ticks, comparison: compare(ticks.data ?? [], r.ticks) });
             }}
+            range={{ from, to }}
+            onBacktest={(settings) =>
+              api.request<BacktestResult>(
+                "POST",
+                "/backtest",
+                backtestBody(from, to, { country: flow.country, lob: flow.lob, kind: flow.kind, flow: flow.flow }, settings),
+              )
+            }
             onSave={async (settings) => {
               const saved = (await changeConfig(api, flow.country, "PUT", `/config/flows/${path}`, { settings })) as { version: number };
               setPreview(null);
@@ -333,11 +345,16 @@ function ConfigPanel(p: {
   saved: number | null;
   onEdit: () => void;
   onPreview: (s: FlowSettings) => Promise<void>;
+  /** The shown days, which a backtest replays. */
+  range: { from: string; to: string };
+  onBacktest: (s: FlowSettings) => Promise<BacktestResult>;
   onSave: (s: FlowSettings) => Promise<void>;
 }) {
   const initial = useMemo(() => settingsText(ownSettings(p.effective)), [p.effective]);
   const [text, setText] = useState(initial);
   const { error, busy, act: run } = useAction();
+  const [tested, setTested] = useState<{ result: BacktestResult; from: string; to: string } | null>(null);
+  const rangeWrong = rangeProblem(p.range.from, p.range.to);
   const checked = check(text, inheritedSettings(p.effective));
   return (
     <section className="config-panel">
@@ -390,6 +407,21 @@ function ConfigPanel(p: {
           <button type="button" className="secondary" disabled={!checked.ok || busy} onClick={() => checked.ok && void run(() => p.onPreview(checked.settings))}>
             Preview
           </button>
+          <button
+            type="button"
+            className="secondary"
+            disabled={!checked.ok || busy || rangeWrong !== null}
+            title={rangeWrong ?? "Count the OUTAGE and WARNING episodes and status changes over the shown days with these settings and with those in force"}
+            onClick={() =>
+              checked.ok &&
+              void run(async () => {
+                setTested(null);
+                setTested({ result: await p.onBacktest(checked.settings), ...p.range });
+              })
+            }
+          >
+            Backtest
+          </button>
           {p.root ? (
             <button
               type="button"
@@ -400,6 +432,7 @@ function ConfigPanel(p: {
             </button>
           ) : null}
         </div>
+        {tested ? <BacktestSummary result={tested.result} from={tested.from} to={tested.to} perFlow={false} /> : null}
       </div>
     </section>
   );

@@ -8,7 +8,10 @@ import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading,
 import { check, settingsText } from "../configEdit";
 import type { Problem } from "../configEdit";
 import { JsonEditor } from "../components/JsonEditor";
-import { localTime, percent, rate } from "../format";
+import { localDate, localTime, percent, rate } from "../format";
+import { backtestBody, lastDays, rangeProblem } from "../backtest";
+import type { BacktestResult } from "../backtest";
+import { BacktestSummary } from "../components/Backtest";
 import { flowHref, href } from "../route";
 
 interface LobConfig {
@@ -82,6 +85,10 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
           <LobSettings
             settings={cfg.data?.settings ?? {}}
             root={root}
+            today={localDate(new Date(), zone)}
+            backtest={(from, to, candidate) =>
+              api.request<BacktestResult>("POST", "/backtest", backtestBody(from, to, { country, lob }, candidate))
+            }
             save={(s) =>
               act(() => changeConfig(api, country, "PUT", lobConfig, { settings: s })).then(() =>
                 navigate(href({ page: "lob", country, lob, tab: "config" }), true),
@@ -233,24 +240,62 @@ function AddFlow({ inputs, add }: { inputs: string[]; add: (kind: "input" | "for
   );
 }
 
-function LobSettings({ settings, root, save }: { settings: FlowSettings; root: boolean; save: (s: FlowSettings) => Promise<void> }) {
-  const initial = useMemo(() => settingsText(settings), [settings]);
+function LobSettings(p: {
+  settings: FlowSettings;
+  root: boolean;
+  /** The LoB's country's date. */
+  today: string;
+  save: (s: FlowSettings) => Promise<void>;
+  backtest: (from: string, to: string, candidate: FlowSettings) => Promise<BacktestResult>;
+}) {
+  const initial = useMemo(() => settingsText(p.settings), [p.settings]);
   const [text, setText] = useState(initial);
   useEffect(() => setText(initial), [initial]);
   const checked = check(text);
   const problems: Problem[] = checked.ok ? [] : checked.problems;
+  const [range, setRange] = useState(() => lastDays(p.today, 14));
+  const [result, setResult] = useState<{ result: BacktestResult; from: string; to: string } | null>(null);
+  const tested = useAction();
+  const rangeWrong = rangeProblem(range.from, range.to);
+  const run = (s: FlowSettings) =>
+    tested.act(async () => {
+      setResult(null);
+      setResult({ result: await p.backtest(range.from, range.to, s), ...range });
+    });
   return (
     <section>
       <p className="muted">
         The LoB's own settings (SPEC §5): every input and forward of the LoB inherits them unless it sets its own.{" "}
         <code>{"{\"enabled\": false}"}</code> disables every flow of the LoB.
       </p>
-      <JsonEditor id="lob-config" label="LoB settings (JSON)" value={text} onChange={setText} problems={problems} readOnly={!root} />
-      {root ? (
-        <button type="button" disabled={!checked.ok || text === initial} onClick={() => checked.ok && void save(checked.settings)}>
-          Save LoB settings
+      <JsonEditor id="lob-config" label="LoB settings (JSON)" value={text} onChange={setText} problems={problems} readOnly={!p.root} />
+      <div className="buttons">
+        {p.root ? (
+          <button type="button" disabled={!checked.ok || text === initial} onClick={() => checked.ok && void p.save(checked.settings)}>
+            Save LoB settings
+          </button>
+        ) : null}
+        <label>
+          Backtest from
+          <input type="date" name="backtest-from" value={range.from} onChange={(e) => setRange({ ...range, from: e.target.value })} />
+        </label>
+        <label>
+          to (excluded)
+          <input type="date" name="backtest-to" value={range.to} onChange={(e) => setRange({ ...range, to: e.target.value })} />
+        </label>
+        <button
+          type="button"
+          className="secondary"
+          disabled={!checked.ok || rangeWrong !== null || tested.busy}
+          title={rangeWrong ?? "Replay the LoB's flows over these days with these settings and with those in force; nothing is saved"}
+          onClick={() => checked.ok && void run(checked.settings)}
+        >
+          {tested.busy ? "Backtesting…" : "Backtest"}
         </button>
-      ) : null}
+        {rangeWrong ? <span className="muted small">{rangeWrong}</span> : null}
+      </div>
+      <ErrorBox error={tested.error} />
+      {result ? <BacktestSummary result={result.result} from={result.from} to={result.to} perFlow /> : null}
     </section>
   );
 }
