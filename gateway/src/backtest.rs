@@ -254,13 +254,7 @@ pub async fn backtest(
                     let counts = (run(&current), run(&candidate));
                     (flow, counts.0, counts.1)
                 };
-                tokio::task::spawn_blocking(replay).await.map_err(|e| {
-                    ApiError::new(
-                        ErrorKind::Internal,
-                        "internal",
-                        format!("replay failed: {e}"),
-                    )
-                })
+                views::replay_off_runtime(replay).await
             }
         })
         .buffer_unordered(parallel)

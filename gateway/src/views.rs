@@ -532,9 +532,11 @@ pub(crate) fn local_window(
 /// The ticks of `flow` on the local days `[from, to)` computed from its stored traffic under
 /// `candidate` (a configuration that is not saved): every day from the flow's first is
 /// evaluated, later days' medians read the earlier ones.
+/// The replay runs on the blocking pool: a flow's weeks of history take milliseconds of CPU
+/// that would otherwise hold up the requests sharing its runtime thread.
 async fn replayed(
     g: &Gateway,
-    candidate: &Config,
+    candidate: Config,
     flow: &FlowId,
     window: (EpochDay, EpochDay),
 ) -> Result<Vec<FlowTick>, ApiError> {
@@ -545,14 +547,22 @@ async fn replayed(
             format!("no traffic of flow {flow}"),
         ));
     };
-    let records = history(g, candidate, &entry, window.1).await?;
-    Ok(replay_ticks(
-        candidate,
-        flow,
-        &records,
-        window,
-        g.clock.now(),
-    ))
+    let records = history(g, &candidate, &entry, window.1).await?;
+    let (flow, now) = (flow.clone(), g.clock.now());
+    replay_off_runtime(move || replay_ticks(&candidate, &flow, &records, window, now)).await
+}
+
+/// Runs a replay (`run`) on the blocking pool.
+pub(crate) async fn replay_off_runtime<T: Send + 'static>(
+    run: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(run).await.map_err(|e| {
+        ApiError::new(
+            ErrorKind::Internal,
+            "internal",
+            format!("replay failed: {e}"),
+        )
+    })
 }
 
 /// The stored traffic of a flow from its first local day to the local day `to` (excluded),
@@ -655,7 +665,7 @@ pub async fn flow_ticks(
     let candidate = config
         .with_flow_settings(flow, |s| s.granularity = Some(granularity))
         .map_err(|e| ApiError::query("granularity", format!("granularity: {e}")))?;
-    replayed(g, &candidate, flow, (from, to)).await
+    replayed(g, candidate, flow, (from, to)).await
 }
 
 /// The body of a simulation.
@@ -701,7 +711,7 @@ pub async fn simulate(
     let candidate = config
         .with_flow_settings(&flow, |own| set(own, &sim.settings, sim.replace))
         .map_err(crate::config::settings_error)?;
-    let ticks = replayed(&g, &candidate, &flow, (from, to)).await?;
+    let ticks = replayed(&g, candidate, &flow, (from, to)).await?;
     let rows: Vec<TickRow> = ticks.iter().map(TickRow::of).collect();
     Ok(Json(json!({ "ticks": rows })))
 }
