@@ -20,8 +20,10 @@ use flowwatch_core::time::{Instant, epoch_day, parse_rfc3339};
 use flowwatch_generator::{Dataset, Realism, Spec};
 use serde_json::{Value, json};
 
-use crate::score::report::{quantile, ratio};
-use crate::score::{Label, Report, Scorer, Tick, parse_labels, pretty_duration};
+use crate::score::report::{MONTH, quantile, ratio};
+use crate::score::{
+    GroupFigures, KindFigures, Label, Report, Scorer, Tick, parse_labels, pretty_duration,
+};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -168,8 +170,8 @@ struct Figures {
     false_alarms: u64,
     on_context_days: u64,
     flow_seconds: i64,
-    by_kind: BTreeMap<String, (u64, Vec<i64>)>,
-    by_group: BTreeMap<String, (u64, i64)>,
+    by_kind: BTreeMap<String, KindFigures>,
+    by_group: BTreeMap<String, GroupFigures>,
 }
 
 impl Figures {
@@ -182,15 +184,23 @@ impl Figures {
         self.flow_seconds += r.flow_seconds;
         for (kind, k) in &r.by_kind {
             let e = self.by_kind.entry(kind.clone()).or_default();
-            e.0 += k.evaluated;
-            e.1.extend(&k.delays);
-            e.1.sort_unstable();
+            e.events += k.events;
+            e.evaluated += k.evaluated;
+            e.delays.extend(&k.delays);
+            e.delays.sort_unstable();
         }
         for (group, g) in &r.by_group {
             let e = self.by_group.entry(group.clone()).or_default();
-            e.0 += g.false_alarms;
-            e.1 += g.flow_seconds;
+            e.false_alarms += g.false_alarms;
+            e.flow_seconds += g.flow_seconds;
         }
+    }
+
+    /// One report's figures.
+    fn of(r: &Report) -> Figures {
+        let mut f = Figures::default();
+        f.add(r);
+        f
     }
 
     fn recall(&self) -> Option<f64> {
@@ -198,19 +208,23 @@ impl Figures {
     }
 
     fn per_flow_month(&self) -> Option<f64> {
-        per_flow_month(self.false_alarms, self.flow_seconds)
+        GroupFigures {
+            flow_seconds: self.flow_seconds,
+            false_alarms: self.false_alarms,
+        }
+        .per_flow_month()
     }
 
     fn to_json(&self) -> Value {
         let kinds: serde_json::Map<String, Value> = self
             .by_kind
             .iter()
-            .map(|(kind, (evaluated, delays))| {
+            .map(|(kind, k)| {
                 let v = json!({
-                    "evaluated": evaluated,
-                    "detected": delays.len(),
-                    "recall": ratio(delays.len() as f64, *evaluated as f64),
-                    "delayP50Seconds": quantile(delays, 0.5),
+                    "evaluated": k.evaluated,
+                    "detected": k.delays.len(),
+                    "recall": ratio(k.delays.len() as f64, k.evaluated as f64),
+                    "delayP50Seconds": quantile(&k.delays, 0.5),
                 });
                 (kind.clone(), v)
             })
@@ -218,11 +232,11 @@ impl Figures {
         let groups: serde_json::Map<String, Value> = self
             .by_group
             .iter()
-            .map(|(group, &(false_alarms, seconds))| {
+            .map(|(group, g)| {
                 let v = json!({
-                    "falseAlarms": false_alarms,
-                    "flowMonths": seconds as f64 / MONTH,
-                    "perFlowMonth": per_flow_month(false_alarms, seconds),
+                    "falseAlarms": g.false_alarms,
+                    "flowMonths": g.flow_seconds as f64 / MONTH as f64,
+                    "perFlowMonth": g.per_flow_month(),
                 });
                 (group.clone(), v)
             })
@@ -235,7 +249,7 @@ impl Figures {
             "delayP90Seconds": quantile(&self.delays, 0.9),
             "falseAlarms": self.false_alarms,
             "falseAlarmsOnUnlistedDays": self.on_context_days,
-            "flowMonths": self.flow_seconds as f64 / MONTH,
+            "flowMonths": self.flow_seconds as f64 / MONTH as f64,
             "falseAlarmsPerFlowMonth": self.per_flow_month(),
             "byKind": kinds,
             "byShape": groups,
@@ -243,10 +257,19 @@ impl Figures {
     }
 }
 
-const MONTH: f64 = 30.0 * 86_400.0;
-
-fn per_flow_month(false_alarms: u64, seconds: i64) -> Option<f64> {
-    ratio(false_alarms as f64, seconds as f64 / MONTH)
+/// Each data set's figures per detector, and the totals over all of them.
+fn figures(scores: &[SeedScores]) -> (Vec<[Figures; 2]>, [Figures; 2]) {
+    let mut all: [Figures; 2] = Default::default();
+    let per_seed = scores
+        .iter()
+        .map(|s| {
+            for (total, r) in all.iter_mut().zip(&s.reports) {
+                total.add(r);
+            }
+            [Figures::of(&s.reports[0]), Figures::of(&s.reports[1])]
+        })
+        .collect();
+    (per_seed, all)
 }
 
 /// How much later the adaptive detector finds the events both find, in ticks of the tick
@@ -292,17 +315,15 @@ fn verdicts(all: &[Figures; 2], scores: &[SeedScores]) -> Value {
 
 /// The result as JSON.
 pub fn to_json(q: &Quality, scores: &[SeedScores]) -> Value {
-    let mut all: [Figures; 2] = Default::default();
+    let (per_seed, all) = figures(scores);
     let seeds: Vec<Value> = scores
         .iter()
-        .map(|s| {
-            let mut per: serde_json::Map<String, Value> = serde_json::Map::new();
-            for (i, detector) in DETECTORS.iter().enumerate() {
-                let mut f = Figures::default();
-                f.add(&s.reports[i]);
-                all[i].add(&s.reports[i]);
-                per.insert((*detector).to_owned(), f.to_json());
-            }
+        .zip(&per_seed)
+        .map(|(s, f)| {
+            let per: serde_json::Map<String, Value> = (DETECTORS.iter())
+                .zip(f)
+                .map(|(detector, f)| ((*detector).to_owned(), f.to_json()))
+                .collect();
             json!({ "seed": s.seed, "labels": s.labels.len(), "detectors": per })
         })
         .collect();
@@ -335,7 +356,7 @@ pub fn markdown(q: &Quality, scores: &[SeedScores]) -> String {
         q.start,
         q.warm_up_days
     );
-    let mut all: [Figures; 2] = Default::default();
+    let (per_seed, all) = figures(scores);
     let mut row = |name: &str, detector: &str, f: &Figures| {
         out.push_str(&format!(
             "| {name} | {detector} | {} of {} = {} | {} | {} | {} | {} | {} |\n",
@@ -349,12 +370,9 @@ pub fn markdown(q: &Quality, scores: &[SeedScores]) -> String {
             f.on_context_days,
         ));
     };
-    for s in scores {
-        for (i, detector) in DETECTORS.iter().enumerate() {
-            let mut f = Figures::default();
-            f.add(&s.reports[i]);
-            all[i].add(&s.reports[i]);
-            row(&format!("seed {}", s.seed), detector, &f);
+    for (s, f) in scores.iter().zip(&per_seed) {
+        for (detector, f) in DETECTORS.iter().zip(f) {
+            row(&format!("seed {}", s.seed), detector, f);
         }
     }
     for (i, detector) in DETECTORS.iter().enumerate() {
@@ -365,13 +383,18 @@ pub fn markdown(q: &Quality, scores: &[SeedScores]) -> String {
         "\n### By outage kind (all seeds)\n\n| kind | evaluated | recall seed | recall adaptive | delay p50 seed | delay p50 adaptive |\n\
          | --- | --- | --- | --- | --- | --- |\n",
     );
-    for (kind, (evaluated, d0)) in &seed.by_kind {
-        let d1 = adaptive.by_kind.get(kind).map(|k| &k.1[..]).unwrap_or(&[]);
+    for (kind, k) in &seed.by_kind {
+        let d1 = adaptive
+            .by_kind
+            .get(kind)
+            .map_or(&[][..], |k| &k.delays[..]);
+        let evaluated = k.evaluated as f64;
         out.push_str(&format!(
-            "| {kind} | {evaluated} | {} | {} | {} | {} |\n",
-            pct(ratio(d0.len() as f64, *evaluated as f64)),
-            pct(ratio(d1.len() as f64, *evaluated as f64)),
-            pretty(quantile(d0, 0.5)),
+            "| {kind} | {} | {} | {} | {} | {} |\n",
+            k.evaluated,
+            pct(ratio(k.delays.len() as f64, evaluated)),
+            pct(ratio(d1.len() as f64, evaluated)),
+            pretty(quantile(&k.delays, 0.5)),
             pretty(quantile(d1, 0.5)),
         ));
     }
@@ -379,13 +402,18 @@ pub fn markdown(q: &Quality, scores: &[SeedScores]) -> String {
         "\n### False OUTAGE episodes by shape of traffic (all seeds)\n\n| shape | flow-months | seed | adaptive | seed per flow-month | adaptive per flow-month |\n\
          | --- | --- | --- | --- | --- | --- |\n",
     );
-    for (group, &(f0, seconds)) in &seed.by_group {
-        let f1 = adaptive.by_group.get(group).map_or(0, |g| g.0);
+    for (group, g0) in &seed.by_group {
+        let g1 = GroupFigures {
+            false_alarms: adaptive.by_group.get(group).map_or(0, |g| g.false_alarms),
+            ..*g0
+        };
         out.push_str(&format!(
-            "| {group} | {:.1} | {f0} | {f1} | {} | {} |\n",
-            seconds as f64 / MONTH,
-            rate(per_flow_month(f0, seconds)),
-            rate(per_flow_month(f1, seconds)),
+            "| {group} | {:.1} | {} | {} | {} | {} |\n",
+            g0.flow_seconds as f64 / MONTH as f64,
+            g0.false_alarms,
+            g1.false_alarms,
+            rate(g0.per_flow_month()),
+            rate(g1.per_flow_month()),
         ));
     }
     let v = verdicts(&all, scores);

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use crate::svg::Chart;
 
 /// Seconds in the month of "flow-months".
-const MONTH: i64 = 30 * 86_400;
+pub(crate) const MONTH: i64 = 30 * 86_400;
 
 /// Upper bounds (seconds, inclusive) of the bins of the delay histogram, and their labels; a
 /// last bin takes the rest.
