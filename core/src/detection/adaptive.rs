@@ -14,14 +14,18 @@
 //!   absolute log ratio) and one read from the lower tail (so batchy flows whose ticks sometimes
 //!   hold one file of three get a wide band), never less than [`min_spread`] — at which a steady
 //!   flow's tick below `hard` is an outage at once, as in the seed mode.
+//! - **Grain** `g` ([`grain`]): the flow's bytes per call if its traffic were a Poisson count.
+//!   A tick expecting `λ = ê / g <` [`FEW_EVENTS`] calls also measures its shortfall as a count,
+//!   `2 (√(soft λ) − √(x λ))` standard deviations, and the smaller measure counts: four calls
+//!   expected and none come is unusual, not twenty spreads low.
 //! - **Evidence** `S` (a one-sided CUSUM in units of `σ` over the last [`window`] ticks): each
-//!   tick contributes `c = ln(soft / max(x, 5 %)) / σ − κ` (at most [`MAX_CONTRIBUTION`]),
-//!   and `S` is the largest sum of
-//!   contributions ending at the tick (0 at least). A tick at [`clear_level`] or above, and an
-//!   `N_A` tick, clear it.
+//!   tick contributes `c = ln(soft / max(x, 5 %)) / σ − κ` (or the count's, if smaller; at most
+//!   [`MAX_CONTRIBUTION`]), and `S` is the largest sum of contributions ending at the tick (0 at
+//!   least). A tick at [`clear_level`] or above, and an `N_A` tick, clear it.
 //! - **Status**: `x ≥ soft` → `OK`. Otherwise `S ≥` [`OUTAGE`] → `OUTAGE` when `x < hard` or
-//!   the tick before was below `soft` too (a shallow drop must persist); after such a tick, `OUTAGE` holds while `S ≥` [`WARN`] for a window (recovery
-//!   hysteresis); `S ≥ WARN` → `WARNING`; else `OK`.
+//!   the tick before was below `soft` too (a shallow drop must persist); after such a tick,
+//!   `OUTAGE` holds while `S ≥` [`WARN`] for a window (recovery hysteresis); `S ≥ WARN` →
+//!   `WARNING`; else `OK`.
 //!
 //! Everything a tick's status depends on lies within the flow's `lookbackDays` and the last
 //! `2 · window` ticks, so a live flow rebuilt from that far back agrees with replay
@@ -44,6 +48,13 @@ pub const MAX_CONTRIBUTION: f64 = OUTAGE + WARN;
 pub const RATIO_FLOOR: f64 = 0.05;
 /// Spread below this is not trusted: a handful of days cannot prove a flow that steady.
 const SPREAD_FLOOR: f64 = 0.02;
+/// The fewest ticks a day from which a flow's [`grain`] is told: only across levels (night and
+/// day) does spread that shrinks as the level grows (counts) show apart from spread that does
+/// not (a whole day higher or lower).
+pub const GRAIN_TICKS: usize = 12;
+/// Below this many expected events a tick is also judged as a count (see [`Evidence::rate`]):
+/// above it, a Poisson count strays like the log ratio the spread measures.
+pub const FEW_EVENTS: f64 = 10.0;
 /// The longest evidence window, in ticks.
 pub const MAX_WINDOW: usize = 16;
 
@@ -127,13 +138,14 @@ impl Evidence {
         self.outages & mask != 0
     }
 
-    /// Rates ratio `x = a / ê` with spread `sigma` under `params`, for a flow of
-    /// `ticks_per_day`; returns the band in ratios (multiply the bounds by `ê` for bytes) and
+    /// Rates ratio `x = a / ê` with spread `sigma` and `events` expected (calls, by the
+    /// [`grain`]; infinite when unknown) under `params`, for a flow of `ticks_per_day`; returns the band in ratios (multiply the bounds by `ê` for bytes) and
     /// keeps the tick's status ([`Evidence::status`]) and evidence for the next tick.
     pub fn rate(
         &mut self,
         x: f64,
         sigma: f64,
+        events: f64,
         params: &DetectionParams,
         ticks_per_day: usize,
     ) -> Band {
@@ -142,7 +154,16 @@ impl Evidence {
         // The evidence the ticks before leave within the window (this tick is its newest).
         let carried = self.carried(window - 1);
         let held = self.outage_within(window - 1);
-        let contribution = ((soft / x.max(RATIO_FLOOR)).ln() / sigma - KAPPA).min(MAX_CONTRIBUTION);
+        // A shortfall counts as whichever tells it less: the log ratio in spreads, or the
+        // deviation of a Poisson count of `events` (variance-stabilised: `2 (√(soft λ) −
+        // √(x λ))` standard deviations), so a tick that should hold three calls and holds
+        // none is unusual, not "20 spreads low".
+        let root = events.sqrt();
+        let mut shortfall = (soft / x.max(RATIO_FLOOR)).ln() / sigma;
+        if x < soft && events < FEW_EVENTS {
+            shortfall = shortfall.min(2.0 * root * (soft.sqrt() - x.sqrt()));
+        }
+        let contribution = (shortfall - KAPPA).min(MAX_CONTRIBUTION);
         let below = x < soft;
         let cleared = x >= clear_level(soft);
         let level = if cleared {
@@ -162,8 +183,17 @@ impl Evidence {
         } else {
             Status::Ok
         };
-        // The ratio under which the tick reaches `target` evidence.
-        let under = |target: f64| (soft * (-sigma * (target - carried + KAPPA)).exp()).min(soft);
+        // The ratio under which the tick reaches `target` evidence: under both bounds.
+        let under = |target: f64| {
+            let need = target - carried + KAPPA;
+            let in_spreads = soft * (-sigma * need).exp();
+            let in_counts = if events < FEW_EVENTS {
+                (soft.sqrt() - need / (2.0 * root)).max(0.0).powi(2)
+            } else {
+                soft
+            };
+            in_spreads.min(in_counts).min(soft)
+        };
         let outage_below = if held {
             under(WARN)
         } else if self.below {
@@ -200,15 +230,16 @@ impl Evidence {
 /// Adjusts a day's plan for the adaptive detector: `history` are the similar days' rates (per
 /// tick index, NaN where absent), `expected_raw` the seed's medians (NaN where `N_A`), which
 /// lose the values that look like an outage; `spread` gets every tick's spread (NaN where
-/// `N_A`).
+/// `N_A`). Returns the day's [`grain`].
 pub fn plan_day(
     history: &[&[f64]],
     params: &DetectionParams,
     expected_raw: &mut [f64],
     spread: &mut Vec<f64>,
-) {
+) -> f64 {
     let n = expected_raw.len();
     let days = history.len();
+    let grain = grain(history, expected_raw);
     // Which history values are below `hard` times their tick's median.
     let low: Vec<bool> = (0..days * n)
         .map(|k| history[k / n][k % n] < params.hard_alarm_level * expected_raw[k % n])
@@ -273,6 +304,64 @@ pub fn plan_day(
             (robust.max(tail) * predictive).max(floor)
         };
     }
+    grain
+}
+
+/// The flow's grain: its bytes per event (call, session) if its traffic were a Poisson count of
+/// events (the variance over the mean), where that shows best. Per tick, the median of the
+/// squared deviations from the median over the median, at the tick and its [`NEIGHBOURS`], over
+/// the median of χ² with one degree of freedom; then the lower quartile over the day's ticks,
+/// since deviations that grow with the level (a whole day higher or lower) only add to it. A
+/// steady flow's grain is a sliver of its traffic; a flow of a few calls a tick has one call's
+/// bytes. 0 when no tick has enough history to tell.
+pub fn grain(history: &[&[f64]], expected: &[f64]) -> f64 {
+    // The median of χ² with one degree of freedom.
+    const CHI2_1_MEDIAN: f64 = 0.454_936;
+    let n = expected.len();
+    if n < GRAIN_TICKS {
+        return 0.0;
+    }
+    let mut squares = vec![f64::NAN; n * history.len()];
+    for (i, &m) in expected.iter().enumerate() {
+        if m > 0.0 {
+            let tick = &mut squares[i * history.len()..(i + 1) * history.len()];
+            for (slot, day) in tick.iter_mut().zip(history) {
+                *slot = (day[i] - m).powi(2) / m;
+            }
+            // The value the median is (or is nearest to) strays least by construction: without
+            // it, the others stray about as a new day will.
+            if let Some(least) = (0..tick.len())
+                .filter(|&d| !tick[d].is_nan())
+                .min_by(|&a, &b| tick[a].total_cmp(&tick[b]))
+            {
+                tick[least] = f64::NAN;
+            }
+        }
+    }
+    let mut local = Vec::with_capacity(n);
+    let mut pool = Vec::with_capacity(history.len() * (2 * NEIGHBOURS + 1));
+    for (i, m) in expected.iter().enumerate() {
+        if m.is_nan() {
+            continue;
+        }
+        let near = i.saturating_sub(NEIGHBOURS)..(i + NEIGHBOURS + 1).min(n);
+        pool.clear();
+        pool.extend(
+            squares[near.start * history.len()..near.end * history.len()]
+                .iter()
+                .filter(|v| !v.is_nan()),
+        );
+        if pool.len() >= 4 {
+            let k = pool.len() / 2;
+            let (_, mid, _) = pool.select_nth_unstable_by(k, f64::total_cmp);
+            local.push(*mid / CHI2_1_MEDIAN);
+        }
+    }
+    if local.is_empty() {
+        return 0.0;
+    }
+    let k = local.len() / 4;
+    *local.select_nth_unstable_by(k, f64::total_cmp).1
 }
 
 /// The median of `|ln r|` of the ratios `values` (reorders them and turns each into

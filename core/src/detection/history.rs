@@ -34,6 +34,8 @@ pub struct DayPlan {
     day_average: f64,
     /// The adaptive detector's spread per tick index (empty in the seed mode).
     spread: Vec<f64>,
+    /// The adaptive detector's grain, in rates ([`adaptive::grain`]; 0 in the seed mode).
+    grain: f64,
 }
 
 impl DayPlan {
@@ -179,9 +181,11 @@ impl FlowHistory {
             *slot = median(rates);
         }
         spread.clear();
-        if p.detector == Detector::Adaptive {
-            adaptive::plan_day(history, p, &mut expected_raw, &mut spread);
-        }
+        let grain = if p.detector == Detector::Adaptive {
+            adaptive::plan_day(history, p, &mut expected_raw, &mut spread)
+        } else {
+            0.0
+        };
         let (mut sum, mut count) = (0.0, 0u32);
         for m in expected_raw.iter().filter(|m| !m.is_nan()) {
             sum += m * lazy;
@@ -199,6 +203,7 @@ impl FlowHistory {
             expected_raw,
             day_average,
             spread,
+            grain,
         });
     }
 
@@ -235,7 +240,16 @@ impl FlowHistory {
             let floor = values.expected.max(p.minimal_expectation);
             let slack = floor - values.expected;
             let x = (actual as f64 + slack) / floor;
-            let band = self.evidence.rate(x, plan.spread[i], p, plan.ticks.len());
+            // How many events (calls, files) the tick should hold, as far as the grain tells.
+            let grain = plan.grain * plan.ticks.factor(i);
+            let events = if grain > 0.0 {
+                floor / grain
+            } else {
+                f64::INFINITY
+            };
+            let band = self
+                .evidence
+                .rate(x, plan.spread[i], events, p, plan.ticks.len());
             status = self.evidence.status();
             values.difference = x;
             let bytes = |ratio: f64| (ratio * floor - slack).max(0.0);

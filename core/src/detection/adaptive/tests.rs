@@ -107,9 +107,120 @@ fn a_noisy_flows_single_low_tick_is_no_outage() {
     assert_ne!(e[10].status, Status::Outage);
     let band = e[10].values.unwrap().band.unwrap();
     assert!(band.spread > 0.3, "a noisy flow's band is wide: {band:?}");
-    // Its traffic gone, it warns at once and is an outage at the second tick.
-    let e = run(Detector::Adaptive, 6, noisy, &day_with(&[(10, 0), (11, 0)]));
-    assert_eq!(statuses(&e[10..12]), ["WARNING", "OUTAGE"]);
+    // Its traffic gone: its ticks stray as if they held a file or two of ~1 000 bytes (its
+    // grain), so one empty tick is nothing unusual; it warns at the second and is an outage
+    // at the fourth.
+    let e = run(
+        Detector::Adaptive,
+        6,
+        noisy,
+        &day_with(&[(10, 0), (11, 0), (12, 0), (13, 0)]),
+    );
+    assert_eq!(statuses(&e[10..14]), ["OK", "WARNING", "WARNING", "OUTAGE"]);
+}
+
+/// splitmix64: a deterministic stream for the tests' Poisson counts.
+struct Stream(u64);
+
+impl Stream {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// A Poisson count of mean `mean` (Knuth's method: small means only).
+    fn poisson(&mut self, mean: f64) -> u64 {
+        let (limit, mut k, mut p) = ((-mean).exp(), 0, 1.0);
+        loop {
+            p *= self.uniform();
+            if p < limit {
+                return k;
+            }
+            k += 1;
+        }
+    }
+}
+
+/// Calls a tick of a small flow: four at night, forty by day.
+fn calls(i: usize) -> f64 {
+    if (7..21).contains(&i) { 40.0 } else { 4.0 }
+}
+
+/// A call is 1 000 bytes.
+const CALL: u64 = 1000;
+
+#[test]
+fn the_grain_is_a_counted_flows_bytes_per_call_and_nothing_else_has_one() {
+    let mut rng = Stream(11);
+    for n in [3, 5, 8] {
+        let days: Vec<Vec<f64>> = (0..n)
+            .map(|_| {
+                (0..48)
+                    .map(|i| (rng.poisson(calls(i / 2)) * CALL) as f64)
+                    .collect()
+            })
+            .collect();
+        let g = grain_of(&days, 48);
+        assert!(
+            (0.5..1.5).contains(&(g / CALL as f64)),
+            "{n} days: grain {g} for calls of {CALL} bytes"
+        );
+    }
+    // A large flow that strays by a few per cent: its grain is a sliver of its quietest tick.
+    let days: Vec<Vec<f64>> = (0..5)
+        .map(|d| {
+            (0..48)
+                .map(|i| calls(i / 2) * 1e6 * (1.0 + 0.03 * ((d * 7 + i * 3) % 5) as f64 - 0.06))
+                .collect()
+        })
+        .collect();
+    assert!(grain_of(&days, 48) < 0.01 * 4e6);
+    // Too few ticks a day to tell counts from levels (a daily flow): no grain.
+    assert_eq!(grain_of(&days, GRAIN_TICKS - 1), 0.0);
+}
+
+/// The grain of `days` of history, over their first `ticks` ticks.
+fn grain_of(days: &[Vec<f64>], ticks: usize) -> f64 {
+    let history: Vec<&[f64]> = days.iter().map(|d| &d[..ticks]).collect();
+    let medians: Vec<f64> = (0..ticks)
+        .map(|i| median(&mut days.iter().map(|d| d[i]).collect::<Vec<_>>()))
+        .collect();
+    grain(&history, &medians)
+}
+
+#[test]
+fn a_few_calls_missing_is_no_outage_but_a_run_of_empty_ticks_is() {
+    let traffic = |week: i32, i: usize| {
+        let mut rng = Stream(week as u64 * 100 + i as u64);
+        rng.poisson(calls(i)) * CALL
+    };
+    // 02:00 carries no call of its usual four (one tick in fifty does): unusual, no outage.
+    let mut today: Vec<u64> = (0..24).map(|i| calls(i) as u64 * CALL).collect();
+    today[2] = 0;
+    assert_eq!(
+        run(Detector::Seed, 6, traffic, &today)[2].status,
+        Status::Outage
+    );
+    let e = run(Detector::Adaptive, 6, traffic, &today);
+    assert_ne!(e[2].status, Status::Outage, "{:?}", e[2]);
+    // Nothing from 01:00 to 04:00: an outage.
+    today[1..5].fill(0);
+    let e = run(Detector::Adaptive, 6, traffic, &today);
+    assert!(
+        statuses(&e[1..5]).contains(&"OUTAGE"),
+        "{:?}",
+        statuses(&e[1..5])
+    );
+    // By day a tick holds forty calls: an empty one is an outage at once, as in the seed mode.
+    today[1..5].fill(4 * CALL);
+    today[10] = 0;
+    assert_eq!(
+        run(Detector::Adaptive, 6, traffic, &today)[10].status,
+        Status::Outage
+    );
 }
 
 #[test]
@@ -190,15 +301,15 @@ fn a_tiny_expectation_under_the_floor_is_not_short() {
     p.minimal_expectation = 1000.0;
     let mut ev = Evidence::default();
     let x = (0.0 + (1000.0 - 3.0)) / 1000.0;
-    ev.rate(x, 0.2, &p, 24);
+    ev.rate(x, 0.2, f64::INFINITY, &p, 24);
     assert_eq!(ev.status(), Status::Ok);
 }
 
 /// Feeds `xs` and returns the evidence.
-fn fed(xs: &[(f64, f64)], p: &DetectionParams, per_day: usize) -> Evidence {
+fn fed(xs: &[(f64, f64)], events: f64, p: &DetectionParams, per_day: usize) -> Evidence {
     let mut ev = Evidence::default();
     for &(x, sigma) in xs {
-        ev.rate(x, sigma, p, per_day);
+        ev.rate(x, sigma, events, p, per_day);
     }
     ev
 }
@@ -213,15 +324,16 @@ proptest! {
         per_day in 1usize..100,
         soft in 0.6f64..0.95,
         hard_share in 0.3f64..1.0,
+        events in prop_oneof![Just(f64::INFINITY), 0.3f64..2.0 * FEW_EVENTS],
     ) {
         let mut p = params(Detector::Adaptive);
         p.soft_alarm_level = soft;
         p.hard_alarm_level = soft * hard_share;
         let sigma = sigma.max(min_spread(p.soft_alarm_level, p.hard_alarm_level));
-        let before = fed(&history, &p, per_day);
+        let before = fed(&history, events, &p, per_day);
         let at = |x: f64| {
             let mut ev = before;
-            let band = ev.rate(x, sigma, &p, per_day);
+            let band = ev.rate(x, sigma, events, &p, per_day);
             (ev.status(), band)
         };
         let (_, band) = at(1.0);
