@@ -323,6 +323,9 @@ pub struct EventsQuery {
     /// Only changes to `OUTAGE`.
     #[serde(default)]
     only_outages: bool,
+    /// Only the changes a person acts on (to or from `WARNING`/`OUTAGE`, not revisions).
+    #[serde(default)]
+    actionable: bool,
     /// Page size, 1–1000 (default 100).
     limit: Option<usize>,
     /// The `next` of the previous page.
@@ -386,6 +389,7 @@ pub async fn events(
         country: q.country,
         lob: q.lob,
         statuses,
+        actionable: q.actionable,
         limit,
         cursor: q.cursor,
     };

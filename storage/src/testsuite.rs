@@ -157,6 +157,7 @@ macro_rules! conformance_tests {
             latest_status_moves_forward_only,
             latest_statuses_of_a_country_or_a_lob,
             events_dedupe_filter_and_page_newest_first,
+            actionable_events_are_changes_to_or_from_an_alarm,
             registry_keeps_first_seen,
             registry_reads_one_flow_a_country_or_a_lob,
             config_versions_compare_and_set,

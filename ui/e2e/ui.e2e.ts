@@ -167,10 +167,18 @@ describe("the web UI", () => {
 
   it("opens an outage from the event log at its shaded tick", async () => {
     const p = await asRoot();
-    await p.check("text=only outages");
-    // Revisions hidden, the outage (a change as it happened) stays.
-    await p.check("text=hide revisions");
+    // The log opens on the changes to act on: each to or from WARNING/OUTAGE, no revision.
+    // Every change (the demo's daily flows flip between N/A and OK) is one click away.
+    const changes = () => p.$$eval("tr[data-event] td.change", (cells) => cells.map((c) => c.textContent ?? ""));
+    await p.waitForSelector("tr[data-event]");
+    expect((await changes()).every((c) => /WARNING|OUTAGE/.test(c))).toBe(true);
     expect(await p.$$("tr[data-event] >> text=revised")).toHaveLength(0);
+    await p.check("text=every change");
+    await until("an N/A change listed", () => changes().then((cs) => cs.some((c) => !/WARNING|OUTAGE/.test(c))));
+    await screenshot(p, "event-log-every-change");
+    await p.uncheck("text=every change");
+    await until("only changes to act on again", () => changes().then((cs) => cs.length > 0 && cs.every((c) => /WARNING|OUTAGE/.test(c))));
+    await p.check("text=only outages");
     const row = p.locator("tr[data-event*='E2E-1']").first();
     await row.waitFor();
     const id = await row.getAttribute("data-event");

@@ -6,6 +6,7 @@
 mod backtest;
 mod config;
 mod detection;
+mod events;
 mod harness;
 mod roles;
 mod users;

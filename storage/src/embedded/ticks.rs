@@ -179,10 +179,7 @@ impl crate::TickStore for EmbeddedStore {
             for item in i.events.range(lo..hi).rev() {
                 let v = item.value().map_err(backend)?;
                 let e: Event = serde_json::from_slice(&v).map_err(|e| corrupt("events", e))?;
-                if q.country.as_ref().is_some_and(|c| *c != e.flow.country)
-                    || q.lob.as_ref().is_some_and(|l| *l != e.flow.lob)
-                    || (!q.statuses.is_empty() && !q.statuses.contains(&e.new_status))
-                {
+                if !q.admits(&e) {
                     continue;
                 }
                 events.push(e);

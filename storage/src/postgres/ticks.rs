@@ -279,6 +279,9 @@ impl crate::TickStore for PostgresStore {
             None => (None, None),
         };
         let statuses: Vec<i16> = q.statuses.iter().map(|s| status_code(*s) as i16).collect();
+        let alarms: Vec<i16> = [Status::Warning, Status::Outage]
+            .map(|s| status_code(s) as i16)
+            .to_vec();
         let c = self.client().await;
         let rows = c
             .query(
@@ -287,6 +290,8 @@ impl crate::TickStore for PostgresStore {
                    AND ($3::text IS NULL OR country = $3) AND ($4::text IS NULL OR lob = $4)
                    AND (cardinality($5::smallint[]) = 0 OR new_status = ANY($5))
                    AND ($6::bigint IS NULL OR time < $6 OR (time = $6 AND id COLLATE \"C\" < $7))
+                   AND (NOT $9 OR (NOT (body->>'revision')::boolean
+                        AND (new_status = ANY($10) OR body->>'previousStatus' IN ('WARNING', 'OUTAGE'))))
                  ORDER BY time DESC, id COLLATE \"C\" DESC
                  LIMIT $8",
                 &[
@@ -298,6 +303,8 @@ impl crate::TickStore for PostgresStore {
                     &cursor_time,
                     &cursor_id,
                     &(limit as i64 + 1),
+                    &q.actionable,
+                    &alarms,
                 ],
             )
             .await

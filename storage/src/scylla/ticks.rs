@@ -302,13 +302,18 @@ impl crate::TickStore for ScyllaStore {
                 {
                     continue;
                 }
+                // The columns first: most rows are left without reading their body.
                 if q.country.as_ref().is_some_and(|c| *c != country)
                     || q.lob.as_ref().is_some_and(|l| *l != lob)
                     || (!statuses.is_empty() && !statuses.contains(&(status as u8)))
                 {
                     continue;
                 }
-                events.push(serde_json::from_str(&body).map_err(corrupt)?);
+                let e: Event = serde_json::from_str(&body).map_err(corrupt)?;
+                if q.actionable && !EventQuery::actionable(&e) {
+                    continue;
+                }
+                events.push(e);
                 if events.len() > limit {
                     break 'days;
                 }

@@ -221,6 +221,85 @@ pub async fn events_dedupe_filter_and_page_newest_first(fx: Fixture) {
     assert!(matches!(bad, Err(Error::Invalid { .. })), "{bad:?}");
 }
 
+/// Only the changes a person acts on: to or from `WARNING`/`OUTAGE`, not revisions; paged
+/// past the many that are not, with the other filters.
+pub async fn actionable_events_are_changes_to_or_from_an_alarm(fx: Fixture) {
+    let s = fx.store();
+    let (a, b) = (flow("A"), flow("B"));
+    let change = |id: &str, f: &FlowId, minute: i64, from: Status, to: Status, revision: bool| {
+        Event {
+            previous_status: from,
+            revision,
+            ..event(id, f, T0 + minute * 60, to)
+        }
+    };
+    let (na, ok, outage, warning) = (
+        Status::NotAvailable,
+        Status::Ok,
+        Status::Outage,
+        Status::Warning,
+    );
+    let mut events = vec![
+        change("down", &a, 1, ok, outage, false),
+        change("back", &a, 2, outage, ok, false),
+        change("warn", &b, 3, ok, warning, false),
+        change("worse", &b, 4, warning, outage, false),
+        change("late", &a, 5, ok, outage, true),
+        change("gone", &b, 6, outage, na, false),
+    ];
+    // A daily flow's flips between N_A and OK, many of them, newer than all of the above.
+    for i in 0..30 {
+        let (from, to) = if i % 2 == 0 { (na, ok) } else { (ok, na) };
+        events.push(change(&format!("flip-{i:02}"), &a, 10 + i, from, to, false));
+    }
+    s.append_events(events).await.unwrap();
+    let ids = |page: &EventPage| -> Vec<String> { page.events.iter().map(|e| e.id.clone()).collect() };
+    let q = EventQuery {
+        actionable: true,
+        limit: 2,
+        ..Default::default()
+    };
+    let first = s.query_events(q.clone()).await.unwrap();
+    assert_eq!(ids(&first), ["gone", "worse"]);
+    let second = s
+        .query_events(EventQuery {
+            cursor: first.next.clone(),
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&second), ["warn", "back"]);
+    let third = s
+        .query_events(EventQuery {
+            cursor: second.next.clone(),
+            ..q.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&third), ["down"]);
+    assert!(third.next.is_none());
+    // With the other filters: the changes back to OK in flow A's country that a person acts on.
+    let back = s
+        .query_events(EventQuery {
+            statuses: vec![ok],
+            country: Some(a.country.clone()),
+            limit: 100,
+            ..q
+        })
+        .await
+        .unwrap();
+    assert_eq!(ids(&back), ["back"]);
+    // Without the filter everything is there.
+    let all = s
+        .query_events(EventQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(all.events.len(), 36);
+}
+
 /// New alarms wait in the outbox, oldest first, until marked done; revisions and repeated ids
 /// are never queued; an expired event leaves the outbox too.
 pub async fn outbox_queues_alarms_until_done(fx: Fixture) {

@@ -1,5 +1,7 @@
 // The event log: status changes newest first, filtered, a page at a time, with new ones
-// arriving live; every row links to its flow's page at the tick.
+// arriving live; every row links to its flow's page at the tick. By default it lists the
+// changes a person acts on (to or from WARNING/OUTAGE, as they happened); N/A flips and
+// revisions are one click away.
 
 import { useEffect, useState } from "react";
 import { query } from "../api";
@@ -15,10 +17,21 @@ export interface EventFilter {
   status: "" | Status;
   onlyOutages: boolean;
   country: string;
+  /** Only the changes a person acts on (`actionable` of the API). */
+  actionable: boolean;
+}
+
+const alarm = (s: Status) => s === "WARNING" || s === "OUTAGE";
+
+/** A change a person acts on: to or from WARNING/OUTAGE, not a revision (the API's
+ * `actionable`). */
+export function actionable(e: StatusEvent): boolean {
+  return !e.revision && (alarm(e.previousStatus) || alarm(e.newStatus));
 }
 
 /** Whether a change passes the filter (the server applies the same to a page). */
 export function passes(e: StatusEvent, f: EventFilter, lob?: string, flow?: FlowRef): boolean {
+  if (f.actionable && !actionable(e)) return false;
   if (f.onlyOutages && e.newStatus !== "OUTAGE") return false;
   if (f.status && e.newStatus !== f.status) return false;
   if (f.country && e.country !== f.country) return false;
@@ -42,15 +55,17 @@ export function merge(newer: StatusEvent[], older: StatusEvent[]): StatusEvent[]
 
 export function EventLog(props: { countries?: string[]; country?: string; lob?: string; title?: string }) {
   const { api, live, zones } = useApp();
-  const [filter, setFilter] = useState<EventFilter>({ status: "", onlyOutages: false, country: props.country ?? "" });
+  // Every change (N/A flips, revisions) is a choice that lasts across visits.
+  const [filter, setFilter] = useState<EventFilter>(() => ({
+    status: "",
+    onlyOutages: false,
+    country: props.country ?? "",
+    actionable: localStorage.getItem("flowwatch.everyChange") !== "1",
+  }));
+  useEffect(() => localStorage.setItem("flowwatch.everyChange", filter.actionable ? "0" : "1"), [filter.actionable]);
   const [events, setEvents] = useState<StatusEvent[]>([]);
   const [next, setNext] = useState<string | undefined>();
   const [fresh, setFresh] = useState<Set<string>>(new Set());
-  // Revisions (late data re-deciding an old tick) are hidden on request: after a backfill they
-  // are most of the log. The server pages them all; hidden rows are counted.
-  const [hideRevisions, setHideRevisions] = useState(() => localStorage.getItem("flowwatch.hideRevisions") === "1");
-  useEffect(() => localStorage.setItem("flowwatch.hideRevisions", hideRevisions ? "1" : "0"), [hideRevisions]);
-  const rows = hideRevisions ? events.filter((e) => !e.revision) : events;
   // "27 s ago" stays true: redraw every 15 s.
   const [now, setNow] = useState(() => new Date());
   useEvery(() => setNow(new Date()), 15_000);
@@ -61,6 +76,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
         limit: PAGE,
         status: filter.status,
         onlyOutages: filter.onlyOutages,
+        actionable: filter.actionable,
         country: filter.country,
         lob: props.lob,
         cursor,
@@ -119,9 +135,9 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
             <input type="checkbox" checked={filter.onlyOutages} onChange={(e) => set({ onlyOutages: e.target.checked })} />
             only outages
           </label>
-          <label className="check" title="A revision is a late record re-deciding a tick already evaluated">
-            <input type="checkbox" checked={hideRevisions} onChange={(e) => setHideRevisions(e.target.checked)} />
-            hide revisions
+          <label className="check" title="Also N/A changes (a daily flow between its files) and revisions (a late record re-deciding a tick already evaluated)">
+            <input type="checkbox" checked={!filter.actionable} onChange={(e) => set({ actionable: !e.target.checked })} />
+            every change
           </label>
           {props.countries && !props.country ? (
             <label>
@@ -150,7 +166,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
           </tr>
         </thead>
         <tbody>
-          {rows.map((e) => {
+          {events.map((e) => {
             const zone = zones[e.country] ?? "UTC";
             const flow: FlowRef = { country: e.country, lob: e.lobName, kind: e.kind, flow: e.flowName };
             return (
@@ -177,17 +193,19 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
               </tr>
             );
           })}
-          {rows.length === 0 ? (
+          {events.length === 0 ? (
             <tr>
               <td colSpan={5} className="muted">
-                No status changes match.
-              </td>
-            </tr>
-          ) : null}
-          {rows.length < events.length ? (
-            <tr>
-              <td colSpan={5} className="muted small">
-                {events.length - rows.length} revisions hidden.
+                {filter.actionable ? (
+                  <>
+                    No changes to act on.{" "}
+                    <button type="button" className="secondary" onClick={() => set({ actionable: false })}>
+                      Show every change
+                    </button>
+                  </>
+                ) : (
+                  "No status changes match."
+                )}
               </td>
             </tr>
           ) : null}

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { LobFlow, StatusEvent } from "../api";
-import { merge, passes } from "../components/EventLog";
+import type { LobFlow, Status, StatusEvent } from "../api";
+import { actionable, merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
 import { ordered } from "./Lob";
 import { listsOf, marksOf } from "./Settings";
@@ -56,13 +56,27 @@ describe("the dashboard tile", () => {
 
 describe("the event log", () => {
   it("filters live changes as the server filters pages", () => {
-    const f = { status: "" as const, onlyOutages: false, country: "" };
+    const f = { status: "" as const, onlyOutages: false, country: "", actionable: false };
     expect(passes(event("1"), f)).toBe(true);
     expect(passes(event("1", { newStatus: "WARNING" }), { ...f, onlyOutages: true })).toBe(false);
     expect(passes(event("1", { newStatus: "OK" }), { ...f, status: "OK" })).toBe(true);
     expect(passes(event("1"), { ...f, status: "WARNING" })).toBe(false);
     expect(passes(event("1"), { ...f, country: "DE" })).toBe(false);
     expect(passes(event("1"), f, "GSM")).toBe(false);
+  });
+  it("opens on the changes to act on: to or from WARNING/OUTAGE, as they happened", () => {
+    const change = (previousStatus: Status, newStatus: Status, revision = false) => event("1", { previousStatus, newStatus, revision });
+    expect(actionable(change("OK", "OUTAGE"))).toBe(true);
+    expect(actionable(change("OUTAGE", "OK"))).toBe(true);
+    expect(actionable(change("OK", "WARNING"))).toBe(true);
+    expect(actionable(change("WARNING", "N_A"))).toBe(true);
+    expect(actionable(change("N_A", "OK"))).toBe(false);
+    expect(actionable(change("OK", "N_A"))).toBe(false);
+    expect(actionable(change("OK", "OUTAGE", true))).toBe(false);
+    const f = { status: "" as const, onlyOutages: false, country: "", actionable: true };
+    expect(passes(change("N_A", "OK"), f)).toBe(false);
+    expect(passes(change("OK", "OUTAGE"), f)).toBe(true);
+    expect(passes(change("N_A", "OK"), { ...f, actionable: false })).toBe(true);
   });
   it("keeps each event once, newest first", () => {
     const out = merge([event("3"), event("2")], [event("2"), event("1")]);
