@@ -13,8 +13,8 @@ use flowwatch_core::time::Instant;
 use flowwatch_core::{FlowId, FlowKind};
 
 use crate::{
-    ApiKey, AuditEntry, Bucket, ConfigVersion, Error, Event, EventQuery, FlowBuckets, FlowEntry,
-    IngestMark, KeyKind, Role, Scope, Series, Store, StoredTick, User,
+    ApiKey, AuditEntry, Bucket, ConfigVersion, Error, Event, EventPage, EventQuery, FlowBuckets,
+    FlowEntry, IngestMark, KeyKind, Role, Scope, Series, Store, StoredTick, User,
 };
 
 mod access;

@@ -65,7 +65,8 @@ fn the_changes_a_person_acts_on_are_listed_apart() {
     assert!(all.len() > acted.len(), "{all:?}");
     assert!(
         all.iter()
-            .any(|e| !(alarm(&e["previousStatus"]) || alarm(&e["newStatus"])) || e["revision"] == true),
+            .any(|e| !(alarm(&e["previousStatus"]) || alarm(&e["newStatus"]))
+                || e["revision"] == true),
         "{all:?}"
     );
     // A bad value names the parameter.

@@ -2,6 +2,7 @@
 //! alarm outbox in PostgreSQL.
 
 use async_trait::async_trait;
+use flowwatch_core::detection::Status;
 
 use super::*;
 

@@ -226,13 +226,12 @@ pub async fn events_dedupe_filter_and_page_newest_first(fx: Fixture) {
 pub async fn actionable_events_are_changes_to_or_from_an_alarm(fx: Fixture) {
     let s = fx.store();
     let (a, b) = (flow("A"), flow("B"));
-    let change = |id: &str, f: &FlowId, minute: i64, from: Status, to: Status, revision: bool| {
-        Event {
+    let change =
+        |id: &str, f: &FlowId, minute: i64, from: Status, to: Status, revision: bool| Event {
             previous_status: from,
             revision,
             ..event(id, f, T0 + minute * 60, to)
-        }
-    };
+        };
     let (na, ok, outage, warning) = (
         Status::NotAvailable,
         Status::Ok,
@@ -253,7 +252,8 @@ pub async fn actionable_events_are_changes_to_or_from_an_alarm(fx: Fixture) {
         events.push(change(&format!("flip-{i:02}"), &a, 10 + i, from, to, false));
     }
     s.append_events(events).await.unwrap();
-    let ids = |page: &EventPage| -> Vec<String> { page.events.iter().map(|e| e.id.clone()).collect() };
+    let ids =
+        |page: &EventPage| -> Vec<String> { page.events.iter().map(|e| e.id.clone()).collect() };
     let q = EventQuery {
         actionable: true,
         limit: 2,
