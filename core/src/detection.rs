@@ -15,6 +15,7 @@ pub use history::{DayPlan, FlowHistory};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Detector, DifferenceMode, FlowConfig};
+use crate::time::EpochDay;
 
 /// The status of an evaluated tick.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -237,6 +238,19 @@ pub fn assess(
             band: None,
         },
     )
+}
+
+/// The first local day whose traffic can change a tick of local day `day` or later under
+/// `config`: a day's history lies within its `lookbackDays`, and the ticks before it carry
+/// state — the seed mode's previous difference (the day before), the adaptive detector's
+/// evidence ([`adaptive::rebuild_days`]). A replay or a rebuild for ticks from `day` on reads
+/// and evaluates from there.
+pub fn first_influencing_day(config: &FlowConfig, day: EpochDay) -> EpochDay {
+    let carried = match config.detector {
+        Detector::Seed => 1,
+        Detector::Adaptive => adaptive::rebuild_days(config.granularity.ticks_per_day()),
+    };
+    day - config.lookback_days as EpochDay - carried
 }
 
 /// The status rule of SPEC §4.

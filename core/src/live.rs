@@ -13,8 +13,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::calendar::CountryCalendar;
-use crate::config::{Detector, FlowConfig};
-use crate::detection::{DetectionParams, FlowHistory, Status, TickEvaluation, adaptive};
+use crate::config::FlowConfig;
+use crate::detection::{
+    DetectionParams, FlowHistory, Status, TickEvaluation, first_influencing_day,
+};
 use crate::id::FlowId;
 use crate::tick::{DayTicks, Granularity};
 use crate::time::{EpochDay, Instant, local_day, utc_string};
@@ -235,20 +237,14 @@ impl LiveFlow {
     }
 
     /// The first local day a rebuild for ticks from `from` must evaluate (and read traffic
-    /// from): older traffic cannot change any tick from `from` on, since a day's history lies
-    /// within its lookback and the tick before `from` is evaluated too (the adaptive detector
-    /// also carries evidence over its last ticks: [`adaptive::rebuild_days`] more).
+    /// from): [`first_influencing_day`] of `from`'s day, not before the flow's first day.
     pub fn rebuild_start(
         config: &FlowConfig,
         calendar: &CountryCalendar,
         first_day: EpochDay,
         from: Instant,
     ) -> EpochDay {
-        let carried = match config.detector {
-            Detector::Seed => 1,
-            Detector::Adaptive => adaptive::rebuild_days(config.granularity.ticks_per_day()),
-        };
-        (local_day(calendar.tz(), from) - config.lookback_days as EpochDay - carried).max(first_day)
+        first_influencing_day(config, local_day(calendar.tz(), from)).max(first_day)
     }
 
     /// A flow rebuilt from its stored `records` (time, bytes; any order, covering at least

@@ -5,11 +5,11 @@
 use crate::InputError;
 use crate::calendar::CountryCalendar;
 use crate::config::{Config, FlowConfig};
-use crate::detection::{DetectionParams, FlowHistory, TickEvaluation};
+use crate::detection::{DetectionParams, FlowHistory, TickEvaluation, first_influencing_day};
 use crate::id::FlowId;
 use crate::record::{Batch, Record, RecordRef, unknown_country};
 use crate::tick::DayTicks;
-use crate::time::{EpochDay, Instant, local_day};
+use crate::time::{EpochDay, Instant, local_day, local_midnight};
 
 /// Records of many flows, gathered for evaluation. Records may come in any order; they are
 /// summed per tick, never replaced.
@@ -76,6 +76,7 @@ impl<'c> Replay<'c> {
                     calendar,
                     records,
                     latest,
+                    first_day: None,
                 })
             })
             .collect();
@@ -93,6 +94,8 @@ pub struct FlowReplay<'c> {
     calendar: &'c CountryCalendar,
     records: Vec<(Instant, u64)>,
     latest: Instant,
+    /// The flow's first local day, when the records may start later (see [`replay_flow_since`]).
+    first_day: Option<EpochDay>,
 }
 
 /// Which local days to report: `[from, to)`; `None` means from the flow's first day, and to
@@ -106,8 +109,10 @@ pub struct Window {
 }
 
 impl FlowReplay<'_> {
-    /// Evaluates every tick from the flow's first day to the window's end, in time order, and
-    /// passes those of days within the window to `emit` with their real start and end.
+    /// Evaluates every tick that can bear on the window, from the flow's first day or the
+    /// window's [`first_influencing_day`] (whichever is later) to the window's end, in time
+    /// order, and passes those of days within the window to `emit` with their real start and
+    /// end. Days before that cannot change a tick of the window, so they are not evaluated.
     pub fn run(mut self, window: Window, mut emit: impl FnMut(Instant, Instant, &TickEvaluation)) {
         if self.records.is_empty() {
             return;
@@ -115,14 +120,17 @@ impl FlowReplay<'_> {
         let tz = self.calendar.tz();
         // Nearly always already in order: the sort then costs one pass.
         self.records.sort_unstable_by_key(|r| r.0);
-        let first_day = local_day(tz, self.records[0].0);
+        let first_day =
+            local_day(tz, self.records[0].0).min(self.first_day.unwrap_or(EpochDay::MAX));
         let to = window.to.unwrap_or_else(|| local_day(tz, self.latest) + 1);
         let from = window.from.unwrap_or(first_day);
+        let begin = first_influencing_day(&self.config, from).max(first_day);
         let g = self.config.granularity;
         let mut history = FlowHistory::new(DetectionParams::from(&self.config), first_day);
         let mut actuals = vec![0u64; g.ticks_per_day()];
-        let mut next = 0;
-        for day in first_day..to {
+        let start = local_midnight(tz, begin);
+        let mut next = self.records.partition_point(|r| r.0 < start);
+        for day in begin..to {
             let ticks = DayTicks::new(tz, day, g);
             actuals.fill(0);
             let end = ticks.day_end();
@@ -157,6 +165,20 @@ pub fn replay_flow(
     records: impl IntoIterator<Item = (Instant, u64)>,
     window: Window,
 ) -> Option<Vec<(Instant, Instant, TickEvaluation)>> {
+    replay_flow_since(config, flow, None, records, window)
+}
+
+/// [`replay_flow`] from records that need only cover the days from the window's
+/// [`first_influencing_day`] on, for a flow whose first local day is `first_day` (the day of
+/// its earliest record ever; `None`: that of the earliest record given). What a simulation or
+/// a backtest over stored traffic reads, however long the flow's history.
+pub fn replay_flow_since(
+    config: &Config,
+    flow: &FlowId,
+    first_day: Option<EpochDay>,
+    records: impl IntoIterator<Item = (Instant, u64)>,
+    window: Window,
+) -> Option<Vec<(Instant, Instant, TickEvaluation)>> {
     let mut replay = Replay::new(config);
     for (time, bytes) in records {
         replay
@@ -168,7 +190,8 @@ pub fn replay_flow(
             .ok()?;
     }
     let mut out = Vec::new();
-    for f in replay.into_flows() {
+    for mut f in replay.into_flows() {
+        f.first_day = first_day;
         f.run(window, |start, end, e| out.push((start, end, *e)));
     }
     Some(out)

@@ -245,7 +245,8 @@ pub async fn backtest(
         .map(|entry| {
             let (g, current, candidate) = (&g, config.clone(), candidate.clone());
             async move {
-                let records = views::history(g, &current, &entry, to).await?;
+                let records =
+                    views::history(g, &[&current, &candidate], &entry, (from, to)).await?;
                 let replay = move || {
                     let flow = entry.flow;
                     let run = |c: &Config| {

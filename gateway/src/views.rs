@@ -14,10 +14,10 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use chrono::NaiveDate;
 use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
-use flowwatch_core::detection::{Band, Status, TickValues};
+use flowwatch_core::detection::{Band, Status, TickValues, first_influencing_day};
 use flowwatch_core::event::AlarmMessage;
 use flowwatch_core::record::unknown_country;
-use flowwatch_core::replay::{Window, replay_flow};
+use flowwatch_core::replay::{Window, replay_flow_since};
 use flowwatch_core::tick::Granularity;
 use flowwatch_core::time::{
     EpochDay, Instant, epoch_day, local_day, local_midnight, parse_rfc3339, utc_string,
@@ -534,8 +534,8 @@ pub(crate) fn local_window(
 }
 
 /// The ticks of `flow` on the local days `[from, to)` computed from its stored traffic under
-/// `candidate` (a configuration that is not saved): every day from the flow's first is
-/// evaluated, later days' medians read the earlier ones.
+/// `candidate` (a configuration that is not saved): the days whose traffic bears on them are
+/// read and evaluated ([`history`]).
 /// The replay runs on the blocking pool: a flow's weeks of history take milliseconds of CPU
 /// that would otherwise hold up the requests sharing its runtime thread.
 async fn replayed(
@@ -551,7 +551,7 @@ async fn replayed(
             format!("no traffic of flow {flow}"),
         ));
     };
-    let records = history(g, &candidate, &entry, window.1).await?;
+    let records = history(g, &[&candidate], &entry, window).await?;
     let (flow, now) = (flow.clone(), g.clock.now());
     replay_off_runtime(move || replay_ticks(&candidate, &flow, &records, window, now)).await
 }
@@ -569,36 +569,49 @@ pub(crate) async fn replay_off_runtime<T: Send + 'static>(
     })
 }
 
-/// The stored traffic of a flow from its first local day to the local day `to` (excluded),
-/// as (time, bytes): what a replay of it reads.
+/// A flow's stored traffic that replays of its local days `[from, to)` under each of `configs`
+/// read: from the earliest of their [`first_influencing_day`]s (not before the flow's first
+/// day), as (time, bytes) — however long the flow's history, only what bears on the window.
+/// With the flow's first local day, which the replay needs besides ([`replay_ticks`]).
 pub(crate) async fn history(
     g: &Gateway,
-    config: &Config,
+    configs: &[&Config],
     entry: &FlowEntry,
-    to: EpochDay,
-) -> Result<Vec<(Instant, u64)>, ApiError> {
-    let tz = config
+    (from, to): (EpochDay, EpochDay),
+) -> Result<(EpochDay, Vec<(Instant, u64)>), ApiError> {
+    let tz = configs[0]
         .calendar(&entry.flow.country)
         .expect("the window was found in this country")
         .tz();
-    let first = local_midnight(tz, local_day(tz, entry.first_seen));
+    let first_day = local_day(tz, entry.first_seen);
+    let start = configs
+        .iter()
+        .map(|c| first_influencing_day(&c.flow_config(&entry.flow).0, from))
+        .min()
+        .unwrap_or(from)
+        .max(first_day);
     let records = g
         .store
-        .read_buckets(&entry.flow, first, local_midnight(tz, to))
+        .read_buckets(
+            &entry.flow,
+            local_midnight(tz, start),
+            local_midnight(tz, to),
+        )
         .await
         .map_err(ApiError::store)?;
-    Ok(records.into_iter().map(|b| (b.second, b.bytes)).collect())
+    let records = records.into_iter().map(|b| (b.second, b.bytes)).collect();
+    Ok((first_day, records))
 }
 
 /// The ticks of `flow` on the local days `[from, to)` replayed from `records` under
 /// `config` — only those the live evaluation would have decided by `now` (ended, and the
 /// flow's grace after their end passed), as stored ones: a tick still running, or to come,
 /// has no traffic yet and would read as an outage. None for a flow `config` does not evaluate.
-/// All CPU: the detection over every day from the flow's first.
+/// `records` are [`history`]'s, `first_day` the flow's first local day. All CPU.
 pub(crate) fn replay_ticks(
     config: &Config,
     flow: &FlowId,
-    records: &[(Instant, u64)],
+    (first_day, records): &(EpochDay, Vec<(Instant, u64)>),
     (from, to): (EpochDay, EpochDay),
     now: Instant,
 ) -> Vec<FlowTick> {
@@ -607,18 +620,24 @@ pub(crate) fn replay_ticks(
         to: Some(to),
     };
     let grace = Instant::try_from(config.flow_config(flow).0.grace_seconds).unwrap_or(Instant::MAX);
-    replay_flow(config, flow, records.iter().copied(), window)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|(_, end, _)| end.saturating_add(grace) <= now)
-        .map(|(start, end, t)| FlowTick {
-            start,
-            end,
-            actual: t.actual,
-            status: t.status,
-            values: t.values,
-        })
-        .collect()
+    replay_flow_since(
+        config,
+        flow,
+        Some(*first_day),
+        records.iter().copied(),
+        window,
+    )
+    .unwrap_or_default()
+    .into_iter()
+    .filter(|(_, end, _)| end.saturating_add(grace) <= now)
+    .map(|(start, end, t)| FlowTick {
+        start,
+        end,
+        actual: t.actual,
+        status: t.status,
+        values: t.values,
+    })
+    .collect()
 }
 
 /// `GET /api/v1/flows/{country}/{lob}/{kind}/{flow}/ticks?from=&to=[&granularity=]`: the

@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::*;
-use crate::config::Config;
+use crate::config::{Config, Detector};
 use crate::id::FlowKind;
 use crate::replay::Window;
 use crate::time::{epoch_day, local_midnight, parse_rfc3339};
@@ -405,5 +405,63 @@ fn a_rebuild_for_any_tick_rates_it_as_replay_does() {
             held > 0 || s.cfg.granularity.ticks_per_day() == 1,
             "{config}: some outage ticks are held"
         );
+    }
+}
+
+/// A replay of a window evaluates from the window's `first_influencing_day` only, and agrees
+/// with a replay from the flow's first day; so does one that is given only the records from
+/// there on and the flow's first day (what the gateway's simulation and backtest read).
+#[test]
+fn a_windowed_replay_reads_only_what_bears_on_the_window() {
+    for config in CONFIGS {
+        let s = setup(config);
+        let first = day("2017-03-01");
+        let days = 36;
+        let records = traffic(&s, first, days, 11);
+        let full = replayed(&s, config, &records, first + days);
+        let doc = Config::from_json(config).unwrap();
+        let tz = s.calendar.tz();
+        for from in [first + 1, first + 12, first + 21, first + 30] {
+            let window = Window {
+                from: Some(from),
+                to: Some(first + days),
+            };
+            let want: BTreeMap<Instant, TickEvaluation> = full
+                .range(local_midnight(tz, from)..)
+                .map(|(t, e)| (*t, *e))
+                .collect();
+            let got =
+                |records: &[(Instant, u64)], first_day| -> BTreeMap<Instant, TickEvaluation> {
+                    crate::replay::replay_flow_since(
+                        &doc,
+                        &s.flow,
+                        first_day,
+                        records.iter().copied(),
+                        window,
+                    )
+                    .unwrap()
+                    .into_iter()
+                    .map(|(start, _, e)| (start, e))
+                    .collect()
+                };
+            assert_eq!(
+                got(&records, None),
+                want,
+                "{config}, from day {}",
+                from - first
+            );
+            let read_from = local_midnight(tz, first_influencing_day(&s.cfg, from));
+            let late: Vec<(Instant, u64)> = records
+                .iter()
+                .copied()
+                .filter(|r| r.0 >= read_from)
+                .collect();
+            assert_eq!(
+                got(&late, Some(first)),
+                want,
+                "{config}, records from {read_from}, window from day {}",
+                from - first
+            );
+        }
     }
 }
