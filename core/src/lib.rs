@@ -19,6 +19,7 @@
 //!   [`detection::FlowHistory`], the rolling history a long-lived flow actor keeps;
 //!   [`detection::adaptive`], the adaptive detector (SPEC §10).
 //! - [`live`]: one flow evaluated live as records and the clock arrive (what a flow actor decides).
+//! - [`incident`]: flows that leave `OK` together because of one cause, as one incident.
 //! - [`placement`]: which live worker owns each partition of the flows: balanced, stable on
 //!   join and leave, deterministic (what the coordinator plans).
 //! - [`record`]: traffic records and their wire forms (traffic CSV line, seed message).
@@ -35,6 +36,7 @@ pub mod error;
 pub mod event;
 pub mod hash;
 pub mod id;
+pub mod incident;
 pub mod live;
 pub mod placement;
 pub mod record;

@@ -18,6 +18,7 @@
 pub mod api;
 pub mod cluster;
 pub mod drive;
+pub mod incidents;
 pub mod quality;
 pub mod score;
 pub mod svg;

@@ -61,21 +61,16 @@ enum Command {
     /// Detection quality: realistic data sets of several seeds, each replayed under the seed
     /// and the adaptive detector and scored against its labels, side by side.
     Quality {
-        /// Generator seeds, one data set each.
-        #[arg(long, value_delimiter = ',', default_value = "7,8,9")]
-        seeds: Vec<u64>,
-        /// Flows of each data set.
-        #[arg(long, default_value_t = 200)]
-        flows: usize,
-        /// Days of each data set.
-        #[arg(long, default_value_t = 120)]
-        days: u32,
-        /// First day (YYYY-MM-DD).
-        #[arg(long, default_value = "2016-09-01")]
-        start: NaiveDate,
-        /// Days of history before the scored ones.
-        #[arg(long, default_value_t = 30)]
-        warm_up_days: u32,
+        #[command(flatten)]
+        sets: DataSets,
+        #[command(flatten)]
+        out: Out,
+    },
+    /// Incidents: the same data sets' status changes grouped into incidents; flow alarm
+    /// messages against incident messages, per kind of outage and on unlisted days.
+    Incidents {
+        #[command(flatten)]
+        sets: DataSets,
         #[command(flatten)]
         out: Out,
     },
@@ -263,6 +258,48 @@ impl Load {
     }
 }
 
+/// The realistic data sets of `quality` and `incidents`.
+#[derive(clap::Args)]
+struct DataSets {
+    /// Generator seeds, one data set each.
+    #[arg(long, value_delimiter = ',', default_value = "7,8,9")]
+    seeds: Vec<u64>,
+    /// Flows of each data set.
+    #[arg(long, default_value_t = 200)]
+    flows: usize,
+    /// Days of each data set.
+    #[arg(long, default_value_t = 120)]
+    days: u32,
+    /// First day (YYYY-MM-DD).
+    #[arg(long, default_value = "2016-09-01")]
+    start: NaiveDate,
+    /// Days of history before the scored ones.
+    #[arg(long, default_value_t = 30)]
+    warm_up_days: u32,
+}
+
+impl DataSets {
+    fn quality(self) -> Result<flowwatch_loadtest::quality::Quality> {
+        let DataSets {
+            seeds,
+            flows,
+            days,
+            start,
+            warm_up_days,
+        } = self;
+        if warm_up_days >= days {
+            anyhow::bail!("--warm-up-days {warm_up_days} leaves none of --days {days} to score");
+        }
+        Ok(flowwatch_loadtest::quality::Quality {
+            seeds,
+            flows,
+            days,
+            start,
+            warm_up_days,
+        })
+    }
+}
+
 /// Where a scenario's result goes.
 #[derive(clap::Args)]
 struct Out {
@@ -402,32 +439,20 @@ fn main() -> Result<()> {
             }
             Ok(())
         }
-        Command::Quality {
-            seeds,
-            flows,
-            days,
-            start,
-            warm_up_days,
-            out,
-        } => {
+        Command::Quality { sets, out } => {
             use flowwatch_loadtest::quality;
-            if warm_up_days >= days {
-                anyhow::bail!(
-                    "--warm-up-days {warm_up_days} leaves none of --days {days} to score"
-                );
-            }
-            let q = quality::Quality {
-                seeds,
-                flows,
-                days,
-                start,
-                warm_up_days,
-            };
+            let q = sets.quality()?;
             let scores = quality::run(&q)?;
             out.write_markdown(
                 &quality::to_json(&q, &scores),
                 quality::markdown(&q, &scores),
             )
+        }
+        Command::Incidents { sets, out } => {
+            use flowwatch_loadtest::incidents;
+            let q = sets.quality()?;
+            let m = incidents::run(&q)?;
+            out.write_markdown(&incidents::to_json(&q, &m), incidents::markdown(&q, &m))
         }
         Command::Cluster { load, out } => {
             out.write(&runtime()?.block_on(flowwatch_loadtest::cluster::cluster(load))?)

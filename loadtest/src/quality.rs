@@ -58,7 +58,8 @@ pub fn run(q: &Quality) -> Result<Vec<SeedScores>> {
     q.seeds.iter().map(|&seed| score_seed(q, seed)).collect()
 }
 
-fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
+/// The realistic data set of `seed` under `q`, and the window of its scored days.
+pub(crate) fn dataset(q: &Quality, seed: u64) -> (Dataset, Window) {
     let spec = Spec {
         seed,
         start: q.start,
@@ -67,7 +68,16 @@ fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
         realism: Realism::realistic(),
         ..Spec::default()
     };
-    let data = Dataset::generate(&spec);
+    let first = epoch_day(q.start);
+    let window = Window {
+        from: Some(first + q.warm_up_days as i32),
+        to: Some(first + q.days as i32),
+    };
+    (Dataset::generate(&spec), window)
+}
+
+fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
+    let (data, window) = dataset(q, seed);
     let labels = parse_labels(&serde_json::to_string(data.outages())?, "labels")?;
     let groups: HashMap<FlowId, String> = data
         .flow_shapes()
@@ -79,11 +89,6 @@ fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
         context.entry(day.country).or_default().push((start, end));
     }
     let records = records(&data, q);
-    let first = epoch_day(q.start);
-    let window = Window {
-        from: Some(first + q.warm_up_days as i32),
-        to: Some(first + q.days as i32),
-    };
     let mut reports = Vec::new();
     for detector in DETECTORS {
         let mut document = data.config().clone();
@@ -104,10 +109,10 @@ fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
 }
 
 /// A flow and its records `(time, bytes)`.
-type FlowRecords = (FlowId, Vec<(Instant, u64)>);
+pub(crate) type FlowRecords = (FlowId, Vec<(Instant, u64)>);
 
 /// Every record of the data set, by flow (sorted by id), in time order.
-fn records(data: &Dataset, q: &Quality) -> Vec<FlowRecords> {
+pub(crate) fn records(data: &Dataset, q: &Quality) -> Vec<FlowRecords> {
     let mut by_flow: BTreeMap<FlowId, Vec<(Instant, u64)>> = BTreeMap::new();
     for n in 0..u64::from(q.days) {
         let date = q.start + Days::new(n);
@@ -125,6 +130,26 @@ fn score(
     window: Window,
     mut scorer: Scorer,
 ) -> Result<Report> {
+    let ticks = replay_all(config, records, window);
+    for ((flow, _), ticks) in records.iter().zip(ticks) {
+        if ticks.is_empty() {
+            continue;
+        }
+        scorer.begin_flow(flow.clone())?;
+        for t in ticks {
+            scorer.tick(t)?;
+        }
+    }
+    Ok(scorer.finish())
+}
+
+/// Every flow of `records` replayed under `config` within `window`, on every core: each
+/// flow's ticks, in the order of `records`.
+pub(crate) fn replay_all(
+    config: &Config,
+    records: &[FlowRecords],
+    window: Window,
+) -> Vec<Vec<Tick>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut ticks: Vec<Vec<Tick>> = vec![Vec::new(); records.len()];
     std::thread::scope(|scope| {
@@ -150,16 +175,7 @@ fn score(
             });
         }
     });
-    for ((flow, _), ticks) in records.iter().zip(ticks) {
-        if ticks.is_empty() {
-            continue;
-        }
-        scorer.begin_flow(flow.clone())?;
-        for t in ticks {
-            scorer.tick(t)?;
-        }
-    }
-    Ok(scorer.finish())
+    ticks
 }
 
 /// The figures of one detector over one or more data sets.

@@ -1,4 +1,5 @@
-//! The `flowwatch-loadtest` binary as a user runs it: `generate --realistic` and `quality`.
+//! The `flowwatch-loadtest` binary as a user runs it: `generate --realistic`, `quality` and
+//! `incidents`.
 
 use std::process::Command;
 
@@ -7,6 +8,19 @@ fn loadtest(args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("flowwatch-loadtest runs")
+}
+
+/// Runs a scenario of one small data set from 2016-11-01 (21 days of history) writing its
+/// result to `json`; the JSON it prints.
+fn scenario(args: &[&str], json: &std::path::Path) -> serde_json::Value {
+    let more = ["--start", "2016-11-01", "--warm-up-days", "21", "--out"];
+    let run = loadtest(&[args, &more[..], &[json.to_str().unwrap()]].concat());
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    serde_json::from_slice(&run.stdout).unwrap()
 }
 
 #[test]
@@ -49,14 +63,7 @@ fn quality_compares_both_detectors_and_refuses_a_warm_up_without_days_to_score()
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("q.json");
     let args = ["quality", "--seeds", "3", "--flows", "16", "--days", "35"];
-    let more = ["--start", "2016-11-01", "--warm-up-days", "21", "--out"];
-    let run = loadtest(&[&args[..], &more[..], &[json.to_str().unwrap()]].concat());
-    assert!(
-        run.status.success(),
-        "{}",
-        String::from_utf8_lossy(&run.stderr)
-    );
-    let result: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    let result = scenario(&args, &json);
     assert_eq!(result["seeds"][0]["seed"], 3);
     assert!(
         result["verdicts"]["recallWithinOnePoint"].is_boolean(),
@@ -68,4 +75,21 @@ fn quality_compares_both_detectors_and_refuses_a_warm_up_without_days_to_score()
     assert!(!run.status.success());
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("--warm-up-days 30"), "{stderr}");
+}
+
+#[test]
+fn incidents_count_flow_alarms_and_incidents_per_kind_under_both_detectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("i.json");
+    let args = ["incidents", "--seeds", "3", "--flows", "24", "--days", "40"];
+    let result = scenario(&args, &json);
+    for detector in ["seed", "adaptive"] {
+        let d = &result["detectors"][detector];
+        assert!(d["statusChanges"].as_u64().unwrap() > 0, "{result}");
+        assert!(d["byKind"]["unlistedDay"]["events"].is_u64(), "{result}");
+    }
+    let markdown = std::fs::read_to_string(json.with_extension("md")).unwrap();
+    assert!(markdown.contains("### adaptive"), "{markdown}");
+    let run = loadtest(&["incidents", "--days", "30", "--warm-up-days", "30"]);
+    assert!(!run.status.success());
 }

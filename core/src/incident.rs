@@ -1,0 +1,367 @@
+//! Incidents (SPEC §11, issue 21): flows that leave `OK` together because of one cause, as one
+//! incident — an input and its forwards in the same or the next tick (root: the input); most
+//! of a LoB or of a country at once (root: the LoB, the country). A flow that leaves `OK` on
+//! its own is an incident of its own.
+//!
+//! [`Incidents`] is fed every status change ([`Incidents::observe`], any order within a tick)
+//! and decides when the tick after a change has ended ([`Incidents::settle`]): then it knows
+//! which flows left together. An open incident takes in the flows its root covers that leave
+//! later while its cause lasts (its input still down; for a LoB or a country, `min_flows` of
+//! its flows); it ends when all its flows are back to `OK` (or `N_A`). Deterministic: the same
+//! changes give the same incidents, whenever they are settled.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use crate::detection::Status;
+use crate::id::{FlowId, FlowKind};
+use crate::time::{Instant, utc_string};
+
+/// What an incident is about.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Root {
+    /// One flow: an input (with its forwards), or a forward alone.
+    Flow(FlowId),
+    /// Most of a line of business.
+    Lob {
+        /// Country code.
+        country: String,
+        /// Line of business.
+        lob: String,
+    },
+    /// Most of a country.
+    Country {
+        /// Country code.
+        country: String,
+    },
+}
+
+impl Root {
+    /// Whether a flow's leaving `OK` belongs to an incident of this root.
+    pub fn covers(&self, flow: &FlowId) -> bool {
+        match self {
+            Root::Flow(root) => {
+                root == flow
+                    || (root.kind == FlowKind::Input
+                        && flow.country == root.country
+                        && flow.lob == root.lob
+                        && flow.input_name() == Some(root.name.as_str()))
+            }
+            Root::Lob { country, lob } => flow.country == *country && flow.lob == *lob,
+            Root::Country { country } => flow.country == *country,
+        }
+    }
+
+    /// The country it is in.
+    pub fn country(&self) -> &str {
+        match self {
+            Root::Flow(f) => &f.country,
+            Root::Lob { country, .. } | Root::Country { country } => country,
+        }
+    }
+
+    fn name(&self) -> String {
+        match self {
+            Root::Flow(f) => f.to_string(),
+            Root::Lob { country, lob } => format!("{country}/{lob}"),
+            Root::Country { country } => country.clone(),
+        }
+    }
+}
+
+/// One incident.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Incident {
+    /// `<root>@<start>`: stable for the same changes.
+    pub id: String,
+    /// What it is about.
+    pub root: Root,
+    /// Its flows (those that left `OK` in it).
+    pub flows: BTreeSet<FlowId>,
+    /// Start of the first tick that left `OK`.
+    pub start: Instant,
+    /// Start of the tick that brought its last flow back, once it has ended.
+    pub end: Option<Instant>,
+    /// The worst status any of its flows reached.
+    pub worst: Status,
+}
+
+/// A change of one flow's status, as the incidents need it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    /// The flow.
+    pub flow: FlowId,
+    /// Start of the tick that changed it.
+    pub start: Instant,
+    /// Its end.
+    pub end: Instant,
+    /// Status before.
+    pub previous: Status,
+    /// Status after.
+    pub new: Status,
+}
+
+/// What settling told: incidents opened (one message each) and ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Update {
+    /// A new incident, with the flows that left `OK` together.
+    Opened(Incident),
+    /// An incident whose flows are all back.
+    Ended(Incident),
+    /// An incident taken into a LoB- or country-wide one (`into`, its id) that opened a tick
+    /// later: its flows are that one's now.
+    Absorbed {
+        /// The incident as it was.
+        incident: Incident,
+        /// The id of the incident that took it in.
+        into: String,
+    },
+}
+
+/// When most of a LoB or a country counts: more than `share` of its flows not `OK`, and at
+/// least `min_flows` of them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Majority {
+    /// Share of the flows (0–1) that must be down together.
+    pub share: f64,
+    /// The fewest flows that make a LoB- or country-wide incident.
+    pub min_flows: usize,
+}
+
+impl Default for Majority {
+    fn default() -> Majority {
+        Majority {
+            share: 0.5,
+            min_flows: 4,
+        }
+    }
+}
+
+/// A change that left `OK`, and the worst status its flow reached in the same cluster.
+type Leaver<'c> = (&'c Change, Status);
+
+fn alarm(s: Status) -> bool {
+    matches!(s, Status::Warning | Status::Outage)
+}
+
+/// Incidents of a set of flows; see the module documentation.
+#[derive(Debug, Clone)]
+pub struct Incidents {
+    majority: Majority,
+    /// Flows per LoB and per country.
+    lobs: HashMap<(String, String), usize>,
+    countries: HashMap<String, usize>,
+    /// The flows not `OK` now, with their status.
+    down: BTreeMap<FlowId, Status>,
+    /// Open incidents, oldest first.
+    open: Vec<Incident>,
+    /// Changes not settled yet.
+    pending: Vec<Change>,
+}
+
+impl Incidents {
+    /// Incidents of `flows` (every flow evaluated: what "most of a LoB" counts).
+    pub fn new(majority: Majority, flows: impl IntoIterator<Item = FlowId>) -> Incidents {
+        let mut i = Incidents {
+            majority,
+            lobs: HashMap::new(),
+            countries: HashMap::new(),
+            down: BTreeMap::new(),
+            open: Vec::new(),
+            pending: Vec::new(),
+        };
+        for f in flows {
+            *i.lobs
+                .entry((f.country.clone(), f.lob.clone()))
+                .or_default() += 1;
+            *i.countries.entry(f.country.clone()).or_default() += 1;
+        }
+        i
+    }
+
+    /// The open incidents, oldest first.
+    pub fn open(&self) -> &[Incident] {
+        &self.open
+    }
+
+    /// Takes a status change; it counts at the next [`Incidents::settle`] after the tick that
+    /// follows it has ended.
+    pub fn observe(&mut self, change: Change) {
+        self.pending.push(change);
+    }
+
+    /// Decides the changes whose next tick has ended by `now`, oldest first: a cluster is the
+    /// changes that start within one tick of its first (flows that left together), decided
+    /// once that next tick has ended; later changes wait.
+    pub fn settle(&mut self, now: Instant) -> Vec<Update> {
+        self.pending
+            .sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+        let mut out = Vec::new();
+        while let Some(first) = self.pending.first() {
+            let horizon = first.end.saturating_add(first.end - first.start);
+            if horizon > now {
+                break;
+            }
+            let n = self
+                .pending
+                .iter()
+                .take_while(|c| c.start < horizon)
+                .count();
+            let cluster: Vec<Change> = self.pending.drain(..n).collect();
+            self.cluster(&cluster, &mut out);
+        }
+        out
+    }
+
+    fn cluster(&mut self, changes: &[Change], out: &mut Vec<Update>) {
+        // The flows that left `OK`, with the worst status each reached in the cluster.
+        let mut leavers: Vec<Leaver<'_>> = Vec::new();
+        for c in changes {
+            match (alarm(c.previous), alarm(c.new)) {
+                (false, true) => {
+                    self.down.insert(c.flow.clone(), c.new);
+                    leavers.push((c, c.new));
+                }
+                (true, true) => {
+                    self.down.insert(c.flow.clone(), c.new);
+                    if let Some(l) = leavers.iter_mut().find(|l| l.0.flow == c.flow) {
+                        l.1 = l.1.max(c.new);
+                    }
+                    if let Some(i) = self.open.iter_mut().find(|i| i.flows.contains(&c.flow)) {
+                        i.worst = i.worst.max(c.new);
+                    }
+                }
+                (true, false) => {
+                    self.down.remove(&c.flow);
+                    self.recovered(c, out);
+                }
+                (false, false) => {}
+            }
+        }
+        // Into an open incident whose cause lasts and covers it: an input still down, a LoB
+        // or a country with at least `min_flows` down.
+        let active: Vec<bool> = self.open.iter().map(|i| self.lasts(&i.root)).collect();
+        leavers.retain(|(c, worst)| {
+            let found = (self.open.iter_mut().zip(&active))
+                .find(|(i, lasts)| **lasts && i.root.covers(&c.flow));
+            let Some((i, _)) = found else {
+                return true;
+            };
+            i.flows.insert(c.flow.clone());
+            i.worst = i.worst.max(*worst);
+            false
+        });
+        // Most of a country, then of a LoB, at once (taking in the incidents of its flows
+        // opened within the tick before).
+        let since = changes.first().map_or(0, |c| c.start - (c.end - c.start));
+        let countries: BTreeSet<String> =
+            leavers.iter().map(|l| l.0.flow.country.clone()).collect();
+        for country in countries {
+            let down = self.down.keys().filter(|f| f.country == country).count();
+            if self.most(down, self.countries.get(&country)) {
+                let root = Root::Country { country };
+                self.open_with(root, &mut leavers, since, out);
+            }
+        }
+        let lobs: BTreeSet<(String, String)> = leavers
+            .iter()
+            .map(|l| (l.0.flow.country.clone(), l.0.flow.lob.clone()))
+            .collect();
+        for (country, lob) in lobs {
+            let down = (self.down.keys())
+                .filter(|f| f.country == country && f.lob == lob)
+                .count();
+            if self.most(down, self.lobs.get(&(country.clone(), lob.clone()))) {
+                self.open_with(Root::Lob { country, lob }, &mut leavers, since, out);
+            }
+        }
+        // Each input with its forwards; then each forward left alone.
+        let inputs: Vec<FlowId> = (leavers.iter())
+            .filter(|l| l.0.flow.kind == FlowKind::Input)
+            .map(|l| l.0.flow.clone())
+            .collect();
+        for input in inputs {
+            self.open_with(Root::Flow(input), &mut leavers, since, out);
+        }
+        while let Some((c, _)) = leavers.first() {
+            let root = Root::Flow(c.flow.clone());
+            self.open_with(root, &mut leavers, since, out);
+        }
+    }
+
+    /// Whether the cause of an incident of `root` lasts: its input (or flow) still down; for
+    /// a LoB or a country, at least `min_flows` of its flows down.
+    fn lasts(&self, root: &Root) -> bool {
+        match root {
+            Root::Flow(f) => self.down.contains_key(f),
+            _ => self.down.keys().filter(|f| root.covers(f)).count() >= self.majority.min_flows,
+        }
+    }
+
+    fn most(&self, down: usize, of: Option<&usize>) -> bool {
+        let of = of.copied().unwrap_or(0);
+        down >= self.majority.min_flows && down as f64 > self.majority.share * of as f64
+    }
+
+    /// Opens an incident of `root` with the leavers it covers (taken out of `leavers`) and the
+    /// open incidents within it that started at `since` or later (a LoB going down over two
+    /// ticks is one incident).
+    fn open_with(
+        &mut self,
+        root: Root,
+        leavers: &mut Vec<Leaver<'_>>,
+        since: Instant,
+        out: &mut Vec<Update>,
+    ) {
+        let (mine, rest): (Vec<Leaver<'_>>, Vec<Leaver<'_>>) =
+            leavers.iter().partition(|l| root.covers(&l.0.flow));
+        *leavers = rest;
+        let Some(start) = mine.iter().map(|l| l.0.start).min() else {
+            return;
+        };
+        let mut flows: BTreeSet<FlowId> = mine.iter().map(|l| l.0.flow.clone()).collect();
+        let mut worst = mine.iter().map(|l| l.1).max().unwrap_or(Status::Warning);
+        let mut first = start;
+        if !matches!(root, Root::Flow(_)) {
+            let (inside, others): (Vec<Incident>, Vec<Incident>) = std::mem::take(&mut self.open)
+                .into_iter()
+                .partition(|i| i.start >= since && i.flows.iter().all(|f| root.covers(f)));
+            self.open = others;
+            for i in &inside {
+                flows.extend(i.flows.iter().cloned());
+                worst = worst.max(i.worst);
+                first = first.min(i.start);
+            }
+            let into = format!("{}@{}", root.name(), utc_string(first));
+            for incident in inside {
+                let into = into.clone();
+                out.push(Update::Absorbed { incident, into });
+            }
+        }
+        let incident = Incident {
+            id: format!("{}@{}", root.name(), utc_string(first)),
+            flows,
+            worst,
+            root,
+            start: first,
+            end: None,
+        };
+        out.push(Update::Opened(incident.clone()));
+        self.open.push(incident);
+    }
+
+    /// Ends the incident of `c`'s flow when none of its flows is down any more.
+    fn recovered(&mut self, c: &Change, out: &mut Vec<Update>) {
+        let Some(k) = self.open.iter().position(|i| i.flows.contains(&c.flow)) else {
+            return;
+        };
+        if self.open[k].flows.iter().any(|f| self.down.contains_key(f)) {
+            return;
+        }
+        let mut ended = self.open.remove(k);
+        ended.end = Some(c.start);
+        out.push(Update::Ended(ended));
+    }
+}
+
+#[cfg(test)]
+mod tests;
