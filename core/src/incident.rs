@@ -1,13 +1,14 @@
 //! Incidents (SPEC §11, issue 21): flows that leave `OK` together because of one cause, as one
 //! incident — an input and its forwards in the same or the next tick (root: the input); most
-//! of a LoB or of a country at once (root: the LoB, the country). A flow that leaves `OK` on
+//! of a LoB's or a country's inputs at once (root: the LoB, the country). A flow that leaves `OK` on
 //! its own is an incident of its own.
 //!
 //! [`Incidents`] is fed every status change ([`Incidents::observe`], any order within a tick)
 //! and decides when the tick after a change has ended ([`Incidents::settle`]): then it knows
 //! which flows left together. An open incident takes in the flows its root covers that leave
-//! later while its cause lasts (its input still down; for a LoB or a country, `min_flows` of
-//! its flows); it ends when all its flows are back to `OK` (or `N_A`). Deterministic: the same
+//! later: an input's, its forwards leaving in the same or the next tick; a LoB's or a
+//! country's, its flows leaving while `min_inputs` of its inputs are down. It ends when all its flows
+//! are back to `OK` (or `N_A`). Deterministic: the same
 //! changes give the same incidents, whenever they are settled.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -117,23 +118,29 @@ pub enum Update {
     },
 }
 
-/// When most of a LoB or a country counts: more than `share` of its flows not `OK`, and at
-/// least `min_flows` of them.
+/// When most of a LoB or a country counts: more than `share` of its inputs have a flow not
+/// `OK` (an input and its forwards count once: one input failing with many forwards is not
+/// "most of the LoB"), and at least `min_inputs` of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Majority {
-    /// Share of the flows (0–1) that must be down together.
+    /// Share of the inputs (0–1) that must be down together.
     pub share: f64,
-    /// The fewest flows that make a LoB- or country-wide incident.
-    pub min_flows: usize,
+    /// The fewest inputs that make a LoB- or country-wide incident.
+    pub min_inputs: usize,
 }
 
 impl Default for Majority {
     fn default() -> Majority {
         Majority {
             share: 0.5,
-            min_flows: 4,
+            min_inputs: 4,
         }
     }
+}
+
+/// The input a flow counts under: itself, or a forward's input.
+fn unit(f: &FlowId) -> (&str, &str, &str) {
+    (&f.country, &f.lob, f.input_name().unwrap_or(&f.name))
 }
 
 /// A change that left `OK`, and the worst status its flow reached in the same cluster.
@@ -147,7 +154,7 @@ fn alarm(s: Status) -> bool {
 #[derive(Debug, Clone)]
 pub struct Incidents {
     majority: Majority,
-    /// Flows per LoB and per country.
+    /// Inputs per LoB and per country.
     lobs: HashMap<(String, String), usize>,
     countries: HashMap<String, usize>,
     /// The flows not `OK` now, with their status.
@@ -169,11 +176,11 @@ impl Incidents {
             open: Vec::new(),
             pending: Vec::new(),
         };
-        for f in flows {
-            *i.lobs
-                .entry((f.country.clone(), f.lob.clone()))
-                .or_default() += 1;
-            *i.countries.entry(f.country.clone()).or_default() += 1;
+        let flows: Vec<FlowId> = flows.into_iter().collect();
+        let units: BTreeSet<(&str, &str, &str)> = flows.iter().map(unit).collect();
+        for (country, lob, _) in units {
+            *i.lobs.entry((country.into(), lob.into())).or_default() += 1;
+            *i.countries.entry(country.into()).or_default() += 1;
         }
         i
     }
@@ -237,12 +244,18 @@ impl Incidents {
                 (false, false) => {}
             }
         }
-        // Into an open incident whose cause lasts and covers it: an input still down, a LoB
-        // or a country with at least `min_flows` down.
+        // Into an open incident that covers it: an input's (or a flow's) when it leaves in the
+        // same or the next tick as the incident began; a LoB's or a country's while at least
+        // `min_inputs` of its inputs are down.
         let active: Vec<bool> = self.open.iter().map(|i| self.lasts(&i.root)).collect();
         leavers.retain(|(c, worst)| {
-            let found = (self.open.iter_mut().zip(&active))
-                .find(|(i, lasts)| **lasts && i.root.covers(&c.flow));
+            let found = (self.open.iter_mut().zip(&active)).find(|(i, lasts)| {
+                let joins = match i.root {
+                    Root::Flow(_) => c.start < i.start.saturating_add(2 * (c.end - c.start)),
+                    _ => **lasts,
+                };
+                joins && i.root.covers(&c.flow)
+            });
             let Some((i, _)) = found else {
                 return true;
             };
@@ -256,7 +269,7 @@ impl Incidents {
         let countries: BTreeSet<String> =
             leavers.iter().map(|l| l.0.flow.country.clone()).collect();
         for country in countries {
-            let down = self.down.keys().filter(|f| f.country == country).count();
+            let down = self.inputs_down(|f| f.country == country);
             if self.most(down, self.countries.get(&country)) {
                 let root = Root::Country { country };
                 self.open_with(root, &mut leavers, since, out);
@@ -267,9 +280,7 @@ impl Incidents {
             .map(|l| (l.0.flow.country.clone(), l.0.flow.lob.clone()))
             .collect();
         for (country, lob) in lobs {
-            let down = (self.down.keys())
-                .filter(|f| f.country == country && f.lob == lob)
-                .count();
+            let down = self.inputs_down(|f| f.country == country && f.lob == lob);
             if self.most(down, self.lobs.get(&(country.clone(), lob.clone()))) {
                 self.open_with(Root::Lob { country, lob }, &mut leavers, since, out);
             }
@@ -288,18 +299,22 @@ impl Incidents {
         }
     }
 
-    /// Whether the cause of an incident of `root` lasts: its input (or flow) still down; for
-    /// a LoB or a country, at least `min_flows` of its flows down.
+    /// How many inputs have a flow down among the flows `within`.
+    fn inputs_down(&self, within: impl Fn(&FlowId) -> bool) -> usize {
+        let units: BTreeSet<(&str, &str, &str)> =
+            self.down.keys().filter(|f| within(f)).map(unit).collect();
+        units.len()
+    }
+
+    /// Whether the cause of a LoB's or a country's incident lasts: at least `min_inputs` of its
+    /// inputs down.
     fn lasts(&self, root: &Root) -> bool {
-        match root {
-            Root::Flow(f) => self.down.contains_key(f),
-            _ => self.down.keys().filter(|f| root.covers(f)).count() >= self.majority.min_flows,
-        }
+        self.inputs_down(|f| root.covers(f)) >= self.majority.min_inputs
     }
 
     fn most(&self, down: usize, of: Option<&usize>) -> bool {
         let of = of.copied().unwrap_or(0);
-        down >= self.majority.min_flows && down as f64 > self.majority.share * of as f64
+        down >= self.majority.min_inputs && down as f64 > self.majority.share * of as f64
     }
 
     /// Opens an incident of `root` with the leavers it covers (taken out of `leavers`) and the
@@ -349,17 +364,19 @@ impl Incidents {
         self.open.push(incident);
     }
 
-    /// Ends the incident of `c`'s flow when none of its flows is down any more.
+    /// Ends the incidents of `c`'s flow (it may be in more than one: it left again after its
+    /// first incident's tick) whose flows are none of them down any more.
     fn recovered(&mut self, c: &Change, out: &mut Vec<Update>) {
-        let Some(k) = self.open.iter().position(|i| i.flows.contains(&c.flow)) else {
-            return;
-        };
-        if self.open[k].flows.iter().any(|f| self.down.contains_key(f)) {
-            return;
+        let down = &self.down;
+        let (ended, open): (Vec<Incident>, Vec<Incident>) =
+            std::mem::take(&mut self.open).into_iter().partition(|i| {
+                i.flows.contains(&c.flow) && !i.flows.iter().any(|f| down.contains_key(f))
+            });
+        self.open = open;
+        for mut i in ended {
+            i.end = Some(c.start);
+            out.push(Update::Ended(i));
         }
-        let mut ended = self.open.remove(k);
-        ended.end = Some(c.start);
-        out.push(Update::Ended(ended));
     }
 }
 

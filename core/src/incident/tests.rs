@@ -70,31 +70,28 @@ fn an_input_and_its_forwards_are_one_incident_until_all_are_back() {
     assert_eq!(o[0].root, Root::Flow(a.clone()));
     assert_eq!(o[0].id, "CZ/GSM/input/A@2017-02-08T08:00:00Z");
     assert_eq!(o[0].flows.len(), 3);
-    // The third forward, hours later while the input is still down, joins its incident.
-    inc.observe(down(&forward("GSM", "A", "FRAUD"), 4));
-    assert!(opened(&inc.settle(T0 + 6 * HOUR)).is_empty());
-    assert_eq!(inc.open()[0].flows.len(), 4);
-    // It ends when the last of them is back.
-    for f in [
-        &a,
-        &forward("GSM", "A", "BILL"),
-        &forward("GSM", "A", "FOX"),
-    ] {
-        inc.observe(up(f, 6));
-    }
+    // The third forward, hours later, is a cause of its own, even with its input still down.
+    let fraud = forward("GSM", "A", "FRAUD");
+    inc.observe(down(&fraud, 4));
+    let o = inc.settle(T0 + 6 * HOUR);
+    assert_eq!(opened(&o)[0].root, Root::Flow(fraud.clone()), "{o:?}");
+    // The input's incident ends when the last of its flows is back.
+    inc.observe(up(&a, 6));
+    inc.observe(up(&forward("GSM", "A", "BILL"), 6));
     assert!(inc.settle(T0 + 8 * HOUR).is_empty());
-    inc.observe(up(&forward("GSM", "A", "FRAUD"), 7));
+    inc.observe(up(&forward("GSM", "A", "FOX"), 7));
     let updates = inc.settle(T0 + 9 * HOUR);
     let Some(Update::Ended(ended)) = updates.first() else {
         panic!("{updates:?}");
     };
+    assert_eq!(ended.id, "CZ/GSM/input/A@2017-02-08T08:00:00Z");
     assert_eq!(ended.end, Some(T0 + 7 * HOUR));
     assert_eq!(ended.worst, Status::Outage);
-    assert!(inc.open().is_empty());
+    assert_eq!(inc.open().len(), 1, "FRAUD's is still open");
 }
 
 #[test]
-fn a_forward_leaving_after_its_input_is_back_is_another_incident() {
+fn a_forward_leaving_hours_after_its_input_is_another_incident() {
     let mut inc = Incidents::new(Majority::default(), flows());
     let (a, bill, fox) = (
         input("GSM", "A"),
@@ -104,7 +101,7 @@ fn a_forward_leaving_after_its_input_is_back_is_another_incident() {
     inc.observe(down(&a, 0));
     inc.observe(down(&bill, 0));
     inc.observe(up(&a, 2));
-    // BILL still down keeps the incident open, but its input is back: FOX is a new cause.
+    // BILL still down keeps the incident open, but FOX leaves hours later: a new cause.
     inc.observe(down(&fox, 5));
     let updates = inc.settle(T0 + 10 * HOUR);
     let roots: Vec<&Root> = opened(&updates).iter().map(|i| &i.root).collect();
@@ -244,4 +241,25 @@ proptest! {
         prop_assert_eq!(once, often);
         prop_assert_eq!(open_once, open_often);
     }
+}
+
+#[test]
+fn a_flow_in_two_incidents_ends_both_when_all_are_back() {
+    let mut inc = Incidents::new(Majority::default(), flows());
+    let (a, bill) = (input("GSM", "A"), forward("GSM", "A", "BILL"));
+    inc.observe(down(&a, 0));
+    inc.observe(down(&bill, 0));
+    inc.observe(up(&a, 2));
+    // A leaves again hours later while BILL still holds the first incident open.
+    inc.observe(down(&a, 5));
+    assert_eq!(opened(&inc.settle(T0 + 7 * HOUR)).len(), 2);
+    inc.observe(up(&bill, 8));
+    inc.observe(up(&a, 9));
+    let updates = inc.settle(T0 + 11 * HOUR);
+    let ended = updates
+        .iter()
+        .filter(|u| matches!(u, Update::Ended(_)))
+        .count();
+    assert_eq!(ended, 2, "{updates:?}");
+    assert!(inc.open().is_empty());
 }
