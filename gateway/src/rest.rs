@@ -117,6 +117,11 @@ pub fn routes() -> Vec<Route> {
         ),
         ("/api/v1/live", &[("GET", Read)], get(crate::live::live)),
         ("/api/v1/events", &[("GET", Read)], get(views::events)),
+        (
+            "/api/v1/incidents",
+            &[("GET", Read)],
+            get(crate::incidents::incidents),
+        ),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
             "/api/v1/flows/{country}/{lob}",

@@ -341,7 +341,7 @@ struct Listed<'e> {
 }
 
 /// An instant of a query: RFC 3339, or a date meaning its 00:00 UTC.
-fn instant(path: &str, text: &str) -> Result<Instant, ApiError> {
+pub(crate) fn instant(path: &str, text: &str) -> Result<Instant, ApiError> {
     if let Ok(date) = NaiveDate::parse_from_str(text, "%Y-%m-%d") {
         return Ok(Instant::from(epoch_day(date)) * 86_400);
     }

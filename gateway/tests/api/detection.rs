@@ -5,40 +5,13 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Options};
-
-/// An hourly file of 1 000 bytes for CZ/GSM/input/A from 2017-02-01 to 2017-02-08 10:00 UTC,
-/// but none at 08:00 and 09:00 UTC of the last day.
-fn traffic() -> String {
-    let mut csv = String::from("time,country,lob,kind,flow,bytes\n");
-    for day in 1..=8 {
-        for hour in 0..24 {
-            if day == 8 && (hour >= 10 || hour == 8 || hour == 9) {
-                continue;
-            }
-            csv.push_str(&format!(
-                "2017-02-{day:02}T{hour:02}:30:00Z,CZ,GSM,input,A,1000\n"
-            ));
-        }
-    }
-    csv
-}
+use crate::harness::{Api, hourly_week};
 
 #[test]
 fn an_adaptive_flows_ticks_carry_their_band() {
     let dir = tempfile::tempdir().unwrap();
-    let api = Api::start(
-        dir.path(),
-        Options {
-            start_time: Some("2017-02-08T10:05:00Z"),
-            ..Options::default()
-        },
-    );
-    let document = json!({"defaults": {"granularity": "1h", "detector": "adaptive",
-        "independentDays": [0, 1, 2, 3, 4, 5, 6], "lookbackDays": 7, "medianDays": 1,
-        "minHistoryDays": 1}});
-    api.configure(&document);
-    assert_eq!(api.ingest(&traffic())["refused"], 0);
+    let csv = hourly_week(&[("input", "A")], &["A"]);
+    let api = Api::after_a_week(dir.path(), json!({"detector": "adaptive"}), &csv);
     let path = "/api/v1/flows/CZ/GSM/input/A/ticks?from=2017-02-08&to=2017-02-09";
     // The ticks of the last day up to 09:00 UTC (10:00 local) are evaluated within the grace.
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -5,24 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Api, Options};
-
-/// An hourly file of 1 000 bytes for CZ/GSM/input/A from 2017-02-01 to 2017-02-08 10:00 UTC,
-/// none at 08:00 and 09:00 UTC of the last day.
-fn traffic() -> String {
-    let mut csv = String::from("time,country,lob,kind,flow,bytes\n");
-    for day in 1..=8 {
-        for hour in 0..24 {
-            if day == 8 && (hour >= 10 || hour == 8 || hour == 9) {
-                continue;
-            }
-            csv.push_str(&format!(
-                "2017-02-{day:02}T{hour:02}:30:00Z,CZ,GSM,input,A,1000\n"
-            ));
-        }
-    }
-    csv
-}
+use crate::harness::{Api, hourly_week};
 
 fn events(api: &Api, query: &str) -> Vec<Value> {
     api.json(&format!("/api/v1/events?limit=1000{query}"))["events"]
@@ -34,17 +17,8 @@ fn events(api: &Api, query: &str) -> Vec<Value> {
 #[test]
 fn the_changes_a_person_acts_on_are_listed_apart() {
     let dir = tempfile::tempdir().unwrap();
-    let api = Api::start(
-        dir.path(),
-        Options {
-            start_time: Some("2017-02-08T10:05:00Z"),
-            ..Options::default()
-        },
-    );
-    api.configure(&json!({"defaults": {"granularity": "1h",
-        "independentDays": [0, 1, 2, 3, 4, 5, 6], "lookbackDays": 7, "medianDays": 1,
-        "minHistoryDays": 1}}));
-    assert_eq!(api.ingest(&traffic())["refused"], 0);
+    let csv = hourly_week(&[("input", "A")], &["A"]);
+    let api = Api::after_a_week(dir.path(), json!({}), &csv);
     let deadline = Instant::now() + Duration::from_secs(60);
     let acted = loop {
         let acted = events(&api, "&actionable=true");

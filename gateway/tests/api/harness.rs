@@ -44,6 +44,28 @@ impl Default for Options {
     }
 }
 
+/// Hourly files of 1 000 bytes of CZ/GSM's `flows` (kind, name) from 2017-02-01 to 2017-02-08
+/// 10:00 UTC; the flows named in `gone` carry nothing at 08:00 and 09:00 UTC of the last day.
+pub fn hourly_week(flows: &[(&str, &str)], gone: &[&str]) -> String {
+    let mut csv = String::from("time,country,lob,kind,flow,bytes\n");
+    for day in 1..=8 {
+        for hour in 0..24 {
+            if day == 8 && hour >= 10 {
+                continue;
+            }
+            for (kind, flow) in flows {
+                if day == 8 && (hour == 8 || hour == 9) && gone.contains(flow) {
+                    continue;
+                }
+                csv.push_str(&format!(
+                    "2017-02-{day:02}T{hour:02}:30:00Z,CZ,GSM,{kind},{flow},1000\n"
+                ));
+            }
+        }
+    }
+    csv
+}
+
 /// A running API, and a root key to call it with.
 pub struct Api {
     /// Where it serves.
@@ -90,6 +112,28 @@ impl Api {
         body: &str,
     ) -> (u16, String) {
         self.request_as(Some(&self.key), method, path, content_type, body)
+    }
+
+    /// An API whose clock starts at 2017-02-08T10:05:00Z (just after an [`hourly_week`]), under
+    /// hourly defaults that learn from one day of history, with `more` defaults merged in and
+    /// `csv` ingested.
+    pub fn after_a_week(data: &Path, more: Value, csv: &str) -> Api {
+        let api = Api::start(
+            data,
+            Options {
+                start_time: Some("2017-02-08T10:05:00Z"),
+                ..Options::default()
+            },
+        );
+        let mut defaults = serde_json::json!({"granularity": "1h",
+            "independentDays": [0, 1, 2, 3, 4, 5, 6], "lookbackDays": 7, "medianDays": 1,
+            "minHistoryDays": 1});
+        for (k, v) in more.as_object().into_iter().flatten() {
+            defaults[k] = v.clone();
+        }
+        api.configure(&serde_json::json!({ "defaults": defaults }));
+        assert_eq!(api.ingest(csv)["refused"], 0);
+        api
     }
 
     /// One request with `key` (or none); the status and the body.

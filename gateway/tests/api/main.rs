@@ -8,5 +8,6 @@ mod config;
 mod detection;
 mod events;
 mod harness;
+mod incidents;
 mod roles;
 mod users;

@@ -135,6 +135,7 @@ fn every_operation_answers_each_role_as_documented() {
             [401, 400, 400],
         ),
         ("GET", "/api/v1/events".into(), "", [401, 200, 200]),
+        ("GET", "/api/v1/incidents".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows/CZ/GSM".into(), "", [401, 200, 200]),
         ("GET", format!("{a}/ticks?{day}"), "", [401, 200, 200]),

@@ -1,0 +1,136 @@
+//! `GET /api/v1/incidents?from=&to=` (SPEC §11): flows that left `OK` together because of
+//! one cause, as one incident. Derived on demand from the stored status changes by
+//! [`flowwatch_core::incident`] — what every backend keeps — so incidents hold across restarts
+//! and are the same through every gateway of a cluster. Open incidents first, then the newest.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use flowwatch_core::FlowId;
+use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Root, Update};
+use flowwatch_core::time::{Instant, utc_string};
+use flowwatch_ports::ErrorKind;
+use flowwatch_storage::EventQuery;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::Gateway;
+use crate::error::ApiError;
+use crate::views::instant;
+
+/// How far before `from` the status changes are read: flows already down then.
+const LEAD: Instant = 7 * 86_400;
+/// The most status changes one request groups.
+const MAX_CHANGES: usize = 200_000;
+
+/// The window of incidents asked for.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct IncidentsQuery {
+    /// Incidents not ended before this instant (RFC 3339, or a date: its 00:00 UTC); the last
+    /// 24 hours when absent.
+    from: Option<String>,
+    /// Incidents started before this instant; now when absent.
+    to: Option<String>,
+}
+
+/// `{"incidents": [{"id", "root", "flows", "start", "end"?, "worstStatus"}]}`.
+pub async fn incidents(
+    State(g): State<Arc<Gateway>>,
+    query: Result<Query<IncidentsQuery>, QueryRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
+    let now = g.clock.now();
+    let to = q.to.as_deref().map(|t| instant("to", t)).transpose()?;
+    let to = to.unwrap_or(now);
+    let from = q.from.as_deref().map(|t| instant("from", t)).transpose()?;
+    let from = from.unwrap_or(to - 86_400);
+    if to <= from {
+        return Err(ApiError::query("to", "to: must be after from".to_owned()));
+    }
+    let config = g.config.borrow().config.clone();
+    let mut changes = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = g
+            .store
+            .query_events(EventQuery {
+                from: Some(from - LEAD),
+                to: Some(to),
+                limit: 1000,
+                cursor,
+                ..EventQuery::default()
+            })
+            .await
+            .map_err(ApiError::store)?;
+        for e in page.events.into_iter().filter(|e| !e.revision) {
+            let tick = i64::from(config.flow_config(&e.flow).0.granularity.seconds());
+            changes.push(Change {
+                flow: e.flow,
+                start: e.tick_time,
+                end: e.tick_time + tick,
+                previous: e.previous_status,
+                new: e.new_status,
+            });
+        }
+        if changes.len() > MAX_CHANGES {
+            let why = format!(
+                "from: more than {MAX_CHANGES} status changes from a week before from to to: ask for a shorter window"
+            );
+            return Err(ApiError::new(ErrorKind::Invalid, "from", why));
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    changes.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
+    let flows = g.store.flows().await.map_err(ApiError::store)?;
+    let mut grouping = Incidents::new(Majority::default(), flows.into_iter().map(|f| f.flow));
+    let mut ended: Vec<Incident> = Vec::new();
+    let mut take = |updates: Vec<Update>| {
+        for u in updates {
+            if let Update::Ended(i) = u {
+                ended.push(i);
+            }
+        }
+    };
+    for c in changes {
+        take(grouping.settle(c.start));
+        grouping.observe(c);
+    }
+    take(grouping.settle(now));
+    let open = grouping.open().iter().map(|i| (i, true));
+    let mut listed: Vec<(&Incident, bool)> = open
+        .chain(ended.iter().rev().map(|i| (i, false)))
+        .filter(|(i, _)| i.start < to && i.end.is_none_or(|end| end >= from))
+        .collect();
+    listed.sort_by_key(|(i, open)| (!open, std::cmp::Reverse(i.start)));
+    let incidents: Vec<Value> = listed.into_iter().map(|(i, _)| incident_json(i)).collect();
+    Ok(Json(json!({ "incidents": incidents })))
+}
+
+fn flow_json(f: &FlowId) -> Value {
+    json!({"country": f.country, "lob": f.lob, "kind": f.kind.as_str(), "flow": f.name})
+}
+
+fn incident_json(i: &Incident) -> Value {
+    let root = match &i.root {
+        Root::Flow(f) => flow_json(f),
+        Root::Lob { country, lob } => json!({"country": country, "lob": lob}),
+        Root::Country { country } => json!({"country": country}),
+    };
+    let mut v = json!({
+        "id": i.id,
+        "root": root,
+        "flows": i.flows.iter().map(flow_json).collect::<Vec<_>>(),
+        "start": utc_string(i.start),
+        "worstStatus": i.worst.as_str(),
+    });
+    if let Some(end) = i.end {
+        v["end"] = utc_string(end).into();
+    }
+    v
+}
