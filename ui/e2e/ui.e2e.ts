@@ -165,6 +165,25 @@ describe("the web UI", () => {
     console.log(`outage on the dashboard ${elapsed} ms after the ingest was stored`);
   });
 
+  it("lists the ingested outage as an open incident of its input, linking to the flow", async () => {
+    const p = await asRoot();
+    await p.click("nav >> text=Incidents");
+    // The outage of the ingested flow E2E-1 (the test before): an incident rooted at it, open.
+    await p.waitForURL(/\/incidents$/);
+    const row = p.locator("tr[data-incident^='CZ/E2E/input/E2E-1@']");
+    await row.waitFor();
+    expect(await row.getAttribute("data-open")).toBe("true");
+    expect(await row.textContent()).toContain("OUTAGE");
+    const fromApi = await api.get<{ incidents: { id: string; end?: string }[] }>("/api/v1/incidents");
+    const mine = fromApi.incidents.filter((i) => i.id.startsWith("CZ/E2E/input/E2E-1@"));
+    expect(mine).toHaveLength(1);
+    expect(mine[0].end).toBeUndefined();
+    await screenshot(p, "incidents");
+    await row.locator("a", { hasText: "E2E-1" }).click();
+    await p.waitForSelector("[data-testid=at-tick]");
+    expect(new URL(p.url()).pathname).toBe("/flow/CZ/E2E/input/E2E-1");
+  });
+
   it("opens an outage from the event log at its shaded tick", async () => {
     const p = await asRoot();
     // The log opens on the changes to act on: each to or from WARNING/OUTAGE, no revision.
@@ -299,6 +318,7 @@ describe("the web UI", () => {
       ["flow-config", `/flow/CZ/GSM/input/${encodeURIComponent(input.name)}?tab=config`, "#flow-config"],
       ["settings", "/settings/CZ", ".calendar button"],
       ["users", "/users", "tr[data-user=root]"],
+      ["incidents", "/incidents", "#incidents-title"],
       ["status", "/status", ".cards"],
     ];
     for (const theme of ["light", "dark"]) {

@@ -18,6 +18,7 @@ import { Lob } from "./pages/Lob";
 import { Flow } from "./pages/Flow";
 import { Settings } from "./pages/Settings";
 import { Users } from "./pages/Users";
+import { Incidents } from "./pages/Incidents";
 import { SystemStatus } from "./pages/SystemStatus";
 
 const api = new Api();
@@ -135,6 +136,7 @@ function App() {
   const root = session.role === "root";
   const nav: [string, string, boolean][] = [
     ["/", "Dashboard", route.page === "dashboard" || route.page === "country" || route.page === "lob" || route.page === "flow"],
+    ["/incidents", "Incidents", route.page === "incidents"],
     ["/settings", "Settings", route.page === "settings"],
     ...(root ? [["/users", "Users", route.page === "users"] as [string, string, boolean]] : []),
     ["/status", "System", route.page === "status"],
@@ -189,6 +191,8 @@ function Page({ route }: { route: Route }) {
       return <Settings country={route.country} />;
     case "users":
       return <Users />;
+    case "incidents":
+      return <Incidents />;
     case "status":
       return <SystemStatus />;
     case "login":

@@ -18,6 +18,7 @@ describe("routes", () => {
       { page: "settings" },
       { page: "settings", country: "NL" },
       { page: "users" },
+      { page: "incidents" },
       { page: "status" },
     ];
     for (const r of routes) {

@@ -24,6 +24,7 @@ export type Route =
   | { page: "flow"; flow: FlowRef; view: FlowView }
   | { page: "settings"; country?: string }
   | { page: "users" }
+  | { page: "incidents" }
   | { page: "status" }
   | { page: "notFound"; path: string };
 
@@ -70,6 +71,8 @@ export function parse(pathname: string, search = ""): Route {
       return p.length <= 2 ? { page: "settings", country: p[1] } : notFound(pathname);
     case "users":
       return p.length === 1 ? { page: "users" } : notFound(pathname);
+    case "incidents":
+      return p.length === 1 ? { page: "incidents" } : notFound(pathname);
     case "status":
       return p.length === 1 ? { page: "status" } : notFound(pathname);
     default:
@@ -106,6 +109,8 @@ export function href(r: Route): string {
       return r.country ? `/settings/${enc(r.country)}` : "/settings";
     case "users":
       return "/users";
+    case "incidents":
+      return "/incidents";
     case "status":
       return "/status";
     case "notFound":

@@ -6,6 +6,7 @@ import { ordered } from "./Lob";
 import { listsOf, marksOf } from "./Settings";
 import { moving, workerSource } from "./SystemStatus";
 import { keySummary } from "./Users";
+import { rootName } from "./Incidents";
 
 const flow = (kind: "input" | "forward", name: string, input: string | null = null): LobFlow => ({
   kind,
@@ -81,6 +82,15 @@ describe("the event log", () => {
   it("keeps each event once, newest first", () => {
     const out = merge([event("3"), event("2")], [event("2"), event("1")]);
     expect(out.map((e) => e.id)).toEqual(["3", "2", "1"]);
+  });
+});
+
+describe("the incidents", () => {
+  it("name their cause: a flow, most of a LoB, most of a country", () => {
+    expect(rootName({ country: "CZ", lob: "GSM", kind: "input", flow: "A" })).toBe("CZ / GSM / A");
+    expect(rootName({ country: "CZ", lob: "GSM", kind: "forward", flow: "A:BILL" })).toBe("CZ / GSM / A:BILL (forward)");
+    expect(rootName({ country: "CZ", lob: "GSM" })).toBe("CZ / GSM — most of the LoB");
+    expect(rootName({ country: "CZ" })).toBe("CZ — most of the country");
   });
 });
 
