@@ -78,6 +78,17 @@ export function StatusPill({ status }: { status: Shown }) {
 
 export const SHOWN: Shown[] = ["OK", "WARNING", "OUTAGE", "N_A", "DISABLED"];
 
+/** The one row of a table with nothing to list, saying why. */
+export function EmptyRow({ columns, children }: { columns: number; children: ReactNode }) {
+  return (
+    <tr>
+      <td colSpan={columns} className="muted">
+        {children}
+      </td>
+    </tr>
+  );
+}
+
 export function ErrorBox({ error }: { error: unknown }) {
   if (!error) return null;
   const e = error as ApiError;

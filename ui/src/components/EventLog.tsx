@@ -6,7 +6,7 @@
 import { useEffect, useState } from "react";
 import { query } from "../api";
 import type { FlowRef, Status, StatusEvent } from "../api";
-import { ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad } from "../app";
+import { EmptyRow, ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad } from "../app";
 import { ago, localTime, percent } from "../format";
 import { flowHref } from "../route";
 
@@ -194,20 +194,18 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
             );
           })}
           {events.length === 0 ? (
-            <tr>
-              <td colSpan={5} className="muted">
-                {filter.actionable ? (
-                  <>
-                    No changes to act on.{" "}
-                    <button type="button" className="secondary" onClick={() => set({ actionable: false })}>
-                      Show every change
-                    </button>
-                  </>
-                ) : (
-                  "No status changes match."
-                )}
-              </td>
-            </tr>
+            <EmptyRow columns={5}>
+              {filter.actionable ? (
+                <>
+                  No changes to act on.{" "}
+                  <button type="button" className="secondary" onClick={() => set({ actionable: false })}>
+                    Show every change
+                  </button>
+                </>
+              ) : (
+                "No status changes match."
+              )}
+            </EmptyRow>
           ) : null}
         </tbody>
       </table>

@@ -6,7 +6,7 @@ import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { flowPath, query } from "../api";
 import type { EffectiveConfig, FlowRef, FlowSettings, LobFlow, Tick } from "../api";
-import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
+import { changeConfig, EmptyRow, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { chartData, compare, tickAt } from "../chartData";
 import type { Comparison } from "../chartData";
 import { check, FIELD_NAMES, inheritedSettings, ownSettings, settingsText } from "../configEdit";
@@ -317,13 +317,7 @@ function TickTable({ ticks, zone, g, levels }: { ticks: Tick[]; zone: string; g:
               <td className="muted">{explain(t, levels, g)}</td>
             </tr>
           ))}
-          {rows.length === 0 ? (
-            <tr>
-              <td colSpan={7} className="muted">
-                {all ? "No ticks in this range." : "Every tick in this range is OK."}
-              </td>
-            </tr>
-          ) : null}
+          {rows.length === 0 ? <EmptyRow columns={7}>{all ? "No ticks in this range." : "Every tick in this range is OK."}</EmptyRow> : null}
         </tbody>
       </table>
     </section>

@@ -3,7 +3,7 @@
 // its page at the incident's start.
 
 import type { FlowRef, Status } from "../api";
-import { ErrorBox, Link, Loading, StatusPill, useApp, useLoad, useTitle } from "../app";
+import { EmptyRow, ErrorBox, Link, Loading, StatusPill, useApp, useLoad, useTitle } from "../app";
 import { localTime } from "../format";
 import { flowHref } from "../route";
 
@@ -77,13 +77,7 @@ export function Incidents() {
               </tr>
             );
           })}
-          {incidents.length === 0 ? (
-            <tr>
-              <td colSpan={5} className="muted">
-                No incident in the last seven days.
-              </td>
-            </tr>
-          ) : null}
+          {incidents.length === 0 ? <EmptyRow columns={5}>No incident in the last seven days.</EmptyRow> : null}
         </tbody>
       </table>
     </section>
