@@ -114,14 +114,13 @@ impl FlowReplay<'_> {
     /// order, and passes those of days within the window to `emit` with their real start and
     /// end. Days before that cannot change a tick of the window, so they are not evaluated.
     pub fn run(mut self, window: Window, mut emit: impl FnMut(Instant, Instant, &TickEvaluation)) {
-        if self.records.is_empty() {
-            return;
-        }
         let tz = self.calendar.tz();
         // Nearly always already in order: the sort then costs one pass.
         self.records.sort_unstable_by_key(|r| r.0);
-        let first_day =
-            local_day(tz, self.records[0].0).min(self.first_day.unwrap_or(EpochDay::MAX));
+        let earliest = self.records.first().map(|r| local_day(tz, r.0));
+        let Some(first_day) = earliest.into_iter().chain(self.first_day).min() else {
+            return;
+        };
         let to = window.to.unwrap_or_else(|| local_day(tz, self.latest) + 1);
         let from = window.from.unwrap_or(first_day);
         let begin = first_influencing_day(&self.config, from).max(first_day);
@@ -157,8 +156,8 @@ impl FlowReplay<'_> {
 }
 
 /// Replays one flow from its records (time, bytes): its ticks in the window, with their real
-/// start and end — the simulation of a flow over stored traffic. `None` for a disabled flow or
-/// a country without a zone.
+/// start and end — the simulation of a flow over stored traffic. `None` for a country without
+/// a zone; no ticks for a disabled flow.
 pub fn replay_flow(
     config: &Config,
     flow: &FlowId,
@@ -170,8 +169,9 @@ pub fn replay_flow(
 
 /// [`replay_flow`] from records that need only cover the days from the window's
 /// [`first_influencing_day`] on, for a flow whose first local day is `first_day` (the day of
-/// its earliest record ever; `None`: that of the earliest record given). What a simulation or
-/// a backtest over stored traffic reads, however long the flow's history.
+/// its earliest record ever; `None`: that of the earliest record given) — none at all when the
+/// flow has been silent since. What a simulation or a backtest over stored traffic reads,
+/// however long the flow's history.
 pub fn replay_flow_since(
     config: &Config,
     flow: &FlowId,
@@ -179,19 +179,19 @@ pub fn replay_flow_since(
     records: impl IntoIterator<Item = (Instant, u64)>,
     window: Window,
 ) -> Option<Vec<(Instant, Instant, TickEvaluation)>> {
-    let mut replay = Replay::new(config);
-    for (time, bytes) in records {
-        replay
-            .add_record(Record {
-                time,
-                flow: flow.clone(),
-                bytes,
-            })
-            .ok()?;
-    }
+    let calendar = config.calendar(&flow.country)?;
+    let (cfg, _) = config.flow_config(flow);
     let mut out = Vec::new();
-    for mut f in replay.into_flows() {
-        f.first_day = first_day;
+    if cfg.enabled {
+        let records: Vec<(Instant, u64)> = records.into_iter().collect();
+        let f = FlowReplay {
+            id: flow.clone(),
+            config: cfg,
+            calendar,
+            latest: records.iter().map(|r| r.0).max().unwrap_or(0),
+            records,
+            first_day,
+        };
         f.run(window, |start, end, e| out.push((start, end, *e)));
     }
     Some(out)

@@ -465,3 +465,34 @@ fn a_windowed_replay_reads_only_what_bears_on_the_window() {
         }
     }
 }
+
+/// A flow silent since before its window's `first_influencing_day`: the replay given no
+/// records but the flow's first day rates the window's ticks as a replay from the first day
+/// does (as the live flow evaluates silence).
+#[test]
+fn a_replay_of_a_window_long_after_the_flow_fell_silent_still_rates_it() {
+    for config in CONFIGS {
+        let s = setup(config);
+        let first = day("2017-03-01");
+        let records = traffic(&s, first, 20, 3);
+        let doc = Config::from_json(config).unwrap();
+        let from = first + 20 + s.cfg.lookback_days as EpochDay + 10;
+        let window = Window {
+            from: Some(from),
+            to: Some(from + 2),
+        };
+        let rated = |records: &[(Instant, u64)], first_day| {
+            crate::replay::replay_flow_since(
+                &doc,
+                &s.flow,
+                first_day,
+                records.iter().copied(),
+                window,
+            )
+            .unwrap()
+        };
+        let full = rated(&records, None);
+        assert!(!full.is_empty(), "{config}");
+        assert_eq!(rated(&[], Some(first)), full, "{config}");
+    }
+}
