@@ -45,6 +45,11 @@ impl Status {
         }
     }
 
+    /// `WARNING` or `OUTAGE`: what a person is alarmed about.
+    pub fn is_alarm(self) -> bool {
+        matches!(self, Status::Warning | Status::Outage)
+    }
+
     /// Parses the spelling of [`Status::as_str`].
     pub fn parse(s: &str) -> Option<Status> {
         match s {

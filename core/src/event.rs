@@ -41,6 +41,12 @@ pub struct Event {
 }
 
 impl Event {
+    /// A change a person acts on: to or from `WARNING` or `OUTAGE`, as it happened (not a
+    /// revision). `N_A` ↔ `OK` flips of daily flows and late data re-deciding old ticks are not.
+    pub fn actionable(&self) -> bool {
+        !self.revision && (self.previous_status.is_alarm() || self.new_status.is_alarm())
+    }
+
     /// The NATS subject of its alarm (`flowwatch.alarms.<country>.<lob>.<kind>.<flow>`, each
     /// token escaped).
     pub fn subject(&self) -> String {

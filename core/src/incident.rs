@@ -146,10 +146,6 @@ fn unit(f: &FlowId) -> (&str, &str, &str) {
 /// A change that left `OK`, and the worst status its flow reached in the same cluster.
 type Leaver<'c> = (&'c Change, Status);
 
-fn alarm(s: Status) -> bool {
-    matches!(s, Status::Warning | Status::Outage)
-}
-
 /// Incidents of a set of flows; see the module documentation.
 #[derive(Debug, Clone)]
 pub struct Incidents {
@@ -223,7 +219,7 @@ impl Incidents {
         // The flows that left `OK`, with the worst status each reached in the cluster.
         let mut leavers: Vec<Leaver<'_>> = Vec::new();
         for c in changes {
-            match (alarm(c.previous), alarm(c.new)) {
+            match (c.previous.is_alarm(), c.new.is_alarm()) {
                 (false, true) => {
                     self.down.insert(c.flow.clone(), c.new);
                     leavers.push((c, c.new));

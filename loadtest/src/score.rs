@@ -268,7 +268,7 @@ impl Scorer {
             if t.status == Status::Outage {
                 o.detected.get_or_insert((delay, t.end - t.start));
             }
-            if matches!(t.status, Status::Outage | Status::Warning) {
+            if t.status.is_alarm() {
                 o.warned.get_or_insert(delay);
             }
         }

@@ -108,7 +108,7 @@ pub struct EventQuery {
     pub lob: Option<String>,
     /// Only these new statuses (empty: all).
     pub statuses: Vec<Status>,
-    /// Only the changes a person acts on ([`EventQuery::actionable`]).
+    /// Only the changes a person acts on ([`Event::actionable`]).
     pub actionable: bool,
     /// Page size (at least 1).
     pub limit: usize,
@@ -117,21 +117,13 @@ pub struct EventQuery {
 }
 
 impl EventQuery {
-    /// Whether `e` is a change a person acts on: to or from `WARNING` or `OUTAGE`, as it
-    /// happened (not a revision). `N_A` ↔ `OK` flips of daily flows and late data re-deciding
-    /// old ticks are not.
-    pub fn actionable(e: &Event) -> bool {
-        let alarm = |s: Status| matches!(s, Status::Warning | Status::Outage);
-        !e.revision && (alarm(e.previous_status) || alarm(e.new_status))
-    }
-
     /// Whether `e` passes the filters on its content (country, LoB, statuses, actionable); the
     /// time range and the cursor are the backend's.
     pub fn admits(&self, e: &Event) -> bool {
         self.country.as_ref().is_none_or(|c| *c == e.flow.country)
             && self.lob.as_ref().is_none_or(|l| *l == e.flow.lob)
             && (self.statuses.is_empty() || self.statuses.contains(&e.new_status))
-            && (!self.actionable || EventQuery::actionable(e))
+            && (!self.actionable || e.actionable())
     }
 }
 

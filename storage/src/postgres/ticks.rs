@@ -2,7 +2,6 @@
 //! alarm outbox in PostgreSQL.
 
 use async_trait::async_trait;
-use flowwatch_core::detection::Status;
 
 use super::*;
 
@@ -280,9 +279,6 @@ impl crate::TickStore for PostgresStore {
             None => (None, None),
         };
         let statuses: Vec<i16> = q.statuses.iter().map(|s| status_code(*s) as i16).collect();
-        let alarms: Vec<i16> = [Status::Warning, Status::Outage]
-            .map(|s| status_code(s) as i16)
-            .to_vec();
         let c = self.client().await;
         let rows = c
             .query(
@@ -292,7 +288,8 @@ impl crate::TickStore for PostgresStore {
                    AND (cardinality($5::smallint[]) = 0 OR new_status = ANY($5))
                    AND ($6::bigint IS NULL OR time < $6 OR (time = $6 AND id COLLATE \"C\" < $7))
                    AND (NOT $9 OR (NOT (body->>'revision')::boolean
-                        AND (new_status = ANY($10) OR body->>'previousStatus' IN ('WARNING', 'OUTAGE'))))
+                        AND (body->>'previousStatus' IN ('WARNING', 'OUTAGE')
+                             OR body->>'newStatus' IN ('WARNING', 'OUTAGE'))))
                  ORDER BY time DESC, id COLLATE \"C\" DESC
                  LIMIT $8",
                 &[
@@ -305,7 +302,6 @@ impl crate::TickStore for PostgresStore {
                     &cursor_id,
                     &(limit as i64 + 1),
                     &q.actionable,
-                    &alarms,
                 ],
             )
             .await

@@ -310,7 +310,7 @@ impl crate::TickStore for ScyllaStore {
                     continue;
                 }
                 let e: Event = serde_json::from_str(&body).map_err(corrupt)?;
-                if q.actionable && !EventQuery::actionable(&e) {
+                if q.actionable && !e.actionable() {
                     continue;
                 }
                 events.push(e);
