@@ -1,17 +1,17 @@
 //! Incidents (SPEC §11, issue 21): flows that leave `OK` together because of one cause, as one
 //! incident — an input and its forwards in the same or the next tick (root: the input); most
-//! of a LoB's or a country's inputs at once (root: the LoB, the country). A flow that leaves `OK` on
-//! its own is an incident of its own.
+//! of a LoB's or a country's inputs at once (root: the LoB, the country). A flow that leaves
+//! `OK` on its own is an incident of its own.
 //!
-//! [`Incidents`] is fed every status change ([`Incidents::observe`], any order within a tick)
-//! and decides when the tick after a change has ended ([`Incidents::settle`]): then it knows
-//! which flows left together. An open incident takes in the flows its root covers that leave
-//! later: an input's, its forwards leaving in the same or the next tick; a LoB's or a
-//! country's, its flows leaving while `min_inputs` of its inputs are down. It ends when all its flows
-//! are back to `OK` (or `N_A`). Deterministic: the same
-//! changes give the same incidents, whenever they are settled.
+//! [`Incidents`] is fed every status change ([`Incidents::observe`], any order) and decides
+//! once the tick after a change has ended ([`Incidents::settle`]): then it knows which flows
+//! left together. An open incident takes in the flows its root covers that leave later: an
+//! input's, its forwards leaving in the same or the next tick; a LoB's or a country's, its
+//! flows leaving while `min_inputs` of its inputs are down. It ends when all its flows are
+//! back to `OK` (or `N_A`). Deterministic: the same changes give the same incidents, however
+//! often they are settled.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 
 use crate::detection::Status;
 use crate::id::{FlowId, FlowKind};
@@ -49,14 +49,6 @@ impl Root {
             }
             Root::Lob { country, lob } => flow.country == *country && flow.lob == *lob,
             Root::Country { country } => flow.country == *country,
-        }
-    }
-
-    /// The country it is in.
-    pub fn country(&self) -> &str {
-        match self {
-            Root::Flow(f) => &f.country,
-            Root::Lob { country, .. } | Root::Country { country } => country,
         }
     }
 
@@ -153,8 +145,8 @@ pub struct Incidents {
     /// Inputs per LoB and per country.
     lobs: HashMap<(String, String), usize>,
     countries: HashMap<String, usize>,
-    /// The flows not `OK` now, with their status.
-    down: BTreeMap<FlowId, Status>,
+    /// The flows in `WARNING` or `OUTAGE` now.
+    down: BTreeSet<FlowId>,
     /// Open incidents, oldest first.
     open: Vec<Incident>,
     /// Changes not settled yet.
@@ -168,7 +160,7 @@ impl Incidents {
             majority,
             lobs: HashMap::new(),
             countries: HashMap::new(),
-            down: BTreeMap::new(),
+            down: BTreeSet::new(),
             open: Vec::new(),
             pending: Vec::new(),
         };
@@ -221,11 +213,11 @@ impl Incidents {
         for c in changes {
             match (c.previous.is_alarm(), c.new.is_alarm()) {
                 (false, true) => {
-                    self.down.insert(c.flow.clone(), c.new);
+                    self.down.insert(c.flow.clone());
                     leavers.push((c, c.new));
                 }
                 (true, true) => {
-                    self.down.insert(c.flow.clone(), c.new);
+                    self.down.insert(c.flow.clone());
                     if let Some(l) = leavers.iter_mut().find(|l| l.0.flow == c.flow) {
                         l.1 = l.1.max(c.new);
                     }
@@ -243,9 +235,11 @@ impl Incidents {
         // Into an open incident that covers it: an input's (or a flow's) when it leaves in the
         // same or the next tick as the incident began; a LoB's or a country's while at least
         // `min_inputs` of its inputs are down.
-        let active: Vec<bool> = self.open.iter().map(|i| self.lasts(&i.root)).collect();
+        let lasting: Vec<bool> = (self.open.iter())
+            .map(|i| !matches!(i.root, Root::Flow(_)) && self.lasts(&i.root))
+            .collect();
         leavers.retain(|(c, worst)| {
-            let found = (self.open.iter_mut().zip(&active)).find(|(i, lasts)| {
+            let found = (self.open.iter_mut().zip(&lasting)).find(|(i, lasts)| {
                 let joins = match i.root {
                     Root::Flow(_) => c.start < i.start.saturating_add(2 * (c.end - c.start)),
                     _ => **lasts,
@@ -298,7 +292,7 @@ impl Incidents {
     /// How many inputs have a flow down among the flows `within`.
     fn inputs_down(&self, within: impl Fn(&FlowId) -> bool) -> usize {
         let units: BTreeSet<(&str, &str, &str)> =
-            self.down.keys().filter(|f| within(f)).map(unit).collect();
+            self.down.iter().filter(|f| within(f)).map(unit).collect();
         units.len()
     }
 
@@ -332,8 +326,10 @@ impl Incidents {
         let mut flows: BTreeSet<FlowId> = mine.iter().map(|l| l.0.flow.clone()).collect();
         let mut worst = mine.iter().map(|l| l.1).max().unwrap_or(Status::Warning);
         let mut first = start;
+        let mut inside = Vec::new();
         if !matches!(root, Root::Flow(_)) {
-            let (inside, others): (Vec<Incident>, Vec<Incident>) = std::mem::take(&mut self.open)
+            let others;
+            (inside, others) = std::mem::take(&mut self.open)
                 .into_iter()
                 .partition(|i| i.start >= since && i.flows.iter().all(|f| root.covers(f)));
             self.open = others;
@@ -342,14 +338,14 @@ impl Incidents {
                 worst = worst.max(i.worst);
                 first = first.min(i.start);
             }
-            let into = format!("{}@{}", root.name(), utc_string(first));
-            for incident in inside {
-                let into = into.clone();
-                out.push(Update::Absorbed { incident, into });
-            }
+        }
+        let id = format!("{}@{}", root.name(), utc_string(first));
+        for incident in inside {
+            let into = id.clone();
+            out.push(Update::Absorbed { incident, into });
         }
         let incident = Incident {
-            id: format!("{}@{}", root.name(), utc_string(first)),
+            id,
             flows,
             worst,
             root,
@@ -364,10 +360,9 @@ impl Incidents {
     /// first incident's tick) whose flows are none of them down any more.
     fn recovered(&mut self, c: &Change, out: &mut Vec<Update>) {
         let down = &self.down;
-        let (ended, open): (Vec<Incident>, Vec<Incident>) =
-            std::mem::take(&mut self.open).into_iter().partition(|i| {
-                i.flows.contains(&c.flow) && !i.flows.iter().any(|f| down.contains_key(f))
-            });
+        let (ended, open): (Vec<Incident>, Vec<Incident>) = std::mem::take(&mut self.open)
+            .into_iter()
+            .partition(|i| i.flows.contains(&c.flow) && !i.flows.iter().any(|f| down.contains(f)));
         self.open = open;
         for mut i in ended {
             i.end = Some(c.start);
