@@ -86,29 +86,23 @@ pub async fn incidents(
             None => break,
         }
     }
-    changes.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
     let flows = g.store.flows().await.map_err(ApiError::store)?;
     let mut grouping = Incidents::new(Majority::default(), flows.into_iter().map(|f| f.flow));
-    let mut ended: Vec<Incident> = Vec::new();
-    let mut take = |updates: Vec<Update>| {
-        for u in updates {
-            if let Update::Ended(i) = u {
-                ended.push(i);
-            }
-        }
-    };
     for c in changes {
-        take(grouping.settle(c.start));
         grouping.observe(c);
     }
-    take(grouping.settle(now));
-    let open = grouping.open().iter().map(|i| (i, true));
-    let mut listed: Vec<(&Incident, bool)> = open
-        .chain(ended.iter().rev().map(|i| (i, false)))
-        .filter(|(i, _)| i.start < to && i.end.is_none_or(|end| end >= from))
+    // One settle decides every change in order: the same incidents as settling as they come.
+    let ended: Vec<Incident> = (grouping.settle(now).into_iter())
+        .filter_map(|u| match u {
+            Update::Ended(i) => Some(i),
+            _ => None,
+        })
         .collect();
-    listed.sort_by_key(|(i, open)| (!open, std::cmp::Reverse(i.start)));
-    let incidents: Vec<Value> = listed.into_iter().map(|(i, _)| incident_json(i)).collect();
+    let mut listed: Vec<&Incident> = (grouping.open().iter().chain(&ended))
+        .filter(|i| i.start < to && i.end.is_none_or(|end| end >= from))
+        .collect();
+    listed.sort_by_key(|i| (i.end.is_some(), std::cmp::Reverse(i.start)));
+    let incidents: Vec<Value> = listed.into_iter().map(incident_json).collect();
     Ok(Json(json!({ "incidents": incidents })))
 }
 

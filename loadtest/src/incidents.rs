@@ -6,17 +6,17 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use flowwatch_core::FlowId;
 use flowwatch_core::config::Config;
 use flowwatch_core::detection::Status;
-use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Update};
+use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Root, Update};
 use flowwatch_core::replay::Window;
 use flowwatch_core::time::{Instant, parse_rfc3339};
 use flowwatch_generator::Dataset;
 use serde_json::{Value, json};
 
-use crate::quality::{DETECTORS, FlowRecords, Quality, dataset, records, replay_all};
+use crate::quality::{DETECTORS, FlowRecords, Quality, dataset, records, replay_all, under};
 use crate::score::parse_labels;
 
 /// Messages of one kind of event (an outage kind, or unlisted days).
@@ -49,11 +49,7 @@ pub fn run(q: &Quality) -> Result<[Measured; 2]> {
         let (data, window) = dataset(q, seed);
         let records = records(&data, q);
         for (detector, m) in DETECTORS.iter().zip(m.iter_mut()) {
-            let mut document = data.config().clone();
-            document["defaults"]["detector"] = json!(detector);
-            let config = Config::from_json(&document.to_string())
-                .with_context(|| format!("the generated document under {detector}"))?;
-            measure(&data, &config, &records, window, m)?;
+            measure(&data, &under(&data, detector)?, &records, window, m)?;
         }
     }
     Ok(m)
@@ -68,7 +64,10 @@ fn measure(
 ) -> Result<()> {
     let ticks = replay_all(config, records, window);
     let mut by_flow: HashMap<FlowId, Vec<Change>> = HashMap::new();
-    let mut all: Vec<Change> = Vec::new();
+    let mut incidents = Incidents::new(
+        Majority::default(),
+        data.flow_shapes().map(|(f, _)| f.clone()),
+    );
     for ((flow, _), ticks) in records.iter().zip(ticks) {
         let mut previous = Status::NotAvailable;
         let mut changes = Vec::new();
@@ -85,54 +84,35 @@ fn measure(
             }
         }
         m.changes += changes.len() as u64;
-        all.extend(changes.iter().cloned());
+        for c in &changes {
+            incidents.observe(c.clone());
+        }
         by_flow.insert(flow.clone(), changes);
     }
-    all.sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
-    let mut incidents = Incidents::new(
-        Majority::default(),
-        data.flow_shapes().map(|(f, _)| f.clone()),
-    );
-    let mut opened: Vec<Incident> = Vec::new();
-    for c in all {
-        for u in incidents.settle(c.start) {
-            m.incident_messages += 1;
-            if let Update::Opened(i) = u {
-                opened.push(i);
-            }
-        }
-        incidents.observe(c);
-    }
-    for u in incidents.settle(Instant::MAX) {
-        m.incident_messages += 1;
-        if let Update::Opened(i) = u {
-            opened.push(i);
-        }
-    }
+    // One settle decides every change in order: the same incidents as settling as they come.
+    let updates = incidents.settle(Instant::MAX);
+    m.incident_messages += updates.len() as u64;
+    let opened: Vec<Incident> = (updates.into_iter())
+        .filter_map(|u| match u {
+            Update::Opened(i) => Some(i),
+            _ => None,
+        })
+        .collect();
     // Each labelled outage: its flow and, for an input, its forwards.
     let labels = parse_labels(&serde_json::to_string(data.outages())?, "labels")?;
     let flows: Vec<&FlowId> = by_flow.keys().collect();
+    let within = |root: Root| -> BTreeSet<&FlowId> {
+        flows.iter().copied().filter(|f| root.covers(f)).collect()
+    };
     for l in &labels {
-        let touched: BTreeSet<&FlowId> = flows
-            .iter()
-            .copied()
-            .filter(|f| {
-                **f == l.flow
-                    || (f.country == l.flow.country
-                        && f.lob == l.flow.lob
-                        && f.input_name() == Some(l.flow.name.as_str())
-                        && l.flow.input_name().is_none())
-            })
-            .collect();
+        let touched = within(Root::Flow(l.flow.clone()));
         tally(m, &l.kind, &touched, (l.start, l.end), &by_flow, &opened);
     }
     for day in data.unlisted_days() {
         let span = (parse_rfc3339(&day.start)?, parse_rfc3339(&day.end)?);
-        let touched: BTreeSet<&FlowId> = flows
-            .iter()
-            .copied()
-            .filter(|f| f.country == day.country)
-            .collect();
+        let touched = within(Root::Country {
+            country: day.country,
+        });
         tally(m, "unlistedDay", &touched, span, &by_flow, &opened);
     }
     Ok(())

@@ -76,6 +76,14 @@ pub(crate) fn dataset(q: &Quality, seed: u64) -> (Dataset, Window) {
     (Dataset::generate(&spec), window)
 }
 
+/// The data set's generated document with `"detector": detector` in its defaults.
+pub(crate) fn under(data: &Dataset, detector: &str) -> Result<Config> {
+    let mut document = data.config().clone();
+    document["defaults"]["detector"] = json!(detector);
+    Config::from_json(&document.to_string())
+        .with_context(|| format!("the generated document under {detector}"))
+}
+
 fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
     let (data, window) = dataset(q, seed);
     let labels = parse_labels(&serde_json::to_string(data.outages())?, "labels")?;
@@ -91,10 +99,7 @@ fn score_seed(q: &Quality, seed: u64) -> Result<SeedScores> {
     let records = records(&data, q);
     let mut reports = Vec::new();
     for detector in DETECTORS {
-        let mut document = data.config().clone();
-        document["defaults"]["detector"] = json!(detector);
-        let config = Config::from_json(&document.to_string())
-            .with_context(|| format!("the generated document under {detector}"))?;
+        let config = under(&data, detector)?;
         let scorer = Scorer::new(labels.clone())
             .with_groups(groups.clone())
             .with_context_days(context.clone());
