@@ -38,6 +38,25 @@ pub struct Event {
     pub difference: Option<f64>,
     /// A change found by re-evaluating old ticks (no alarm is sent for it).
     pub revision: bool,
+    /// A change of a tick a silence covers (SPEC §11): stored and listed, no alarm is sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub silenced: bool,
+    /// Who acknowledged it, if anyone did (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acknowledged: Option<Acknowledgement>,
+}
+
+/// A person's acknowledgement of an alarm: the flow counts as acknowledged until it is `OK`
+/// again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Acknowledgement {
+    /// Who (a user name).
+    pub by: String,
+    /// When (Unix seconds).
+    pub at: Instant,
+    /// What they said.
+    pub comment: String,
 }
 
 impl Event {
@@ -45,6 +64,18 @@ impl Event {
     /// revision). `N_A` ↔ `OK` flips of daily flows and late data re-deciding old ticks are not.
     pub fn actionable(&self) -> bool {
         !self.revision && (self.previous_status.is_alarm() || self.new_status.is_alarm())
+    }
+
+    /// Whether it is published as an alarm (SPEC §8): neither a revision nor silenced.
+    pub fn alarmed(&self) -> bool {
+        !self.revision && !self.silenced
+    }
+
+    /// Whether a flow's acknowledgement survives this change: only a change between
+    /// `WARNING` and `OUTAGE` as it happens keeps it (the flow is not `OK` again, and no new
+    /// episode begins). A revision changes nothing now.
+    pub fn keeps_acknowledgement(&self) -> bool {
+        self.revision || (self.previous_status.is_alarm() && self.new_status.is_alarm())
     }
 
     /// The NATS subject of its alarm (`flowwatch.alarms.<country>.<lob>.<kind>.<flow>`, each
@@ -187,6 +218,8 @@ pub fn parse_message(payload: &[u8]) -> Result<Event, MessageError> {
         expected: number("expected")?,
         difference: number("difference")?,
         revision: false,
+        silenced: false,
+        acknowledged: None,
     })
 }
 
@@ -209,6 +242,8 @@ mod tests {
             expected,
             difference: expected.map(|e| e / 4.0),
             revision: false,
+            silenced: false,
+            acknowledged: None,
         }
     }
 

@@ -41,6 +41,7 @@ pub mod live;
 pub mod placement;
 pub mod record;
 pub mod replay;
+pub mod silence;
 pub mod tick;
 pub mod tick_csv;
 pub mod time;

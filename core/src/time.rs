@@ -212,6 +212,11 @@ pub fn local_day(tz: Tz, t: Instant) -> EpochDay {
     wall_seconds(tz, t).div_euclid(86_400) as EpochDay
 }
 
+/// The minute of the local day (0–1439) in `tz` of instant `t`.
+pub fn local_minute(tz: Tz, t: Instant) -> u16 {
+    (wall_seconds(tz, t).rem_euclid(86_400) / 60) as u16
+}
+
 /// The instant of local midnight starting `day` in `tz` (SPEC §2 rules apply).
 pub fn local_midnight(tz: Tz, day: EpochDay) -> Instant {
     local_to_utc(

@@ -533,6 +533,8 @@ mod tests {
             expected: None,
             difference: None,
             revision: false,
+            silenced: false,
+            acknowledged: None,
         }
     }
 

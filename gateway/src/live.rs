@@ -112,6 +112,8 @@ mod tests {
             expected: None,
             difference: None,
             revision: false,
+            silenced: false,
+            acknowledged: None,
         };
         let all = ChangeFilter::default();
         assert!(all.wants(&e("CZ", Status::Warning)));

@@ -169,6 +169,7 @@ impl From<&Event> for pb::StatusChange {
             expected: e.expected,
             difference: e.difference,
             revision: e.revision,
+            silenced: e.silenced,
         }
     }
 }
@@ -201,6 +202,8 @@ impl TryFrom<pb::StatusChange> for Event {
             expected: c.expected,
             difference: c.difference,
             revision: c.revision,
+            silenced: c.silenced,
+            acknowledged: None,
         })
     }
 }
@@ -339,6 +342,8 @@ mod tests {
             expected: Some(1_000_000.5),
             difference: Some(0.0),
             revision: false,
+            silenced: false,
+            acknowledged: None,
         }
     }
 
@@ -355,6 +360,8 @@ mod tests {
             previous_status: Status::NotAvailable,
             new_status: Status::Ok,
             revision: true,
+            silenced: false,
+            acknowledged: None,
             ..event()
         };
         assert_eq!(

@@ -13,10 +13,12 @@
 //!
 //! Layout: this file opens the store and holds what the concerns share; each concern's trait
 //! is implemented in its own file: [`traffic`] (and retention), [`ticks`] (statuses, events,
-//! outbox), [`registry`], [`config`], [`access`] (users, keys, audit).
+//! outbox), [`registry`], [`config`], [`access`] (users, keys, audit), [`operator`] (silences,
+//! acknowledgements).
 
 mod access;
 mod config;
+mod operator;
 mod registry;
 mod ticks;
 mod traffic;
@@ -68,6 +70,10 @@ struct Inner {
     outbox: Keyspace,
     /// Ingest source → the position of the last batch applied from it.
     ingest: Keyspace,
+    /// Silence id → the [`Silence`] (JSON).
+    silences: Keyspace,
+    /// Flow key → its [`FlowAcknowledgement`] (JSON), while it lasts.
+    flow_acks: Keyspace,
     /// Serialises read-then-write operations, and holds what makes most of them blind.
     write: Mutex<Newest>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
@@ -228,6 +234,8 @@ impl Inner {
             audit: ks("audit")?,
             outbox: ks("outbox")?,
             ingest: ks("ingest")?,
+            silences: ks("silences")?,
+            flow_acks: ks("flow_acks")?,
             write: Mutex::new(Newest::default()),
             ids: Mutex::new(FlowMap::default()),
             views: Mutex::new(Views::default()),

@@ -32,7 +32,9 @@ pub mod uri;
 
 pub use error::{Error, Result};
 pub use model::*;
-pub use store::{AccessStore, ConfigStore, RegistryStore, Store, TickStore, TrafficStore};
+pub use store::{
+    AccessStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore, TrafficStore,
+};
 pub use uri::{BACKENDS, Backend, Location, open, parse, redact_uri};
 
 use flowwatch_core::time::Instant;
@@ -41,7 +43,7 @@ use flowwatch_core::time::Instant;
 /// than an `Arc<dyn Store>`: `use flowwatch_storage::prelude::*;`.
 pub mod prelude {
     pub use crate::store::{
-        AccessStore, ConfigStore, RegistryStore, Store, TickStore, TrafficStore,
+        AccessStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore, TrafficStore,
     };
 }
 

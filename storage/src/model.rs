@@ -5,7 +5,8 @@ use flowwatch_core::detection::{Status, TickValues};
 use flowwatch_core::time::Instant;
 use serde::{Deserialize, Serialize};
 
-pub use flowwatch_core::event::Event;
+pub use flowwatch_core::event::{Acknowledgement, Event};
+pub use flowwatch_core::silence::{FlowScope, Silence};
 
 /// Traffic of one flow in one second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -327,4 +328,16 @@ impl<'a> Scope<'a> {
     pub fn contains(&self, flow: &FlowId) -> bool {
         flow.country == self.country && self.lob.is_none_or(|l| l == flow.lob)
     }
+}
+
+/// A flow acknowledged now: the event acknowledged and by whom.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FlowAcknowledgement {
+    /// The flow.
+    pub flow: FlowId,
+    /// The event acknowledged.
+    pub event_id: String,
+    /// Who, when, why.
+    pub ack: Acknowledgement,
 }

@@ -22,10 +22,11 @@
 //! Layout: this file parses the URI, connects, applies the schema and prepares every
 //! statement; each concern's trait is implemented in its own file: [`traffic`] (and
 //! retention), [`ticks`] (statuses, events, outbox), [`registry`], [`config`], [`access`]
-//! (users, keys, audit).
+//! (users, keys, audit), [`operator`] (silences, acknowledgements).
 
 mod access;
 mod config;
+mod operator;
 mod registry;
 mod ticks;
 mod traffic;
@@ -54,13 +55,14 @@ use crate::model::*;
 use crate::to_i64;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 4;
+pub const SCHEMA_VERSION: u32 = 5;
 
 /// The tables of every version (`CREATE TABLE IF NOT EXISTS`: applying all is safe).
-const SCHEMA: [&str; 3] = [
+const SCHEMA: [&str; 4] = [
     include_str!("../schema/scylla/0001_init.cql"),
     include_str!("../schema/scylla/0002_outbox_ingest.cql"),
     include_str!("../schema/scylla/0003_keys_audit.cql"),
+    include_str!("../schema/scylla/0005_operator.cql"),
 ];
 
 /// Columns added to existing tables, by the version that added them (`ALTER TABLE … ADD`):
@@ -395,6 +397,13 @@ struct Statements {
     outbox_count: PreparedStatement,
     position_get: PreparedStatement,
     position_set: PreparedStatement,
+    silence_put: PreparedStatement,
+    silence_get: PreparedStatement,
+    silences_all: PreparedStatement,
+    event_body_set: PreparedStatement,
+    flow_ack_put: PreparedStatement,
+    flow_ack_delete: PreparedStatement,
+    flow_acks_all: PreparedStatement,
 }
 
 /// A ScyllaDB store.
@@ -594,6 +603,13 @@ impl Statements {
             outbox_count: p("SELECT count(*) FROM outbox WHERE k = 0".into()).await?,
             position_get: p("SELECT position FROM ingest_positions WHERE source = ?".into()).await?,
             position_set: p("UPDATE ingest_positions SET position = ? WHERE source = ?".into()).await?,
+            silence_put: p("INSERT INTO silences (k, id, body) VALUES (0, ?, ?)".into()).await?,
+            silence_get: p("SELECT body FROM silences WHERE k = 0 AND id = ?".into()).await?,
+            silences_all: p("SELECT body FROM silences WHERE k = 0".into()).await?,
+            event_body_set: p("UPDATE events SET body = ? WHERE day = ? AND time = ? AND id = ?".into()).await?,
+            flow_ack_put: p("INSERT INTO flow_acks (k, country, lob, kind, name, body) VALUES (0, ?, ?, ?, ?, ?)".into()).await?,
+            flow_ack_delete: p(format!("DELETE FROM flow_acks WHERE k = 0 AND {FLOW_KEY}")).await?,
+            flow_acks_all: p("SELECT body FROM flow_acks WHERE k = 0".into()).await?,
         })
     }
 }
@@ -630,7 +646,7 @@ mod tests {
     #[test]
     fn schema_file_splits_into_statements() {
         let s: Vec<String> = SCHEMA.iter().flat_map(|s| schema_statements(s)).collect();
-        assert_eq!(s.len(), 16);
+        assert_eq!(s.len(), 18);
         assert!(
             s.iter()
                 .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),

@@ -151,11 +151,43 @@ pub trait AccessStore: Send + Sync + 'static {
     async fn audit(&self, before: Option<(i64, String)>, limit: usize) -> Result<Vec<AuditEntry>>;
 }
 
-/// Everything the services keep: every concern's trait. Each backend implements the five;
+/// What operators do about alarms (SPEC §11): silences, and acknowledgements of events.
+#[async_trait]
+pub trait OperatorStore: Send + Sync + 'static {
+    /// Creates a silence, or replaces the one with its id (ending it early).
+    async fn put_silence(&self, silence: Silence) -> Result<()>;
+
+    /// The silence with `id`, if there is one.
+    async fn silence(&self, id: &str) -> Result<Option<Silence>>;
+
+    /// Every silence, ordered by id.
+    async fn silences(&self) -> Result<Vec<Silence>>;
+
+    /// Acknowledges the event `id`: the event carries `ack` from now on, and its flow counts
+    /// as acknowledged until a change as it happens leaves `WARNING`/`OUTAGE` or starts a new
+    /// episode ([`Event::keeps_acknowledgement`]; `append_events` drops it in the same write).
+    /// A later acknowledgement replaces an earlier one. Returns the event, `None` if no event
+    /// has that id (nothing is written then).
+    async fn acknowledge(&self, id: &str, ack: Acknowledgement) -> Result<Option<Event>>;
+
+    /// The flows acknowledged now, ordered by flow.
+    async fn flow_acknowledgements(&self) -> Result<Vec<FlowAcknowledgement>>;
+}
+
+/// Everything the services keep: every concern's trait. Each backend implements the six;
 /// this follows.
-pub trait Store: TrafficStore + TickStore + RegistryStore + ConfigStore + AccessStore {}
+pub trait Store:
+    TrafficStore + TickStore + RegistryStore + ConfigStore + AccessStore + OperatorStore
+{
+}
 
 impl<T> Store for T where
-    T: TrafficStore + TickStore + RegistryStore + ConfigStore + AccessStore + ?Sized
+    T: TrafficStore
+        + TickStore
+        + RegistryStore
+        + ConfigStore
+        + AccessStore
+        + OperatorStore
+        + ?Sized
 {
 }

@@ -2,7 +2,7 @@
 //!
 //! Each test gets a [`Fixture`]: a fresh, empty store (its own directory or database) that it
 //! can also close and reopen. The tests of each concern are in a file of their own
-//! (`testsuite/traffic.rs`, `ticks.rs`, `registry.rs`, `config.rs`, `access.rs`).
+//! (`testsuite/traffic.rs`, `ticks.rs`, `registry.rs`, `config.rs`, `access.rs`, `operator.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -19,12 +19,14 @@ use crate::{
 
 mod access;
 mod config;
+mod operator;
 mod registry;
 mod ticks;
 mod traffic;
 
 pub use access::*;
 pub use config::*;
+pub use operator::*;
 pub use registry::*;
 pub use ticks::*;
 pub use traffic::*;
@@ -163,6 +165,9 @@ macro_rules! conformance_tests {
             config_versions_compare_and_set,
             users_and_api_keys,
             audit_log_pages_newest_first,
+            silences_are_kept_listed_and_ended,
+            silenced_changes_are_stored_but_not_queued,
+            acknowledgements_last_until_the_episode_ends,
             data_survives_reopen,
         );
     };
@@ -238,6 +243,8 @@ fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
         expected: Some(10.0),
         difference: Some(0.1),
         revision: false,
+        silenced: false,
+        acknowledged: None,
     }
 }
 

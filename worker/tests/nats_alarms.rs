@@ -31,6 +31,8 @@ fn event(n: i64, flow: &FlowId) -> Event {
         expected: Some(2000.5),
         difference: Some(0.5),
         revision: false,
+        silenced: false,
+        acknowledged: None,
     }
 }
 

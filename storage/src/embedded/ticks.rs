@@ -144,9 +144,14 @@ impl crate::TickStore for EmbeddedStore {
                     continue;
                 }
                 let key = event_key(e.time, &e.id);
-                if !e.revision {
+                if e.alarmed() {
                     b.insert(&i.outbox, key.clone(), []);
                     queued.push(key.clone());
+                }
+                if !e.keeps_acknowledgement() {
+                    let mut flow = Vec::new();
+                    flow_key(&e.flow, &mut flow);
+                    b.remove(&i.flow_acks, flow);
                 }
                 b.insert(&i.events, key, json(e));
                 b.insert(

@@ -238,6 +238,7 @@ impl crate::TickStore for PostgresStore {
         let mut seen = std::collections::HashSet::new();
         let (mut id, mut time, mut country, mut lob, mut status, mut body, mut alarm) =
             (vec![], vec![], vec![], vec![], vec![], vec![], vec![]);
+        let (mut kind, mut name, mut ends_ack) = (vec![], vec![], vec![]);
         for e in &events {
             if !seen.insert(e.id.as_str()) {
                 continue;
@@ -248,23 +249,34 @@ impl crate::TickStore for PostgresStore {
             lob.push(e.flow.lob.as_str());
             status.push(status_code(e.new_status) as i16);
             body.push(serde_json::to_value(e).expect("events serialize"));
-            alarm.push(!e.revision);
+            alarm.push(e.alarmed());
+            kind.push(e.flow.kind.as_str());
+            name.push(e.flow.name.as_str());
+            ends_ack.push(!e.keeps_acknowledgement());
         }
-        // New events only (a repeated id is left as it is); of those, the alarms are queued.
+        // New events only (a repeated id is left as it is); of those, the alarms are queued,
+        // and those that end an episode drop their flow's acknowledgement.
         c.execute(
             "WITH input AS (
                  SELECT * FROM UNNEST($1::text[], $2::bigint[], $3::text[], $4::text[],
-                                      $5::smallint[], $6::jsonb[], $7::bool[])
-                 WITH ORDINALITY AS u(i, t, c, l, s, b, a, n)
+                                      $5::smallint[], $6::jsonb[], $7::bool[],
+                                      $8::text[], $9::text[], $10::bool[])
+                 WITH ORDINALITY AS u(i, t, c, l, s, b, a, k, nm, e, n)
              ), new AS (
                  INSERT INTO events (id, time, country, lob, new_status, body)
                  SELECT i, t, c, l, s, b FROM input ORDER BY n
                  ON CONFLICT (id) DO NOTHING
                  RETURNING id
+             ), acks AS (
+                 DELETE FROM flow_acks f USING input JOIN new ON new.id = input.i
+                 WHERE input.e AND f.country = input.c AND f.lob = input.l
+                   AND f.kind = input.k AND f.name = input.nm
              )
              INSERT INTO outbox (id)
              SELECT input.i FROM input JOIN new ON new.id = input.i WHERE input.a",
-            &[&id, &time, &country, &lob, &status, &body, &alarm],
+            &[
+                &id, &time, &country, &lob, &status, &body, &alarm, &kind, &name, &ends_ack,
+            ],
         )
         .await
         .map_err(pg)?;

@@ -270,8 +270,16 @@ impl crate::TickStore for ScyllaStore {
             )
             .await?;
             self.exec(&self.st.event_day, (d,)).await?;
-            if !e.revision {
+            if e.alarmed() {
                 self.exec(&self.st.outbox_insert, (e.time, &e.id)).await?;
+            }
+            if !e.keeps_acknowledgement() {
+                let f = &e.flow;
+                self.exec(
+                    &self.st.flow_ack_delete,
+                    (&f.country, &f.lob, f.kind.as_str(), &f.name),
+                )
+                .await?;
             }
         }
         Ok(())

@@ -171,6 +171,8 @@ impl FlowState {
             expected: tick.eval.values.map(|v| v.expected),
             difference: tick.eval.values.map(|v| v.difference),
             revision: tick.start < now - a.settings.alarm_window,
+            silenced: false,
+            acknowledged: None,
         }
     }
 

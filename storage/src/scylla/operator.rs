@@ -1,0 +1,69 @@
+//! Silences and the flows acknowledged now in ScyllaDB (one small partition each, JSON
+//! bodies); an acknowledgement is also written into its event's body.
+
+use async_trait::async_trait;
+use flowwatch_core::event::Acknowledgement;
+
+use super::*;
+
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(corrupt)
+}
+
+fn body(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("stored types serialize")
+}
+
+#[async_trait]
+impl crate::OperatorStore for ScyllaStore {
+    async fn put_silence(&self, silence: Silence) -> Result<()> {
+        self.exec(&self.st.silence_put, (&silence.id, body(&silence)))
+            .await?;
+        Ok(())
+    }
+
+    async fn silence(&self, id: &str) -> Result<Option<Silence>> {
+        let rows: Vec<(String,)> = self.rows(&self.st.silence_get, (id,)).await?;
+        rows.first().map(|(b,)| parse(b)).transpose()
+    }
+
+    async fn silences(&self) -> Result<Vec<Silence>> {
+        let rows: Vec<(String,)> = self.rows(&self.st.silences_all, ()).await?;
+        rows.iter().map(|(b,)| parse(b)).collect()
+    }
+
+    async fn acknowledge(&self, id: &str, ack: Acknowledgement) -> Result<Option<Event>> {
+        let time: Vec<(i64,)> = self.rows(&self.st.event_time, (id,)).await?;
+        let Some(&(time,)) = time.first() else {
+            return Ok(None);
+        };
+        let rows: Vec<(String,)> = self
+            .rows(&self.st.event_body, (day(time), time, id))
+            .await?;
+        let Some((stored,)) = rows.first() else {
+            return Err(corrupt(format!("event {id} is indexed but missing")));
+        };
+        let mut event: Event = parse(stored)?;
+        event.acknowledged = Some(ack.clone());
+        self.exec(&self.st.event_body_set, (body(&event), day(time), time, id))
+            .await?;
+        let f = &event.flow;
+        let current = FlowAcknowledgement {
+            flow: f.clone(),
+            event_id: id.to_owned(),
+            ack,
+        };
+        self.exec(
+            &self.st.flow_ack_put,
+            (&f.country, &f.lob, f.kind.as_str(), &f.name, body(&current)),
+        )
+        .await?;
+        Ok(Some(event))
+    }
+
+    async fn flow_acknowledgements(&self) -> Result<Vec<FlowAcknowledgement>> {
+        // Clustered by flow: already in flow order.
+        let rows: Vec<(String,)> = self.rows(&self.st.flow_acks_all, ()).await?;
+        rows.iter().map(|(b,)| parse(b)).collect()
+    }
+}
