@@ -1,6 +1,6 @@
 //! The evaluating part of a worker, started and stopped as one by `flowwatch run` and
 //! `flowwatch worker`: the supervisor and its flow actors, the configuration put in force in it,
-//! and the relay that publishes their alarms.
+//! the relay that publishes their alarms, and the silences in force (followed in the store).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,9 +15,11 @@ use flowwatch_ports::{AlarmSink, InForce, Ingest, StatusSource};
 use crate::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::alarms::{Relay, RelayStatus};
 use crate::ingest::SupervisorIngest;
+use crate::settings::SilenceBook;
 use crate::status::LocalStatus;
 use crate::supervision::Ownership;
 use crate::{Clock, WorkerSettings};
+use flowwatch_core::silence::Silences;
 
 /// What an evaluation starts from.
 pub struct EvaluationArgs {
@@ -45,12 +47,52 @@ pub struct Evaluation {
     pub relay: Arc<RelayStatus>,
     supervisor_task: JoinHandle<()>,
     relay_task: JoinHandle<()>,
+    silences_task: JoinHandle<()>,
+}
+
+/// How often the silences are read from the store: one created through any gateway holds on
+/// every worker within this (and the read's time).
+pub const SILENCES_EVERY: Duration = Duration::from_secs(1);
+
+/// Silences that ended longer ago than this are not kept in force (ticks started inside them
+/// are decided long before).
+const SILENCES_KEPT: i64 = 35 * 86_400;
+
+/// Puts the stored silences in force in `book`.
+async fn read_silences(store: &dyn Store, book: &SilenceBook, now: i64) -> crate::Result<()> {
+    let all = store
+        .silences()
+        .await
+        .map_err(crate::Error::store("read the silences"))?;
+    if book.set(Silences::in_force(all, now, SILENCES_KEPT)) {
+        tracing::info!(silences = book.get().len(), "silences in force changed");
+    }
+    Ok(())
+}
+
+/// Keeps `book` on the stored silences, reading them every [`SILENCES_EVERY`].
+async fn follow_silences(store: Arc<dyn Store>, book: SilenceBook, clock: Clock) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(SILENCES_EVERY).await;
+        match read_silences(&*store, &book, clock.now()).await {
+            Ok(()) => failing = false,
+            Err(e) if !std::mem::replace(&mut failing, true) => {
+                tracing::warn!("cannot read the silences, keeping those in force: {e}");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 impl Evaluation {
     /// Starts the supervisor (its actors catch up from storage; it follows the configuration)
     /// and the relay.
     pub async fn start(args: EvaluationArgs) -> crate::Result<Evaluation> {
+        let book = args.settings.silences.clone();
+        // In force before the first tick is evaluated.
+        read_silences(&*args.store, &book, args.clock.now()).await?;
+        let silences_task = tokio::spawn(follow_silences(args.store.clone(), book, args.clock));
         let (alarms, _) = broadcast::channel(4096);
         let (supervisor, supervisor_task) = Actor::spawn(
             None,
@@ -75,6 +117,7 @@ impl Evaluation {
             relay: status,
             supervisor_task,
             relay_task,
+            silences_task,
         })
     }
 
@@ -85,6 +128,7 @@ impl Evaluation {
             self.supervisor.stop(None);
         }
         let stopped = self.supervisor_task.await;
+        self.silences_task.abort();
         drop(self.alarms); // the relay publishes what is left, then stops
         let _ = tokio::time::timeout(Duration::from_secs(5), self.relay_task).await;
         stopped.map_err(|e| crate::Error::actor("stop the supervisor", e))

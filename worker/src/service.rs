@@ -76,6 +76,7 @@ pub async fn run(
         settings: WorkerSettings {
             alarm_window: settings.alarm_window,
             epoch: epoch.clone(),
+            silences: Default::default(),
         },
         sink: Arc::new(NatsSink::new(nats.clone())),
         // Nothing until the coordinator says.

@@ -1,7 +1,12 @@
 //! The worker's tunables.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono_tz::Tz;
+use flowwatch_core::FlowId;
+use flowwatch_core::silence::Silences;
+use flowwatch_core::time::Instant;
 
 /// Settings shared by a worker's flow actors.
 #[derive(Debug, Clone)]
@@ -11,6 +16,8 @@ pub struct WorkerSettings {
     pub alarm_window: i64,
     /// The assignment epoch the worker writes ticks with: its plan's, in a cluster.
     pub epoch: Epoch,
+    /// The silences in force (followed in the store by the evaluation).
+    pub silences: SilenceBook,
 }
 
 impl Default for WorkerSettings {
@@ -18,6 +25,7 @@ impl Default for WorkerSettings {
         WorkerSettings {
             alarm_window: 24 * 3600,
             epoch: Epoch::new(1),
+            silences: SilenceBook::default(),
         }
     }
 }
@@ -41,5 +49,33 @@ impl Epoch {
     /// Moves to a new plan's epoch.
     pub fn set(&self, value: u64) {
         self.0.store(value, Ordering::Release);
+    }
+}
+
+/// The silences in force, shared by a worker's flow actors and replaced whole as the store's
+/// change ([`crate::evaluation`] follows them).
+#[derive(Debug, Clone, Default)]
+pub struct SilenceBook(Arc<RwLock<Arc<Silences>>>);
+
+impl SilenceBook {
+    /// Whether a silence covers the tick of `flow` starting at `tick_start` (`tz`: its
+    /// country's zone).
+    pub fn covers(&self, flow: &FlowId, tick_start: Instant, tz: Tz) -> bool {
+        self.get().covers(flow, tick_start, tz)
+    }
+
+    /// The silences now.
+    pub fn get(&self) -> Arc<Silences> {
+        self.0.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Puts `silences` in force; whether they differ from those before.
+    pub fn set(&self, silences: Silences) -> bool {
+        let mut current = self.0.write().unwrap_or_else(|p| p.into_inner());
+        let changed = **current != silences;
+        if changed {
+            *current = Arc::new(silences);
+        }
+        changed
     }
 }

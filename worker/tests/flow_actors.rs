@@ -13,6 +13,7 @@ use flowwatch_core::config::Config;
 use flowwatch_core::detection::{Status, TickEvaluation};
 use flowwatch_core::record::{Batch, Record};
 use flowwatch_core::replay::{Window, replay_flow};
+use flowwatch_core::silence::{FlowScope, Silence, Silences};
 use flowwatch_core::time::{Instant, epoch_day, local_midnight};
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_ports::{InForce, IngestOutcome};
@@ -65,11 +66,15 @@ async fn world(days_before_now: i64) -> World {
 }
 
 async fn supervisor(w: &World) -> ActorRef<SupervisorMsg> {
+    supervisor_with(w, WorkerSettings::default()).await
+}
+
+async fn supervisor_with(w: &World, settings: WorkerSettings) -> ActorRef<SupervisorMsg> {
     let args = SupervisorArgs {
         config: w.saved.subscribe(),
         store: w.store.clone(),
         clock: w.clock,
-        settings: Arc::new(WorkerSettings::default()),
+        settings: Arc::new(settings),
         alarms: w.alarms.clone(),
         ownership: None,
     };
@@ -201,6 +206,93 @@ async fn outage_warning_then_outage_then_recovery_and_silence() {
         vec![(now + 7 * HOUR, Status::Ok, Status::Outage)]
     );
     assert_eq!(settle(&sup).await, Some(Status::Outage));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_silenced_outage_is_stored_not_alarmed_and_its_end_alarms_once() {
+    let w = world(21).await;
+    let now = w.t0 + 21 * DAY; // Monday 2017-02-27 00:00
+    // A maintenance of the input from 03:00 to 05:00: the ticks of 03:00 and 04:00.
+    let settings = WorkerSettings::default();
+    let silence = Silence {
+        id: "maintenance".into(),
+        scope: FlowScope {
+            country: "CZ".into(),
+            lob: Some("GSM".into()),
+            kind: Some(FlowKind::Input),
+            flow: Some("A".into()),
+        },
+        from: now + 3 * HOUR,
+        to: now + 5 * HOUR,
+        weekly: None,
+        comment: "MSC upgrade".into(),
+        created_by: "root".into(),
+        created_at: now,
+        ended_at: None,
+    };
+    settings
+        .silences
+        .set(Silences::in_force(vec![silence], now, DAY));
+    let sup = supervisor_with(&w, settings).await;
+    let mut rx = w.alarms.subscribe();
+    ingest(&sup, hourly(w.t0, 21)).await;
+    settle(&sup).await;
+    drain(&mut rx);
+
+    // 600 bytes from 03:00 (WARNING, then OUTAGE), still 600 at 05:00, 1000 again at 06:00.
+    for (h, bytes) in [
+        (0, 1000),
+        (1, 1000),
+        (2, 1000),
+        (3, 600),
+        (4, 600),
+        (5, 600),
+        (6, 1000),
+    ] {
+        advance_to(&w, &sup, now + h * HOUR + 1800).await;
+        ingest(&sup, vec![(now + h * HOUR + 1800, bytes)]).await;
+    }
+    advance_to(&w, &sup, now + 7 * HOUR + 120).await;
+    assert_eq!(
+        drain(&mut rx),
+        vec![
+            // The last covered tick leaves the flow in OUTAGE: alarmed once, as it ends.
+            (now + 4 * HOUR, Status::Ok, Status::Outage),
+            (now + 6 * HOUR, Status::Outage, Status::Ok),
+        ]
+    );
+    let page = (w.store)
+        .query_events(flowwatch_storage::EventQuery {
+            from: Some(now),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut stored: Vec<(Instant, Status, bool)> = (page.events.iter())
+        .filter(|e| e.tick_time >= now)
+        .map(|e| ((e.tick_time - now) / HOUR, e.new_status, e.silenced))
+        .collect();
+    stored.sort_by_key(|e| (e.0, e.2));
+    assert_eq!(
+        stored,
+        [
+            (3, Status::Warning, true),
+            (4, Status::Outage, false),
+            (4, Status::Outage, true),
+            (6, Status::Ok, false),
+        ],
+        "the silenced changes are stored, marked"
+    );
+    let queued: Vec<Status> = (w.store.outbox_pending(10).await.unwrap())
+        .into_iter()
+        .map(|e| e.new_status)
+        .collect();
+    assert_eq!(
+        queued,
+        [Status::Outage, Status::Ok],
+        "only the alarms are queued"
+    );
 }
 
 /// Replay's ticks of the flow up to `to` (local day), by start.

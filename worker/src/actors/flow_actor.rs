@@ -171,12 +171,55 @@ impl FlowState {
             expected: tick.eval.values.map(|v| v.expected),
             difference: tick.eval.values.map(|v| v.difference),
             revision: tick.start < now - a.settings.alarm_window,
-            silenced: false,
+            silenced: self.covered(tick.start),
             acknowledged: None,
         }
     }
 
-    /// Stores events (a repeated id is kept once) and alarms those within the alarm window.
+    /// Whether a silence covers the tick starting at `start`.
+    fn covered(&self, start: Instant) -> bool {
+        let a = &self.args;
+        a.settings.silences.covers(&a.flow, start, a.calendar.tz())
+    }
+
+    /// The alarm of a flow still not `OK` when its silence ends (SPEC §11): `tick` is the last
+    /// one covered (the next starts outside every silence) and leaves the flow in `WARNING`
+    /// or `OUTAGE`. It says the change from the status the flow had before the silence, the
+    /// one subscribers last heard; none when that was the same status already. Stored like
+    /// any change (its id is stable, so a rebuild or a second owner adds it once).
+    async fn silence_ended(
+        &self,
+        tick: &LiveTick,
+        now: Instant,
+    ) -> Result<Option<Event>, ActorProcessingErr> {
+        let a = &self.args;
+        let status = tick.eval.status;
+        let alarm_window = now - a.settings.alarm_window;
+        if !status.is_alarm()
+            || tick.start < alarm_window
+            || !self.covered(tick.start)
+            || self.covered(tick.end)
+        {
+            return Ok(None);
+        }
+        let before = a
+            .store
+            .read_ticks(&a.flow, alarm_window.min(tick.start), tick.start)
+            .await?;
+        let heard = (before.iter().rev())
+            .find(|t| !self.covered(t.start))
+            .map_or(Status::NotAvailable, |t| t.status);
+        if heard == status {
+            return Ok(None);
+        }
+        let mut event = self.event(tick, heard, status, now);
+        event.id = format!("{}:silence-ended", event.id);
+        event.silenced = false;
+        Ok(Some(event))
+    }
+
+    /// Stores events (a repeated id is kept once) and alarms those within the alarm window and
+    /// outside every silence.
     async fn emit(&self, events: Vec<Event>) -> Result<(), ActorProcessingErr> {
         if events.is_empty() {
             return Ok(());
@@ -187,13 +230,13 @@ impl FlowState {
             let span = tracing::info_span!("worker.evaluate", flow = %self.args.flow);
             flowwatch_proto::trace::set_parent(&span, self.cause.clone());
             let cx = flowwatch_proto::trace::context(&span);
-            for e in events.iter().filter(|e| !e.revision) {
+            for e in events.iter().filter(|e| e.alarmed()) {
                 crate::alarms::remember_cause(&e.id, cx.clone());
             }
         }
         self.args.store.append_events(events.clone()).await?;
         METRICS.events.add(events.len() as u64);
-        for e in events.into_iter().filter(|e| !e.revision) {
+        for e in events.into_iter().filter(Event::alarmed) {
             // Nobody listening is fine: the events are stored.
             let _ = self.args.alarms.send(e);
         }
@@ -229,14 +272,13 @@ impl FlowState {
         a.ticks.write(stored).await?;
         METRICS.ticks.add(ticks.len() as u64);
         METRICS.last_evaluation.set(now);
-        let events = ticks
-            .iter()
-            .filter_map(|t| {
-                t.transition
-                    .as_ref()
-                    .map(|tr| self.event(t, tr.previous, tr.new, now))
-            })
-            .collect();
+        let mut events = Vec::new();
+        for t in &ticks {
+            if let Some(tr) = &t.transition {
+                events.push(self.event(t, tr.previous, tr.new, now));
+            }
+            events.extend(self.silence_ended(t, now).await?);
+        }
         self.emit(events).await
     }
 
