@@ -166,7 +166,7 @@ fn audit_id() -> String {
     format!("{sequence:012x}{}", random_hex(4))
 }
 
-fn random_hex(bytes: usize) -> String {
+pub(crate) fn random_hex(bytes: usize) -> String {
     let mut b = vec![0u8; bytes];
     getrandom::fill(&mut b).expect("the operating system's random source works");
     b.iter().map(|b| format!("{b:02x}")).collect()

@@ -40,6 +40,7 @@ pub mod grpc;
 pub mod incidents;
 pub mod ingest;
 pub mod live;
+pub mod operator;
 pub mod rest;
 pub mod status;
 pub mod ui;

@@ -11,7 +11,7 @@ use axum::extract::{DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::from_fn_with_state;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post, put};
+use axum::routing::{MethodRouter, delete, get, post, put};
 use axum::{Json, Router};
 use flowwatch_core::record::body::BodyFormat;
 use flowwatch_core::time::utc_string;
@@ -32,7 +32,7 @@ pub type Route = (&'static str, MethodAccess, MethodRouter<Arc<Gateway>>);
 /// `router` serves exactly these, and a test checks them against the OpenAPI document
 /// (`gateway/openapi.json`). Reads are `Read`, changes `Root`; the simulation and the backtest only read.
 pub fn routes() -> Vec<Route> {
-    use crate::{auth, config, views};
+    use crate::{auth, config, operator, views};
     use Access::{Public, Read, Root};
     vec![
         ("/api/v1/health", &[("GET", Public)], get(health)),
@@ -117,6 +117,21 @@ pub fn routes() -> Vec<Route> {
         ),
         ("/api/v1/live", &[("GET", Read)], get(crate::live::live)),
         ("/api/v1/events", &[("GET", Read)], get(views::events)),
+        (
+            "/api/v1/events/{id}/ack",
+            &[("POST", Root)],
+            post(operator::acknowledge),
+        ),
+        (
+            "/api/v1/silences",
+            &[("GET", Read), ("POST", Root)],
+            get(operator::silences).post(operator::create_silence),
+        ),
+        (
+            "/api/v1/silences/{id}",
+            &[("DELETE", Root)],
+            delete(operator::end_silence),
+        ),
         (
             "/api/v1/incidents",
             &[("GET", Read)],

@@ -15,7 +15,7 @@ use axum::extract::{Path, Query, State};
 use chrono::NaiveDate;
 use flowwatch_core::config::{Config, FlowConfig, FlowSettings};
 use flowwatch_core::detection::{Band, Status, TickValues, first_influencing_day};
-use flowwatch_core::event::AlarmMessage;
+use flowwatch_core::event::{Acknowledgement, AlarmMessage};
 use flowwatch_core::record::unknown_country;
 use flowwatch_core::replay::{Window, replay_flow_since};
 use flowwatch_core::tick::Granularity;
@@ -24,7 +24,7 @@ use flowwatch_core::time::{
 };
 use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::{
-    Event, EventQuery, FlowEntry, RegistryStore, Scope, StoredTick, TickStore,
+    Event, EventQuery, FlowAcknowledgement, FlowEntry, RegistryStore, Scope, StoredTick, TickStore,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -150,7 +150,26 @@ pub async fn dashboard(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, Api
             .or_insert_with(no_counts);
         *counts.entry(column).or_default() += 1;
     }
-    Ok(Json(json!({ "countries": countries })))
+    // Beside the SPEC §9 counts: per country, how many of the flows in WARNING or OUTAGE a
+    // person has acknowledged.
+    let acknowledged = acknowledged_flows(&g).await?;
+    let mut acked: BTreeMap<&str, usize> = BTreeMap::new();
+    for (flow, column) in &snapshot.flows {
+        if matches!(*column, "WARNING" | "OUTAGE") && acknowledged.contains_key(flow) {
+            *acked.entry(flow.country.as_str()).or_default() += 1;
+        }
+    }
+    Ok(Json(
+        json!({ "countries": countries, "acknowledged": acked }),
+    ))
+}
+
+/// The flows acknowledged now, by flow.
+pub(crate) async fn acknowledged_flows(
+    g: &Gateway,
+) -> Result<BTreeMap<FlowId, FlowAcknowledgement>, ApiError> {
+    let all = (g.store.flow_acknowledgements().await).map_err(ApiError::store)?;
+    Ok(all.into_iter().map(|a| (a.flow.clone(), a)).collect())
 }
 
 /// The query of the flow tree.
@@ -275,18 +294,27 @@ pub async fn lob_flows(
 ) -> Result<Json<Value>, ApiError> {
     let config = g.in_force();
     let scope = Some(Scope::lob(&country, &lob));
+    let acknowledged = acknowledged_flows(&g).await?;
     let flows: Vec<Value> = flow_states(g.store.as_ref(), &config, scope)
         .await?
         .into_iter()
         .map(|s| {
-            json!({
+            let mut v = json!({
                 "kind": s.flow.kind,
                 "name": s.flow.name,
                 "input": s.flow.input_name(),
                 "shown": s.column(),
                 "config": s.config,
                 "latest": s.latest.as_ref().map(TickRow::of),
-            })
+            });
+            // Only while it is in WARNING or OUTAGE (SPEC §11: until it is OK again).
+            let alarmed = s.latest.as_ref().is_some_and(|t| t.status.is_alarm());
+            if let Some(a) = acknowledged.get(&s.flow).filter(|_| alarmed) {
+                let mut ack = acknowledgement(&a.ack);
+                ack["eventId"] = a.event_id.clone().into();
+                v["acknowledged"] = ack;
+            }
+            v
         })
         .collect();
     let configured = config
@@ -332,12 +360,17 @@ pub struct EventsQuery {
     cursor: Option<String>,
 }
 
-/// An event as listed: the SPEC §8 message and whether it was a revision.
+/// An event as listed: the SPEC §8 message, whether it was a revision, whether a silence
+/// covered it, and who acknowledged it (SPEC §11).
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Listed<'e> {
     #[serde(flatten)]
     message: AlarmMessage<'e>,
     revision: bool,
+    silenced: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acknowledged: Option<Value>,
 }
 
 /// An instant of a query: RFC 3339, or a date meaning its 00:00 UTC.
@@ -406,7 +439,19 @@ fn listed(e: &Event) -> Listed<'_> {
     Listed {
         message: AlarmMessage::of(e),
         revision: e.revision,
+        silenced: e.silenced,
+        acknowledged: e.acknowledged.as_ref().map(acknowledgement),
     }
+}
+
+/// An acknowledgement as the API shows it.
+pub(crate) fn acknowledgement(a: &Acknowledgement) -> Value {
+    json!({"by": a.by, "at": utc_string(a.at), "comment": a.comment})
+}
+
+/// An event as the events API lists it.
+pub(crate) fn event_view(e: &Event) -> Value {
+    serde_json::to_value(listed(e)).expect("events serialize")
 }
 
 /// The query of a flow's ticks.
@@ -861,6 +906,9 @@ mod tests {
         }
         async fn append_events(&self, events: Vec<Event>) -> flowwatch_storage::Result<()> {
             self.0.append_events(events).await
+        }
+        async fn event(&self, id: &str) -> flowwatch_storage::Result<Option<Event>> {
+            self.0.event(id).await
         }
         async fn query_events(&self, query: EventQuery) -> flowwatch_storage::Result<EventPage> {
             self.0.query_events(query).await

@@ -57,6 +57,9 @@ pub trait TickStore: Send + Sync + 'static {
     /// queues the new ones that are not revisions in the alarm outbox, in the same write.
     async fn append_events(&self, events: Vec<Event>) -> Result<()>;
 
+    /// The event with `id`, if one is stored.
+    async fn event(&self, id: &str) -> Result<Option<Event>>;
+
     /// Events matching `query`, newest first, one page at a time.
     async fn query_events(&self, query: EventQuery) -> Result<EventPage>;
 

@@ -118,6 +118,13 @@ impl Api {
     /// hourly defaults that learn from one day of history, with `more` defaults merged in and
     /// `csv` ingested.
     pub fn after_a_week(data: &Path, more: Value, csv: &str) -> Api {
+        let api = Api::before_a_week(data, more);
+        assert_eq!(api.ingest(csv)["refused"], 0);
+        api
+    }
+
+    /// As [`Api::after_a_week`], before anything is ingested.
+    pub fn before_a_week(data: &Path, more: Value) -> Api {
         let api = Api::start(
             data,
             Options {
@@ -132,7 +139,6 @@ impl Api {
             defaults[k] = v.clone();
         }
         api.configure(&serde_json::json!({ "defaults": defaults }));
-        assert_eq!(api.ingest(csv)["refused"], 0);
         api
     }
 

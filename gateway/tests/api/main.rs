@@ -9,5 +9,6 @@ mod detection;
 mod events;
 mod harness;
 mod incidents;
+mod operator;
 mod roles;
 mod users;

@@ -34,6 +34,12 @@ fn every_operation_answers_each_role_as_documented() {
     let day = "from=2017-03-01&to=2017-03-02";
     let sim = r#"{"from": "2017-03-01", "to": "2017-03-02", "settings": {}}"#;
     let backtest = r#"{"from": "2017-03-01", "to": "2017-03-02", "scope": {"country": "CZ"}, "candidate": {}}"#;
+    // A silence to end (its id is the store's), over a flow with traffic.
+    api.ingest(csv);
+    let silence = r#"{"scope": {"country": "CZ"}, "from": "2017-03-01T00:00:00Z", "to": "2017-03-03T00:00:00Z", "comment": "maintenance"}"#;
+    let (status, created) = api.request("POST", "/api/v1/silences", JSON, silence);
+    assert_eq!(status, 201, "{created}");
+    let silence_id = parse(&created)["id"].as_str().unwrap().to_owned();
     // Expected status without a key, with the read-only key, with the root key. Changes are
     // made by root only, so each is made once and the next row builds on it.
     let matrix: Vec<(&str, String, &str, [u16; 3])> = vec![
@@ -136,6 +142,21 @@ fn every_operation_answers_each_role_as_documented() {
         ),
         ("GET", "/api/v1/events".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/incidents".into(), "", [401, 200, 200]),
+        ("GET", "/api/v1/silences".into(), "", [401, 200, 200]),
+        ("POST", "/api/v1/silences".into(), silence, [401, 403, 201]),
+        (
+            "DELETE",
+            format!("/api/v1/silences/{silence_id}"),
+            "",
+            [401, 403, 200],
+        ),
+        // Root passes and is told there is no such event.
+        (
+            "POST",
+            "/api/v1/events/nope/ack".into(),
+            r#"{"comment": "on it"}"#,
+            [401, 403, 404],
+        ),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows/CZ/GSM".into(), "", [401, 200, 200]),
         ("GET", format!("{a}/ticks?{day}"), "", [401, 200, 200]),
@@ -187,7 +208,15 @@ fn every_operation_answers_each_role_as_documented() {
             .replace("{lob}", "GSM")
             .replace("{kind}", "input")
             .replace("{flow}", "A")
-            .replace("{name}", "u2");
+            .replace("{name}", "u2")
+            .replace(
+                "{id}",
+                if path.starts_with("/api/v1/silences/") {
+                    &silence_id
+                } else {
+                    "nope"
+                },
+            );
         for method in ops.as_object().unwrap().keys() {
             if method != "parameters" {
                 let op = (method.to_uppercase(), path.clone());

@@ -6,6 +6,28 @@ use flowwatch_core::event::Acknowledgement;
 
 use super::*;
 
+impl Inner {
+    /// The event with `id` and its key in `events`, if one is stored.
+    pub(super) fn event_at(&self, id: &str) -> Result<Option<(Vec<u8>, Event)>> {
+        let Some(t) = self.event_ids.get(id.as_bytes()).map_err(backend)? else {
+            return Ok(None);
+        };
+        let key = event_key(decode_time(&t)?, id);
+        match self.get_json::<Event>(&self.events, &key, "events")? {
+            Some(event) => Ok(Some((key, event))),
+            None => Err(corrupt(
+                "events",
+                format!("event {id} is indexed but missing"),
+            )),
+        }
+    }
+
+    /// The event with `id`, if one is stored.
+    pub(super) fn event(&self, id: &str) -> Result<Option<Event>> {
+        Ok(self.event_at(id)?.map(|(_, e)| e))
+    }
+}
+
 #[async_trait]
 impl crate::OperatorStore for EmbeddedStore {
     async fn put_silence(&self, silence: Silence) -> Result<()> {

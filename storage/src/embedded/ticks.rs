@@ -169,6 +169,11 @@ impl crate::TickStore for EmbeddedStore {
         .await
     }
 
+    async fn event(&self, id: &str) -> Result<Option<Event>> {
+        let id = id.to_owned();
+        self.blocking(move |i| i.event(&id)).await
+    }
+
     async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
         self.blocking(move |i| {
             let limit = q.limit.max(1);

@@ -283,6 +283,15 @@ impl crate::TickStore for PostgresStore {
         Ok(())
     }
 
+    async fn event(&self, id: &str) -> Result<Option<Event>> {
+        let row = (self.client().await)
+            .query_opt("SELECT body FROM events WHERE id = $1", &[&id])
+            .await
+            .map_err(pg)?;
+        row.map(|r| serde_json::from_value(r.get(0)).map_err(corrupt))
+            .transpose()
+    }
+
     async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
         let limit = q.limit.max(1);
         let cursor = q.cursor.as_deref().map(decode_cursor).transpose()?;

@@ -1,6 +1,7 @@
 //! Silences and the flows acknowledged now in ScyllaDB (one small partition each, JSON
 //! bodies); an acknowledgement is also written into its event's body.
 
+use crate::TickStore;
 use async_trait::async_trait;
 use flowwatch_core::event::Acknowledgement;
 
@@ -33,18 +34,11 @@ impl crate::OperatorStore for ScyllaStore {
     }
 
     async fn acknowledge(&self, id: &str, ack: Acknowledgement) -> Result<Option<Event>> {
-        let time: Vec<(i64,)> = self.rows(&self.st.event_time, (id,)).await?;
-        let Some(&(time,)) = time.first() else {
+        let Some(mut event) = self.event(id).await? else {
             return Ok(None);
         };
-        let rows: Vec<(String,)> = self
-            .rows(&self.st.event_body, (day(time), time, id))
-            .await?;
-        let Some((stored,)) = rows.first() else {
-            return Err(corrupt(format!("event {id} is indexed but missing")));
-        };
-        let mut event: Event = parse(stored)?;
         event.acknowledged = Some(ack.clone());
+        let time = event.time;
         self.exec(&self.st.event_body_set, (body(&event), day(time), time, id))
             .await?;
         let f = &event.flow;

@@ -285,6 +285,20 @@ impl crate::TickStore for ScyllaStore {
         Ok(())
     }
 
+    async fn event(&self, id: &str) -> Result<Option<Event>> {
+        let time: Vec<(i64,)> = self.rows(&self.st.event_time, (id,)).await?;
+        let Some(&(time,)) = time.first() else {
+            return Ok(None);
+        };
+        let rows: Vec<(String,)> = self
+            .rows(&self.st.event_body, (day(time), time, id))
+            .await?;
+        match rows.first() {
+            Some((body,)) => serde_json::from_str(body).map(Some).map_err(corrupt),
+            None => Err(corrupt(format!("event {id} is indexed but missing"))),
+        }
+    }
+
     async fn query_events(&self, q: EventQuery) -> Result<EventPage> {
         let limit = q.limit.max(1);
         let from = q.from.unwrap_or(Instant::MIN);

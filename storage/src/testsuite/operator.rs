@@ -113,6 +113,7 @@ pub async fn acknowledgements_last_until_the_episode_ends(fx: Fixture) {
         comment: "looking into it".into(),
     };
     assert_eq!(s.acknowledge("nope", ack("root", T0)).await.unwrap(), None);
+    assert_eq!(s.event("nope").await.unwrap(), None);
     assert!(s.flow_acknowledgements().await.unwrap().is_empty());
 
     let acked = s
@@ -120,6 +121,11 @@ pub async fn acknowledgements_last_until_the_episode_ends(fx: Fixture) {
         .await
         .unwrap();
     assert_eq!(acked.unwrap().acknowledged, Some(ack("root", T0 + 120)));
+    let read = s.event("a-down").await.unwrap().unwrap();
+    assert_eq!(
+        (read.id.as_str(), read.acknowledged),
+        ("a-down", Some(ack("root", T0 + 120)))
+    );
     // A later acknowledgement replaces it, in the event and for the flow.
     s.acknowledge("a-down", ack("ops", T0 + 180)).await.unwrap();
     s.acknowledge("b-down", ack("ops", T0 + 180)).await.unwrap();
