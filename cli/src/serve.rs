@@ -195,6 +195,8 @@ impl ApiArgs {
             }
             None => None,
         };
+        // Incident messages on NATS, when there is NATS.
+        tokio::spawn(flowwatch_gateway::incident_relay::run(gateway.clone()));
         // The HTTP API, and the gRPC API on the same address (HTTP/2).
         let router = flowwatch_gateway::router(gateway.clone());
         let shutdown = async move {

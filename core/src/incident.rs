@@ -52,6 +52,14 @@ impl Root {
         }
     }
 
+    /// The country it is in.
+    pub fn country(&self) -> &str {
+        match self {
+            Root::Flow(f) => &f.country,
+            Root::Lob { country, .. } | Root::Country { country } => country,
+        }
+    }
+
     fn name(&self) -> String {
         match self {
             Root::Flow(f) => f.to_string(),

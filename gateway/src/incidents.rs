@@ -9,10 +9,11 @@ use axum::Json;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use flowwatch_core::FlowId;
+use flowwatch_core::config::Config;
 use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Root, Update};
 use flowwatch_core::time::{Instant, utc_string};
 use flowwatch_ports::ErrorKind;
-use flowwatch_storage::EventQuery;
+use flowwatch_storage::{Event, EventQuery, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -50,45 +51,21 @@ pub async fn incidents(
     if to <= from {
         return Err(ApiError::query("to", "to: must be after from".to_owned()));
     }
-    let config = g.config.borrow().config.clone();
-    let mut changes = Vec::new();
-    let mut cursor = None;
-    loop {
-        let page = g
-            .store
-            .query_events(EventQuery {
-                from: Some(from - LEAD),
-                to: Some(to),
-                limit: 1000,
-                cursor,
-                ..EventQuery::default()
-            })
-            .await
-            .map_err(ApiError::store)?;
-        for e in page.events.into_iter().filter(|e| !e.revision) {
-            let tick = i64::from(config.flow_config(&e.flow).0.granularity.seconds());
-            changes.push(Change {
-                flow: e.flow,
-                start: e.tick_time,
-                end: e.tick_time + tick,
-                previous: e.previous_status,
-                new: e.new_status,
-            });
-        }
-        if changes.len() > MAX_CHANGES {
-            let why = format!(
-                "from: more than {MAX_CHANGES} status changes from a week before from to to: ask for a shorter window"
-            );
-            return Err(ApiError::new(ErrorKind::Invalid, "from", why));
-        }
-        match page.next {
-            Some(next) => cursor = Some(next),
-            None => break,
-        }
-    }
+    let config = g.in_force();
+    let changes = changes(&*g.store, &config, from - LEAD, Some(to), Some(MAX_CHANGES), |e| {
+        !e.revision
+    })
+    .await
+    .map_err(ApiError::store)?
+    .ok_or_else(|| {
+        let why = format!(
+            "from: more than {MAX_CHANGES} status changes from a week before from to to: ask for a shorter window"
+        );
+        ApiError::new(ErrorKind::Invalid, "from", why)
+    })?;
     let flows = g.store.flows().await.map_err(ApiError::store)?;
     let mut grouping = Incidents::new(Majority::default(), flows.into_iter().map(|f| f.flow));
-    for c in changes {
+    for (_, c) in changes {
         grouping.observe(c);
     }
     // One settle decides every change in order: the same incidents as settling as they come.
@@ -106,11 +83,56 @@ pub async fn incidents(
     Ok(Json(json!({ "incidents": incidents })))
 }
 
+/// The stored status changes detected in `[from, to)` that `keep` takes, as the incidents
+/// read them (each with its flow's tick, from `config`), oldest first; `None` past `max`.
+pub(crate) async fn changes(
+    store: &dyn Store,
+    config: &Config,
+    from: Instant,
+    to: Option<Instant>,
+    max: Option<usize>,
+    keep: impl Fn(&Event) -> bool,
+) -> flowwatch_storage::Result<Option<Vec<(Event, Change)>>> {
+    let mut changes = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .query_events(EventQuery {
+                from: Some(from),
+                to,
+                limit: 1000,
+                cursor,
+                ..EventQuery::default()
+            })
+            .await?;
+        for e in page.events.into_iter().filter(|e| keep(e)) {
+            let tick = i64::from(config.flow_config(&e.flow).0.granularity.seconds());
+            let change = Change {
+                flow: e.flow.clone(),
+                start: e.tick_time,
+                end: e.tick_time + tick,
+                previous: e.previous_status,
+                new: e.new_status,
+            };
+            changes.push((e, change));
+        }
+        if max.is_some_and(|max| changes.len() > max) {
+            return Ok(None);
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    changes.reverse();
+    Ok(Some(changes))
+}
+
 fn flow_json(f: &FlowId) -> Value {
     json!({"country": f.country, "lob": f.lob, "kind": f.kind.as_str(), "flow": f.name})
 }
 
-fn incident_json(i: &Incident) -> Value {
+pub(crate) fn incident_json(i: &Incident) -> Value {
     let root = match &i.root {
         Root::Flow(f) => flow_json(f),
         Root::Lob { country, lob } => json!({"country": country, "lob": lob}),

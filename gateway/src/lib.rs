@@ -37,6 +37,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod grpc;
+pub mod incident_relay;
 pub mod incidents;
 pub mod ingest;
 pub mod live;

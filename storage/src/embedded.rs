@@ -74,6 +74,8 @@ struct Inner {
     silences: Keyspace,
     /// Flow key → its [`FlowAcknowledgement`] (JSON), while it lasts.
     flow_acks: Keyspace,
+    /// Incident message id → when it was published.
+    published: Keyspace,
     /// Serialises read-then-write operations, and holds what makes most of them blind.
     write: Mutex<Newest>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
@@ -236,6 +238,7 @@ impl Inner {
             ingest: ks("ingest")?,
             silences: ks("silences")?,
             flow_acks: ks("flow_acks")?,
+            published: ks("published")?,
             write: Mutex::new(Newest::default()),
             ids: Mutex::new(FlowMap::default()),
             views: Mutex::new(Views::default()),

@@ -404,6 +404,8 @@ struct Statements {
     flow_ack_put: PreparedStatement,
     flow_ack_delete: PreparedStatement,
     flow_acks_all: PreparedStatement,
+    published_get: PreparedStatement,
+    published_put: PreparedStatement,
 }
 
 /// A ScyllaDB store.
@@ -610,6 +612,8 @@ impl Statements {
             flow_ack_put: p("INSERT INTO flow_acks (k, country, lob, kind, name, body) VALUES (0, ?, ?, ?, ?, ?)".into()).await?,
             flow_ack_delete: p(format!("DELETE FROM flow_acks WHERE k = 0 AND {FLOW_KEY}")).await?,
             flow_acks_all: p("SELECT body FROM flow_acks WHERE k = 0".into()).await?,
+            published_get: p("SELECT id FROM published_incidents WHERE id = ?".into()).await?,
+            published_put: p("INSERT INTO published_incidents (id, at) VALUES (?, ?)".into()).await?,
         })
     }
 }
@@ -646,7 +650,7 @@ mod tests {
     #[test]
     fn schema_file_splits_into_statements() {
         let s: Vec<String> = SCHEMA.iter().flat_map(|s| schema_statements(s)).collect();
-        assert_eq!(s.len(), 18);
+        assert_eq!(s.len(), 19);
         assert!(
             s.iter()
                 .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),

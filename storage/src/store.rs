@@ -175,6 +175,13 @@ pub trait OperatorStore: Send + Sync + 'static {
 
     /// The flows acknowledged now, ordered by flow.
     async fn flow_acknowledgements(&self) -> Result<Vec<FlowAcknowledgement>>;
+
+    /// Which of the incident messages `ids` were published (marked by
+    /// [`OperatorStore::mark_published`]), in no particular order.
+    async fn published(&self, ids: Vec<String>) -> Result<Vec<String>>;
+
+    /// Marks incident messages published at `at`, so a restart does not send them again.
+    async fn mark_published(&self, ids: Vec<String>, at: Instant) -> Result<()>;
 }
 
 /// Everything the services keep: every concern's trait. Each backend implements the six;

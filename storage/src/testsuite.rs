@@ -168,6 +168,7 @@ macro_rules! conformance_tests {
             silences_are_kept_listed_and_ended,
             silenced_changes_are_stored_but_not_queued,
             acknowledgements_last_until_the_episode_ends,
+            published_incident_messages_are_remembered,
             data_survives_reopen,
         );
     };

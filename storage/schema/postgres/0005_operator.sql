@@ -15,3 +15,9 @@ CREATE TABLE flow_acks (
     body    JSONB NOT NULL,
     PRIMARY KEY (country, lob, kind, name)
 );
+
+-- Incident messages published on NATS (so a restart does not send them again).
+CREATE TABLE published_incidents (
+    id TEXT PRIMARY KEY,
+    at BIGINT NOT NULL
+);

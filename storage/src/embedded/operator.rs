@@ -90,4 +90,28 @@ impl crate::OperatorStore for EmbeddedStore {
         })
         .await
     }
+
+    async fn published(&self, ids: Vec<String>) -> Result<Vec<String>> {
+        self.blocking(move |i| {
+            let mut out = Vec::new();
+            for id in ids {
+                if i.published.contains_key(id.as_bytes()).map_err(backend)? {
+                    out.push(id);
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    async fn mark_published(&self, ids: Vec<String>, at: Instant) -> Result<()> {
+        self.blocking(move |i| {
+            let mut b = i.batch();
+            for id in ids {
+                b.insert(&i.published, id.into_bytes(), time(at).to_vec());
+            }
+            b.commit().map_err(backend)
+        })
+        .await
+    }
 }

@@ -92,4 +92,27 @@ impl crate::OperatorStore for PostgresStore {
             .map_err(pg)?;
         rows.into_iter().map(|r| parse(r.get(0))).collect()
     }
+
+    async fn published(&self, ids: Vec<String>) -> Result<Vec<String>> {
+        let rows = (self.client().await)
+            .query(
+                "SELECT id FROM published_incidents WHERE id = ANY($1)",
+                &[&ids],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(rows.into_iter().map(|r| r.get(0)).collect())
+    }
+
+    async fn mark_published(&self, ids: Vec<String>, at: Instant) -> Result<()> {
+        (self.client().await)
+            .execute(
+                "INSERT INTO published_incidents (id, at) SELECT UNNEST($1::text[]), $2
+                 ON CONFLICT (id) DO NOTHING",
+                &[&ids, &at],
+            )
+            .await
+            .map_err(pg)?;
+        Ok(())
+    }
 }

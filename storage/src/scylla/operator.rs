@@ -60,4 +60,22 @@ impl crate::OperatorStore for ScyllaStore {
         let rows: Vec<(String,)> = self.rows(&self.st.flow_acks_all, ()).await?;
         rows.iter().map(|(b,)| parse(b)).collect()
     }
+
+    async fn published(&self, ids: Vec<String>) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        for id in ids {
+            let rows: Vec<(String,)> = self.rows(&self.st.published_get, (&id,)).await?;
+            if !rows.is_empty() {
+                out.push(id);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn mark_published(&self, ids: Vec<String>, at: Instant) -> Result<()> {
+        for id in &ids {
+            self.exec(&self.st.published_put, (id, at)).await?;
+        }
+        Ok(())
+    }
 }

@@ -170,3 +170,24 @@ pub async fn acknowledgements_last_until_the_episode_ends(fx: Fixture) {
         .unwrap();
     assert!(acknowledged(s).await.is_empty());
 }
+
+/// Incident messages marked published stay so across a reopen; others are not.
+pub async fn published_incident_messages_are_remembered(mut fx: Fixture) {
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    {
+        let s = fx.store();
+        assert!(s.published(ids(&["a:opened"])).await.unwrap().is_empty());
+        s.mark_published(ids(&["a:opened", "b:opened"]), T0)
+            .await
+            .unwrap();
+        // Marking again changes nothing.
+        s.mark_published(ids(&["a:opened"]), T0 + 5).await.unwrap();
+    }
+    fx.reopen().await;
+    let mut found = (fx.store())
+        .published(ids(&["a:opened", "a:ended", "b:opened"]))
+        .await
+        .unwrap();
+    found.sort();
+    assert_eq!(found, ["a:opened", "b:opened"]);
+}
