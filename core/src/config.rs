@@ -145,6 +145,9 @@ flow_fields! {
     grace_seconds: u64 = 120;
     /// `seed` or `adaptive`.
     detector: Detector = Detector::Seed;
+    /// More status changes than this within 24 h make a flow flapping: its notifications
+    /// pause until it settles (`0`: never).
+    flapping_changes: u32 = 6;
 }
 
 /// The configuration document of SPEC §5, as written.

@@ -9,6 +9,11 @@ use crate::detection::Status;
 use crate::time::{Instant, parse_rfc3339, utc_string};
 use crate::{FlowId, FlowKind};
 
+/// The id suffix of the alarm of a flow still not `OK` when its silence ended.
+pub const SILENCE_ENDED: &str = ":silence-ended";
+/// The id suffix of the summary of a flow that settled after flapping.
+pub const FLAPPING_SETTLED: &str = ":flapping-settled";
+
 /// The subject prefix of alarms on NATS: `flowwatch.alarms.<country>.<lob>.<kind>.<flow>`.
 pub const ALARM_SUBJECT: &str = "flowwatch.alarms";
 /// The `system` of every alarm message.
@@ -41,6 +46,9 @@ pub struct Event {
     /// A change of a tick a silence covers (SPEC §11): stored and listed, no alarm is sent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub silenced: bool,
+    /// A change of a flow that flaps ([`crate::flapping`]): stored and listed, no alarm is sent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub flapping: bool,
     /// Who acknowledged it, if anyone did (SPEC §11).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acknowledged: Option<Acknowledgement>,
@@ -66,9 +74,16 @@ impl Event {
         !self.revision && (self.previous_status.is_alarm() || self.new_status.is_alarm())
     }
 
-    /// Whether it is published as an alarm (SPEC §8): neither a revision nor silenced.
+    /// Whether it sums up changes held back (a silence ended, a flapping flow settled)
+    /// rather than being a change of its tick.
+    pub fn is_summary(&self) -> bool {
+        self.id.ends_with(SILENCE_ENDED) || self.id.ends_with(FLAPPING_SETTLED)
+    }
+
+    /// Whether it is published as an alarm (SPEC §8): not a revision, not silenced, not held
+    /// while its flow flaps.
     pub fn alarmed(&self) -> bool {
-        !self.revision && !self.silenced
+        !self.revision && !self.silenced && !self.flapping
     }
 
     /// Whether a flow's acknowledgement survives this change: only a change between
@@ -219,6 +234,7 @@ pub fn parse_message(payload: &[u8]) -> Result<Event, MessageError> {
         difference: number("difference")?,
         revision: false,
         silenced: false,
+        flapping: false,
         acknowledged: None,
     })
 }
@@ -243,6 +259,7 @@ mod tests {
             difference: expected.map(|e| e / 4.0),
             revision: false,
             silenced: false,
+            flapping: false,
             acknowledged: None,
         }
     }

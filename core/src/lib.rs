@@ -34,6 +34,7 @@ pub mod csv;
 pub mod detection;
 pub mod error;
 pub mod event;
+pub mod flapping;
 pub mod hash;
 pub mod id;
 pub mod incident;

@@ -534,6 +534,7 @@ mod tests {
             difference: None,
             revision: false,
             silenced: false,
+            flapping: false,
             acknowledged: None,
         }
     }

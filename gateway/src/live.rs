@@ -113,6 +113,7 @@ mod tests {
             difference: None,
             revision: false,
             silenced: false,
+            flapping: false,
             acknowledged: None,
         };
         let all = ChangeFilter::default();

@@ -164,6 +164,62 @@ pub async fn dashboard(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, Api
     ))
 }
 
+/// Whether `changes` within 24 h make a flow of `config` flapping.
+fn flapping(changes: usize, config: &FlowConfig) -> bool {
+    config.flapping_changes > 0 && changes > config.flapping_changes as usize
+}
+
+/// How many times each flow's status changed (as it happened) in ticks of the last 24 h, in
+/// a LoB only if given: what flap damping counts ([`flowwatch_core::flapping`]).
+pub(crate) async fn recent_changes(
+    g: &Gateway,
+    lob: Option<(&str, &str)>,
+) -> Result<BTreeMap<FlowId, usize>, ApiError> {
+    let since = g.clock.now() - flowwatch_core::flapping::WINDOW;
+    let mut counts: BTreeMap<FlowId, usize> = BTreeMap::new();
+    let mut cursor = None;
+    loop {
+        let query = EventQuery {
+            from: Some(since),
+            country: lob.map(|l| l.0.to_owned()),
+            lob: lob.map(|l| l.1.to_owned()),
+            limit: 1000,
+            cursor,
+            ..EventQuery::default()
+        };
+        let page = g.store.query_events(query).await.map_err(ApiError::store)?;
+        for e in page.events {
+            if !e.revision && !e.is_summary() && e.tick_time > since {
+                *counts.entry(e.flow).or_default() += 1;
+            }
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(counts),
+        }
+    }
+}
+
+/// `GET /api/v1/flapping`: the flows flapping now (more status changes within 24 h than
+/// their `flappingChanges`), most changes first.
+pub async fn flapping_flows(State(g): State<Arc<Gateway>>) -> Result<Json<Value>, ApiError> {
+    let config = g.in_force();
+    let mut flows: Vec<(usize, FlowId, u32)> = (recent_changes(&g, None).await?.into_iter())
+        .filter_map(|(flow, n)| {
+            let settings = config.flow_config(&flow).0;
+            flapping(n, &settings).then_some((n, flow, settings.flapping_changes))
+        })
+        .collect();
+    flows.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+    let listed: Vec<Value> = (flows.into_iter())
+        .map(|(n, f, limit)| {
+            json!({"country": f.country, "lob": f.lob, "kind": f.kind.as_str(), "flow": f.name,
+                   "changes24h": n, "flappingChanges": limit})
+        })
+        .collect();
+    Ok(Json(json!({ "flows": listed })))
+}
+
 /// The flows acknowledged now, by flow.
 pub(crate) async fn acknowledged_flows(
     g: &Gateway,
@@ -295,6 +351,7 @@ pub async fn lob_flows(
     let config = g.in_force();
     let scope = Some(Scope::lob(&country, &lob));
     let acknowledged = acknowledged_flows(&g).await?;
+    let changes = recent_changes(&g, Some((&country, &lob))).await?;
     let flows: Vec<Value> = flow_states(g.store.as_ref(), &config, scope)
         .await?
         .into_iter()
@@ -307,6 +364,9 @@ pub async fn lob_flows(
                 "config": s.config,
                 "latest": s.latest.as_ref().map(TickRow::of),
             });
+            let n = changes.get(&s.flow).copied().unwrap_or(0);
+            v["changes24h"] = n.into();
+            v["flapping"] = flapping(n, &s.config).into();
             // Only while it is in WARNING or OUTAGE (SPEC §11: until it is OK again).
             let alarmed = s.latest.as_ref().is_some_and(|t| t.status.is_alarm());
             if let Some(a) = acknowledged.get(&s.flow).filter(|_| alarmed) {
@@ -369,6 +429,7 @@ struct Listed<'e> {
     message: AlarmMessage<'e>,
     revision: bool,
     silenced: bool,
+    flapping: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     acknowledged: Option<Value>,
 }
@@ -440,6 +501,7 @@ fn listed(e: &Event) -> Listed<'_> {
         message: AlarmMessage::of(e),
         revision: e.revision,
         silenced: e.silenced,
+        flapping: e.flapping,
         acknowledged: e.acknowledged.as_ref().map(acknowledgement),
     }
 }

@@ -170,6 +170,7 @@ impl From<&Event> for pb::StatusChange {
             difference: e.difference,
             revision: e.revision,
             silenced: e.silenced,
+            flapping: e.flapping,
         }
     }
 }
@@ -203,6 +204,7 @@ impl TryFrom<pb::StatusChange> for Event {
             difference: c.difference,
             revision: c.revision,
             silenced: c.silenced,
+            flapping: c.flapping,
             acknowledged: None,
         })
     }
@@ -343,6 +345,7 @@ mod tests {
             difference: Some(0.0),
             revision: false,
             silenced: false,
+            flapping: false,
             acknowledged: None,
         }
     }
@@ -361,6 +364,7 @@ mod tests {
             new_status: Status::Ok,
             revision: true,
             silenced: false,
+            flapping: false,
             acknowledged: None,
             ..event()
         };

@@ -245,6 +245,7 @@ fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
         difference: Some(0.1),
         revision: false,
         silenced: false,
+        flapping: false,
         acknowledged: None,
     }
 }

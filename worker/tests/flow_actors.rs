@@ -81,6 +81,19 @@ async fn supervisor_with(w: &World, settings: WorkerSettings) -> ActorRef<Superv
     Actor::spawn(None, FlowSupervisor, args).await.unwrap().0
 }
 
+/// A world three weeks in: its supervisor (with `settings`) has taken three weeks of hourly
+/// history, and an alarm receiver subscribed after it.
+async fn three_weeks_in(
+    settings: WorkerSettings,
+) -> (World, ActorRef<SupervisorMsg>, broadcast::Receiver<Event>) {
+    let w = world(21).await;
+    let sup = supervisor_with(&w, settings).await;
+    ingest(&sup, hourly(w.t0, 21)).await;
+    settle(&sup).await;
+    let rx = w.alarms.subscribe();
+    (w, sup, rx)
+}
+
 async fn ingest(sup: &ActorRef<SupervisorMsg>, records: Vec<(Instant, u64)>) -> IngestOutcome {
     let records = records
         .into_iter()
@@ -210,8 +223,7 @@ async fn outage_warning_then_outage_then_recovery_and_silence() {
 
 #[tokio::test(start_paused = true)]
 async fn a_silenced_outage_is_stored_not_alarmed_and_its_end_alarms_once() {
-    let w = world(21).await;
-    let now = w.t0 + 21 * DAY; // Monday 2017-02-27 00:00
+    let now = world(21).await.t0 + 21 * DAY; // Monday 2017-02-27 00:00
     // A maintenance of the input from 03:00 to 05:00: the ticks of 03:00 and 04:00.
     let settings = WorkerSettings::default();
     let silence = Silence {
@@ -233,11 +245,7 @@ async fn a_silenced_outage_is_stored_not_alarmed_and_its_end_alarms_once() {
     settings
         .silences
         .set(Silences::in_force(vec![silence], now, DAY));
-    let sup = supervisor_with(&w, settings).await;
-    let mut rx = w.alarms.subscribe();
-    ingest(&sup, hourly(w.t0, 21)).await;
-    settle(&sup).await;
-    drain(&mut rx);
+    let (w, sup, mut rx) = three_weeks_in(settings).await;
 
     // 600 bytes from 03:00 (WARNING, then OUTAGE), still 600 at 05:00, 1000 again at 06:00.
     for (h, bytes) in [
@@ -293,6 +301,52 @@ async fn a_silenced_outage_is_stored_not_alarmed_and_its_end_alarms_once() {
         [Status::Outage, Status::Ok],
         "only the alarms are queued"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_flapping_flow_is_told_once_then_held_until_it_settles() {
+    let (w, sup, mut rx) = three_weeks_in(WorkerSettings::default()).await;
+    let now = w.t0 + 21 * DAY;
+    let json = r#"{"defaults":{"difference":"tick","flappingChanges":2}}"#;
+    reconfigure(&w, &sup, Config::from_json(json).unwrap()).await;
+    settle(&sup).await;
+    drain(&mut rx);
+
+    // Files at 00:00, 02:00 and 04:00, none at 01:00, 03:00 and 05:00, then every hour.
+    for h in 0..31 {
+        advance_to(&w, &sup, now + h * HOUR + 1800).await;
+        if !matches!(h, 1 | 3 | 5) {
+            ingest(&sup, vec![(now + h * HOUR + 1800, 1000)]).await;
+        }
+    }
+    advance_to(&w, &sup, now + 31 * HOUR + 120).await;
+    let (ok, outage) = (Status::Ok, Status::Outage);
+    assert_eq!(
+        drain(&mut rx),
+        vec![
+            (now + HOUR, ok, outage),
+            (now + 2 * HOUR, outage, ok),
+            // The third change within 24 h: it flaps, and this says so.
+            (now + 3 * HOUR, ok, outage),
+            // Held: 04:00, 05:00, 06:00. Settled once one change is left within 24 h, OK
+            // while OUTAGE was the last sent: one summary.
+            (now + 29 * HOUR, outage, ok),
+        ]
+    );
+    let page = (w.store)
+        .query_events(flowwatch_storage::EventQuery {
+            from: Some(now),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut held: Vec<Instant> = (page.events.iter())
+        .filter(|e| e.flapping)
+        .map(|e| (e.tick_time - now) / HOUR)
+        .collect();
+    held.sort();
+    assert_eq!(held, [4, 5, 6]);
 }
 
 /// Replay's ticks of the flow up to `to` (local day), by start.
@@ -471,12 +525,8 @@ async fn a_restart_catches_up_the_ticks_nobody_evaluated() {
 
 #[tokio::test(start_paused = true)]
 async fn a_configuration_change_applies_from_the_next_tick() {
-    let w = world(21).await;
+    let (w, sup, mut rx) = three_weeks_in(WorkerSettings::default()).await;
     let now = w.t0 + 21 * DAY;
-    let sup = supervisor(&w).await;
-    let mut rx = w.alarms.subscribe();
-    ingest(&sup, hourly(w.t0, 21)).await;
-    settle(&sup).await;
 
     // Two-hour ticks and lower levels, before the last hour of Sunday is due.
     let json = r#"{"defaults":{"granularity":"2h","softAlarmLevel":0.5,"hardAlarmLevel":0.3}}"#;

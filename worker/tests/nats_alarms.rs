@@ -32,6 +32,7 @@ fn event(n: i64, flow: &FlowId) -> Event {
         difference: Some(0.5),
         revision: false,
         silenced: false,
+        flapping: false,
         acknowledged: None,
     }
 }

@@ -340,3 +340,73 @@ fn an_acknowledged_flow_is_shown_apart_until_it_is_ok_again() {
         std::thread::sleep(Duration::from_millis(200));
     }
 }
+
+#[test]
+fn a_flapping_flow_is_listed_with_its_changes_and_its_changes_held() {
+    let dir = tempfile::tempdir().unwrap();
+    // A misses the files of 01:00, 03:00, 05:00 and 07:00 of the last day: eight changes,
+    // after its N_A → OK at the start of the local day (23:00 UTC).
+    let csv: String = hourly_week(&[("input", "A"), ("input", "B")], &[])
+        .lines()
+        .filter(|l| {
+            !["01", "03", "05", "07"]
+                .iter()
+                .any(|h| l.starts_with(&format!("2017-02-08T{h}:")) && l.ends_with(",A,1000"))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let api = Api::after_a_week(
+        dir.path(),
+        json!({"difference": "tick", "flappingChanges": 2}),
+        &csv,
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let flapping = loop {
+        let flows = api.json("/api/v1/flapping")["flows"].clone();
+        if flows[0]["changes24h"] == 9 {
+            break flows;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "A is not listed flapping: {flows}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(
+        flapping,
+        json!([{"country": "CZ", "lob": "GSM", "kind": "input", "flow": "A",
+                "changes24h": 9, "flappingChanges": 2}])
+    );
+    let flows = api.json("/api/v1/flows/CZ/GSM")["flows"].clone();
+    let of = |name: &str| {
+        let f = flows
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|f| f["name"] == name)
+            .unwrap();
+        (f["changes24h"].clone(), f["flapping"].clone())
+    };
+    assert_eq!(of("A"), (json!(9), json!(true)));
+    assert_eq!(of("B"), (json!(1), json!(false)));
+    // The first three changes were sent (the third, at 02:00, says it flaps); the rest are
+    // held.
+    let listed = events(&api, "&actionable=true");
+    let mut held: Vec<&str> = (listed.iter())
+        .filter(|e| e["flapping"] == true)
+        .map(|e| e["tickTime"].as_str().unwrap())
+        .collect();
+    held.sort();
+    assert_eq!(
+        held,
+        [
+            "2017-02-08T03:00:00Z",
+            "2017-02-08T04:00:00Z",
+            "2017-02-08T05:00:00Z",
+            "2017-02-08T06:00:00Z",
+            "2017-02-08T07:00:00Z",
+            "2017-02-08T08:00:00Z"
+        ],
+        "{listed:?}"
+    );
+}

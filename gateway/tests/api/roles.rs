@@ -158,6 +158,7 @@ fn every_operation_answers_each_role_as_documented() {
             [401, 403, 404],
         ),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
+        ("GET", "/api/v1/flapping".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flows/CZ/GSM".into(), "", [401, 200, 200]),
         ("GET", format!("{a}/ticks?{day}"), "", [401, 200, 200]),
         ("GET", format!("{a}/traffic?{day}"), "", [401, 200, 200]),

@@ -52,7 +52,8 @@ pub async fn silences_are_kept_listed_and_ended(mut fx: Fixture) {
     assert_eq!(s.silence("b-weekly").await.unwrap(), Some(weekly));
 }
 
-/// A silenced change is stored and listed as silenced, and never queued as an alarm.
+/// A silenced change, or one held while its flow flaps, is stored and listed as such, and never
+/// queued as an alarm.
 pub async fn silenced_changes_are_stored_but_not_queued(fx: Fixture) {
     let s = fx.store();
     let a = flow("A");
@@ -60,19 +61,34 @@ pub async fn silenced_changes_are_stored_but_not_queued(fx: Fixture) {
         silenced: true,
         ..event("quiet", &a, T0, Status::Outage)
     };
-    s.append_events(vec![quiet, event("loud", &a, T0 + 60, Status::Warning)])
-        .await
-        .unwrap();
+    let held = Event {
+        flapping: true,
+        ..event("held", &a, T0 + 30, Status::Ok)
+    };
+    s.append_events(vec![
+        quiet,
+        held,
+        event("loud", &a, T0 + 60, Status::Warning),
+    ])
+    .await
+    .unwrap();
     let queued: Vec<String> = (s.outbox_pending(10).await.unwrap())
         .into_iter()
         .map(|e| e.id)
         .collect();
     assert_eq!(queued, ["loud"]);
     let page = newest_events(s).await;
-    let listed: Vec<(&str, bool)> = (page.events.iter())
-        .map(|e| (e.id.as_str(), e.silenced))
+    let listed: Vec<(&str, bool, bool)> = (page.events.iter())
+        .map(|e| (e.id.as_str(), e.silenced, e.flapping))
         .collect();
-    assert_eq!(listed, [("loud", false), ("quiet", true)]);
+    assert_eq!(
+        listed,
+        [
+            ("loud", false, false),
+            ("held", false, true),
+            ("quiet", true, false)
+        ]
+    );
 }
 
 /// The newest ten events.

@@ -18,6 +18,8 @@ use flowwatch_core::FlowId;
 use flowwatch_core::calendar::CountryCalendar;
 use flowwatch_core::config::FlowConfig;
 use flowwatch_core::detection::Status;
+use flowwatch_core::event::{FLAPPING_SETTLED, SILENCE_ENDED};
+use flowwatch_core::flapping::Flapping;
 use flowwatch_core::live::{Added, LiveFlow, LiveTick, transition_id};
 use flowwatch_core::time::{EpochDay, Instant, local_day, local_midnight};
 use flowwatch_storage::{Event, Store, StoredTick};
@@ -67,6 +69,8 @@ pub struct FlowState {
     /// The trace of the newest records taken (empty when tracing is off): the status changes
     /// they bring are evaluated in it.
     cause: opentelemetry::Context,
+    /// Its recent changes, and whether its notifications are held while it flaps.
+    flapping: Flapping,
 }
 
 /// Messages of a flow actor.
@@ -153,6 +157,7 @@ impl FlowState {
             }
         }
         self.live = live;
+        self.flapping.forget_from(from);
         self.persist(ticks, now).await?;
         self.emit(revised).await
     }
@@ -172,6 +177,7 @@ impl FlowState {
             difference: tick.eval.values.map(|v| v.difference),
             revision: tick.start < now - a.settings.alarm_window,
             silenced: self.covered(tick.start),
+            flapping: false,
             acknowledged: None,
         }
     }
@@ -213,7 +219,7 @@ impl FlowState {
             return Ok(None);
         }
         let mut event = self.event(tick, heard, status, now);
-        event.id = format!("{}:silence-ended", event.id);
+        event.id = format!("{}{SILENCE_ENDED}", event.id);
         event.silenced = false;
         Ok(Some(event))
     }
@@ -251,7 +257,11 @@ impl FlowState {
     }
 
     /// Stores ticks and their status changes; alarms those within the alarm window.
-    async fn persist(&self, ticks: Vec<LiveTick>, now: Instant) -> Result<(), ActorProcessingErr> {
+    async fn persist(
+        &mut self,
+        ticks: Vec<LiveTick>,
+        now: Instant,
+    ) -> Result<(), ActorProcessingErr> {
         if ticks.is_empty() {
             return Ok(());
         }
@@ -273,11 +283,27 @@ impl FlowState {
         METRICS.ticks.add(ticks.len() as u64);
         METRICS.last_evaluation.set(now);
         let mut events = Vec::new();
+        let limit = a.config.flapping_changes;
         for t in &ticks {
+            let live = t.start >= now - a.settings.alarm_window;
             if let Some(tr) = &t.transition {
-                events.push(self.event(t, tr.previous, tr.new, now));
+                let mut e = self.event(t, tr.previous, tr.new, now);
+                e.flapping = live && self.flapping.change(t.start, limit);
+                events.push(e);
+            }
+            if live && let Some(heard) = self.flapping.settle(t.start, t.eval.status, limit) {
+                // Settled in another status than the one last sent: one summary.
+                let mut e = self.event(t, heard, t.eval.status, now);
+                e.id = format!("{}{FLAPPING_SETTLED}", e.id);
+                events.push(e);
             }
             events.extend(self.silence_ended(t, now).await?);
+            if let Some(e) = events
+                .last()
+                .filter(|e| e.alarmed() && e.tick_time == t.start)
+            {
+                self.flapping.sent(e.new_status);
+            }
         }
         self.emit(events).await
     }
@@ -362,6 +388,7 @@ impl Actor for FlowActor {
             timer_due: Instant::MIN,
             stale: None,
             cause: opentelemetry::Context::new(),
+            flapping: Flapping::default(),
         };
         state.rebuild_knowing(from, known).await?;
         state.schedule(&myself);
