@@ -118,6 +118,9 @@ pub enum Update {
     },
 }
 
+/// The longest tick a cluster's window and its decision wait for.
+const MAX_TICK: Instant = 3600;
+
 /// When most of a LoB or a country counts: more than `share` of its inputs have a flow not
 /// `OK` (an input and its forwards count once: one input failing with many forwards is not
 /// "most of the LoB"), and at least `min_inputs` of them.
@@ -189,7 +192,11 @@ impl Incidents {
     /// Takes a status change; it counts at the next [`Incidents::settle`] after the tick that
     /// follows it has ended.
     pub fn observe(&mut self, change: Change) {
-        self.pending.push(change);
+        // N_A ↔ OK (a daily flow between its days) moves nothing here; kept, such a change of
+        // a long tick would hold every later one until it is decided.
+        if change.previous.is_alarm() || change.new.is_alarm() {
+            self.pending.push(change);
+        }
     }
 
     /// Decides the changes whose next tick has ended by `now`, oldest first: a cluster is the
@@ -200,14 +207,18 @@ impl Incidents {
             .sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
         let mut out = Vec::new();
         while let Some(first) = self.pending.first() {
-            let horizon = first.end.saturating_add(first.end - first.start);
+            // Ticks longer than an hour count as an hour: a daily flow's change is decided an
+            // hour after its day, and does not gather two days of other flows' changes.
+            let tick = (first.end - first.start).min(MAX_TICK);
+            let horizon = first.end.saturating_add(tick);
             if horizon > now {
                 break;
             }
+            let window = first.start.saturating_add(2 * tick);
             let n = self
                 .pending
                 .iter()
-                .take_while(|c| c.start < horizon)
+                .take_while(|c| c.start < window)
                 .count();
             let cluster: Vec<Change> = self.pending.drain(..n).collect();
             self.cluster(&cluster, &mut out);

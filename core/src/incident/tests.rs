@@ -263,3 +263,28 @@ fn a_flow_in_two_incidents_ends_both_when_all_are_back() {
     assert_eq!(ended, 2, "{updates:?}");
     assert!(inc.open().is_empty());
 }
+
+/// Regression: a daily flow's change (N_A → OK between its days, or an outage of yesterday)
+/// held every later change of every flow until a day after its own day had ended; the demo's
+/// incidents view stayed empty for hours.
+#[test]
+fn a_daily_flows_change_does_not_hold_the_hourly_ones() {
+    let mut inc = Incidents::new(Majority::default(), flows());
+    let day = |flow: &FlowId, from: Status, to: Status| Change {
+        flow: flow.clone(),
+        start: T0 - 9 * HOUR,
+        end: T0 + 15 * HOUR,
+        previous: from,
+        new: to,
+    };
+    inc.observe(day(&input("SMS", "S1"), Status::NotAvailable, Status::Ok));
+    inc.observe(day(&input("SMS", "S2"), Status::Ok, Status::Outage));
+    inc.observe(down(&input("GSM", "B"), 17));
+    // An hour after the daily tick ended, and the hour after B's change: both decided.
+    let updates = inc.settle(T0 + 19 * HOUR);
+    let roots: Vec<&Root> = opened(&updates).iter().map(|i| &i.root).collect();
+    assert_eq!(
+        roots,
+        [&Root::Flow(input("SMS", "S2")), &Root::Flow(input("GSM", "B"))]
+    );
+}
