@@ -43,6 +43,7 @@ pub mod placement;
 pub mod record;
 pub mod replay;
 pub mod silence;
+pub mod suggest;
 pub mod tick;
 pub mod tick_csv;
 pub mod time;

@@ -494,6 +494,26 @@ impl Dataset {
             .collect()
     }
 
+    /// The weekdays of each LoB of the data set whose traffic differs from the rest of their
+    /// profile (SPEC §3) by more than `factor` either way, and that its configuration does not
+    /// already make independent: Friday against Monday–Thursday, Sunday against Saturday.
+    pub fn independent_weekdays(&self, factor: f64) -> Vec<(String, u8)> {
+        let lobs: std::collections::BTreeSet<&str> =
+            self.flows.iter().map(|f| f.id.lob.as_str()).collect();
+        let differs = |ratio: f64| ratio.ln().abs() > factor.ln();
+        let mut out = Vec::new();
+        for shape in LOBS.iter().filter(|s| lobs.contains(s.name)) {
+            let configured = (shape.config)()["independentDays"].clone();
+            let taken = |w: u8| configured.as_array().is_some_and(|a| a.contains(&json!(w)));
+            for (w, ratio) in [(4, shape.friday), (6, shape.sunday / shape.saturday)] {
+                if differs(ratio) && !taken(w) {
+                    out.push((shape.name.to_owned(), w));
+                }
+            }
+        }
+        out
+    }
+
     /// The local days of the data set (each flow's in its own country's zone).
     fn day_range(&self) -> std::ops::Range<EpochDay> {
         let first = epoch_day(self.spec.start);

@@ -21,4 +21,5 @@ pub mod drive;
 pub mod incidents;
 pub mod quality;
 pub mod score;
+pub mod suggestions;
 pub mod svg;

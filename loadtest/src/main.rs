@@ -74,6 +74,14 @@ enum Command {
         #[command(flatten)]
         out: Out,
     },
+    /// Suggested calendars: the same data sets' daily traffic; the missing days and the
+    /// independent weekdays suggested against those the generator made.
+    Suggestions {
+        #[command(flatten)]
+        sets: DataSets,
+        #[command(flatten)]
+        out: Out,
+    },
     /// Ingests synthetic records over HTTP as fast as a running flowwatch takes them.
     IngestHttp {
         #[command(flatten)]
@@ -453,6 +461,12 @@ fn main() -> Result<()> {
             let q = sets.quality()?;
             let m = incidents::run(&q)?;
             out.write_markdown(&incidents::to_json(&q, &m), incidents::markdown(&q, &m))
+        }
+        Command::Suggestions { sets, out } => {
+            use flowwatch_loadtest::suggestions;
+            let q = sets.quality()?;
+            let m = suggestions::run(&q)?;
+            out.write_markdown(&suggestions::to_json(&q, &m), suggestions::markdown(&q, &m))
         }
         Command::Cluster { load, out } => {
             out.write(&runtime()?.block_on(flowwatch_loadtest::cluster::cluster(load))?)
