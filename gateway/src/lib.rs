@@ -44,6 +44,7 @@ pub mod live;
 pub mod operator;
 pub mod rest;
 pub mod status;
+pub mod suggestions;
 pub mod ui;
 pub mod views;
 

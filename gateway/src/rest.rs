@@ -139,6 +139,11 @@ pub fn routes() -> Vec<Route> {
         ),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
+            "/api/v1/suggestions",
+            &[("GET", Read)],
+            get(crate::suggestions::suggestions),
+        ),
+        (
             "/api/v1/flapping",
             &[("GET", Read)],
             get(views::flapping_flows),

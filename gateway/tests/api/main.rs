@@ -11,4 +11,5 @@ mod harness;
 mod incidents;
 mod operator;
 mod roles;
+mod suggestions;
 mod users;

@@ -159,6 +159,12 @@ fn every_operation_answers_each_role_as_documented() {
         ),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flapping".into(), "", [401, 200, 200]),
+        (
+            "GET",
+            "/api/v1/suggestions?country=CZ".into(),
+            "",
+            [401, 200, 200],
+        ),
         ("GET", "/api/v1/flows/CZ/GSM".into(), "", [401, 200, 200]),
         ("GET", format!("{a}/ticks?{day}"), "", [401, 200, 200]),
         ("GET", format!("{a}/traffic?{day}"), "", [401, 200, 200]),
