@@ -56,6 +56,55 @@ export interface StatusEvent {
   expected: number | null;
   difference: number | null;
   revision?: boolean;
+  /** A silence covered the tick: stored and listed, not alarmed (SPEC §11). Absent from the
+   * live stream's changes until the list is read again. */
+  silenced?: boolean;
+  /** Who acknowledged the change, when and why. */
+  acknowledged?: Acknowledgement;
+}
+
+/** A person's word that an alarm is being handled (`POST /events/{id}/ack`). */
+export interface Acknowledgement {
+  by: string;
+  /** RFC 3339. */
+  at: string;
+  comment: string;
+}
+
+/** Which flows a silence is about: a country, a LoB of it, a kind of flow in it, or one flow
+ * (an input with its forwards). */
+export interface FlowScope {
+  country: string;
+  lob?: string;
+  kind?: Kind;
+  flow?: string;
+}
+
+/** A weekly window of a silence, on the country's wall clock: `days` 0 = Monday … 6 = Sunday;
+ * an `end` not after `start` ends the next day. */
+export interface Weekly {
+  days: number[];
+  /** `HH:MM`. */
+  start: string;
+  /** `HH:MM`. */
+  end: string;
+}
+
+export type SilenceState = "active" | "scheduled" | "ended";
+
+/** A silence (maintenance window) as `GET /silences` lists it. */
+export interface Silence {
+  id: string;
+  scope: FlowScope;
+  from: string;
+  to: string;
+  weekly?: Weekly;
+  comment: string;
+  createdBy: string;
+  createdAt: string;
+  /** When it was ended early. */
+  endedAt?: string;
+  state: SilenceState;
 }
 
 /** The settings of SPEC §5, effective (every field) or own (some). */
@@ -90,6 +139,8 @@ export interface LobFlow {
   shown: Shown;
   config: Required<FlowSettings>;
   latest: Tick | null;
+  /** While the flow is in WARNING/OUTAGE and someone acknowledged it. */
+  acknowledged?: Acknowledgement & { eventId: string };
 }
 
 export interface TreeFlow {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { addDays, ago, axisTime, bytes, duration, epoch, granularitySeconds, localDate, localTime, metric, millis, partitionRanges, percent, rate } from "./format";
+import { addDays, ago, axisTime, bytes, duration, epoch, fromWallClock, granularitySeconds, localDate, localTime, metric, millis, partitionRanges, percent, rate, wallClock, weekday } from "./format";
 
 describe("metric prefixes", () => {
   it("writes bytes with one decimal below ten and none above", () => {
@@ -115,5 +115,32 @@ describe("the cluster", () => {
     expect(millis(12_000)).toBe("12 s");
     expect(millis(180_000)).toBe("3 min");
     expect(millis(Number.NaN)).toBe("–");
+  });
+});
+
+describe("wall-clock times of a zone", () => {
+  it("read back as the instants they name", () => {
+    expect(wallClock("2026-12-02T20:14:00Z", "Europe/Prague")).toBe("2026-12-02T21:14");
+    expect(fromWallClock("2026-12-02T21:14", "Europe/Prague")?.toISOString()).toBe("2026-12-02T20:14:00.000Z");
+    expect(fromWallClock("2026-07-02T21:14", "Europe/Prague")?.toISOString()).toBe("2026-07-02T19:14:00.000Z");
+    expect(fromWallClock("2026-07-02T09:00", "America/New_York")?.toISOString()).toBe("2026-07-02T13:00:00.000Z");
+    expect(fromWallClock("2026-07-02T09:00", "UTC")?.toISOString()).toBe("2026-07-02T09:00:00.000Z");
+  });
+  it("take a time a DST change skips as after it, a repeated one as its first", () => {
+    // Prague springs forward at 02:00 on 2026-03-29 and falls back at 03:00 on 2026-10-25.
+    expect(fromWallClock("2026-03-29T02:30", "Europe/Prague")?.toISOString()).toBe("2026-03-29T01:30:00.000Z");
+    expect(fromWallClock("2026-03-29T10:00", "Europe/Prague")?.toISOString()).toBe("2026-03-29T08:00:00.000Z");
+    expect(fromWallClock("2026-10-25T02:30", "Europe/Prague")?.toISOString()).toBe("2026-10-25T00:30:00.000Z");
+    expect(fromWallClock("2026-10-25T10:00", "Europe/Prague")?.toISOString()).toBe("2026-10-25T09:00:00.000Z");
+  });
+  it("refuse what is not one", () => {
+    expect(fromWallClock("", "UTC")).toBeNull();
+    expect(fromWallClock("2026-02-30T10:00", "UTC")).toBeNull();
+    expect(fromWallClock("2026-12-02 10:00", "UTC")).toBeNull();
+    expect(fromWallClock("2026-12-02T24:00", "UTC")).toBeNull();
+  });
+  it("name their weekday, Monday first", () => {
+    expect(weekday("2026-11-30")).toBe(0);
+    expect(weekday("2026-12-06")).toBe(6);
   });
 });

@@ -159,3 +159,45 @@ export function millis(ms: number): string {
   if (Math.abs(ms) < 10_000) return `${(ms / 1000).toFixed(1).replace(/\.0$/, "")} s`;
   return duration(ms / 1000);
 }
+
+/** An instant as the wall clock of a zone shows it, as a `datetime-local` input holds it:
+ * `2026-11-26T12:00`. */
+export function wallClock(at: string | number | Date, zone: string): string {
+  const z = zoned(at, zone);
+  return `${z.date}T${z.time}`;
+}
+
+/** The zone's offset from UTC at an instant, in milliseconds (whole minutes). */
+function offset(t: number, zone: string): number {
+  const z = zoned(new Date(t), zone);
+  const local = Date.parse(`${z.date}T${z.time}:00Z`);
+  return local - (t - (((t % 60_000) + 60_000) % 60_000));
+}
+
+/**
+ * The instant a wall-clock time (`YYYY-MM-DDTHH:MM`) of a zone names, or null if the text is
+ * not one. A time skipped by a DST change is read with the offset before the change (02:30 on
+ * a spring-forward day is 03:30); a repeated one is its first occurrence.
+ */
+export function fromWallClock(text: string, zone: string): Date | null {
+  const m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::\d{2})?$/.exec(text.trim());
+  if (!m) return null;
+  const [y, mo, d, h, mi] = m.slice(1).map(Number);
+  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59) return null;
+  const guess = Date.UTC(y, mo - 1, d, h, mi);
+  if (new Date(guess).getUTCDate() !== d) return null;
+  // The offset an hour or so either side may differ (a DST change): take the earlier
+  // occurrence that reads back as the text, else the offset before the change.
+  const before = offset(guess - 86_400_000 / 2, zone);
+  const after = offset(guess + 86_400_000 / 2, zone);
+  for (const o of [before, after]) {
+    const t = guess - o;
+    if (wallClock(new Date(t), zone) === `${m[1]}-${m[2]}-${m[3]}T${m[4]}:${m[5]}`) return new Date(t);
+  }
+  return new Date(guess - before);
+}
+
+/** The weekday of a date (YYYY-MM-DD): 0 = Monday … 6 = Sunday. */
+export function weekday(date: string): number {
+  return (new Date(`${date}T00:00:00Z`).getUTCDay() + 6) % 7;
+}

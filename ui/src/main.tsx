@@ -19,6 +19,7 @@ import { Flow } from "./pages/Flow";
 import { Settings } from "./pages/Settings";
 import { Users } from "./pages/Users";
 import { Incidents } from "./pages/Incidents";
+import { Silences } from "./pages/Silences";
 import { SystemStatus } from "./pages/SystemStatus";
 
 const api = new Api();
@@ -137,6 +138,7 @@ function App() {
   const nav: [string, string, boolean][] = [
     ["/", "Dashboard", route.page === "dashboard" || route.page === "country" || route.page === "lob" || route.page === "flow"],
     ["/incidents", "Incidents", route.page === "incidents"],
+    ["/silences", "Silences", route.page === "silences"],
     ["/settings", "Settings", route.page === "settings"],
     ...(root ? [["/users", "Users", route.page === "users"] as [string, string, boolean]] : []),
     ["/status", "System", route.page === "status"],
@@ -193,6 +195,8 @@ function Page({ route }: { route: Route }) {
       return <Users />;
     case "incidents":
       return <Incidents />;
+    case "silences":
+      return <Silences />;
     case "status":
       return <SystemStatus />;
     case "login":

@@ -19,6 +19,7 @@ describe("routes", () => {
       { page: "settings", country: "NL" },
       { page: "users" },
       { page: "incidents" },
+      { page: "silences" },
       { page: "status" },
     ];
     for (const r of routes) {
@@ -36,6 +37,7 @@ describe("routes", () => {
     expect(parse("/flow/CZ/SMS/sideways/A").page).toBe("notFound");
     expect(parse("/flow/CZ/SMS/input").page).toBe("notFound");
     expect(parse("/country/%E0%A4%A").page).toBe("notFound");
+    expect(parse("/silences/s-1").page).toBe("notFound");
   });
 });
 

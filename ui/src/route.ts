@@ -25,6 +25,7 @@ export type Route =
   | { page: "settings"; country?: string }
   | { page: "users" }
   | { page: "incidents" }
+  | { page: "silences" }
   | { page: "status" }
   | { page: "notFound"; path: string };
 
@@ -73,6 +74,8 @@ export function parse(pathname: string, search = ""): Route {
       return p.length === 1 ? { page: "users" } : notFound(pathname);
     case "incidents":
       return p.length === 1 ? { page: "incidents" } : notFound(pathname);
+    case "silences":
+      return p.length === 1 ? { page: "silences" } : notFound(pathname);
     case "status":
       return p.length === 1 ? { page: "status" } : notFound(pathname);
     default:
@@ -111,6 +114,8 @@ export function href(r: Route): string {
       return "/users";
     case "incidents":
       return "/incidents";
+    case "silences":
+      return "/silences";
     case "status":
       return "/status";
     case "notFound":

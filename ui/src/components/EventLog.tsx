@@ -1,14 +1,17 @@
 // The event log: status changes newest first, filtered, a page at a time, with new ones
 // arriving live; every row links to its flow's page at the tick. By default it lists the
 // changes a person acts on (to or from WARNING/OUTAGE, as they happened); N/A flips and
-// revisions are one click away.
+// revisions are one click away. Changes a silence covered are marked; root acknowledges the
+// latest change of a flow to WARNING/OUTAGE, and everyone sees who did it and why.
 
-import { useEffect, useState } from "react";
+import { useEffect, useRef, useState } from "react";
 import { query } from "../api";
 import type { FlowRef, Status, StatusEvent } from "../api";
-import { EmptyRow, ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad } from "../app";
+import { EmptyRow, ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad, useThrottled } from "../app";
 import { ago, localTime, percent } from "../format";
+import { canAcknowledge, latestOfFlows, silenceEnded } from "../operator";
 import { flowHref } from "../route";
+import { AckNote, AcknowledgeButton } from "./Acknowledge";
 
 const PAGE = 50;
 const KEEP = 1000;
@@ -53,8 +56,16 @@ export function merge(newer: StatusEvent[], older: StatusEvent[]): StatusEvent[]
   return out;
 }
 
-export function EventLog(props: { countries?: string[]; country?: string; lob?: string; title?: string }) {
-  const { api, live, zones } = useApp();
+export function EventLog(props: {
+  countries?: string[];
+  country?: string;
+  lob?: string;
+  title?: string;
+  /** Called after a change was acknowledged here (counts elsewhere on the page changed). */
+  onAcknowledged?: () => void;
+}) {
+  const { api, live, zones, session } = useApp();
+  const root = session.role === "root";
   // Every change (N/A flips, revisions) is a choice that lasts across visits.
   const [filter, setFilter] = useState<EventFilter>(() => ({
     status: "",
@@ -93,11 +104,26 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
   }, [first.data]);
   const older = useAction();
 
+  // A live change says nothing of silences: the newest page, read again shortly after, does
+  // (merged in unless the filter changed meanwhile).
+  const asked = useRef(filter);
+  asked.current = filter;
+  const refresh = useThrottled(() => {
+    const mine = asked.current;
+    page().then(
+      (p) => {
+        if (mine === asked.current) setEvents((old) => merge(p.events, old));
+      },
+      () => undefined,
+    );
+  }, 1000);
+
   useEffect(() => {
     const a = live.onStatus((e) => {
       if (!passes(e, filter, props.lob)) return;
       setEvents((old) => merge([e], old));
       setFresh((f) => new Set(f).add(e.id));
+      if (e.silenced === undefined) refresh();
     });
     const b = live.onReload(first.reload);
     return () => {
@@ -115,6 +141,11 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
     });
 
   const set = (f: Partial<EventFilter>) => setFilter((old) => ({ ...old, ...f }));
+  const latest = latestOfFlows(events);
+  const acknowledged = (answer: StatusEvent) => {
+    setEvents((old) => old.map((e) => (e.id === answer.id ? { ...e, ...answer } : e)));
+    props.onAcknowledged?.();
+  };
 
   return (
     <section className="events" aria-labelledby="events-title">
@@ -163,6 +194,7 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
               Difference
             </th>
             <th scope="col">Detected</th>
+            <th scope="col">Acknowledged</th>
           </tr>
         </thead>
         <tbody>
@@ -170,7 +202,12 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
             const zone = zones[e.country] ?? "UTC";
             const flow: FlowRef = { country: e.country, lob: e.lobName, kind: e.kind, flow: e.flowName };
             return (
-              <tr key={e.id} className={fresh.has(e.id) ? "fresh" : undefined} data-event={e.id}>
+              <tr
+                key={e.id}
+                className={[fresh.has(e.id) ? "fresh" : "", e.silenced ? "silenced" : ""].filter(Boolean).join(" ") || undefined}
+                data-event={e.id}
+                data-silenced={e.silenced ? "true" : undefined}
+              >
                 <td>{localTime(e.tickTime, zone)}</td>
                 <td>
                   <Link to={flowHref(flow, { at: e.tickTime })} title="Open the flow at this tick">
@@ -182,6 +219,16 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
                       revised
                     </span>
                   ) : null}
+                  {e.silenced ? (
+                    <span className="tag tag-silenced" title="A silence covered this tick: stored and listed, not alarmed">
+                      silenced
+                    </span>
+                  ) : null}
+                  {silenceEnded(e) ? (
+                    <span className="tag tag-alarm" title="Alarmed when the flow's silence ended: it was still not OK">
+                      silence ended
+                    </span>
+                  ) : null}
                 </td>
                 <td className="change">
                   <StatusPill status={e.previousStatus} /> → <StatusPill status={e.newStatus} />
@@ -190,11 +237,18 @@ export function EventLog(props: { countries?: string[]; country?: string; lob?: 
                 <td className="muted">
                   {localTime(e.time, zone)} <span className="small">({ago(e.time, now)})</span>
                 </td>
+                <td className="ack">
+                  {e.acknowledged ? (
+                    <AckNote ack={e.acknowledged} zone={zone} now={now} />
+                  ) : root && canAcknowledge(e, latest) ? (
+                    <AcknowledgeButton event={e} onDone={acknowledged} />
+                  ) : null}
+                </td>
               </tr>
             );
           })}
           {events.length === 0 ? (
-            <EmptyRow columns={5}>
+            <EmptyRow columns={6}>
               {filter.actionable ? (
                 <>
                   No changes to act on.{" "}

@@ -1,11 +1,12 @@
 // A flow: traffic and difference charts over a range (deep-linked), the tick an event named,
 // its ticks, its effective settings and an editor of its own with a simulation preview and a
-// backtest.
+// backtest; whether it is silenced, and its alarm with who acknowledged it (root silences it
+// and acknowledges the alarm here).
 
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
 import { flowPath, query } from "../api";
-import type { EffectiveConfig, FlowRef, FlowSettings, LobFlow, Tick } from "../api";
+import type { EffectiveConfig, FlowRef, FlowSettings, LobFlow, Silence, StatusEvent, Tick } from "../api";
 import { changeConfig, EmptyRow, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { chartData, compare, tickAt } from "../chartData";
 import type { Comparison } from "../chartData";
@@ -16,6 +17,9 @@ import type { BacktestResult } from "../backtest";
 import { BacktestSummary } from "../components/Backtest";
 import { Chart } from "../components/Chart";
 import { JsonEditor } from "../components/JsonEditor";
+import { AcknowledgeButton } from "../components/Acknowledge";
+import { SilenceForm } from "../components/SilenceForm";
+import { ackText, covers, inWindow, latestOfFlows, scopeText, stateText, windowText } from "../operator";
 import { addDays, bytes, localDate, localTime, percent, rate } from "../format";
 import { flowHref, range } from "../route";
 import type { FlowView } from "../route";
@@ -52,6 +56,9 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
   const me = (e: { country: string; lobName: string; kind: string; flowName: string }) =>
     e.country === flow.country && e.lobName === flow.lob && e.kind === flow.kind && e.flowName === flow.flow;
   useLiveReload(ticks.reload, me);
+  useLiveReload(siblings.reload, me);
+  const silences = useLoad(() => api.get<{ silences: Silence[] }>("/silences").then((x) => x.silences), []);
+  const [silencing, setSilencing] = useState(false);
   // A range reaching today grows by a tick every tick, with or without a status change.
   useEvery(ticks.reload, REFRESH_MS, to > localDate(new Date(), zone));
 
@@ -68,6 +75,18 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
   const latest = ticks.data?.length ? ticks.data[ticks.data.length - 1] : undefined;
 
   const mine = siblings.data?.find((f) => f.kind === flow.kind && f.name === flow.flow);
+  const alarmed = mine?.shown === "WARNING" || mine?.shown === "OUTAGE";
+  // The change that put the flow in its alarm: what an acknowledgement is of.
+  const alarm = useLoad<StatusEvent | null>(async () => {
+    if (!alarmed || mine?.acknowledged) return null;
+    const lobEvents = await api.get<{ events: StatusEvent[] }>(
+      `/events${query({ country: flow.country, lob: flow.lob, status: "WARNING,OUTAGE", limit: 500 })}`,
+    );
+    const own = lobEvents.events.filter(me);
+    const latest = latestOfFlows(own);
+    return own.find((e) => latest.has(e.id)) ?? null;
+  }, [path, alarmed, mine?.acknowledged?.eventId]);
+  const covering = (silences.data ?? []).filter((s) => s.state !== "ended" && covers(s.scope, flow));
   const related =
     flow.kind === "input"
       ? (siblings.data ?? []).filter((f) => f.kind === "forward" && f.input === flow.flow)
@@ -79,9 +98,72 @@ export function Flow({ flow, view }: { flow: FlowRef; view: FlowView }) {
         <Link to="/">Dashboard</Link> / <Link to={`/country/${encodeURIComponent(flow.country)}`}>{flow.country}</Link> /{" "}
         <Link to={`/lob/${encodeURIComponent(flow.country)}/${encodeURIComponent(flow.lob)}`}>{flow.lob}</Link> / <span>{flow.flow}</span>
       </nav>
-      <h1 className="flow-title">
-        {flow.flow} <span className="tag">{flow.kind}</span> {mine ? <StatusPill status={mine.shown} /> : null}
-      </h1>
+      <div className="section-head">
+        <h1 className="flow-title">
+          {flow.flow} <span className="tag">{flow.kind}</span> {mine ? <StatusPill status={mine.shown} /> : null}
+        </h1>
+        {root && !silencing ? (
+          <button
+            type="button"
+            className="secondary"
+            onClick={() => setSilencing(true)}
+            title={flow.kind === "input" ? "Keep this input and its forwards from alarming for a while" : "Keep this forward from alarming for a while"}
+          >
+            Silence…
+          </button>
+        ) : null}
+      </div>
+      {silencing ? (
+        <SilenceForm
+          scope={{ country: flow.country, lob: flow.lob, kind: flow.kind, flow: flow.flow }}
+          title={`Silence ${flow.flow}${flow.kind === "input" ? " with its forwards" : ""}`}
+          onCancel={() => setSilencing(false)}
+          onCreated={() => {
+            setSilencing(false);
+            silences.reload();
+          }}
+        />
+      ) : null}
+      {covering.map((s) => (
+        <div key={s.id} className={`banner silence-banner${s.state === "scheduled" ? " later" : ""}`} data-testid="silenced" data-silence={s.id}>
+          <strong>{s.state === "active" && (!s.weekly || inWindow(s.weekly, new Date(), zone)) ? "Silenced" : "Silence"}</strong>{" "}
+          ({scopeText(s.scope)}): {windowText(s, zone)}, {stateText(s, new Date(), zone)}. <span className="muted">“{s.comment}” — {s.createdBy}.</span>{" "}
+          <Link to="/silences">All silences</Link>
+        </div>
+      ))}
+      {alarmed && mine ? (
+        <div className="banner alarm-banner" data-status={mine.shown} data-testid="alarm">
+          {mine.acknowledged ? (
+            <span data-testid="acknowledged">
+              <StatusPill status={mine.shown} /> <strong>Acknowledged</strong> by {ackText(mine.acknowledged, zone)}
+            </span>
+          ) : (
+            <>
+              <StatusPill status={mine.shown} /> <strong>Not acknowledged.</strong>{" "}
+              {alarm.data ? (
+                <>
+                  <span className="muted">
+                    Since the tick at {localTime(alarm.data.tickTime, zone)} ({alarm.data.previousStatus === "N_A" ? "N/A" : alarm.data.previousStatus} →{" "}
+                    {alarm.data.newStatus}).
+                  </span>{" "}
+                  {root ? (
+                    <AcknowledgeButton
+                      event={alarm.data}
+                      onDone={() => {
+                        siblings.reload();
+                        alarm.reload();
+                      }}
+                    />
+                  ) : null}
+                </>
+              ) : alarm.data === null ? (
+                <span className="muted">The change that raised it is not among the LoB's recent events.</span>
+              ) : null}
+              <ErrorBox error={alarm.error} />
+            </>
+          )}
+        </div>
+      ) : null}
       <p className="related">
         {flow.kind === "input" ? "Forwards: " : "Input: "}
         {related.length === 0 ? <span className="muted">none</span> : null}

@@ -1,9 +1,10 @@
-// A LoB: its inputs, each with its forwards, their settings, traffic level and status; root
-// toggles flows and edits the LoB's own settings.
+// A LoB: its inputs, each with its forwards, their settings, traffic level and status, which
+// are acknowledged and which silenced; root toggles flows, silences the LoB and edits its own
+// settings.
 
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
-import type { FlowSettings, LobFlow } from "../api";
+import type { FlowSettings, LobFlow, Silence } from "../api";
 import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { check, settingsText } from "../configEdit";
 import type { Problem } from "../configEdit";
@@ -12,6 +13,8 @@ import { localDate, localTime, percent, rate } from "../format";
 import { backtestBody, lastDays, rangeProblem } from "../backtest";
 import type { BacktestResult } from "../backtest";
 import { BacktestSummary } from "../components/Backtest";
+import { SilenceForm } from "../components/SilenceForm";
+import { ackSummary, ackText, scopeText, silencing, windowText } from "../operator";
 import { flowHref, href } from "../route";
 
 interface LobConfig {
@@ -51,8 +54,14 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
     () => api.get<LobConfig>(lobConfig).catch(() => null),
     [path],
   );
+  const silences = useLoad(() => api.get<{ silences: Silence[] }>("/silences").then((x) => x.silences), []);
   useLiveReload(d.reload, (e) => e.country === country && e.lobName === lob);
-  useEvery(d.reload, REFRESH_MS);
+  useEvery(() => {
+    d.reload();
+    silences.reload();
+  }, REFRESH_MS);
+  const [silencingLob, setSilencingLob] = useState(false);
+  const quietNow = (f: LobFlow) => silencing(silences.data ?? [], { country, lob, kind: f.kind, flow: f.name }, new Date(), zone);
   const { error, act } = useAction(() => {
     d.reload();
     cfg.reload();
@@ -66,9 +75,27 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
       <nav className="crumbs" aria-label="Breadcrumbs">
         <Link to="/">Dashboard</Link> / <Link to={`/country/${encodeURIComponent(country)}`}>{country}</Link> / <span>{lob}</span>
       </nav>
-      <h1>
-        {country} / {lob}
-      </h1>
+      <div className="section-head">
+        <h1>
+          {country} / {lob}
+        </h1>
+        {root && !silencingLob ? (
+          <button type="button" className="secondary" onClick={() => setSilencingLob(true)} title="Keep the LoB's flows from alarming for a while">
+            Silence…
+          </button>
+        ) : null}
+      </div>
+      {silencingLob ? (
+        <SilenceForm
+          scope={{ country, lob }}
+          title={`Silence ${country} / ${lob}`}
+          onCancel={() => setSilencingLob(false)}
+          onCreated={() => {
+            setSilencingLob(false);
+            silences.reload();
+          }}
+        />
+      ) : null}
       <nav className="tabs" aria-label="Views">
         <Link to={href({ page: "lob", country, lob })} current={!tab}>
           Flows
@@ -78,6 +105,7 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
         </Link>
       </nav>
       <ErrorBox error={error ?? d.error} />
+      {!tab && d.data ? <AlarmSummary flows={d.data.flows} silenced={d.data.flows.filter((f) => quietNow(f)).length} /> : null}
       {tab === "config" ? (
         cfg.data === undefined ? (
           <Loading />
@@ -122,6 +150,7 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
           <tbody>
             {ordered(d.data.flows).map(({ flow: f, depth }) => {
               const level = f.latest?.difference ?? null;
+              const quiet = quietNow(f);
               return (
                 <tr key={`${f.kind}/${f.name}`} data-flow={f.name} className={depth ? "forward" : "input"}>
                   <th scope="row" style={{ paddingLeft: `${0.5 + depth * 1.5}rem` }}>
@@ -143,6 +172,16 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
                   <td className="num">{f.latest ? rate(f.latest.actual, String(f.config.granularity)) : "–"}</td>
                   <td>
                     <StatusPill status={f.shown} />
+                    {f.acknowledged ? (
+                      <span className="tag tag-ack" data-acknowledged="true" title={`Acknowledged by ${ackText(f.acknowledged, zone)}`}>
+                        acknowledged
+                      </span>
+                    ) : null}
+                    {quiet ? (
+                      <span className="tag tag-silenced" data-silenced="true" title={`Silenced (${scopeText(quiet.scope)}), ${windowText(quiet, zone)}: ${quiet.comment}`}>
+                        silenced
+                      </span>
+                    ) : null}
                   </td>
                   <td>
                     {root ? (
@@ -194,6 +233,19 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
       )}
       {root && !tab && d.data ? <AddFlow inputs={d.data.flows.filter((f) => f.kind === "input").map((f) => f.name)} add={(kind, name) => act(() => changeConfig(api, country, "PUT", `/config/flows/${path}/${kind}/${encodeURIComponent(name)}`, { settings: {} }))} /> : null}
     </>
+  );
+}
+
+/** How many of the LoB's flows are alarmed, how many of those acknowledged, how many silenced. */
+function AlarmSummary({ flows, silenced }: { flows: LobFlow[]; silenced: number }) {
+  const alarmed = flows.filter((f) => f.shown === "WARNING" || f.shown === "OUTAGE");
+  const acked = alarmed.filter((f) => f.acknowledged).length;
+  if (alarmed.length === 0 && silenced === 0) return null;
+  return (
+    <p className="muted small" data-testid="lob-alarms">
+      {alarmed.length ? `${alarmed.length} in WARNING or OUTAGE, ${ackSummary(acked, alarmed.length)}` : "No flow in WARNING or OUTAGE"}
+      {silenced ? ` · ${silenced} silenced now` : ""}
+    </p>
   );
 }
 
