@@ -118,8 +118,9 @@ pub enum Update {
     },
 }
 
-/// The longest tick a cluster's window and its decision wait for.
-const MAX_TICK: Instant = 3600;
+/// The longest tick a cluster's window and its decision wait for (the longest sub-daily
+/// granularity in use).
+const MAX_TICK: Instant = 4 * 3600;
 
 /// When most of a LoB or a country counts: more than `share` of its inputs have a flow not
 /// `OK` (an input and its forwards count once: one input failing with many forwards is not
@@ -207,19 +208,15 @@ impl Incidents {
             .sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
         let mut out = Vec::new();
         while let Some(first) = self.pending.first() {
-            // Ticks longer than an hour count as an hour: a daily flow's change is decided an
-            // hour after its day, and does not gather two days of other flows' changes.
+            // Ticks longer than four hours count as four: a daily flow's change is decided
+            // four hours after its day, and does not gather two days of other flows' changes.
             let tick = (first.end - first.start).min(MAX_TICK);
             let horizon = first.end.saturating_add(tick);
             if horizon > now {
                 break;
             }
             let window = first.start.saturating_add(2 * tick);
-            let n = self
-                .pending
-                .iter()
-                .take_while(|c| c.start < window)
-                .count();
+            let n = self.pending.iter().take_while(|c| c.start < window).count();
             let cluster: Vec<Change> = self.pending.drain(..n).collect();
             self.cluster(&cluster, &mut out);
         }
