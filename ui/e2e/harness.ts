@@ -108,15 +108,26 @@ export function launch(): Promise<Browser> {
   });
 }
 
-/** Every console error and uncaught exception of the pages opened through it. */
+/** Every console error and uncaught exception of the pages opened through it, but those a
+ * test expects (`expect`). */
 export class ConsoleErrors {
   readonly errors: string[] = [];
+  private expected = new Map<Page, RegExp[]>();
   watch(page: Page): Page {
     page.on("console", (m) => {
-      if (m.type() === "error") this.errors.push(`${page.url()}: ${m.text()}`);
+      if (m.type() !== "error") return;
+      const expected = this.expected.get(page) ?? [];
+      const i = expected.findIndex((re) => re.test(m.text()));
+      if (i >= 0) expected.splice(i, 1);
+      else this.errors.push(`${page.url()}: ${m.text()}`);
     });
     page.on("pageerror", (e) => this.errors.push(`${page.url()}: ${e.message}`));
     return page;
+  }
+  /** One console error matching `re` on `page` is expected (the browser logs a refused
+   * request the test provokes). */
+  expect(page: Page, re: RegExp) {
+    this.expected.set(page, [...(this.expected.get(page) ?? []), re]);
   }
 }
 

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Browser, BrowserContext, Page } from "playwright-core";
 import { Client, ConsoleErrors, launch, ROOT_PASSWORD, screenshot, startFlowwatch, until } from "./harness";
 import type { Flowwatch } from "./harness";
+import { suggestionKey } from "../src/suggest";
+import type { DaySuggestion, Suggestions, WeekdaySuggestion } from "../src/suggest";
 
 const FLOWS = 160;
 const STATUSES = ["OK", "WARNING", "OUTAGE", "N_A", "DISABLED"] as const;
@@ -113,6 +115,12 @@ describe("the web UI", () => {
     await p.waitForSelector(".calendar");
     expect(await p.$$(".calendar button")).toHaveLength(0);
     expect(await p.$("text=Fill")).toBeNull();
+    // Suggestions are read, not applied.
+    await p.click("nav[aria-label=Views] >> text=Suggestions");
+    await p.waitForSelector("[data-testid=suggestions]", { timeout: 60_000 });
+    expect(await p.$("li.suggestion button")).toBeNull();
+    await p.click("nav >> text=Flapping");
+    await p.waitForSelector("table.flapping-table tbody tr");
   });
 
   it("is usable from the keyboard and fits 1366×768", async () => {
@@ -130,12 +138,24 @@ describe("the web UI", () => {
     const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
     const input = encodeURIComponent(lob.flows.find((f) => f.kind === "input")!.name);
     const flow = `/flow/CZ/GSM/input/${input}`;
-    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", flow, `${flow}?tab=config`, "/settings/CZ", "/users", "/silences", "/status"]) {
+    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", flow, `${flow}?tab=config`, "/settings/CZ", "/users", "/silences", "/flapping", "/status"]) {
       await p.goto(fw.url + path);
       await p.waitForSelector("main h1");
       const wide = await p.evaluate(() => document.documentElement.scrollWidth);
       expect(wide, `${path} scrolls sideways`).toBeLessThanOrEqual(1366);
     }
+    await p.goto(fw.url + "/settings/CZ?tab=suggestions");
+    await p.waitForSelector("[data-testid=suggestions]", { timeout: 60_000 });
+    expect(await p.evaluate(() => document.documentElement.scrollWidth), "the suggestions scroll sideways").toBeLessThanOrEqual(1366);
+    // A sortable column sorts from the keyboard.
+    await p.goto(fw.url + "/lob/CZ/GSM");
+    await p.waitForSelector("tr[data-flow]");
+    await p.focus("th[data-column=status] button");
+    await p.keyboard.press("Enter");
+    expect(await p.getAttribute("th[data-column=status]", "aria-sort")).toBe("descending");
+    await p.keyboard.press("Space");
+    expect(await p.getAttribute("th[data-column=status]", "aria-sort")).toBe("ascending");
+    expect(await p.getAttribute("th[data-column=flow]", "aria-sort")).toBeNull();
   });
 
   it("shows an outage caused by an ingest on the dashboard within 2 s, without reload", async () => {
@@ -448,6 +468,124 @@ describe("the web UI", () => {
     expect((await api.get("/api/v1/config")).version).toBe(before);
   });
 
+  it("lists the flapping flows and sorts them and a LoB's flows by changes in 24 h", async () => {
+    type Flap = { country: string; lob: string; kind: string; flow: string; changes24h: number; flappingChanges: number };
+    const flapping = (await api.get<{ flows: Flap[] }>("/api/v1/flapping")).flows;
+    const p = await asRoot();
+    await p.click("nav >> text=Flapping");
+    await p.waitForURL(/\/flapping$/);
+    await p.waitForSelector("table.flapping-table tbody tr");
+    const shown = (rows: string) => p.$$eval(`${rows} td.changes`, (tds) => tds.map((td) => Number(td.getAttribute("data-changes"))));
+    const descending = (ns: number[]) => ns.every((n, i) => i === 0 || ns[i - 1] >= n);
+    const ascending = (ns: number[]) => ns.every((n, i) => i === 0 || ns[i - 1] <= n);
+    if (flapping.length === 0) {
+      console.log("no flow of the demo flaps: the flapping view is empty");
+      expect(await p.textContent("table.flapping-table tbody")).toContain("No flow is flapping");
+    } else {
+      // Most changes first, as the API lists them; every flow flaps above its limit.
+      await p.waitForSelector("tr[data-flapping-flow]");
+      expect(await p.getAttribute("th[data-column=changes]", "aria-sort")).toBe("descending");
+      expect(descending(await shown("tr[data-flapping-flow]"))).toBe(true);
+      const limits = await p.$$eval("tr[data-flapping-flow] td:nth-child(3)", (tds) => tds.map((td) => Number(td.textContent)));
+      (await shown("tr[data-flapping-flow]")).forEach((n, i) => expect(n).toBeGreaterThan(limits[i]));
+      await p.click("th[data-column=changes] button");
+      expect(await p.getAttribute("th[data-column=changes]", "aria-sort")).toBe("ascending");
+      expect(ascending(await shown("tr[data-flapping-flow]"))).toBe(true);
+      await p.click("th[data-column=changes] button");
+      const top = flapping[0];
+      const link = p.locator(`tr[data-flapping-flow="${top.country}/${top.lob}/${top.kind}/${top.flow}"] a`, { hasText: top.flow });
+      expect(await link.getAttribute("href")).toBe(`/flow/${top.country}/${top.lob}/${top.kind}/${encodeURIComponent(top.flow)}`);
+    }
+    await screenshot(p, "flapping");
+
+    // The LoB of the flow flapping most (or any): its flows by changes in 24 h, most first.
+    const [country, lob] = flapping.length ? [flapping[0].country, flapping[0].lob] : ["CZ", "GSM"];
+    await p.goto(`${fw.url}/lob/${encodeURIComponent(country)}/${encodeURIComponent(lob)}`);
+    await p.waitForSelector("tr[data-flow]");
+    expect(await p.getAttribute("th[data-column=flow]", "aria-sort")).toBe("ascending");
+    await p.click("th[data-column=changes] button");
+    expect(await p.getAttribute("th[data-column=changes]", "aria-sort")).toBe("descending");
+    expect(await p.getAttribute("th[data-column=flow]", "aria-sort")).toBeNull();
+    const most = await shown("tr[data-flow]");
+    expect(most.length).toBeGreaterThan(0);
+    expect(descending(most)).toBe(true);
+    const fromApi = (await api.get<{ flows: { name: string; changes24h: number; flapping: boolean }[] }>(
+      `/api/v1/flows/${encodeURIComponent(country)}/${encodeURIComponent(lob)}`,
+    )).flows;
+    expect(Math.max(...most)).toBe(Math.max(...fromApi.map((f) => f.changes24h)));
+    for (const f of fromApi.filter((x) => x.flapping)) expect(await p.$(`tr[data-flow="${f.name}"][data-flapping=true] .tag-flapping`)).not.toBeNull();
+    await screenshot(p, "flapping-lob");
+    await p.click("th[data-column=changes] button");
+    expect(await p.getAttribute("th[data-column=changes]", "aria-sort")).toBe("ascending");
+    expect(ascending(await shown("tr[data-flow]"))).toBe(true);
+
+    // The event log marks the changes held while a flow flapped.
+    const held = (await api.get<{ events: { flapping: boolean }[] }>(`/api/v1/events?limit=50&actionable=true&country=${encodeURIComponent(country)}`)).events.filter(
+      (e) => e.flapping,
+    );
+    if (held.length) {
+      await p.goto(`${fw.url}/country/${encodeURIComponent(country)}`);
+      await p.waitForSelector("tr[data-flapping=true] >> text=held: flapping");
+    }
+  });
+
+  it("suggests calendar changes from a country's traffic, refuses a stale one and applies one as root", async () => {
+    const country = "DE";
+    const p = await asRoot();
+    await p.goto(`${fw.url}/settings/${country}`);
+    await p.waitForSelector(".calendar button");
+    await p.click("nav[aria-label=Views] >> text=Suggestions");
+    await p.waitForURL(/tab=suggestions$/);
+    await p.waitForSelector("[data-testid=suggestions]", { timeout: 60_000 });
+    await screenshot(p, "suggestions");
+    const read = () => api.get<Suggestions>(`/api/v1/suggestions?country=${country}`);
+    const first = await read();
+    const all = (s: Suggestions) => [...s.days, ...s.weekdays];
+    if (all(first).length === 0) {
+      console.log(`the demo suggests nothing for ${country}: the empty state`);
+      await p.waitForSelector("[data-testid=no-suggestions]");
+      expect(await p.$$("li.suggestion")).toHaveLength(0);
+      return;
+    }
+    expect(await p.$$("li.suggestion")).toHaveLength(all(first).length);
+    expect(await p.textContent("li.suggestion")).toMatch(/looks like a (holiday|lazy day)|differs from/);
+
+    // Another change meanwhile: refused (409), nothing applied, the suggestions offered again.
+    const calendar = await api.get(`/api/v1/config/countries/${country}`);
+    const bumped = (await api.call("PATCH", `/api/v1/config/countries/${country}`, { version: calendar.version, lazyDays: calendar.lazyDays })).version;
+    expect(bumped).toBeGreaterThan(first.version);
+    // The browser logs the refused request.
+    consoleErrors.expect(p, /409/);
+    await p.locator("li.suggestion").first().locator("button:has-text('Apply')").click();
+    await p.waitForSelector("[data-testid=stale]");
+    expect((await api.get("/api/v1/config")).version).toBe(bumped);
+    await p.click("button:has-text('Reload suggestions')");
+    await p.waitForSelector(`[data-testid=suggestions][data-version="${bumped}"]`, { timeout: 60_000 });
+
+    // Applied: the configuration says what the suggestion said, and it is no longer suggested.
+    const item = p.locator("li.suggestion").first();
+    const key = await item.getAttribute("data-suggestion");
+    const s = all(await read()).find((x) => suggestionKey(x) === key);
+    expect(s, `${key} suggested by the API`).toBeDefined();
+    await item.locator("button:has-text('Apply')").click();
+    await p.waitForSelector("[data-testid=applied]");
+    const after = await api.get("/api/v1/config");
+    expect(after.version).toBeGreaterThan(bumped);
+    const doc = after.document.countries[country];
+    if ("date" in s!) {
+      const day = s as DaySuggestion;
+      expect(doc[day.kind === "holiday" ? "holidays" : "lazyDays"]).toContain(day.date);
+    } else {
+      const w = s as WeekdaySuggestion;
+      const lob = doc.lobs[w.lob];
+      const own = w.flow ? lob[w.flow.kind === "input" ? "inputs" : "forwards"][w.flow.name].config : lob.config;
+      expect(own.independentDays).toContain(w.weekday);
+    }
+    await p.waitForSelector(`[data-testid=suggestions][data-version="${after.version}"]`, { timeout: 60_000 });
+    expect(await p.$(`li.suggestion[data-suggestion="${key}"]`)).toBeNull();
+    await screenshot(p, "suggestions-applied");
+  });
+
   it("draws every page in the light and the dark theme", async () => {
     const p = await asRoot();
     const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
@@ -463,6 +601,8 @@ describe("the web UI", () => {
       ["users", "/users", "tr[data-user=root]"],
       ["incidents", "/incidents", "#incidents-title"],
       ["silences", "/silences", "#silences-title"],
+      ["flapping", "/flapping", "table.flapping-table tbody tr"],
+      ["suggestions", "/settings/CZ?tab=suggestions", "[data-testid=suggestions]"],
       ["status", "/status", ".cards"],
     ];
     for (const theme of ["light", "dark"]) {

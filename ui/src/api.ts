@@ -59,6 +59,9 @@ export interface StatusEvent {
   /** A silence covered the tick: stored and listed, not alarmed (SPEC §11). Absent from the
    * live stream's changes until the list is read again. */
   silenced?: boolean;
+  /** The flow was flapping (more changes in 24 h than its `flappingChanges`): stored and
+   * listed, not alarmed, until it settles. */
+  flapping?: boolean;
   /** Who acknowledged the change, when and why. */
   acknowledged?: Acknowledgement;
 }
@@ -123,6 +126,9 @@ export interface FlowSettings {
   graceSeconds?: number;
   /** SPEC §10: `seed` (§3–4 exactly) or `adaptive`. */
   detector?: "seed" | "adaptive";
+  /** More status changes than this within 24 h make a flow flapping: its alarms are held
+   * until it settles (`0`: never). */
+  flappingChanges?: number;
 }
 
 export type Source = "builtIn" | "defaults" | "lob" | "input" | "own";
@@ -141,6 +147,16 @@ export interface LobFlow {
   latest: Tick | null;
   /** While the flow is in WARNING/OUTAGE and someone acknowledged it. */
   acknowledged?: Acknowledgement & { eventId: string };
+  /** Status changes (as they happened) in ticks of the last 24 h. */
+  changes24h?: number;
+  /** More changes than its `flappingChanges`: its alarms are held until it settles. */
+  flapping?: boolean;
+}
+
+/** A flow flapping now (`GET /flapping`). */
+export interface FlappingFlow extends FlowRef {
+  changes24h: number;
+  flappingChanges: number;
 }
 
 export interface TreeFlow {

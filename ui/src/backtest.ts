@@ -59,13 +59,13 @@ export function daysBetween(from: string, to: string): number {
   return Math.round((Date.parse(`${to}T00:00:00Z`) - Date.parse(`${from}T00:00:00Z`)) / 86_400_000);
 }
 
-/** Why a range cannot be backtested, or null. */
-export function rangeProblem(from: string, to: string): string | null {
+/** Why a range cannot be backtested (read), or null: `max` days at most. */
+export function rangeProblem(from: string, to: string, max = MAX_DAYS): string | null {
   const dates = /^\d{4}-\d{2}-\d{2}$/;
   if (!dates.test(from) || !dates.test(to) || Number.isNaN(daysBetween(from, to))) return "pick both dates";
   const days = daysBetween(from, to);
   if (days <= 0) return "the end must be after the start";
-  if (days > MAX_DAYS) return `${days} days: at most ${MAX_DAYS}`;
+  if (days > max) return `${days} days: at most ${max}`;
   return null;
 }
 

@@ -17,6 +17,7 @@ const effective: EffectiveConfig = {
     minHistoryDays: 3,
     graceSeconds: 120,
     detector: "seed",
+    flappingChanges: 6,
   },
   sources: {
     granularity: "lob",
@@ -32,6 +33,7 @@ const effective: EffectiveConfig = {
     minHistoryDays: "builtIn",
     graceSeconds: "input",
     detector: "builtIn",
+    flappingChanges: "lob",
   },
 };
 
@@ -50,7 +52,7 @@ describe("a flow's own settings", () => {
     const text = settingsText({ independentDays: [6], softAlarmLevel: 0.7 });
     expect(text).toBe('{\n  "softAlarmLevel": 0.7,\n  "independentDays": [\n    6\n  ]\n}');
     expect(check(text)).toEqual({ ok: true, settings: { softAlarmLevel: 0.7, independentDays: [6] } });
-    expect(FIELD_NAMES).toHaveLength(13);
+    expect(FIELD_NAMES).toHaveLength(14);
   });
 });
 
@@ -58,6 +60,14 @@ describe("validation", () => {
   it("takes the detectors of SPEC §10 and names a wrong one", () => {
     expect(problems('{"detector": "adaptive"}')).toEqual([]);
     expect(problems('{"detector": "magic"}')).toEqual([{ path: "detector", message: 'detector: must be "seed" or "adaptive"' }]);
+  });
+  it("takes a whole number of changes for flap damping, 0 turning it off", () => {
+    expect(problems('{"flappingChanges": 6}')).toEqual([]);
+    expect(problems('{"flappingChanges": 0}')).toEqual([]);
+    for (const v of ["-1", "2.5", '"6"', "null"])
+      expect(problems(`{"flappingChanges": ${v}}`)).toEqual([{ path: "flappingChanges", message: "flappingChanges: must be a whole number, 0 or more" }]);
+    expect(inheritedSettings(effective).flappingChanges).toBe(6);
+    expect(settingsText({ flappingChanges: 0, detector: "seed" })).toBe('{\n  "detector": "seed",\n  "flappingChanges": 0\n}');
   });
   it("places a JSON syntax error at its line and column", () => {
     const [p] = problems('{\n  "softAlarmLevel": 0.7,\n}');

@@ -31,9 +31,10 @@ const FIELDS: Record<Field, (v: unknown) => string | null> = {
   minHistoryDays: (v) => count(v, 1),
   graceSeconds: (v) => count(v, 0),
   detector: (v) => (v === "seed" || v === "adaptive" ? null : 'must be "seed" or "adaptive"'),
+  flappingChanges: (v) => count(v, 0),
 };
 
-/** Every field a flow may set, in the order SPEC §5 lists them. */
+/** Every field a flow may set, in the order SPEC §5 lists them (flap damping last). */
 export const FIELD_NAMES = Object.keys(FIELDS) as Field[];
 
 function level(v: unknown): string | null {

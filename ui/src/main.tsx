@@ -20,6 +20,7 @@ import { Settings } from "./pages/Settings";
 import { Users } from "./pages/Users";
 import { Incidents } from "./pages/Incidents";
 import { Silences } from "./pages/Silences";
+import { Flapping } from "./pages/Flapping";
 import { SystemStatus } from "./pages/SystemStatus";
 
 const api = new Api();
@@ -139,6 +140,7 @@ function App() {
     ["/", "Dashboard", route.page === "dashboard" || route.page === "country" || route.page === "lob" || route.page === "flow"],
     ["/incidents", "Incidents", route.page === "incidents"],
     ["/silences", "Silences", route.page === "silences"],
+    ["/flapping", "Flapping", route.page === "flapping"],
     ["/settings", "Settings", route.page === "settings"],
     ...(root ? [["/users", "Users", route.page === "users"] as [string, string, boolean]] : []),
     ["/status", "System", route.page === "status"],
@@ -190,13 +192,15 @@ function Page({ route }: { route: Route }) {
     case "flow":
       return <Flow key={JSON.stringify(route.flow)} flow={route.flow} view={route.view} />;
     case "settings":
-      return <Settings country={route.country} />;
+      return <Settings country={route.country} tab={route.tab} />;
     case "users":
       return <Users />;
     case "incidents":
       return <Incidents />;
     case "silences":
       return <Silences />;
+    case "flapping":
+      return <Flapping />;
     case "status":
       return <SystemStatus />;
     case "login":

@@ -6,6 +6,7 @@ import {
   byState,
   canAcknowledge,
   covers,
+  flappingSettled,
   daysText,
   inWindow,
   latestOfFlows,
@@ -221,5 +222,10 @@ describe("acknowledging", () => {
   it("knows the alarm sent at a silence's end", () => {
     expect(silenceEnded(event("CZ/GSM/input/A@2026-12-02T10:00:00Z:OK>OUTAGE:silence-ended"))).toBe(true);
     expect(silenceEnded(event("CZ/GSM/input/A@2026-12-02T10:00:00Z:OK>OUTAGE"))).toBe(false);
+  });
+  it("knows the summary sent when a flapping flow settled", () => {
+    expect(flappingSettled(event("CZ/GSM/input/A@2026-12-02T10:00:00Z:WARNING>OK:flapping-settled"))).toBe(true);
+    expect(flappingSettled(event("CZ/GSM/input/A@2026-12-02T10:00:00Z:WARNING>OK"))).toBe(false);
+    expect(silenceEnded(event("CZ/GSM/input/A@2026-12-02T10:00:00Z:WARNING>OK:flapping-settled"))).toBe(false);
   });
 });

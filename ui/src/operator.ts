@@ -1,6 +1,7 @@
 // What operators do about alarms (SPEC §11), as the UI writes and checks it: silences (scope in
 // words, window text, state order, covering a flow, the form's checks and body) and
-// acknowledgements (which change can be acknowledged, who did it, how many of a country's).
+// acknowledgements (which change can be acknowledged, who did it, how many of a country's);
+// flap damping (the summary sent when a flapping flow settles).
 
 import type { Acknowledgement, FlowRef, FlowScope, Silence, SilenceState, Status, StatusEvent, Weekly } from "./api";
 import { ago, duration, fromWallClock, localTime, wallClock, weekday, zoned } from "./format";
@@ -247,6 +248,12 @@ export function canAcknowledge(e: StatusEvent, latest: Set<string>): boolean {
 /** The alarm sent when a flow was still not OK at the end of its silence. */
 export function silenceEnded(e: Pick<StatusEvent, "id">): boolean {
   return e.id.endsWith(":silence-ended");
+}
+
+/** The summary sent when a flapping flow settled (its changes held meanwhile), with the status
+ * it settled in. */
+export function flappingSettled(e: Pick<StatusEvent, "id">): boolean {
+  return e.id.endsWith(":flapping-settled");
 }
 
 /** Who acknowledged, when (in the zone) and why: `root, 2026-12-02 21:14 CET: on it`. */

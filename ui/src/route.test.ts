@@ -17,9 +17,11 @@ describe("routes", () => {
       },
       { page: "settings" },
       { page: "settings", country: "NL" },
+      { page: "settings", country: "NL", tab: "suggestions" },
       { page: "users" },
       { page: "incidents" },
       { page: "silences" },
+      { page: "flapping" },
       { page: "status" },
     ];
     for (const r of routes) {
@@ -38,6 +40,9 @@ describe("routes", () => {
     expect(parse("/flow/CZ/SMS/input").page).toBe("notFound");
     expect(parse("/country/%E0%A4%A").page).toBe("notFound");
     expect(parse("/silences/s-1").page).toBe("notFound");
+    expect(parse("/flapping/CZ").page).toBe("notFound");
+    // A tab of no country is no tab.
+    expect(parse("/settings", "?tab=suggestions")).toEqual({ page: "settings", country: undefined });
   });
 });
 

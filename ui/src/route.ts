@@ -22,10 +22,11 @@ export type Route =
   | { page: "country"; country: string }
   | { page: "lob"; country: string; lob: string; tab?: "config" }
   | { page: "flow"; flow: FlowRef; view: FlowView }
-  | { page: "settings"; country?: string }
+  | { page: "settings"; country?: string; tab?: "suggestions" }
   | { page: "users" }
   | { page: "incidents" }
   | { page: "silences" }
+  | { page: "flapping" }
   | { page: "status" }
   | { page: "notFound"; path: string };
 
@@ -69,13 +70,16 @@ export function parse(pathname: string, search = ""): Route {
       return { page: "flow", flow: { country: p[1], lob: p[2], kind: p[3] as Kind, flow: p[4] }, view };
     }
     case "settings":
-      return p.length <= 2 ? { page: "settings", country: p[1] } : notFound(pathname);
+      if (p.length > 2) return notFound(pathname);
+      return { page: "settings", country: p[1], ...(p[1] && q.get("tab") === "suggestions" ? { tab: "suggestions" as const } : {}) };
     case "users":
       return p.length === 1 ? { page: "users" } : notFound(pathname);
     case "incidents":
       return p.length === 1 ? { page: "incidents" } : notFound(pathname);
     case "silences":
       return p.length === 1 ? { page: "silences" } : notFound(pathname);
+    case "flapping":
+      return p.length === 1 ? { page: "flapping" } : notFound(pathname);
     case "status":
       return p.length === 1 ? { page: "status" } : notFound(pathname);
     default:
@@ -109,13 +113,15 @@ export function href(r: Route): string {
       return `/flow/${enc(f.country)}/${enc(f.lob)}/${f.kind}/${enc(f.flow)}${s ? `?${s}` : ""}`;
     }
     case "settings":
-      return r.country ? `/settings/${enc(r.country)}` : "/settings";
+      return r.country ? `/settings/${enc(r.country)}${r.tab ? `?tab=${r.tab}` : ""}` : "/settings";
     case "users":
       return "/users";
     case "incidents":
       return "/incidents";
     case "silences":
       return "/silences";
+    case "flapping":
+      return "/flapping";
     case "status":
       return "/status";
     case "notFound":

@@ -1,7 +1,8 @@
 // The event log: status changes newest first, filtered, a page at a time, with new ones
 // arriving live; every row links to its flow's page at the tick. By default it lists the
 // changes a person acts on (to or from WARNING/OUTAGE, as they happened); N/A flips and
-// revisions are one click away. Changes a silence covered are marked; root acknowledges the
+// revisions are one click away. Changes a silence covered and those held while their flow
+// flapped are marked, as is the summary sent when it settled; root acknowledges the
 // latest change of a flow to WARNING/OUTAGE, and everyone sees who did it and why.
 
 import { useEffect, useRef, useState } from "react";
@@ -9,7 +10,7 @@ import { query } from "../api";
 import type { FlowRef, Status, StatusEvent } from "../api";
 import { EmptyRow, ErrorBox, Link, StatusPill, useAction, useApp, useEvery, useLoad, useThrottled } from "../app";
 import { ago, localTime, percent } from "../format";
-import { canAcknowledge, latestOfFlows, silenceEnded } from "../operator";
+import { canAcknowledge, flappingSettled, latestOfFlows, silenceEnded } from "../operator";
 import { flowHref } from "../route";
 import { AckNote, AcknowledgeButton } from "./Acknowledge";
 
@@ -104,7 +105,7 @@ export function EventLog(props: {
   }, [first.data]);
   const older = useAction();
 
-  // A live change says nothing of silences: the newest page, read again shortly after, does
+  // A live change says nothing of silences or flapping: the newest page, read again shortly after, does
   // (merged in unless the filter changed meanwhile).
   const asked = useRef(filter);
   asked.current = filter;
@@ -204,9 +205,10 @@ export function EventLog(props: {
             return (
               <tr
                 key={e.id}
-                className={[fresh.has(e.id) ? "fresh" : "", e.silenced ? "silenced" : ""].filter(Boolean).join(" ") || undefined}
+                className={[fresh.has(e.id) ? "fresh" : "", e.silenced ? "silenced" : "", e.flapping ? "held" : ""].filter(Boolean).join(" ") || undefined}
                 data-event={e.id}
                 data-silenced={e.silenced ? "true" : undefined}
+                data-flapping={e.flapping ? "true" : undefined}
               >
                 <td>{localTime(e.tickTime, zone)}</td>
                 <td>
@@ -222,6 +224,16 @@ export function EventLog(props: {
                   {e.silenced ? (
                     <span className="tag tag-silenced" title="A silence covered this tick: stored and listed, not alarmed">
                       silenced
+                    </span>
+                  ) : null}
+                  {e.flapping ? (
+                    <span className="tag tag-silenced" title="The flow was flapping (too many status changes in 24 h): stored and listed, not alarmed">
+                      held: flapping
+                    </span>
+                  ) : null}
+                  {flappingSettled(e) ? (
+                    <span className="tag tag-alarm" title="Alarmed when the flapping flow settled: its status now, after the changes held meanwhile">
+                      flapping ended
                     </span>
                   ) : null}
                   {silenceEnded(e) ? (

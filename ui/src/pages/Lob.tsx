@@ -1,19 +1,22 @@
 // A LoB: its inputs, each with its forwards, their settings, traffic level and status, which
-// are acknowledged and which silenced; root toggles flows, silences the LoB and edits its own
-// settings.
+// are acknowledged, which silenced and which flapping (status changes in 24 h), sortable by
+// any column; root toggles flows, silences the LoB and edits its own settings.
 
 import { useEffect, useMemo, useState } from "react";
 import type { FormEvent } from "react";
-import type { FlowSettings, LobFlow, Silence } from "../api";
+import type { FlowSettings, LobFlow, Shown, Silence } from "../api";
 import { changeConfig, ErrorBox, REFRESH_MS, useAction, useEvery, Link, Loading, StatusPill, useApp, useLiveReload, useLoad, useTitle, useZone } from "../app";
 import { check, settingsText } from "../configEdit";
 import type { Problem } from "../configEdit";
 import { JsonEditor } from "../components/JsonEditor";
-import { localDate, localTime, percent, rate } from "../format";
+import { granularitySeconds, localDate, localTime, percent, rate } from "../format";
 import { backtestBody, lastDays, rangeProblem } from "../backtest";
 import type { BacktestResult } from "../backtest";
 import { BacktestSummary } from "../components/Backtest";
 import { SilenceForm } from "../components/SilenceForm";
+import { SortHeader } from "../components/SortHeader";
+import { sortRows } from "../sort";
+import type { Direction, Sort, SortValue } from "../sort";
 import { ackSummary, ackText, scopeText, silencing, windowText } from "../operator";
 import { flowHref, href } from "../route";
 
@@ -42,6 +45,75 @@ export function ordered(flows: LobFlow[]): { flow: LobFlow; depth: number }[] {
   return out;
 }
 
+/** The columns the flow table sorts by. */
+export type LobColumn = "flow" | "granularity" | "soft" | "hard" | "level" | "last" | "status" | "changes" | "enabled";
+
+/** The way a first click sorts each column: names A→Z, the lowest traffic level first, the
+ * biggest tick, the worst status and the most changes first, disabled flows first. */
+const FIRST: Record<LobColumn, Direction> = {
+  flow: "ascending",
+  granularity: "ascending",
+  soft: "ascending",
+  hard: "ascending",
+  level: "ascending",
+  last: "descending",
+  status: "descending",
+  changes: "descending",
+  enabled: "ascending",
+};
+
+/** Statuses from the least to the most alarming (the dashboard tile's order, reversed). */
+const SEVERITY: Record<Shown, number> = { DISABLED: 0, OK: 1, N_A: 2, WARNING: 3, OUTAGE: 4 };
+
+/** What a flow is sorted by in a column: the last tick as bytes per second, so that flows of
+ * different tick lengths compare. */
+export function lobValue(f: LobFlow, column: LobColumn): SortValue {
+  switch (column) {
+    case "flow":
+      return f.name;
+    case "granularity":
+      return granularitySeconds(f.config.granularity);
+    case "soft":
+      return f.config.softAlarmLevel;
+    case "hard":
+      return f.config.hardAlarmLevel;
+    case "level":
+      return f.latest?.difference ?? null;
+    case "last": {
+      const s = granularitySeconds(f.config.granularity);
+      return f.latest && s ? f.latest.actual / s : null;
+    }
+    case "status":
+      return SEVERITY[f.shown];
+    case "changes":
+      return f.changes24h ?? null;
+    case "enabled":
+      return f.config.enabled;
+  }
+}
+
+/**
+ * The table's rows: by flow, the inputs A→Z (or Z→A) each followed by its forwards; by any
+ * other column flat, in that column's order, ties in the flow order.
+ */
+export function sortedFlows(flows: LobFlow[], sort: Sort<LobColumn>): { flow: LobFlow; depth: number }[] {
+  const tree = ordered(flows);
+  if (sort.key === "flow") {
+    if (sort.dir === "ascending") return tree;
+    const groups: { flow: LobFlow; depth: number }[][] = [];
+    for (const row of tree) {
+      if (row.depth === 0 || groups.length === 0) groups.push([row]);
+      else groups[groups.length - 1].push(row);
+    }
+    return groups.reverse().flat();
+  }
+  return sortRows(
+    tree.map((r) => r.flow),
+    (f) => lobValue(f, sort.key),
+    sort.dir,
+  ).map((flow) => ({ flow, depth: 0 }));
+}
+
 export function Lob({ country, lob, tab }: { country: string; lob: string; tab?: "config" }) {
   useTitle(`${country} / ${lob}`);
   const { api, session, navigate } = useApp();
@@ -61,6 +133,12 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
     silences.reload();
   }, REFRESH_MS);
   const [silencingLob, setSilencingLob] = useState(false);
+  const [sort, setSort] = useState<Sort<LobColumn>>({ key: "flow", dir: "ascending" });
+  const header = (column: LobColumn, label: string, className?: string, title?: string) => (
+    <SortHeader column={column} sort={sort} onSort={setSort} first={FIRST[column]} className={className} title={title}>
+      {label}
+    </SortHeader>
+  );
   const quietNow = (f: LobFlow) => silencing(silences.data ?? [], { country, lob, kind: f.kind, flow: f.name }, new Date(), zone);
   const { error, act } = useAction(() => {
     d.reload();
@@ -130,29 +208,24 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
         <table className="table flows-table">
           <thead>
             <tr>
-              <th scope="col">Flow</th>
-              <th scope="col">Granularity</th>
-              <th scope="col" className="num">
-                Soft
-              </th>
-              <th scope="col" className="num">
-                Hard
-              </th>
-              <th scope="col">Traffic level</th>
-              <th scope="col" className="num">
-                Last tick
-              </th>
-              <th scope="col">Status</th>
-              <th scope="col">Enabled</th>
+              {header("flow", "Flow", undefined, "Inputs by name, each followed by its forwards")}
+              {header("granularity", "Granularity")}
+              {header("soft", "Soft", "num", "The soft alarm level")}
+              {header("hard", "Hard", "num", "The hard alarm level")}
+              {header("level", "Traffic level", undefined, "The latest tick's difference")}
+              {header("last", "Last tick", "num", "The latest tick's bytes, as a rate")}
+              {header("status", "Status", undefined, "The worst first")}
+              {header("changes", "Changes 24 h", "num", "Status changes in ticks of the last 24 hours; more than the flow's flappingChanges: flapping")}
+              {header("enabled", "Enabled")}
               {root ? <th scope="col">Remove</th> : null}
             </tr>
           </thead>
           <tbody>
-            {ordered(d.data.flows).map(({ flow: f, depth }) => {
+            {sortedFlows(d.data.flows, sort).map(({ flow: f, depth }) => {
               const level = f.latest?.difference ?? null;
               const quiet = quietNow(f);
               return (
-                <tr key={`${f.kind}/${f.name}`} data-flow={f.name} className={depth ? "forward" : "input"}>
+                <tr key={`${f.kind}/${f.name}`} data-flow={f.name} data-flapping={f.flapping ? "true" : undefined} className={f.kind}>
                   <th scope="row" style={{ paddingLeft: `${0.5 + depth * 1.5}rem` }}>
                     <Link to={flowHref({ country, lob, kind: f.kind, flow: f.name })}>{f.name}</Link>
                     {f.kind === "forward" ? <span className="tag">forward</span> : null}
@@ -182,6 +255,17 @@ export function Lob({ country, lob, tab }: { country: string; lob: string; tab?:
                         silenced
                       </span>
                     ) : null}
+                  </td>
+                  <td className="num changes" data-changes={f.changes24h ?? ""}>
+                    {f.flapping ? (
+                      <span
+                        className="tag tag-flapping"
+                        title={`More than ${f.config.flappingChanges} status changes in 24 h: its changes are stored and listed but not alarmed until it settles (${Math.floor(f.config.flappingChanges / 2)} or fewer)`}
+                      >
+                        flapping
+                      </span>
+                    ) : null}{" "}
+                    {f.changes24h ?? "–"}
                   </td>
                   <td>
                     {root ? (

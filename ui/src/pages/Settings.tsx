@@ -1,12 +1,15 @@
 // Per country: the time zone, holidays (filled from the built-in calendar on request) and
-// lazy days, on a calendar of the year.
+// lazy days, on a calendar of the year; and, on their own tab, the calendar changes its
+// traffic suggests.
 
 import { useEffect, useMemo, useState } from "react";
 import type { CountryCalendar } from "../api";
 import { changeConfig, ErrorBox, Link, Loading, useAction, useApp, useLoad, useTitle } from "../app";
 import { Calendar, nextMark } from "../components/Calendar";
 import type { Mark } from "../components/Calendar";
+import { Suggestions } from "../components/Suggestions";
 import { localDate } from "../format";
+import { href } from "../route";
 
 const ZONES: string[] = (Intl as unknown as { supportedValuesOf?: (k: string) => string[] }).supportedValuesOf?.("timeZone") ?? [];
 
@@ -26,7 +29,7 @@ export function listsOf(marks: Map<string, Mark>): { holidays: string[]; lazyDay
   };
 }
 
-export function Settings({ country }: { country?: string }) {
+export function Settings({ country, tab }: { country?: string; tab?: "suggestions" }) {
   useTitle("Settings");
   const { api, zones, navigate } = useApp();
   const countries = Object.keys(zones).sort();
@@ -38,17 +41,23 @@ export function Settings({ country }: { country?: string }) {
       <h1>Settings</h1>
       <nav className="tabs" aria-label="Countries">
         {countries.map((c) => (
-          <Link key={c} to={`/settings/${encodeURIComponent(c)}`} current={c === country}>
+          <Link key={c} to={href({ page: "settings", country: c, tab })} current={c === country}>
             {c}
           </Link>
         ))}
       </nav>
-      {country ? <CountrySettings key={country} country={country} api={api} /> : countries.length ? <Loading /> : <p className="muted">No countries yet.</p>}
+      {country ? (
+        <CountrySettings key={country} country={country} api={api} tab={tab} />
+      ) : countries.length ? (
+        <Loading />
+      ) : (
+        <p className="muted">No countries yet.</p>
+      )}
     </>
   );
 }
 
-function CountrySettings({ country, api }: { country: string; api: ReturnType<typeof useApp>["api"] }) {
+function CountrySettings({ country, api, tab }: { country: string; api: ReturnType<typeof useApp>["api"]; tab?: "suggestions" }) {
   const { session, reloadZones } = useApp();
   const root = session.role === "root";
   const path = `/config/countries/${encodeURIComponent(country)}`;
@@ -75,8 +84,35 @@ function CountrySettings({ country, api }: { country: string; api: ReturnType<ty
   };
   if (!d.data) return d.error ? <ErrorBox error={d.error} /> : <Loading />;
   const inYear = [...marks.entries()].filter(([date]) => date.startsWith(String(year)));
+  const views = (
+    <nav className="tabs" aria-label="Views">
+      <Link to={href({ page: "settings", country })} current={!tab}>
+        Calendar
+      </Link>
+      <Link to={href({ page: "settings", country, tab: "suggestions" })} current={tab === "suggestions"}>
+        Suggestions
+      </Link>
+    </nav>
+  );
+  if (tab === "suggestions")
+    return (
+      <section aria-label={`Suggestions for ${country}`}>
+        {views}
+        <Suggestions
+          country={country}
+          root={root}
+          dirty={dirty}
+          onApplied={() => {
+            setDone(null);
+            d.reload();
+            reloadZones();
+          }}
+        />
+      </section>
+    );
   return (
     <section aria-label={`Settings of ${country}`}>
+      {views}
       <ErrorBox error={error} />
       {done ? (
         <p className="ok-text" role="status">

@@ -2,7 +2,9 @@ import { describe, expect, it } from "vitest";
 import type { LobFlow, Status, StatusEvent } from "../api";
 import { actionable, merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
-import { ordered } from "./Lob";
+import { lobValue, ordered, sortedFlows } from "./Lob";
+import { flappingValue } from "./Flapping";
+import { sortRows } from "../sort";
 import { listsOf, marksOf } from "./Settings";
 import { moving, workerSource } from "./SystemStatus";
 import { keySummary } from "./Users";
@@ -44,6 +46,56 @@ describe("the LoB table", () => {
       flow("forward", "A:W", "A"),
     ]);
     expect(rows.map((r) => `${r.depth}${r.flow.name}`)).toEqual(["0A", "1A:W", "1A:X", "0B", "1B:X", "0Z:Y"]);
+  });
+});
+
+describe("the LoB table sorted", () => {
+  const f = (kind: "input" | "forward", name: string, over: Partial<LobFlow> = {}, granularity = "1h"): LobFlow => ({
+    ...flow(kind, name, kind === "forward" ? name.split(":")[0] : null),
+    config: { granularity, softAlarmLevel: 0.8, hardAlarmLevel: 0.5, enabled: true, flappingChanges: 6 } as LobFlow["config"],
+    ...over,
+  });
+  const flows = [
+    f("input", "B", { changes24h: 2, shown: "WARNING" }),
+    f("forward", "B:X", { changes24h: 12, flapping: true }),
+    f("input", "A", { changes24h: 0, shown: "OUTAGE" }),
+    f("forward", "A:X", { changes24h: 2, shown: "DISABLED" }),
+    f("input", "C", { shown: "N_A" }),
+  ];
+  const names = (rows: { flow: LobFlow; depth: number }[]) => rows.map((r) => `${r.depth}${r.flow.name}`);
+  it("by flow keeps each input with its forwards, either way", () => {
+    expect(names(sortedFlows(flows, { key: "flow", dir: "ascending" }))).toEqual(["0A", "1A:X", "0B", "1B:X", "0C"]);
+    expect(names(sortedFlows(flows, { key: "flow", dir: "descending" }))).toEqual(["0C", "0B", "1B:X", "0A", "1A:X"]);
+  });
+  it("by changes in 24 h is flat, the unknown last, ties in the flow order", () => {
+    expect(names(sortedFlows(flows, { key: "changes", dir: "descending" }))).toEqual(["0B:X", "0A:X", "0B", "0A", "0C"]);
+    expect(names(sortedFlows(flows, { key: "changes", dir: "ascending" }))).toEqual(["0A", "0A:X", "0B", "0B:X", "0C"]);
+  });
+  it("by status puts the worst first", () => {
+    // OUTAGE, WARNING, N/A, OK, DISABLED.
+    expect(names(sortedFlows(flows, { key: "status", dir: "descending" }))).toEqual(["0A", "0B", "0C", "0B:X", "0A:X"]);
+  });
+  it("compares the last tick as a rate across tick lengths", () => {
+    const tick = (actual: number) => ({ actual, difference: 1 }) as LobFlow["latest"];
+    const hourly = f("input", "H", { latest: tick(3600) });
+    const daily = f("input", "D", { latest: tick(86_400 * 2) }, "1d");
+    expect(lobValue(hourly, "last")).toBe(1);
+    expect(lobValue(daily, "last")).toBe(2);
+    expect(lobValue(f("input", "N"), "last")).toBeNull();
+    expect(lobValue(hourly, "granularity")).toBe(3600);
+  });
+});
+
+describe("the flapping flows", () => {
+  it("sort by changes, their limit or their name", () => {
+    const list = [
+      { country: "CZ", lob: "DATA", kind: "input" as const, flow: "A", changes24h: 9, flappingChanges: 6 },
+      { country: "AT", lob: "GSM", kind: "forward" as const, flow: "B:X", changes24h: 14, flappingChanges: 10 },
+      { country: "CZ", lob: "DATA", kind: "input" as const, flow: "C", changes24h: 7, flappingChanges: 4 },
+    ];
+    expect(sortRows(list, (x) => flappingValue(x, "changes"), "descending").map((x) => x.flow)).toEqual(["B:X", "A", "C"]);
+    expect(sortRows(list, (x) => flappingValue(x, "limit"), "ascending").map((x) => x.flow)).toEqual(["C", "A", "B:X"]);
+    expect(sortRows(list, (x) => flappingValue(x, "flow"), "ascending").map((x) => x.flow)).toEqual(["B:X", "A", "C"]);
   });
 });
 
