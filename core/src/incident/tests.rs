@@ -285,6 +285,9 @@ fn a_daily_flows_change_does_not_hold_the_hourly_ones() {
     let roots: Vec<&Root> = opened(&updates).iter().map(|i| &i.root).collect();
     assert_eq!(
         roots,
-        [&Root::Flow(input("SMS", "S2")), &Root::Flow(input("GSM", "B"))]
+        [
+            &Root::Flow(input("SMS", "S2")),
+            &Root::Flow(input("GSM", "B"))
+        ]
     );
 }
