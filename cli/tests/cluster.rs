@@ -5,6 +5,7 @@
 //! with SIGKILL: its partitions run elsewhere within 10 s, every tick of every flow in the
 //! window is stored once with exactly the traffic sent, and every alarm stored reached NATS.
 //! The gateway (`--coordinator`) shows the leader's view of the cluster on `GET /api/v1/cluster`.
+//! A silence created through the gateway holds on every worker within 2 s.
 
 mod common;
 
@@ -421,7 +422,8 @@ impl Scenario {
 
     /// Lets the window end, then checks that every tick of every flow in it is stored once
     /// with exactly the traffic sent, that only the two silent flows changed status (no false
-    /// alarm), and that every stored alarm reached NATS. Returns the window's ticks.
+    /// alarm), and that every stored alarm (not silenced) reached NATS. Returns the window's
+    /// ticks.
     fn finish(&mut self) -> Vec<StoredTick> {
         let (w0, w1, store) = (self.w0, self.w1, self.store.clone());
         Scenario::until(w1 + 3);
@@ -478,7 +480,7 @@ impl Scenario {
         let silent: HashSet<String> = ["F00".to_owned(), "F01".to_owned()].into();
         assert_eq!(names(&|e| e.new_status == Status::Outage), silent);
         assert_eq!(names(&|_| true), silent, "no false alarm");
-        for e in events.iter().filter(|e| !e.revision) {
+        for e in events.iter().filter(|e| e.alarmed()) {
             assert!(
                 published.contains(&e.id),
                 "alarm {} ({}) never published",
@@ -515,6 +517,47 @@ fn a_killed_workers_flows_move_and_no_tick_or_alarm_is_lost() {
     s.workers.remove(victim);
     s.gateway_shows(&after);
     s.finish();
+}
+
+/// A silence created through the gateway holds on every worker within 2 s: F00's outage
+/// (whichever worker runs it) is stored, marked, and never published; F01's is.
+#[test]
+fn a_silence_created_through_the_gateway_holds_on_every_worker() {
+    let mut s = Scenario::start();
+    let silence = json!({"scope": {"country": "CZ", "lob": "GSM", "kind": "input", "flow": "F00"},
+        "from": utc_string(now()), "to": utc_string(s.w1 + 3600), "comment": "maintenance"});
+    let (status, answer) = s.gateway.request(
+        "POST",
+        "/api/v1/silences",
+        "application/json",
+        &silence.to_string(),
+    );
+    assert_eq!(status, 201, "{answer}");
+    assert!(
+        now() + 2 <= s.w0 + 2 * G,
+        "the outage begins at least 2 s after the silence"
+    );
+    s.finish();
+    let query = EventQuery {
+        limit: 10_000,
+        ..EventQuery::default()
+    };
+    let events = s.rt.block_on(s.store.query_events(query)).unwrap().events;
+    let published = s.alarms.lock().unwrap().clone();
+    let outages = |name: &str| -> Vec<&flowwatch_storage::Event> {
+        (events.iter())
+            .filter(|e| !e.revision && e.tick_time >= s.w0 && e.flow.name == name)
+            .collect()
+    };
+    let (f00, f01) = (outages("F00"), outages("F01"));
+    assert!(!f00.is_empty() && !f01.is_empty(), "{events:?}");
+    for e in &f00 {
+        assert!(e.silenced, "{} is not silenced", e.id);
+        assert!(!published.contains(&e.id), "{} was published", e.id);
+    }
+    for e in &f01 {
+        assert!(!e.silenced && published.contains(&e.id), "{}", e.id);
+    }
 }
 
 /// A metric of the server at `url` (`/metrics`), if it serves it.
