@@ -118,9 +118,8 @@ pub enum Update {
     },
 }
 
-/// The longest tick a cluster's window and its decision wait for (the longest sub-daily
-/// granularity in use).
-const MAX_TICK: Instant = 4 * 3600;
+/// The longest tick a cluster's window and its decision wait for.
+const MAX_TICK: Instant = 3600;
 
 /// When most of a LoB or a country counts: more than `share` of its inputs have a flow not
 /// `OK` (an input and its forwards count once: one input failing with many forwards is not
@@ -208,8 +207,10 @@ impl Incidents {
             .sort_by(|a, b| (a.start, &a.flow).cmp(&(b.start, &b.flow)));
         let mut out = Vec::new();
         while let Some(first) = self.pending.first() {
-            // Ticks longer than four hours count as four: a daily flow's change is decided
-            // four hours after its day, and does not gather two days of other flows' changes.
+            // Ticks longer than an hour count as one: a change is decided at most an hour after
+            // its tick, and a cluster spans at most two hours (a four-hour or a daily flow's
+            // change held every later change, of every flow, for that long). A forward leaving
+            // in its input's next long tick still joins the input's open incident.
             let tick = (first.end - first.start).min(MAX_TICK);
             let horizon = first.end.saturating_add(tick);
             if horizon > now {

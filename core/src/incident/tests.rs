@@ -291,3 +291,25 @@ fn a_daily_flows_change_does_not_hold_the_hourly_ones() {
         ]
     );
 }
+
+/// Regression: a four-hour flow's change held an hourly flow's change of the hours after it
+/// until four hours after its tick (the UI's incidents test, with the demo's four-hour flows).
+#[test]
+fn a_long_ticks_change_holds_the_others_an_hour_at_most() {
+    let mut inc = Incidents::new(Majority::default(), flows());
+    inc.observe(Change {
+        end: T0 + 4 * HOUR,
+        ..down(&input("SMS", "S1"), 0)
+    });
+    inc.observe(down(&input("GSM", "B"), 2));
+    // Both decided an hour after S1's tick ended, not four.
+    let updates = inc.settle(T0 + 5 * HOUR);
+    let roots: Vec<&Root> = opened(&updates).iter().map(|i| &i.root).collect();
+    assert_eq!(
+        roots,
+        [
+            &Root::Flow(input("SMS", "S1")),
+            &Root::Flow(input("GSM", "B"))
+        ]
+    );
+}
