@@ -6,18 +6,25 @@
 use std::sync::Arc;
 
 use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::{Extension, Path, Query, State};
 use flowwatch_core::FlowId;
 use flowwatch_core::config::Config;
+use flowwatch_core::detection::Status;
+use flowwatch_core::event::Acknowledgement;
 use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Root, Update};
 use flowwatch_core::time::{Instant, utc_string};
 use flowwatch_ports::ErrorKind;
+use flowwatch_storage::Scope;
 use flowwatch_storage::{Event, EventQuery, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::Gateway;
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::views::instant;
 
@@ -51,6 +58,22 @@ pub async fn incidents(
     if to <= from {
         return Err(ApiError::query("to", "to: must be after from".to_owned()));
     }
+    let (open, ended) = derive(&g, from, to).await?;
+    let mut listed: Vec<&Incident> = (open.iter().chain(&ended))
+        .filter(|i| i.start < to && i.end.is_none_or(|end| end >= from))
+        .collect();
+    listed.sort_by_key(|i| (i.end.is_some(), std::cmp::Reverse(i.start)));
+    let incidents: Vec<Value> = listed.into_iter().map(incident_json).collect();
+    Ok(Json(json!({ "incidents": incidents })))
+}
+
+/// The incidents open now and those ended, from the stored status changes (not revisions)
+/// detected from a week before `from` to `to`.
+async fn derive(
+    g: &Gateway,
+    from: Instant,
+    to: Instant,
+) -> Result<(Vec<Incident>, Vec<Incident>), ApiError> {
     let config = g.in_force();
     let changes = changes(&*g.store, &config, from - LEAD, Some(to), Some(MAX_CHANGES), |e| {
         !e.revision
@@ -69,18 +92,100 @@ pub async fn incidents(
         grouping.observe(c);
     }
     // One settle decides every change in order: the same incidents as settling as they come.
-    let ended: Vec<Incident> = (grouping.settle(now).into_iter())
+    let ended: Vec<Incident> = (grouping.settle(g.clock.now()).into_iter())
         .filter_map(|u| match u {
             Update::Ended(i) => Some(i),
             _ => None,
         })
         .collect();
-    let mut listed: Vec<&Incident> = (grouping.open().iter().chain(&ended))
-        .filter(|i| i.start < to && i.end.is_none_or(|end| end >= from))
+    Ok((grouping.open().to_vec(), ended))
+}
+
+/// `POST /api/v1/incidents/{id}/ack` `{"comment"}`: acknowledges an open incident: for each
+/// of its flows still in `WARNING` or `OUTAGE`, its newest change to one since the incident
+/// began (what `POST /api/v1/events/{id}/ack` does for one). Answers
+/// `{"incident", "acknowledged": [event ids]}`; 404 for an incident not open in the last week.
+pub async fn acknowledge(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let comment = crate::operator::comment(body)?;
+    let now = g.clock.now();
+    // Every change stored so far (a worker's clock may be a little ahead of this one's).
+    let (open, _) = derive(&g, now - 86_400, Instant::MAX).await?;
+    let incident = (open.into_iter().find(|i| i.id == id)).ok_or_else(|| {
+        ApiError::new(
+            ErrorKind::NotFound,
+            "not_found",
+            format!("no open incident {id:?}"),
+        )
+    })?;
+    let mut newest: BTreeMap<FlowId, Event> = BTreeMap::new();
+    let lobs: BTreeSet<(&str, &str)> = (incident.flows.iter())
+        .map(|f| (f.country.as_str(), f.lob.as_str()))
         .collect();
-    listed.sort_by_key(|i| (i.end.is_some(), std::cmp::Reverse(i.start)));
-    let incidents: Vec<Value> = listed.into_iter().map(incident_json).collect();
-    Ok(Json(json!({ "incidents": incidents })))
+    for (country, lob) in lobs {
+        let mut cursor = None;
+        loop {
+            let page = (g.store.query_events(EventQuery {
+                from: Some(incident.start),
+                country: Some(country.to_owned()),
+                lob: Some(lob.to_owned()),
+                statuses: vec![Status::Warning, Status::Outage],
+                actionable: true,
+                limit: 1000,
+                cursor,
+                ..EventQuery::default()
+            }))
+            .await
+            .map_err(ApiError::store)?;
+            for e in page.events {
+                if incident.flows.contains(&e.flow) && !newest.contains_key(&e.flow) {
+                    newest.insert(e.flow.clone(), e);
+                }
+            }
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+    }
+    let mut acknowledged = Vec::new();
+    for (flow, e) in newest {
+        let latest = (g
+            .store
+            .latest_statuses_in(Scope::lob(&flow.country, &flow.lob))
+            .await)
+            .map_err(ApiError::store)?
+            .into_iter()
+            .find(|t| t.flow == flow);
+        if latest.is_none_or(|t| !t.status.is_alarm()) {
+            continue;
+        }
+        let ack = Acknowledgement {
+            by: caller.user.clone(),
+            at: now,
+            comment: comment.clone(),
+        };
+        if g.store
+            .acknowledge(&e.id, ack)
+            .await
+            .map_err(ApiError::store)?
+            .is_some()
+        {
+            acknowledged.push(e.id);
+        }
+    }
+    g.audit(
+        &caller.user,
+        "incident.ack",
+        &id,
+        json!({"comment": comment, "events": acknowledged}),
+    )
+    .await;
+    Ok(Json(json!({"incident": id, "acknowledged": acknowledged})))
 }
 
 /// The stored status changes detected in `[from, to)` that `keep` takes, as the incidents

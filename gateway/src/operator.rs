@@ -225,14 +225,8 @@ pub struct Ack {
     comment: String,
 }
 
-/// `POST /api/v1/events/{id}/ack` `{"comment"}`: acknowledges a change to `WARNING` or
-/// `OUTAGE` of a flow still not `OK`; answers the event as the events API lists it.
-pub async fn acknowledge(
-    State(g): State<Arc<Gateway>>,
-    Extension(caller): Extension<Caller>,
-    Path(id): Path<String>,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, ApiError> {
+/// The comment of an acknowledgement's body `{"comment"}`, not empty.
+pub(crate) fn comment(body: Result<Bytes, BytesRejection>) -> Result<String, ApiError> {
     let ack: Ack = json_body(body, "acknowledgement")?;
     if ack.comment.trim().is_empty() {
         return Err(ApiError::new(
@@ -242,6 +236,18 @@ pub async fn acknowledge(
         )
         .at("comment"));
     }
+    Ok(ack.comment)
+}
+
+/// `POST /api/v1/events/{id}/ack` `{"comment"}`: acknowledges a change to `WARNING` or
+/// `OUTAGE` of a flow still not `OK`; answers the event as the events API lists it.
+pub async fn acknowledge(
+    State(g): State<Arc<Gateway>>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Json<Value>, ApiError> {
+    let comment = comment(body)?;
     let not_found = || ApiError::new(ErrorKind::NotFound, "not_found", format!("no event {id:?}"));
     let event = (g.store.event(&id).await)
         .map_err(ApiError::store)?
@@ -275,7 +281,7 @@ pub async fn acknowledge(
     let acknowledgement = Acknowledgement {
         by: caller.user.clone(),
         at,
-        comment: ack.comment,
+        comment,
     };
     let event = (g.store.acknowledge(&id, acknowledgement).await)
         .map_err(ApiError::store)?

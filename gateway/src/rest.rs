@@ -137,6 +137,11 @@ pub fn routes() -> Vec<Route> {
             &[("GET", Read)],
             get(crate::incidents::incidents),
         ),
+        (
+            "/api/v1/incidents/{id}/ack",
+            &[("POST", Root)],
+            post(crate::incidents::acknowledge),
+        ),
         ("/api/v1/flows", &[("GET", Read)], get(views::tree)),
         (
             "/api/v1/suggestions",

@@ -199,6 +199,14 @@ describe("the web UI", () => {
     expect(mine).toHaveLength(1);
     expect(mine[0].end).toBeUndefined();
     await screenshot(p, "incidents");
+    // Root acknowledges it whole: its flow counts as acknowledged.
+    await row.locator("button", { hasText: "Acknowledge all" }).click();
+    await row.locator("input[name=ack-comment]").fill("e2e: on it");
+    await row.locator("form button[type=submit]").click();
+    await until("E2E-1 acknowledged through its incident", async () => {
+      const lob = await api.get<{ flows: { name: string; acknowledged?: { comment: string } }[] }>("/api/v1/flows/CZ/E2E");
+      return lob.flows.find((f) => f.name === "E2E-1")?.acknowledged?.comment === "e2e: on it";
+    });
     await row.locator("a", { hasText: "E2E-1" }).click();
     await p.waitForSelector("[data-testid=at-tick]");
     expect(new URL(p.url()).pathname).toBe("/flow/CZ/E2E/input/E2E-1");

@@ -46,6 +46,28 @@ fn an_input_stopping_with_its_forwards_is_one_incident() {
     assert_eq!(i["worstStatus"], "OUTAGE");
     assert!(i.get("end").is_none(), "still open: {i}");
     assert_eq!(i["id"], "CZ/GSM/input/A@2017-02-08T08:00:00Z");
+
+    // Acknowledged whole: each of its three flows' outage, in one call.
+    let path = "/api/v1/incidents/CZ%2FGSM%2Finput%2FA%402017-02-08T08%3A00%3A00Z/ack";
+    let (status, body) = api.request("POST", path, "application/json", r#"{"comment": "on it"}"#);
+    assert_eq!(status, 200, "{body}");
+    let answer: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        answer["acknowledged"].as_array().unwrap().len(),
+        3,
+        "{answer}"
+    );
+    assert_eq!(
+        api.json("/api/v1/dashboard")["acknowledged"],
+        json!({"CZ": 3})
+    );
+    let (status, _) = api.request(
+        "POST",
+        "/api/v1/incidents/nope/ack",
+        "application/json",
+        r#"{"comment": "x"}"#,
+    );
+    assert_eq!(status, 404);
     // Bad windows are refused naming the parameter.
     for (query, name) in [
         ("from=yesterday", "from"),

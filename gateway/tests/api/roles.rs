@@ -142,6 +142,12 @@ fn every_operation_answers_each_role_as_documented() {
         ),
         ("GET", "/api/v1/events".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/incidents".into(), "", [401, 200, 200]),
+        (
+            "POST",
+            "/api/v1/incidents/nope/ack".into(),
+            r#"{"comment": "on it"}"#,
+            [401, 403, 404],
+        ),
         ("GET", "/api/v1/silences".into(), "", [401, 200, 200]),
         ("POST", "/api/v1/silences".into(), silence, [401, 403, 201]),
         (

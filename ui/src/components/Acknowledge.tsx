@@ -23,10 +23,22 @@ export function AckNote({ ack, zone, now = new Date() }: { ack: Acknowledgement;
 }
 
 /**
- * The "Acknowledge" button of a change, which asks for a comment in place; `onDone` gets the
- * event as the API answers it (with `acknowledged`). Root only: the caller shows it to root.
+ * The "Acknowledge" button of a change (or, with `path`, of an incident), which asks for a
+ * comment in place; `onDone` gets what the API answers (an event: with `acknowledged`). Root
+ * only: the caller shows it to root.
  */
-export function AcknowledgeButton({ event, onDone, label }: { event: Pick<StatusEvent, "id" | "flowName">; onDone: (e: StatusEvent) => void; label?: string }) {
+export function AcknowledgeButton<T = StatusEvent>({
+  event,
+  onDone,
+  label,
+  path,
+}: {
+  event: Pick<StatusEvent, "id" | "flowName">;
+  onDone: (answer: T) => void;
+  label?: string;
+  /** Where the acknowledgement is posted (default: the event's `/events/{id}/ack`). */
+  path?: string;
+}) {
   const { api } = useApp();
   const [open, setOpen] = useState(false);
   const [comment, setComment] = useState("");
@@ -41,7 +53,7 @@ export function AcknowledgeButton({ event, onDone, label }: { event: Pick<Status
     e.preventDefault();
     if (!comment.trim()) return;
     void act(async () => {
-      const answer = await api.request<StatusEvent>("POST", `/events/${encodeURIComponent(event.id)}/ack`, { comment: comment.trim() });
+      const answer = await api.request<T>("POST", path ?? `/events/${encodeURIComponent(event.id)}/ack`, { comment: comment.trim() });
       setOpen(false);
       setComment("");
       onDone(answer);

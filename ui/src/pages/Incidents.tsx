@@ -1,11 +1,13 @@
 // Incidents (SPEC §11): flows that left OK together because of one cause — an input with its
 // forwards, most of a LoB or of a country — as one row each, open first; every flow links to
-// its page at the incident's start.
+// its page at the incident's start. Root acknowledges an open incident whole: each of its
+// flows still in WARNING or OUTAGE.
 
 import type { FlowRef, Status } from "../api";
 import { EmptyRow, ErrorBox, Link, Loading, StatusPill, useApp, useLoad, useTitle } from "../app";
 import { localTime } from "../format";
 import { flowHref } from "../route";
+import { AcknowledgeButton } from "../components/Acknowledge";
 
 export interface IncidentRoot {
   country: string;
@@ -32,7 +34,8 @@ export function rootName(r: IncidentRoot): string {
 
 export function Incidents() {
   useTitle("Incidents");
-  const { api, zones } = useApp();
+  const { api, zones, session } = useApp();
+  const root = session.role === "root";
   // The last seven days; open incidents first (the API's order).
   const from = new Date(Date.now() - 7 * 86_400_000).toISOString();
   const list = useLoad(() => api.get<{ incidents: Incident[] }>(`/incidents?from=${encodeURIComponent(from)}`), []);
@@ -54,6 +57,7 @@ export function Incidents() {
             <th scope="col">Start (local)</th>
             <th scope="col">End</th>
             <th scope="col">Flows</th>
+            {root ? <th scope="col">Acknowledge</th> : null}
           </tr>
         </thead>
         <tbody>
@@ -74,10 +78,22 @@ export function Incidents() {
                     </Link>
                   ))}
                 </td>
+                {root ? (
+                  <td>
+                    {i.end ? null : (
+                      <AcknowledgeButton<{ acknowledged: string[] }>
+                        event={{ id: i.id, flowName: rootName(i.root) }}
+                        path={`/incidents/${encodeURIComponent(i.id)}/ack`}
+                        label="Acknowledge all"
+                        onDone={() => list.reload()}
+                      />
+                    )}
+                  </td>
+                ) : null}
               </tr>
             );
           })}
-          {incidents.length === 0 ? <EmptyRow columns={5}>No incident in the last seven days.</EmptyRow> : null}
+          {incidents.length === 0 ? <EmptyRow columns={root ? 6 : 5}>No incident in the last seven days.</EmptyRow> : null}
         </tbody>
       </table>
     </section>
