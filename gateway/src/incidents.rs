@@ -17,7 +17,6 @@ use flowwatch_core::event::Acknowledgement;
 use flowwatch_core::incident::{Change, Incident, Incidents, Majority, Root, Update};
 use flowwatch_core::time::{Instant, utc_string};
 use flowwatch_ports::ErrorKind;
-use flowwatch_storage::Scope;
 use flowwatch_storage::{Event, EventQuery, Store};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -154,14 +153,7 @@ pub async fn acknowledge(
     }
     let mut acknowledged = Vec::new();
     for (flow, e) in newest {
-        let latest = (g
-            .store
-            .latest_statuses_in(Scope::lob(&flow.country, &flow.lob))
-            .await)
-            .map_err(ApiError::store)?
-            .into_iter()
-            .find(|t| t.flow == flow);
-        if latest.is_none_or(|t| !t.status.is_alarm()) {
+        if !crate::operator::in_alarm(&g, &flow).await? {
             continue;
         }
         let ack = Acknowledgement {

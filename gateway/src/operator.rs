@@ -239,6 +239,18 @@ pub(crate) fn comment(body: Result<Bytes, BytesRejection>) -> Result<String, Api
     Ok(ack.comment)
 }
 
+/// Whether `flow`'s latest status is `WARNING` or `OUTAGE`.
+pub(crate) async fn in_alarm(g: &Gateway, flow: &flowwatch_core::FlowId) -> Result<bool, ApiError> {
+    let latest = (g
+        .store
+        .latest_statuses_in(Scope::lob(&flow.country, &flow.lob))
+        .await)
+        .map_err(ApiError::store)?;
+    Ok(latest
+        .iter()
+        .any(|t| t.flow == *flow && t.status.is_alarm()))
+}
+
 /// `POST /api/v1/events/{id}/ack` `{"comment"}`: acknowledges a change to `WARNING` or
 /// `OUTAGE` of a flow still not `OK`; answers the event as the events API lists it.
 pub async fn acknowledge(
@@ -263,14 +275,7 @@ pub async fn acknowledge(
         ));
     }
     let f = &event.flow;
-    let latest = (g
-        .store
-        .latest_statuses_in(Scope::lob(&f.country, &f.lob))
-        .await)
-        .map_err(ApiError::store)?
-        .into_iter()
-        .find(|t| t.flow == *f);
-    if latest.is_none_or(|t| !t.status.is_alarm()) {
+    if !in_alarm(&g, f).await? {
         return Err(ApiError::new(
             ErrorKind::Conflict,
             "not_in_alarm",
