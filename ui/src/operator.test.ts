@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { FlowRef, Silence, StatusEvent } from "./api";
+import type { FlowRef, Silence } from "./api";
+import { statusEvent } from "./testing";
 import {
   ackSummary,
   ackText,
@@ -37,21 +38,7 @@ const silence = (id: string, over: Partial<Silence> = {}): Silence => ({
   ...over,
 });
 
-const event = (id: string, over: Partial<StatusEvent> = {}): StatusEvent => ({
-  id,
-  country: "CZ",
-  lobName: "GSM",
-  kind: "input",
-  flowName: "A",
-  tickTime: "2026-12-02T10:00:00Z",
-  time: "2026-12-02T11:02:00Z",
-  previousStatus: "OK",
-  newStatus: "OUTAGE",
-  actual: 0,
-  expected: 100,
-  difference: 0,
-  ...over,
-});
+const event = statusEvent;
 
 describe("a silence's scope", () => {
   it("is said in words", () => {

@@ -144,6 +144,23 @@ fn drain(rx: &mut broadcast::Receiver<Event>) -> Vec<(Instant, Status, Status)> 
     out
 }
 
+/// Live from `now`, one file at half past each hour as it comes: 1 000 bytes at 00:00–02:00,
+/// 600 at 03:00–05:00 (WARNING, then OUTAGE), 1 000 at 06:00.
+async fn dip(w: &World, sup: &ActorRef<SupervisorMsg>, now: Instant) {
+    for (h, bytes) in [
+        (0, 1000),
+        (1, 1000),
+        (2, 1000),
+        (3, 600),
+        (4, 600),
+        (5, 600),
+        (6, 1000),
+    ] {
+        advance_to(w, sup, now + h * HOUR + 1800).await;
+        ingest(sup, vec![(now + h * HOUR + 1800, bytes)]).await;
+    }
+}
+
 /// 1 000 bytes at half past every hour of `days` days from `from`.
 fn hourly(from: Instant, days: i64) -> Vec<(Instant, u64)> {
     (0..days * 24)
@@ -189,18 +206,7 @@ async fn outage_warning_then_outage_then_recovery_and_silence() {
     );
 
     // Live: 1000 bytes an hour, then 600 for three hours, then 1000, then nothing.
-    for (h, bytes) in [
-        (0, 1000),
-        (1, 1000),
-        (2, 1000),
-        (3, 600),
-        (4, 600),
-        (5, 600),
-        (6, 1000),
-    ] {
-        advance_to(&w, &sup, now + h * HOUR + 1800).await;
-        ingest(&sup, vec![(now + h * HOUR + 1800, bytes)]).await;
-    }
+    dip(&w, &sup, now).await;
     advance_to(&w, &sup, now + 7 * HOUR + 120).await;
     assert_eq!(
         drain(&mut rx),
@@ -248,18 +254,7 @@ async fn a_silenced_outage_is_stored_not_alarmed_and_its_end_alarms_once() {
     let (w, sup, mut rx) = three_weeks_in(settings).await;
 
     // 600 bytes from 03:00 (WARNING, then OUTAGE), still 600 at 05:00, 1000 again at 06:00.
-    for (h, bytes) in [
-        (0, 1000),
-        (1, 1000),
-        (2, 1000),
-        (3, 600),
-        (4, 600),
-        (5, 600),
-        (6, 1000),
-    ] {
-        advance_to(&w, &sup, now + h * HOUR + 1800).await;
-        ingest(&sup, vec![(now + h * HOUR + 1800, bytes)]).await;
-    }
+    dip(&w, &sup, now).await;
     advance_to(&w, &sup, now + 7 * HOUR + 120).await;
     assert_eq!(
         drain(&mut rx),

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { LobFlow, Status, StatusEvent } from "../api";
+import { statusEvent } from "../testing";
 import { actionable, merge, passes } from "../components/EventLog";
 import { worst } from "./Dashboard";
 import { lobValue, ordered, sortedFlows } from "./Lob";
@@ -19,21 +20,8 @@ const flow = (kind: "input" | "forward", name: string, input: string | null = nu
   latest: null,
 });
 
-const event = (id: string, over: Partial<StatusEvent> = {}): StatusEvent => ({
-  id,
-  country: "CZ",
-  lobName: "SMS",
-  kind: "input",
-  flowName: "A",
-  tickTime: "2026-11-26T10:00:00Z",
-  time: "2026-11-26T11:02:00Z",
-  previousStatus: "OK",
-  newStatus: "OUTAGE",
-  actual: 0,
-  expected: 100,
-  difference: 0,
-  ...over,
-});
+const event = (id: string, over: Partial<StatusEvent> = {}): StatusEvent =>
+  statusEvent(id, { lobName: "SMS", tickTime: "2026-11-26T10:00:00Z", time: "2026-11-26T11:02:00Z", ...over });
 
 describe("the LoB table", () => {
   it("lists each input followed by its forwards, orphan forwards last", () => {
