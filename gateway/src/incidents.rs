@@ -50,14 +50,15 @@ pub async fn incidents(
 ) -> Result<Json<Value>, ApiError> {
     let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     let now = g.clock.now();
-    let to = q.to.as_deref().map(|t| instant("to", t)).transpose()?;
-    let to = to.unwrap_or(now);
+    let asked = q.to.as_deref().map(|t| instant("to", t)).transpose()?;
+    let to = asked.unwrap_or(now);
     let from = q.from.as_deref().map(|t| instant("from", t)).transpose()?;
     let from = from.unwrap_or(to - 86_400);
     if to <= from {
         return Err(ApiError::query("to", "to: must be after from".to_owned()));
     }
-    let (open, ended) = derive(&g, from, to).await?;
+    // Without `to`, every change stored so far (a worker's clock may be a moment ahead).
+    let (open, ended) = derive(&g, from, asked).await?;
     let mut listed: Vec<&Incident> = (open.iter().chain(&ended))
         .filter(|i| i.start < to && i.end.is_none_or(|end| end >= from))
         .collect();
@@ -67,14 +68,14 @@ pub async fn incidents(
 }
 
 /// The incidents open now and those ended, from the stored status changes (not revisions)
-/// detected from a week before `from` to `to`.
+/// detected from a week before `from` to `to` (all stored so far when `None`).
 async fn derive(
     g: &Gateway,
     from: Instant,
-    to: Instant,
+    to: Option<Instant>,
 ) -> Result<(Vec<Incident>, Vec<Incident>), ApiError> {
     let config = g.in_force();
-    let changes = changes(&*g.store, &config, from - LEAD, Some(to), Some(MAX_CHANGES), |e| {
+    let changes = changes(&*g.store, &config, from - LEAD, to, Some(MAX_CHANGES), |e| {
         !e.revision
     })
     .await
@@ -112,8 +113,7 @@ pub async fn acknowledge(
 ) -> Result<Json<Value>, ApiError> {
     let comment = crate::operator::comment(body)?;
     let now = g.clock.now();
-    // Every change stored so far (a worker's clock may be a little ahead of this one's).
-    let (open, _) = derive(&g, now - 86_400, Instant::MAX).await?;
+    let (open, _) = derive(&g, now - 86_400, None).await?;
     let incident = (open.into_iter().find(|i| i.id == id)).ok_or_else(|| {
         ApiError::new(
             ErrorKind::NotFound,
