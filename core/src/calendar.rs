@@ -67,6 +67,16 @@ impl CountryCalendar {
         self.tz
     }
 
+    /// Its holidays (local days, in no order).
+    pub fn holidays(&self) -> impl Iterator<Item = EpochDay> + '_ {
+        self.holidays.iter().copied()
+    }
+
+    /// Its lazy days (local days, in no order).
+    pub fn lazy_days(&self) -> impl Iterator<Item = EpochDay> + '_ {
+        self.lazy_days.iter().copied()
+    }
+
     /// The kind of local `day`.
     pub fn day_kind(&self, day: EpochDay) -> DayKind {
         let holiday = self.holidays.contains(&day);

@@ -142,23 +142,17 @@ pub fn daily_totals(
 
 impl Country {
     /// Country `code` of `config` (its listed days, each flow's `independentDays`) with its
-    /// flows' daily totals.
+    /// flows' daily totals; a country without a calendar lists no day.
     pub fn of(
         config: &crate::config::Config,
         code: &str,
         flows: impl IntoIterator<Item = (FlowId, BTreeMap<EpochDay, f64>)>,
     ) -> Country {
-        let entry = config.document().countries.get(code);
-        let days = |list: Option<&Vec<String>>| -> HashSet<EpochDay> {
-            (list.into_iter().flatten())
-                .filter_map(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-                .map(crate::time::epoch_day)
-                .collect()
-        };
+        let calendar = config.calendar(code);
         Country {
             code: code.to_owned(),
-            holidays: days(entry.map(|c| &c.holidays)),
-            lazy_days: days(entry.map(|c| &c.lazy_days)),
+            holidays: calendar.into_iter().flat_map(|c| c.holidays()).collect(),
+            lazy_days: calendar.into_iter().flat_map(|c| c.lazy_days()).collect(),
             flows: (flows.into_iter())
                 .map(|(flow, totals)| FlowDays {
                     independent: config.flow_config(&flow).0.independent_days,
