@@ -285,6 +285,7 @@ impl FlowState {
         let mut events = Vec::new();
         let limit = a.config.flapping_changes;
         for t in &ticks {
+            let before = events.len();
             let live = t.start >= now - a.settings.alarm_window;
             if let Some(tr) = &t.transition {
                 let mut e = self.event(t, tr.previous, tr.new, now);
@@ -298,10 +299,8 @@ impl FlowState {
                 events.push(e);
             }
             events.extend(self.silence_ended(t, now).await?);
-            if let Some(e) = events
-                .last()
-                .filter(|e| e.alarmed() && e.tick_time == t.start)
-            {
+            // The last change of this tick that goes out is what subscribers hear.
+            if let Some(e) = events[before..].iter().rev().find(|e| e.alarmed()) {
                 self.flapping.sent(e.new_status);
             }
         }
