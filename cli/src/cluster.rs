@@ -23,7 +23,9 @@ use flowwatch_worker::service::ServiceSettings;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::serve::{ClockArgs, PartitionArgs, configuration, listen, nats, shutdown_signal};
+use crate::serve::{
+    ClockArgs, KafkaArgs, PartitionArgs, configuration, listen, nats, shutdown_signal,
+};
 
 /// `flowwatch coordinator` flags (each also `FLOWWATCH_COORDINATOR__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -124,6 +126,10 @@ pub struct WorkerArgs {
     #[command(flatten)]
     #[serde(flatten)]
     clock: ClockArgs,
+    /// Traffic read from Kafka, published to the ingest partitions.
+    #[command(flatten)]
+    #[serde(flatten)]
+    kafka: KafkaArgs,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -233,6 +239,7 @@ pub async fn worker(args: WorkerArgs) -> Result<()> {
         },
         alarm_window: args.alarm_window,
         clock,
+        kafka: args.kafka.source(),
     };
     flowwatch_worker::service::run(settings, store, in_force, client, listener, on_signal())
         .await

@@ -26,7 +26,7 @@ use flowwatch_storage::redact_uri;
 use flowwatch_worker::ingest::JetStreamIngest;
 use serde::Serialize;
 
-use crate::serve::{ApiArgs, PartitionArgs, configuration};
+use crate::serve::{ApiArgs, KafkaArgs, PartitionArgs, configuration};
 
 /// `flowwatch gateway` flags (each also `FLOWWATCH_GATEWAY__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -53,6 +53,10 @@ pub struct Args {
         value_parser = crate::cluster::coordinator_address
     )]
     coordinator: Vec<String>,
+    /// Traffic read from Kafka, published to the ingest partitions.
+    #[command(flatten)]
+    #[serde(flatten)]
+    kafka: KafkaArgs,
     /// The HTTP and gRPC APIs, authentication, the clock.
     #[command(flatten)]
     #[serde(flatten)]
@@ -109,12 +113,14 @@ pub async fn run(args: Args) -> Result<()> {
     let following = status.clone();
     tokio::spawn(async move { following.follow_alarms(alarms).await });
 
+    let ingest = Arc::new(ingest.with_store(store.clone()));
     let gateway = Arc::new(Gateway {
-        ingest: Arc::new(ingest),
+        ingest: ingest.clone(),
         config: tokio::sync::watch::channel(in_force).0,
         store,
         status,
         nats: Some(nats),
+        kafka: Default::default(),
         coordinators: coordinators(),
         clock,
         max_body: args.api.max_body(),
@@ -136,5 +142,6 @@ pub async fn run(args: Args) -> Result<()> {
         "gateway on NATS {}",
         args.nats_url
     );
+    args.kafka.start(&gateway, ingest);
     args.api.serve(gateway).await
 }

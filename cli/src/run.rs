@@ -18,7 +18,7 @@ use flowwatch_worker::alarms::{LogSink, NatsSink};
 use flowwatch_worker::evaluation::{Evaluation, EvaluationArgs};
 use serde::Serialize;
 
-use crate::serve::{ApiArgs, configuration};
+use crate::serve::{ApiArgs, KafkaArgs, configuration};
 
 /// `flowwatch run` flags (each also `FLOWWATCH_RUN__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -34,6 +34,10 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     api: ApiArgs,
+    /// Traffic read from Kafka.
+    #[command(flatten)]
+    #[serde(flatten)]
+    kafka: KafkaArgs,
     /// NATS server for alarms (left out: alarms go to the log).
     #[arg(long, env = "FLOWWATCH_RUN__NATS_URL")]
     nats_url: Option<String>,
@@ -108,6 +112,7 @@ pub async fn run(args: Args) -> Result<()> {
         store: store.clone(),
         status: evaluation.status(),
         nats,
+        kafka: Default::default(),
         coordinators: None,
         clock,
         max_body: args.api.max_body(),
@@ -123,6 +128,7 @@ pub async fn run(args: Args) -> Result<()> {
             }
         });
     }
+    args.kafka.start(&gateway, evaluation.ingest());
     args.api.serve(gateway).await?;
 
     tracing::info!("stopping: requests finished, evaluating what they brought, flushing alarms");

@@ -17,12 +17,15 @@ use flowwatch_gateway::Gateway;
 use flowwatch_gateway::auth::Auth;
 use flowwatch_ports::Clock;
 use flowwatch_ports::InForce;
+use flowwatch_ports::Ingest;
 use flowwatch_storage::Store;
 use flowwatch_worker::ingest::DEFAULT_PARTITIONS;
+use flowwatch_worker::kafka::{KafkaIngest, KafkaSource};
 use serde::Serialize;
+use tokio_util::sync::CancellationToken;
 
 /// The flag groups several roles share, and the roles that flatten each.
-fn shared() -> [(clap::Command, &'static [&'static str]); 3] {
+fn shared() -> [(clap::Command, &'static [&'static str]); 4] {
     fn flags<A: clap::Args>() -> clap::Command {
         A::augment_args(clap::Command::new("shared"))
     }
@@ -34,6 +37,7 @@ fn shared() -> [(clap::Command, &'static [&'static str]); 3] {
             &["run", "gateway", "coordinator", "worker"],
         ),
         (flags::<PartitionArgs>(), &["gateway", "coordinator"]),
+        (flags::<KafkaArgs>(), &["run", "gateway", "worker"]),
     ]
 }
 
@@ -73,6 +77,59 @@ pub struct PartitionArgs {
         value_parser = clap::value_parser!(u32).range(1..=4096)
     )]
     pub partitions: u32,
+}
+
+/// `--kafka-brokers`, `--kafka-topic`, `--kafka-group`: traffic read from Kafka (SPEC §12).
+#[derive(clap::Args, Debug, Serialize)]
+pub struct KafkaArgs {
+    /// Kafka brokers to read traffic from, `host:port`, comma-separated: seed messages or
+    /// traffic CSV lines on `--kafka-topic`, each counted once (positions are kept in the store).
+    #[arg(long, value_delimiter = ',', requires = "kafka_topic")]
+    pub kafka_brokers: Vec<String>,
+    /// The topic read (every partition).
+    #[arg(long, requires = "kafka_brokers")]
+    pub kafka_topic: Option<String>,
+    /// The name of this reader's positions in the store: readers of one group share the
+    /// topic's records, two groups each read all of them.
+    #[arg(long, default_value = "flowwatch")]
+    pub kafka_group: String,
+}
+
+impl KafkaArgs {
+    /// What to read, when the flags ask for it.
+    pub fn source(&self) -> Option<KafkaSource> {
+        Some(KafkaSource {
+            brokers: self.kafka_brokers.clone(),
+            topic: self.kafka_topic.clone()?,
+            group: self.kafka_group.clone(),
+        })
+    }
+
+    /// Starts reading into `ingest` (its lag noted in `gateway`), when the flags ask for it.
+    pub fn start(&self, gateway: &Gateway, ingest: Arc<dyn Ingest>) {
+        if let Some(source) = self.source() {
+            tracing::info!(
+                topic = source.topic,
+                group = source.group,
+                "reading traffic from Kafka {}",
+                source.brokers.join(",")
+            );
+            let reader = KafkaIngest {
+                source,
+                ingest,
+                config: gateway.config.subscribe(),
+                lag: gateway.kafka.clone(),
+            };
+            let stop = CancellationToken::new();
+            let stopping = stop.clone();
+            let mut stopped = gateway.stopping.subscribe();
+            tokio::spawn(async move {
+                let _ = stopped.wait_for(|s| *s).await;
+                stopping.cancel();
+            });
+            tokio::spawn(reader.run(stop));
+        }
+    }
 }
 
 /// The flags of the HTTP and gRPC APIs, authentication and the clock.

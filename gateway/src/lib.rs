@@ -72,6 +72,9 @@ pub struct Gateway {
     pub status: Arc<dyn StatusSource>,
     /// The NATS connection, if configured.
     pub nats: Option<async_nats::Client>,
+    /// How far this process's Kafka readers are behind their partitions (empty without
+    /// `--kafka-brokers`).
+    pub kafka: Arc<flowwatch_ports::ingest::SourceLag>,
     /// The cluster's coordinators (`--coordinator`), if configured: `GET /api/v1/cluster`
     /// asks the leader among them.
     pub coordinators: Option<flowwatch_proto::cluster::Coordinators>,

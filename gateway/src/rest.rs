@@ -390,6 +390,14 @@ pub(crate) async fn components(g: &Gateway) -> serde_json::Value {
             },
             "alarms": {"outbox": outbox, "relay": relay},
             "nats": nats_state(g),
+            // This process's Kafka readers, a partition each: records not stored yet.
+            "kafka": g.kafka.snapshot().into_iter().map(|(topic, partition, l)| json!({
+                "topic": topic,
+                "partition": partition,
+                "position": l.position,
+                "highWatermark": l.high_watermark,
+                "lag": l.lag(),
+            })).collect::<Vec<_>>(),
         }
     })
 }
@@ -423,6 +431,7 @@ async fn render_metrics(g: &Gateway) -> String {
             n,
         );
     }
+    g.kafka.render(&mut out);
     let connected = matches!(nats_state(g), "connected") as u8;
     write_metric(
         &mut out,

@@ -217,7 +217,7 @@ impl Sent {
 }
 
 /// Records per second in each second of a run, from `(end in seconds, records)` pairs.
-pub(crate) fn timeline(done: &[(f64, u64)]) -> Value {
+pub fn timeline(done: &[(f64, u64)]) -> Value {
     let seconds = done.iter().map(|d| d.0).fold(0.0, f64::max).ceil() as usize;
     let last = seconds.max(1) - 1;
     let mut per = vec![0u64; last + 1];
@@ -386,33 +386,53 @@ pub async fn ingest(server: &Server, grpc: bool, load: IngestLoad) -> Result<Val
     }))
 }
 
+/// A supervisor on an embedded store in a temporary directory, its clock a minute after the
+/// load's last record: the worker of the in-process ingest benchmarks.
+pub(crate) struct InProcess {
+    pub store: Arc<dyn flowwatch_storage::Store>,
+    pub supervisor: ractor::ActorRef<flowwatch_worker::actors::flow_supervisor::SupervisorMsg>,
+    _dir: tempfile::TempDir,
+}
+
+impl InProcess {
+    pub async fn start(load: &IngestLoad) -> Result<InProcess> {
+        use flowwatch_storage::embedded::EmbeddedStore;
+        use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, fixed};
+        use flowwatch_worker::{Clock, WorkerSettings};
+        let dir = tempfile::tempdir()?;
+        let store: Arc<dyn flowwatch_storage::Store> =
+            Arc::new(EmbeddedStore::open(dir.path()).await?);
+        let clock = Clock::starting_at(load.start + (load.records / load.flows) as Instant + 60);
+        let (supervisor, _) = ractor::Actor::spawn(
+            None,
+            FlowSupervisor,
+            SupervisorArgs {
+                config: fixed(flowwatch_core::config::Config::default()),
+                store: store.clone(),
+                clock,
+                settings: Arc::new(WorkerSettings::default()),
+                alarms: tokio::sync::broadcast::channel(1024).0,
+                ownership: None,
+            },
+        )
+        .await?;
+        Ok(InProcess {
+            store,
+            supervisor,
+            _dir: dir,
+        })
+    }
+}
+
 /// Ingest through the JetStream partitions in this process: a publisher, one durable consumer
 /// per partition, the supervisor and an embedded store in a temporary directory. Records per
 /// second from the first publish until every record is stored.
 pub async fn ingest_jetstream(nats_url: &str, partitions: u32, load: IngestLoad) -> Result<Value> {
-    use flowwatch_storage::Store;
-    use flowwatch_storage::embedded::EmbeddedStore;
-    use flowwatch_worker::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, fixed};
     use flowwatch_worker::ingest::{JetStreamIngest, PartitionConsumer};
     use flowwatch_worker::metrics::METRICS;
-    use flowwatch_worker::{Clock, WorkerSettings};
 
-    let dir = tempfile::tempdir()?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(dir.path()).await?);
-    let clock = Clock::starting_at(load.start + (load.records / load.flows) as Instant + 60);
-    let (supervisor, _) = ractor::Actor::spawn(
-        None,
-        FlowSupervisor,
-        SupervisorArgs {
-            config: fixed(flowwatch_core::config::Config::default()),
-            store: store.clone(),
-            clock,
-            settings: Arc::new(WorkerSettings::default()),
-            alarms: tokio::sync::broadcast::channel(1024).0,
-            ownership: None,
-        },
-    )
-    .await?;
+    let worker = InProcess::start(&load).await?;
+    let (store, supervisor) = (worker.store.clone(), worker.supervisor.clone());
     let client = async_nats::connect(nats_url)
         .await
         .with_context(|| format!("cannot connect to {nats_url}"))?;

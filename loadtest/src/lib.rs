@@ -6,6 +6,8 @@
 //! - [`drive`]: the load drivers (HTTP ingest, JetStream ingest, steady live load, alarm
 //!   latency), each returning its figures as JSON, over the gateway's own HTTP client
 //!   (`flowwatch_gateway::client`).
+//! - [`kafka`]: Kafka ingest: seed messages or CSV lines produced to a topic, then read and
+//!   stored by flowwatch's Kafka reader.
 //! - [`cluster`]: the cluster benchmark: a coordinator and worker processes, a million flows
 //!   registered, a worker killed, a cold start.
 //! - [`api`]: the read API under load (a flow's 28 days of ticks, the dashboard, many clients).
@@ -19,6 +21,7 @@ pub mod api;
 pub mod cluster;
 pub mod drive;
 pub mod incidents;
+pub mod kafka;
 pub mod quality;
 pub mod score;
 pub mod suggestions;

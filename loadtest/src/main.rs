@@ -114,6 +114,26 @@ enum Command {
         #[command(flatten)]
         out: Out,
     },
+    /// Kafka ingest in one process: the load produced to a fresh topic, then read by
+    /// flowwatch's Kafka reader into a supervisor on an embedded store.
+    IngestKafka {
+        /// Kafka brokers, `host:port[,…]` (e.g. tansu from deploy/local/kafka-broker.sh).
+        #[arg(long)]
+        brokers: String,
+        /// A topic that does not exist yet.
+        #[arg(long, default_value = "flowwatch-load")]
+        topic: String,
+        /// Partitions of the topic (one reader each).
+        #[arg(long, default_value_t = 4)]
+        partitions: i32,
+        /// The messages' form.
+        #[arg(long, value_enum, default_value = "seed")]
+        format: flowwatch_loadtest::kafka::Format,
+        #[command(flatten)]
+        load: Load,
+        #[command(flatten)]
+        out: Out,
+    },
     /// Steady live load on a flowwatch with 1-minute ticks: its CPU share and memory per flow.
     Steady {
         #[command(flatten)]
@@ -397,6 +417,23 @@ fn main() -> Result<()> {
         } => load.report(
             &out,
             runtime()?.block_on(drive::ingest_jetstream(&nats_url, partitions, load.load()?))?,
+        ),
+        Command::IngestKafka {
+            brokers,
+            topic,
+            partitions,
+            format,
+            load,
+            out,
+        } => load.report(
+            &out,
+            runtime()?.block_on(flowwatch_loadtest::kafka::ingest_kafka(
+                &brokers,
+                &topic,
+                partitions,
+                format,
+                load.load()?,
+            ))?,
         ),
         Command::Steady {
             server,

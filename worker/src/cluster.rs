@@ -67,6 +67,8 @@ pub struct Running {
     pub epoch: u64,
     /// The partitions it runs.
     pub partitions: BTreeSet<u32>,
+    /// How many partitions the cluster's flows hash into (0 before the first plan).
+    pub count: u32,
 }
 
 /// A worker's part in the cluster.
@@ -209,6 +211,7 @@ impl Agent {
                     self.running.send_replace(Running {
                         epoch: target.epoch,
                         partitions: target.partitions.clone(),
+                        count: target.count,
                     });
                     now = target;
                 }

@@ -45,6 +45,18 @@ pub enum Error {
         #[source]
         source: flowwatch_core::InputError,
     },
+    /// The Kafka brokers failed.
+    #[error("kafka: {what}: {source}")]
+    Kafka {
+        /// What was attempted (`connect to host:9092`, `list the topics`).
+        what: String,
+        /// What the client said.
+        #[source]
+        source: BoxError,
+    },
+    /// A message on the ingest stream whose header flowwatch did not write.
+    #[error("not an ingest message: header {0} is missing or malformed")]
+    Header(&'static str),
     /// A message on the ingest stream that is not text.
     #[error("not an ingest message: not UTF-8: {0}")]
     NotUtf8(#[source] std::str::Utf8Error),
@@ -82,6 +94,14 @@ impl Error {
         }
     }
 
+    /// A failure of the Kafka brokers while doing `what`.
+    pub fn kafka(what: impl Into<String>, source: impl Into<BoxError>) -> Error {
+        Error::Kafka {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
+
     /// An actor that failed to do `what`.
     pub fn actor(what: &'static str, source: impl Into<BoxError>) -> Error {
         Error::Actor {
@@ -97,10 +117,11 @@ impl HasKind for Error {
             Error::Store { source, .. } => source.kind(),
             Error::TickWrite(e) => e.kind(),
             Error::Ingest(e) => e.kind(),
-            Error::Foreign { .. } | Error::NotUtf8(_) => ErrorKind::Invalid,
+            Error::Foreign { .. } | Error::NotUtf8(_) | Error::Header(_) => ErrorKind::Invalid,
             Error::Alarm(_)
             | Error::Stopped(_)
             | Error::Nats { .. }
+            | Error::Kafka { .. }
             | Error::Io { .. }
             | Error::Actor { .. } => ErrorKind::Unavailable,
         }

@@ -45,6 +45,7 @@ pub struct Evaluation {
     pub alarms: broadcast::Sender<Event>,
     /// The relay's counters.
     pub relay: Arc<RelayStatus>,
+    store: Arc<dyn Store>,
     supervisor_task: JoinHandle<()>,
     relay_task: JoinHandle<()>,
     silences_task: JoinHandle<()>,
@@ -108,13 +109,14 @@ impl Evaluation {
         )
         .await
         .map_err(|e| crate::Error::actor("start the supervisor", e))?;
-        let relay = Relay::new(args.store, args.sink, &alarms);
+        let relay = Relay::new(args.store.clone(), args.sink, &alarms);
         let status = relay.status();
         let relay_task = tokio::spawn(relay.run());
         Ok(Evaluation {
             supervisor,
             alarms,
             relay: status,
+            store: args.store,
             supervisor_task,
             relay_task,
             silences_task,
@@ -136,7 +138,10 @@ impl Evaluation {
 
     /// The ingest port of this evaluation: batches go to its supervisor.
     pub fn ingest(&self) -> Arc<dyn Ingest> {
-        Arc::new(SupervisorIngest(self.supervisor.clone()))
+        Arc::new(SupervisorIngest {
+            supervisor: self.supervisor.clone(),
+            store: self.store.clone(),
+        })
     }
 
     /// The status source port of this evaluation: its actors' changes, its counters.

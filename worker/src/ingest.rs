@@ -12,7 +12,18 @@
 //!   on a partition (a restart, or a partition moved from another worker) makes the durable
 //!   consumer afresh, so the messages nobody acknowledged come first, in stream order: none is
 //!   passed over by a newer one (which would make its position look stored).
+//!
+//! Records of a numbered source (a Kafka partition, [`SourcedBatch`]) keep their offsets all
+//! the way to the store. In one process the batch is stored with the source's position. In a
+//! cluster it is published to every ingest partition (records of none of its flows make an
+//! empty message), each message saying the source, each line's offset and where the source
+//! goes on ([`SOURCE_HEADER`], [`OFFSETS_HEADER`], [`END_HEADER`]); the consumer of a
+//! partition keeps the position of `<source>@<partition>` and drops the records stored before.
+//! However the Kafka reader's batches were cut, and however often it read them again after a
+//! crash, each record is counted once; the reader goes on from the lowest position of the
+//! partitions.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +33,9 @@ use async_nats::jetstream::{self, consumer::pull};
 use async_trait::async_trait;
 use flowwatch_core::FlowId;
 use flowwatch_core::record::{Batch, check_csv_header, write_csv_line};
+use flowwatch_core::record::{Record, parse_csv_line};
 use flowwatch_core::time::Instant;
+use flowwatch_ports::ingest::SourcedBatch;
 use flowwatch_ports::{Ingest, IngestError, IngestOutcome};
 use flowwatch_storage::{IngestMark, Store};
 use futures_util::StreamExt;
@@ -44,15 +57,45 @@ const RECORDS_PER_MESSAGE: usize = 1000;
 /// Messages a consumer takes per batch.
 const MESSAGES_PER_BATCH: usize = 64;
 
+/// The header of an ingest message from a numbered source: its name.
+pub const SOURCE_HEADER: &str = "Flowwatch-Source";
+/// The header of an ingest message from a numbered source: each line's offset,
+/// comma-separated.
+pub const OFFSETS_HEADER: &str = "Flowwatch-Offsets";
+/// The header of an ingest message from a numbered source: where the source goes on once the
+/// message is stored.
+pub const END_HEADER: &str = "Flowwatch-End";
+
 /// The in-process ingest adapter: a batch goes to this process's supervisor, whose mailbox is
 /// the queue, and is answered once stored.
 #[derive(Clone)]
-pub struct SupervisorIngest(pub ActorRef<SupervisorMsg>);
+pub struct SupervisorIngest {
+    /// The supervisor.
+    pub supervisor: ActorRef<SupervisorMsg>,
+    /// The store it writes (for the positions of numbered sources).
+    pub store: Arc<dyn Store>,
+}
 
 #[async_trait]
 impl Ingest for SupervisorIngest {
     async fn submit(&self, batch: Batch) -> Result<IngestOutcome, IngestError> {
-        supervisor_ingest(&self.0, batch, None).await
+        supervisor_ingest(&self.supervisor, batch, None).await
+    }
+
+    async fn submit_sourced(&self, batch: SourcedBatch) -> Result<IngestOutcome, IngestError> {
+        let stored = self.resume_at(&batch.source).await?;
+        if batch.end <= stored {
+            return Ok(IngestOutcome::default());
+        }
+        let mark = IngestMark {
+            source: batch.source.clone(),
+            position: batch.end,
+        };
+        supervisor_ingest(&self.supervisor, batch.batch_from(stored), Some(mark)).await
+    }
+
+    async fn resume_at(&self, source: &str) -> Result<u64, IngestError> {
+        Ok(self.store.ingest_position(source).await?.unwrap_or(0))
     }
 }
 
@@ -108,6 +151,13 @@ fn stream_error(
 pub struct JetStreamIngest {
     js: jetstream::Context,
     partitions: u32,
+    /// Where the partitions' consumers keep the positions of numbered sources.
+    store: Option<Arc<dyn Store>>,
+}
+
+/// The key under which the consumer of `partition` keeps the position of a numbered `source`.
+pub fn partition_source(source: &str, partition: u32) -> String {
+    format!("{source}@{partition}")
 }
 
 impl JetStreamIngest {
@@ -118,7 +168,28 @@ impl JetStreamIngest {
         Ok(JetStreamIngest {
             js,
             partitions: partitions.max(1),
+            store: None,
         })
+    }
+
+    /// The same publisher, reading where numbered sources go on from `store` (the cluster's
+    /// shared store): what [`Ingest::resume_at`] needs.
+    pub fn with_store(self, store: Arc<dyn Store>) -> Self {
+        JetStreamIngest {
+            store: Some(store),
+            ..self
+        }
+    }
+
+    /// The trace headers of the caller's span (the worker that stores the records goes on
+    /// with its trace).
+    fn trace_headers() -> async_nats::HeaderMap {
+        let mut headers = async_nats::HeaderMap::new();
+        let cx = flowwatch_proto::trace::context(&tracing::Span::current());
+        for (k, v) in flowwatch_proto::trace::headers(&cx) {
+            headers.insert(k.as_str(), v.as_str());
+        }
+        headers
     }
 
     /// Publishes a batch, grouped by partition; returns once JetStream acknowledged all.
@@ -128,32 +199,82 @@ impl JetStreamIngest {
             let p = &mut by_partition[flow.partition(self.partitions) as usize];
             p.extend(records.iter().map(|&(time, bytes)| (flow, time, bytes)));
         }
-        // The caller's trace goes on in the worker that stores these records.
-        let mut headers = async_nats::HeaderMap::new();
-        let cx = flowwatch_proto::trace::context(&tracing::Span::current());
-        for (k, v) in flowwatch_proto::trace::headers(&cx) {
-            headers.insert(k.as_str(), v.as_str());
-        }
-        let mut acks = Vec::new();
+        let headers = Self::trace_headers();
+        let mut messages = Vec::new();
         for (p, records) in by_partition.iter().enumerate() {
             for chunk in records.chunks(RECORDS_PER_MESSAGE) {
-                let ack = self
-                    .js
-                    .publish_with_headers(
-                        partition_subject(p as u32),
-                        headers.clone(),
-                        encode(chunk).into(),
-                    )
-                    .await
-                    .map_err(|e| stream_error("cannot publish to JetStream", e))?;
-                acks.push(ack.into_future());
+                messages.push((p as u32, headers.clone(), encode(chunk)));
             }
+        }
+        self.send(messages).await
+    }
+
+    /// Publishes `(partition, headers, body)` messages in order; returns once JetStream
+    /// acknowledged all.
+    async fn send(
+        &self,
+        messages: Vec<(u32, async_nats::HeaderMap, Vec<u8>)>,
+    ) -> Result<(), IngestError> {
+        let mut acks = Vec::new();
+        for (p, headers, body) in messages {
+            let ack = self
+                .js
+                .publish_with_headers(partition_subject(p), headers, body.into())
+                .await
+                .map_err(|e| stream_error("cannot publish to JetStream", e))?;
+            acks.push(ack.into_future());
         }
         for ack in futures_util::future::join_all(acks).await {
             ack.map_err(|e| stream_error("JetStream did not acknowledge", e))?;
         }
         Ok(())
     }
+
+    /// Publishes a numbered source's records to every partition (an empty message where none
+    /// of its flows are, so that every partition's position moves on); returns once JetStream
+    /// acknowledged all. A message never splits an offset's records: its end is the first
+    /// offset of the next message of its partition, or the batch's end.
+    pub async fn publish_sourced(&self, batch: &SourcedBatch) -> Result<(), IngestError> {
+        let mut by_partition = vec![Vec::new(); self.partitions as usize];
+        for (offset, r) in &batch.records {
+            by_partition[r.flow.partition(self.partitions) as usize].push((*offset, r));
+        }
+        let trace = Self::trace_headers();
+        let mut messages = Vec::new();
+        for (p, records) in by_partition.iter().enumerate() {
+            let chunks = sourced_chunks(records);
+            for (i, chunk) in chunks.iter().enumerate() {
+                let end = chunks.get(i + 1).map_or(batch.end, |next| next[0].0);
+                let mut headers = trace.clone();
+                headers.insert(SOURCE_HEADER, batch.source.as_str());
+                let offsets: Vec<String> = chunk.iter().map(|(o, _)| o.to_string()).collect();
+                headers.insert(OFFSETS_HEADER, offsets.join(",").as_str());
+                headers.insert(END_HEADER, end.to_string().as_str());
+                let lines: Vec<_> = chunk
+                    .iter()
+                    .map(|(_, r)| (&r.flow, r.time, r.bytes))
+                    .collect();
+                messages.push((p as u32, headers, encode(&lines)));
+            }
+        }
+        self.send(messages).await
+    }
+}
+
+/// A partition's records of a numbered source cut into messages of about
+/// [`RECORDS_PER_MESSAGE`], never between two records of one offset; one empty message when
+/// there are none.
+fn sourced_chunks<'a>(records: &'a [(u64, &'a Record)]) -> Vec<&'a [(u64, &'a Record)]> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    for i in 1..records.len() {
+        if i - start >= RECORDS_PER_MESSAGE && records[i].0 != records[i - 1].0 {
+            chunks.push(&records[start..i]);
+            start = i;
+        }
+    }
+    chunks.push(&records[start..]);
+    chunks
 }
 
 #[async_trait]
@@ -165,6 +286,31 @@ impl Ingest for JetStreamIngest {
             accepted: n,
             ..Default::default()
         })
+    }
+
+    async fn submit_sourced(&self, batch: SourcedBatch) -> Result<IngestOutcome, IngestError> {
+        let n = batch.records.len() as u64;
+        self.publish_sourced(&batch).await?;
+        Ok(IngestOutcome {
+            accepted: n,
+            ..Default::default()
+        })
+    }
+
+    /// The lowest position of the source among the partitions: every record before it is
+    /// stored, whichever partition its flow hashes to.
+    async fn resume_at(&self, source: &str) -> Result<u64, IngestError> {
+        let Some(store) = &self.store else {
+            return Err(IngestError::Stopped(
+                "this JetStream publisher has no store to read positions from".into(),
+            ));
+        };
+        let mut lowest = u64::MAX;
+        for p in 0..self.partitions {
+            let at = store.ingest_position(&partition_source(source, p)).await?;
+            lowest = lowest.min(at.unwrap_or(0));
+        }
+        Ok(lowest)
     }
 }
 
@@ -194,6 +340,57 @@ pub fn decode(payload: &[u8], batch: &mut Batch) -> crate::Result<()> {
     }
     batch.extend(message);
     Ok(())
+}
+
+/// A message of a numbered source: its records with their offsets, and where the source goes
+/// on once they are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourcedMessage {
+    /// The source.
+    pub source: String,
+    /// Each record with its offset.
+    pub records: Vec<(u64, Record)>,
+    /// Where the source goes on.
+    pub end: u64,
+}
+
+/// The numbered source's part of a message, if it has one (`None`: a plain message). A
+/// message whose headers or lines do not agree is an error (we wrote it).
+pub fn decode_sourced(
+    headers: Option<&async_nats::HeaderMap>,
+    payload: &[u8],
+) -> crate::Result<Option<SourcedMessage>> {
+    let Some(h) = headers else { return Ok(None) };
+    let Some(source) = h.get(SOURCE_HEADER) else {
+        return Ok(None);
+    };
+    let foreign = |line, source| crate::Error::Foreign { line, source };
+    let end = h
+        .get(END_HEADER)
+        .and_then(|v| v.as_str().parse().ok())
+        .ok_or(crate::Error::Header(END_HEADER))?;
+    let offsets = h.get(OFFSETS_HEADER).map_or("", |v| v.as_str());
+    let mut offsets = offsets.split(',').filter(|o| !o.is_empty());
+    let text = std::str::from_utf8(payload).map_err(crate::Error::NotUtf8)?;
+    let mut lines = text.lines();
+    check_csv_header(lines.next().unwrap_or("")).map_err(|e| foreign(1, e))?;
+    let mut records = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let r = parse_csv_line(line).map_err(|e| foreign(i + 2, e))?;
+        let offset = offsets
+            .next()
+            .and_then(|o| o.parse().ok())
+            .ok_or(crate::Error::Header(OFFSETS_HEADER))?;
+        records.push((offset, r.to_record()));
+    }
+    if offsets.next().is_some() {
+        return Err(crate::Error::Header(OFFSETS_HEADER));
+    }
+    Ok(Some(SourcedMessage {
+        source: source.as_str().to_owned(),
+        records,
+        end,
+    }))
 }
 
 /// Consumes one partition of the ingest stream into a supervisor.
@@ -226,17 +423,15 @@ impl PartitionConsumer {
         stop: CancellationToken,
         mut caught_up: Option<tokio::sync::oneshot::Sender<()>>,
     ) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             match self.consume(&stop, &mut caught_up).await {
                 Ok(()) => return,
                 Err(why) => {
                     tracing::warn!(partition = self.partition, "ingest consumer: {why}");
-                    tokio::select! {
-                        _ = stop.cancelled() => return,
-                        _ = tokio::time::sleep(backoff) => {}
+                    if !backoff.wait(&stop).await {
+                        return;
                     }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
                 }
             }
         }
@@ -277,6 +472,8 @@ impl PartitionConsumer {
             .await
             .map_err(crate::Error::store("read the ingest position"))?
             .unwrap_or(0);
+        // The stored positions of the numbered sources met, read once each.
+        let mut positions: HashMap<String, u64> = HashMap::new();
         while !stop.is_cancelled() {
             let mut batch = consumer
                 .fetch()
@@ -299,18 +496,24 @@ impl PartitionConsumer {
             };
             let mut records = Batch::default();
             let mut last = position;
+            let mut sourced: Vec<SourcedMessage> = Vec::new();
             for m in &messages {
                 let seq = m
                     .info()
                     .map_err(|e| crate::Error::nats("message info", e))?
                     .stream_sequence;
-                if seq <= position {
-                    continue; // stored before a crash, not acknowledged then
-                }
-                last = last.max(seq);
                 // Only flowwatch publishes here; a foreign message is dropped, loudly.
-                if let Err(why) = decode(&m.payload, &mut records) {
-                    tracing::error!(seq, "ingest message dropped: {why}");
+                match decode_sourced(m.headers.as_ref(), &m.payload) {
+                    // Counted once by its source's own position, whatever the sequence.
+                    Ok(Some(message)) => sourced.push(message),
+                    Ok(None) if seq <= position => {} // stored before a crash, not acknowledged
+                    Ok(None) => {
+                        last = last.max(seq);
+                        if let Err(why) = decode(&m.payload, &mut records) {
+                            tracing::error!(seq, "ingest message dropped: {why}");
+                        }
+                    }
+                    Err(why) => tracing::error!(seq, "ingest message dropped: {why}"),
                 }
             }
             if last > position {
@@ -335,6 +538,11 @@ impl PartitionConsumer {
                 }
                 position = last;
             }
+            for message in sourced {
+                if !self.store_sourced(message, &mut positions, stop).await? {
+                    return Ok(());
+                }
+            }
             for m in messages {
                 m.ack().await.map_err(|e| crate::Error::nats("ack", e))?;
             }
@@ -347,6 +555,45 @@ impl PartitionConsumer {
         Ok(())
     }
 
+    /// Stores the records of a numbered source's message not stored before, with the source's
+    /// position in this partition (`false` when `stop` came first).
+    async fn store_sourced(
+        &self,
+        message: SourcedMessage,
+        positions: &mut HashMap<String, u64>,
+        stop: &CancellationToken,
+    ) -> crate::Result<bool> {
+        let key = partition_source(&message.source, self.partition);
+        let stored = match positions.get(&key) {
+            Some(&p) => p,
+            None => self
+                .store
+                .ingest_position(&key)
+                .await
+                .map_err(crate::Error::store("read the ingest position"))?
+                .unwrap_or(0),
+        };
+        if message.end <= stored {
+            positions.insert(key, stored);
+            return Ok(true);
+        }
+        let records = message
+            .records
+            .into_iter()
+            .filter(|(offset, _)| *offset >= stored)
+            .map(|(_, r)| r)
+            .collect();
+        let mark = IngestMark {
+            source: key.clone(),
+            position: message.end,
+        };
+        if !self.store_until_done(records, mark, stop).await {
+            return Ok(false);
+        }
+        positions.insert(key, message.end);
+        Ok(true)
+    }
+
     /// Stores one batch, retrying while storage is away (the messages stay unacknowledged).
     /// (Whether it was stored: `false` when `stop` came first.)
     async fn store_until_done(
@@ -355,24 +602,60 @@ impl PartitionConsumer {
         mark: IngestMark,
         stop: &CancellationToken,
     ) -> bool {
-        let mut backoff = Duration::from_millis(100);
-        loop {
-            match supervisor_ingest(&self.supervisor, records.clone(), Some(mark.clone())).await {
-                Ok(outcome) => {
-                    for (flow, n, why) in outcome.refused {
-                        tracing::warn!(%flow, records = n, "records refused: {why}");
-                    }
-                    return true;
+        let what = format!("partition {}", self.partition);
+        let attempt =
+            async || supervisor_ingest(&self.supervisor, records.clone(), Some(mark.clone())).await;
+        until_taken(&what, stop, attempt).await
+    }
+}
+
+/// Hands a batch on with `attempt` until it is taken, waiting [`Backoff`] between tries while
+/// the store or the stream is away (`false` when `stop` came first); logs the records refused.
+pub(crate) async fn until_taken<F>(
+    what: &str,
+    stop: &CancellationToken,
+    mut attempt: impl FnMut() -> F,
+) -> bool
+where
+    F: Future<Output = Result<IngestOutcome, IngestError>>,
+{
+    let mut backoff = Backoff::default();
+    loop {
+        match attempt().await {
+            Ok(outcome) => {
+                for (flow, n, why) in outcome.refused {
+                    tracing::warn!(%flow, records = n, "records refused: {why}");
                 }
-                Err(why) => {
-                    tracing::warn!(partition = self.partition, "ingest not stored: {why}");
-                    tokio::select! {
-                        _ = stop.cancelled() => return false,
-                        _ = tokio::time::sleep(backoff) => {}
-                    }
-                    backoff = (backoff * 2).min(Duration::from_secs(5));
+                return true;
+            }
+            Err(why) => {
+                tracing::warn!("{what}: ingest not stored: {why}");
+                if !backoff.wait(stop).await {
+                    return false;
                 }
             }
+        }
+    }
+}
+
+/// Waits before trying again: 100 ms doubling to 5 s.
+#[derive(Debug)]
+pub(crate) struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff(Duration::from_millis(100))
+    }
+}
+
+impl Backoff {
+    /// Waits (`false` when `stop` came first).
+    pub(crate) async fn wait(&mut self, stop: &CancellationToken) -> bool {
+        let wait = self.0;
+        self.0 = (self.0 * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            _ = stop.cancelled() => false,
+            _ = tokio::time::sleep(wait) => true,
         }
     }
 }

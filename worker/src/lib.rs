@@ -12,6 +12,8 @@
 //!   it, evaluates due ticks on its own timer, rebuilds from storage when told, emits events.
 //! - [`ingest`]: how records reach the supervisor: in process, or through JetStream partitions
 //!   (the adapters of the ingest port, [`flowwatch_ports::Ingest`]).
+//! - [`kafka`]: Kafka ingest: each partition of a topic read into the ingest port, counted
+//!   once by positions kept in the store.
 //! - [`status`]: the in-process adapter of the status source port.
 //! - [`error`]: [`Error`], every failure of a worker with its source.
 //! - [`cluster`]: a worker in a cluster: its plan and lease, the partition consumers and flow
@@ -36,6 +38,7 @@ pub mod cluster;
 pub mod error;
 pub mod evaluation;
 pub mod ingest;
+pub mod kafka;
 pub mod metrics;
 pub mod service;
 pub mod settings;

@@ -71,6 +71,8 @@ pub struct WorkerMetrics {
     pub rebuilds: Counter,
     /// Flow actors that failed (restarted from storage after a pause).
     pub actor_failures: Counter,
+    /// Kafka messages or lines refused (not a record).
+    pub kafka_refused: Counter,
 }
 
 /// The process's worker metrics.
@@ -86,6 +88,7 @@ pub static METRICS: WorkerMetrics = WorkerMetrics {
     events: Counter(AtomicU64::new(0)),
     rebuilds: Counter(AtomicU64::new(0)),
     actor_failures: Counter(AtomicU64::new(0)),
+    kafka_refused: Counter(AtomicU64::new(0)),
 };
 
 impl WorkerMetrics {
@@ -132,6 +135,11 @@ impl WorkerMetrics {
                 "flowwatch_worker_actor_failures_total",
                 "Flow actors that failed and were restarted.",
                 &m.actor_failures,
+            ),
+            (
+                "flowwatch_kafka_refused_total",
+                "Kafka messages or lines that are not records.",
+                &m.kafka_refused,
             ),
         ];
         for (name, help, c) in counters {

@@ -17,11 +17,14 @@ use tracing::Instrument;
 use crate::alarms::NatsSink;
 use crate::cluster::{Agent, AgentSettings};
 use crate::evaluation::{Evaluation, EvaluationArgs};
+use crate::ingest::JetStreamIngest;
+use crate::kafka::{KafkaIngest, KafkaSource};
 use crate::metrics::METRICS;
 use crate::settings::Epoch;
 use crate::supervision::Ownership;
 use crate::{Clock, WorkerSettings};
 use flowwatch_ports::in_force::{FOLLOW_EVERY, InForce, follow};
+use flowwatch_ports::ingest::SourceLag;
 
 /// What a worker of a cluster runs with.
 #[derive(Debug, Clone)]
@@ -32,6 +35,8 @@ pub struct ServiceSettings {
     pub alarm_window: i64,
     /// The clock.
     pub clock: Clock,
+    /// A Kafka topic to read traffic from (bridged into the ingest partitions).
+    pub kafka: Option<KafkaSource>,
 }
 
 struct Service(Arc<Agent>);
@@ -69,6 +74,7 @@ pub async fn run(
 ) -> crate::Result<()> {
     let epoch = Epoch::new(0);
     let (config, saved) = tokio::sync::watch::channel(in_force);
+    let saved_config = saved.clone();
     let evaluation = Evaluation::start(EvaluationArgs {
         config: saved,
         store: store.clone(),
@@ -101,11 +107,23 @@ pub async fn run(
     let reconciling = tokio::spawn(agent.clone().reconcile(shutdown.clone()));
     tokio::spawn(agent.clone().heartbeats(shutdown.clone()));
 
+    let kafka_lag = Arc::new(SourceLag::default());
+    if let Some(source) = settings.kafka.clone() {
+        let reader = Reader {
+            source,
+            config: saved_config,
+            lag: kafka_lag.clone(),
+        };
+        let (running, store, nats) = (agent.running(), store.clone(), nats.clone());
+        tokio::spawn(bridge_kafka(reader, running, store, nats, shutdown.clone()));
+    }
     let running = agent.running();
+    let lag = kafka_lag.clone();
     let metrics = move || {
         let mut out = String::new();
         METRICS.render(&mut out);
         relay_status.render(&mut out);
+        lag.render(&mut out);
         let r = running.borrow();
         write_metric(
             &mut out,
@@ -162,4 +180,55 @@ pub async fn run(
     tracing::info!("stopping: partitions stop, the outbox is flushed");
     let _ = reconciling.await;
     evaluation.stop().await
+}
+
+/// The Kafka reader of a worker: once the first plan says how many partitions the flows hash
+/// into, it publishes the topic's records to the ingest partitions (whichever worker owns
+/// each flow stores it).
+async fn bridge_kafka(
+    reader: Reader,
+    mut running: tokio::sync::watch::Receiver<crate::cluster::Running>,
+    store: Arc<dyn Store>,
+    nats: async_nats::Client,
+    stop: CancellationToken,
+) {
+    let count = tokio::select! {
+        _ = stop.cancelled() => return,
+        r = running.wait_for(|r| r.count > 0) => match r {
+            Ok(r) => r.count,
+            Err(_) => return,
+        },
+    };
+    let ingest = loop {
+        match JetStreamIngest::new(nats.clone(), count).await {
+            Ok(i) => break i.with_store(store.clone()),
+            Err(why) => {
+                tracing::warn!("kafka ingest: {why}");
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                }
+            }
+        }
+    };
+    let Reader {
+        source,
+        config,
+        lag,
+    } = reader;
+    KafkaIngest {
+        source,
+        ingest: Arc::new(ingest),
+        config,
+        lag,
+    }
+    .run(stop)
+    .await
+}
+
+/// What a worker's Kafka reader needs besides its ingest port.
+struct Reader {
+    source: KafkaSource,
+    config: tokio::sync::watch::Receiver<InForce>,
+    lag: Arc<SourceLag>,
 }

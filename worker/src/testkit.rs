@@ -105,3 +105,112 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// A Kafka-protocol broker (`tansu`, in memory) on a free loopback port.
+pub struct KafkaBroker {
+    port: u16,
+    child: Child,
+}
+
+/// The broker binary: `FLOWWATCH_TANSU`; else the one `deploy/local/kafka-broker.sh` installs
+/// (into `$FLOWWATCH_TOOLS` or `~/.cache/flowwatch`); else `tansu` on the `PATH`.
+fn tansu() -> PathBuf {
+    if let Some(b) = std::env::var_os("FLOWWATCH_TANSU") {
+        return b.into();
+    }
+    let tools = std::env::var_os("FLOWWATCH_TOOLS")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/flowwatch")));
+    match tools.map(|t| t.join("tansu/bin/tansu")) {
+        Some(cached) if cached.exists() => cached,
+        _ => "tansu".into(),
+    }
+}
+
+impl KafkaBroker {
+    /// Starts a broker on a free port; waits until it accepts connections.
+    pub fn start() -> KafkaBroker {
+        let port = free_port();
+        let url = format!("tcp://127.0.0.1:{port}");
+        let child = Command::new(tansu())
+            .args([
+                "broker",
+                "--listener-url",
+                &url,
+                "--advertised-listener-url",
+                &url,
+            ])
+            .args(["--storage-engine", "memory://tansu/", "--silent"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("tansu runs (deploy/local/kafka-broker.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "tansu did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        KafkaBroker { port, child }
+    }
+
+    /// `127.0.0.1:<port>`, as `--kafka-brokers` takes it.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// A client of this broker.
+    pub async fn client(&self) -> rskafka::client::Client {
+        crate::kafka::connect(&[self.address()])
+            .await
+            .expect("the broker answers")
+    }
+
+    /// Creates `topic` with `partitions` partitions.
+    pub async fn create_topic(&self, topic: &str, partitions: i32) {
+        self.client()
+            .await
+            .controller_client()
+            .expect("a controller")
+            .create_topic(topic, partitions, 1, 5_000)
+            .await
+            .expect("the topic is created");
+    }
+
+    /// Appends messages with `values` to `topic`'s `partition`, in order, 500 a request (a
+    /// record batch each). tansu answers a fetch only with the batches that start at or after
+    /// the offset asked (Kafka sends the batch that holds it): a reader sent to the middle of
+    /// a batch gets nothing, so tests cut their reads at multiples of 500. flowwatch's own
+    /// positions are always the end of a fetch, a batch's end.
+    pub async fn produce(&self, topic: &str, partition: i32, values: Vec<Vec<u8>>) {
+        use rskafka::client::partition::{Compression, UnknownTopicHandling};
+        let pc = self
+            .client()
+            .await
+            .partition_client(topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .expect("the partition's leader");
+        let mut values = values.into_iter().peekable();
+        while values.peek().is_some() {
+            let batch = values
+                .by_ref()
+                .take(500)
+                .map(|v| rskafka::record::Record {
+                    key: None,
+                    value: Some(v),
+                    headers: Default::default(),
+                    timestamp: rskafka::chrono::Utc::now(),
+                })
+                .collect();
+            pc.produce(batch, Compression::NoCompression)
+                .await
+                .expect("the broker takes the messages");
+        }
+    }
+}
+
+impl Drop for KafkaBroker {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

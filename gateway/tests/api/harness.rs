@@ -271,6 +271,7 @@ async fn serve(
         store,
         status: evaluation.status(),
         nats: None,
+        kafka: Default::default(),
         coordinators: None,
         clock,
         max_body: options.max_body,

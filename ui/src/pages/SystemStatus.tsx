@@ -27,7 +27,26 @@ interface Components {
     ingest: { batches: number; records: number; refused: number; lagSeconds: number | null; newestRecord: string | null };
     alarms: { outbox: number; relay: { healthy: boolean; published: number; failures: number } | null };
     nats: unknown;
+    /** This process's Kafka readers, one per partition (absent from older servers). */
+    kafka?: KafkaPartition[];
   };
+}
+
+/** A Kafka partition's reader: the next offset to read, the partition's end, what is left. */
+export interface KafkaPartition {
+  topic: string;
+  partition: number;
+  position: number;
+  highWatermark: number;
+  lag: number;
+}
+
+/** Records of Kafka not stored yet, in all; a reader is healthy below this many. */
+export const KAFKA_LAG_LIMIT = 100_000;
+
+/** The total lag of the Kafka readers. */
+export function kafkaLag(parts: KafkaPartition[]): number {
+  return parts.reduce((sum, p) => sum + p.lag, 0);
 }
 
 /** Where the worker figures come from, in words. */
@@ -195,6 +214,18 @@ export function SystemStatus() {
         <Card title="NATS" ok={!/error|down|unreachable/i.test(nats)}>
           <Row k="state" v={nats} />
         </Card>
+        {c.kafka && c.kafka.length > 0 && (
+          <Card title="Kafka ingest" ok={kafkaLag(c.kafka) < KAFKA_LAG_LIMIT}>
+            <Row k="lag" v={`${metric(kafkaLag(c.kafka))} records`} />
+            {c.kafka.map((p) => (
+              <Row
+                key={`${p.topic}/${p.partition}`}
+                k={`${p.topic} #${p.partition}`}
+                v={`${metric(p.lag)} behind (${metric(p.position)} of ${metric(p.highWatermark)})`}
+              />
+            ))}
+          </Card>
+        )}
       </div>
       <ClusterSection />
     </>

@@ -7,7 +7,7 @@ import { lobValue, ordered, sortedFlows } from "./Lob";
 import { flappingValue } from "./Flapping";
 import { sortRows } from "../sort";
 import { listsOf, marksOf } from "./Settings";
-import { moving, workerSource } from "./SystemStatus";
+import { kafkaLag, moving, workerSource } from "./SystemStatus";
 import { keySummary } from "./Users";
 import { rootName } from "./Incidents";
 
@@ -182,5 +182,19 @@ describe("the worker card's source", () => {
     expect(workerSource({ ...worker, source: "unknown", workers: null, error: "no coordinator configured" })).toBe(
       "unknown: no coordinator configured",
     );
+  });
+});
+
+describe("kafkaLag", () => {
+  it("sums what every partition's reader has not stored", () => {
+    const part = (partition: number, position: number, highWatermark: number) => ({
+      topic: "cdr",
+      partition,
+      position,
+      highWatermark,
+      lag: highWatermark - position,
+    });
+    expect(kafkaLag([])).toBe(0);
+    expect(kafkaLag([part(0, 10, 25), part(1, 7, 7), part(2, 0, 3)])).toBe(18);
   });
 });

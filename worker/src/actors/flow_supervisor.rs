@@ -296,7 +296,7 @@ impl SupervisorState {
             self.store.register_flows(entries.collect()).await?;
         }
         self.machine.remember(admission.register);
-        if flows.is_empty() {
+        if flows.is_empty() && mark.is_none() {
             return Ok((outcome, Vec::new()));
         }
         let buckets = flows
