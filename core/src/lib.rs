@@ -8,6 +8,8 @@
 //! - [`hash`]: the fast hasher of the maps keyed by names ([`FlowMap`], a batch's groups).
 //! - [`time`]: instants as Unix seconds, RFC 3339 parsing and formatting, local → UTC (SPEC §2 rules).
 //! - [`tick`]: granularity and the ticks of one local day, DST-exact ([`tick::DayTicks`]).
+//! - [`channel`]: notification channels (SPEC §12): their documents, which alarms each takes,
+//!   and the e-mail and Slack texts.
 //! - [`calendar`]: a country's zone, holidays and lazy days; built-in holiday generators.
 //! - [`error`]: [`InputError`], why an input (time, granularity, flow id, traffic line) is
 //!   refused.
@@ -28,6 +30,7 @@
 //! - [`tick_csv`]: the tick CSV (SPEC §6).
 
 pub mod calendar;
+pub mod channel;
 pub mod compare;
 pub mod config;
 pub mod csv;
