@@ -73,6 +73,8 @@ async fn a_million_messages_are_stored_exactly_once_across_a_kill() {
         &broker.address(),
         "--kafka-topic",
         "cdr",
+        "--kafka-group",
+        "billing-feed",
         "--start-time",
         "2017-03-01T00:00:00Z",
     ];
@@ -111,6 +113,16 @@ async fn a_million_messages_are_stored_exactly_once_across_a_kill() {
 
     let store = EmbeddedStore::open(dir.path()).await.unwrap();
     let stored = stored(&store, sent.keys().cloned()).await;
+    // The positions are the group's (`--kafka-group`): every message of each partition.
+    for p in 0..PARTITIONS {
+        let source = format!("kafka/billing-feed/cdr/{p}");
+        let position = store.ingest_position(&source).await.unwrap();
+        assert_eq!(
+            position,
+            Some((MESSAGES / PARTITIONS as usize) as u64),
+            "{source}"
+        );
+    }
     assert_eq!(stored, sent, "each message stored once, none lost");
 }
 
