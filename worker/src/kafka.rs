@@ -96,11 +96,12 @@ impl KafkaIngest {
         loop {
             match this.partitions(&mut client).await {
                 Ok((c, partitions)) => {
-                    for p in partitions.difference(&running.clone()) {
-                        running.insert(*p);
-                        let (this, client, stop) = (this.clone(), c.clone(), stop.clone());
-                        let p = *p;
-                        tasks.spawn(async move { this.read(client, p, stop).await });
+                    // A partition not read yet (all at first, then those added to the topic).
+                    for p in partitions {
+                        if running.insert(p) {
+                            let (this, client, stop) = (this.clone(), c.clone(), stop.clone());
+                            tasks.spawn(async move { this.read(client, p, stop).await });
+                        }
                     }
                 }
                 Err(why) => {
