@@ -115,6 +115,9 @@ pub fn check_name(name: &str) -> Result<(), ChannelError> {
     if name.is_empty() || name.len() > 64 || !name.chars().all(ok) {
         return Err(refuse("name", "1 to 64 letters, digits, '-', '_' or '.'"));
     }
+    if name.chars().all(|c| c == '.') {
+        return Err(refuse("name", "not only dots (a URL path cannot hold it)"));
+    }
     Ok(())
 }
 
@@ -606,6 +609,7 @@ mod tests {
         );
         assert!(check_name("ops-mail_1.eu").is_ok());
         assert_eq!(check_name("a/b").unwrap_err().field, "name");
+        assert!(check_name("..").is_err() && check_name(".").is_err());
     }
 
     #[test]

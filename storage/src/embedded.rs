@@ -14,9 +14,10 @@
 //! Layout: this file opens the store and holds what the concerns share; each concern's trait
 //! is implemented in its own file: [`traffic`] (and retention), [`ticks`] (statuses, events,
 //! outbox), [`registry`], [`config`], [`access`] (users, keys, audit), [`operator`] (silences,
-//! acknowledgements).
+//! acknowledgements), [`channels`] (notification channels, their delivery queue).
 
 mod access;
+mod channels;
 mod config;
 mod operator;
 mod registry;
@@ -76,6 +77,14 @@ struct Inner {
     flow_acks: Keyspace,
     /// Incident message id → when it was published.
     published: Keyspace,
+    /// Channel name → the [`StoredChannel`] (JSON).
+    channels: Keyspace,
+    /// `channel ‖ event id` → the queued [`Delivery`] (JSON).
+    deliveries: Keyspace,
+    /// `channel ‖ event id` → when it was settled (delivered or given up).
+    delivered: Keyspace,
+    /// `channel ‖ at ‖ event id ‖ attempt` → the [`DeliveryAttempt`] (JSON).
+    attempts: Keyspace,
     /// Serialises read-then-write operations, and holds what makes most of them blind.
     write: Mutex<Newest>,
     /// Ids of flows seen so far (a cache of `flow_ids`).
@@ -239,6 +248,10 @@ impl Inner {
             silences: ks("silences")?,
             flow_acks: ks("flow_acks")?,
             published: ks("published")?,
+            channels: ks("channels")?,
+            deliveries: ks("deliveries")?,
+            delivered: ks("delivered")?,
+            attempts: ks("attempts")?,
             write: Mutex::new(Newest::default()),
             ids: Mutex::new(FlowMap::default()),
             views: Mutex::new(Views::default()),

@@ -33,7 +33,8 @@ pub mod uri;
 pub use error::{Error, Result};
 pub use model::*;
 pub use store::{
-    AccessStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore, TrafficStore,
+    AccessStore, ChannelStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore,
+    TrafficStore,
 };
 pub use uri::{BACKENDS, Backend, Location, open, parse, redact_uri};
 
@@ -43,7 +44,8 @@ use flowwatch_core::time::Instant;
 /// than an `Arc<dyn Store>`: `use flowwatch_storage::prelude::*;`.
 pub mod prelude {
     pub use crate::store::{
-        AccessStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore, TrafficStore,
+        AccessStore, ChannelStore, ConfigStore, OperatorStore, RegistryStore, Store, TickStore,
+        TrafficStore,
     };
 }
 

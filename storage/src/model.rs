@@ -341,3 +341,101 @@ pub struct FlowAcknowledgement {
     /// Who, when, why.
     pub ack: Acknowledgement,
 }
+
+pub use flowwatch_core::channel::Channel;
+
+/// A notification channel as stored (SPEC §12): its name, its document, who saved it and when.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredChannel {
+    /// The name in `/channels/{name}`.
+    pub name: String,
+    /// The document.
+    pub channel: Channel,
+    /// When it was saved.
+    pub updated_at: Instant,
+    /// Who saved it.
+    pub updated_by: String,
+}
+
+/// One alarm queued for one channel, until it is delivered or given up.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Delivery {
+    /// The channel's name.
+    pub channel: String,
+    /// The alarm.
+    pub event: Event,
+    /// When it was queued.
+    pub queued_at: Instant,
+    /// Attempts made so far.
+    pub attempts: u32,
+    /// Not tried before this time (a retry's backoff, or a sender's hold on it).
+    pub next_at: Instant,
+}
+
+impl Delivery {
+    /// Puts deliveries in the order they are sent: oldest alarm first (by time, then id).
+    pub fn sort(deliveries: &mut [Delivery]) {
+        deliveries.sort_by(|a, b| (a.event.time, &a.event.id).cmp(&(b.event.time, &b.event.id)));
+    }
+}
+
+/// What became of a delivery after an attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Outcome {
+    /// The receiver took it: it leaves the queue.
+    Delivered,
+    /// It waits for its `next_at` to be tried again.
+    Retry,
+    /// Given up (refused for good, or retried too long): it leaves the queue.
+    Failed,
+}
+
+impl Outcome {
+    /// As the API says it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Delivered => "delivered",
+            Outcome::Retry => "retry",
+            Outcome::Failed => "failed",
+        }
+    }
+}
+
+/// One attempt to deliver, as `GET /channels/{name}/deliveries` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryAttempt {
+    /// The channel's name.
+    pub channel: String,
+    /// When it was made, in Unix milliseconds.
+    pub at_ms: i64,
+    /// The alarm's id (a test message's own id for a test).
+    pub event_id: String,
+    /// Which attempt of this alarm (1 for the first).
+    pub attempt: u32,
+    /// Whether it was a test message (`POST /channels/{name}/test`).
+    pub test: bool,
+    /// What became of it.
+    pub outcome: Outcome,
+    /// What the receiver answered, or why it could not be reached.
+    pub response: String,
+    /// How long it took.
+    pub duration_ms: u64,
+}
+
+/// The state a delivery is left in after an attempt (or a release), with the attempt to log.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settlement {
+    /// The delivery as it is now (its attempts and `next_at` moved on).
+    pub delivery: Delivery,
+    /// Whether it stays queued.
+    pub outcome: Outcome,
+    /// The attempt made, if one was (a release of an untried delivery has none).
+    pub attempt: Option<DeliveryAttempt>,
+}
+
+/// The attempts kept per channel: older ones are dropped as new ones come.
+pub const ATTEMPTS_KEPT: usize = 100;

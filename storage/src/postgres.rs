@@ -11,9 +11,10 @@
 //! Layout: this file connects, migrates and keeps the flow ids; each concern's trait is
 //! implemented in its own file: [`traffic`] (and retention), [`ticks`] (statuses, events,
 //! outbox), [`registry`], [`config`], [`access`] (users, keys, audit), [`operator`] (silences,
-//! acknowledgements).
+//! acknowledgements), [`channels`] (notification channels, their delivery queue).
 
 mod access;
+mod channels;
 mod config;
 mod operator;
 mod registry;
@@ -37,14 +38,15 @@ use crate::model::*;
 use crate::to_i64;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
-const MIGRATIONS: [&str; 5] = [
+const MIGRATIONS: [&str; 6] = [
     include_str!("../schema/postgres/0001_init.sql"),
     include_str!("../schema/postgres/0002_outbox_ingest.sql"),
     include_str!("../schema/postgres/0003_keys_audit.sql"),
     include_str!("../schema/postgres/0004_band.sql"),
     include_str!("../schema/postgres/0005_operator.sql"),
+    include_str!("../schema/postgres/0006_channels.sql"),
 ];
 
 /// Connections kept open.

@@ -22,9 +22,11 @@
 //! Layout: this file parses the URI, connects, applies the schema and prepares every
 //! statement; each concern's trait is implemented in its own file: [`traffic`] (and
 //! retention), [`ticks`] (statuses, events, outbox), [`registry`], [`config`], [`access`]
-//! (users, keys, audit), [`operator`] (silences, acknowledgements).
+//! (users, keys, audit), [`operator`] (silences, acknowledgements), [`channels`] (notification
+//! channels, their delivery queue).
 
 mod access;
+mod channels;
 mod config;
 mod operator;
 mod registry;
@@ -55,14 +57,15 @@ use crate::model::*;
 use crate::to_i64;
 
 /// The schema version this build writes and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// The tables of every version (`CREATE TABLE IF NOT EXISTS`: applying all is safe).
-const SCHEMA: [&str; 4] = [
+const SCHEMA: [&str; 5] = [
     include_str!("../schema/scylla/0001_init.cql"),
     include_str!("../schema/scylla/0002_outbox_ingest.cql"),
     include_str!("../schema/scylla/0003_keys_audit.cql"),
     include_str!("../schema/scylla/0005_operator.cql"),
+    include_str!("../schema/scylla/0006_channels.cql"),
 ];
 
 /// Columns added to existing tables, by the version that added them (`ALTER TABLE … ADD`):
@@ -406,6 +409,7 @@ struct Statements {
     flow_acks_all: PreparedStatement,
     published_get: PreparedStatement,
     published_put: PreparedStatement,
+    channels: channels::ChannelStatements,
 }
 
 /// A ScyllaDB store.
@@ -614,6 +618,7 @@ impl Statements {
             flow_acks_all: p("SELECT body FROM flow_acks WHERE k = 0".into()).await?,
             published_get: p("SELECT id FROM published_incidents WHERE id = ?".into()).await?,
             published_put: p("INSERT INTO published_incidents (id, at) VALUES (?, ?)".into()).await?,
+            channels: channels::ChannelStatements::prepare(&p).await?,
         })
     }
 }

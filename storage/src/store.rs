@@ -184,10 +184,60 @@ pub trait OperatorStore: Send + Sync + 'static {
     async fn mark_published(&self, ids: Vec<String>, at: Instant) -> Result<()>;
 }
 
-/// Everything the services keep: every concern's trait. Each backend implements the six;
+/// Notification channels (SPEC §12) and their delivery queue: each alarm a channel takes is
+/// queued once per channel, claimed by a sender, and settled (delivered, retried later, given
+/// up); the latest attempts are kept per channel.
+#[async_trait]
+pub trait ChannelStore: Send + Sync + 'static {
+    /// Creates or replaces a channel; whether it is new.
+    async fn put_channel(&self, channel: StoredChannel) -> Result<bool>;
+
+    /// The channel called `name`, if there is one.
+    async fn channel(&self, name: &str) -> Result<Option<StoredChannel>>;
+
+    /// Every channel, ordered by name.
+    async fn channels(&self) -> Result<Vec<StoredChannel>>;
+
+    /// Deletes a channel with its queue and its attempts; whether it existed.
+    async fn delete_channel(&self, name: &str) -> Result<bool>;
+
+    /// Queues deliveries. One whose channel and event id are queued already, or were settled
+    /// as delivered or failed, is left as it is: an alarm goes to a channel once; one of a
+    /// channel not stored is dropped. Returns how many were queued.
+    async fn queue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<usize>;
+
+    /// Takes up to `limit` queued deliveries of `channel` due at `now` (`next_at <= now`),
+    /// oldest alarm first (by event time, then id), and holds them until `until` (their
+    /// `next_at` moves there, so no other sender takes them meanwhile; one that is not settled
+    /// by then is due again).
+    async fn claim_deliveries(
+        &self,
+        channel: &str,
+        now: Instant,
+        until: Instant,
+        limit: usize,
+    ) -> Result<Vec<Delivery>>;
+
+    /// Settles deliveries: delivered and failed ones leave the queue (and are remembered, so
+    /// they are not queued again), retried ones wait for their `next_at`; the attempts are
+    /// logged (the latest [`ATTEMPTS_KEPT`] per channel are kept). Settling a delivery of a
+    /// channel deleted meanwhile only logs nothing.
+    async fn settle_deliveries(&self, settlements: Vec<Settlement>) -> Result<()>;
+
+    /// Logs an attempt that settles no queued delivery (a test message).
+    async fn log_attempt(&self, attempt: DeliveryAttempt) -> Result<()>;
+
+    /// The latest `limit` attempts of `channel`, newest first.
+    async fn delivery_attempts(&self, channel: &str, limit: usize) -> Result<Vec<DeliveryAttempt>>;
+
+    /// How many deliveries of `channel` are queued.
+    async fn pending_deliveries(&self, channel: &str) -> Result<u64>;
+}
+
+/// Everything the services keep: every concern's trait. Each backend implements the seven;
 /// this follows.
 pub trait Store:
-    TrafficStore + TickStore + RegistryStore + ConfigStore + AccessStore + OperatorStore
+    TrafficStore + TickStore + RegistryStore + ConfigStore + AccessStore + OperatorStore + ChannelStore
 {
 }
 
@@ -198,6 +248,7 @@ impl<T> Store for T where
         + ConfigStore
         + AccessStore
         + OperatorStore
+        + ChannelStore
         + ?Sized
 {
 }

@@ -2,7 +2,8 @@
 //!
 //! Each test gets a [`Fixture`]: a fresh, empty store (its own directory or database) that it
 //! can also close and reopen. The tests of each concern are in a file of their own
-//! (`testsuite/traffic.rs`, `ticks.rs`, `registry.rs`, `config.rs`, `access.rs`, `operator.rs`).
+//! (`testsuite/traffic.rs`, `ticks.rs`, `registry.rs`, `config.rs`, `access.rs`, `operator.rs`,
+//! `channels.rs`).
 
 use std::future::Future;
 use std::pin::Pin;
@@ -18,6 +19,7 @@ use crate::{
 };
 
 mod access;
+mod channels;
 mod config;
 mod operator;
 mod registry;
@@ -25,6 +27,7 @@ mod ticks;
 mod traffic;
 
 pub use access::*;
+pub use channels::*;
 pub use config::*;
 pub use operator::*;
 pub use registry::*;
@@ -169,6 +172,9 @@ macro_rules! conformance_tests {
             silenced_changes_are_stored_but_not_queued,
             acknowledgements_last_until_the_episode_ends,
             published_incident_messages_are_remembered,
+            channels_are_kept_listed_and_deleted,
+            deliveries_are_queued_once_claimed_and_settled,
+            attempts_keep_the_latest_and_go_with_their_channel,
             data_survives_reopen,
         );
     };
