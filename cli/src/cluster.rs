@@ -24,7 +24,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::serve::{
-    ClockArgs, KafkaArgs, PartitionArgs, configuration, listen, nats, shutdown_signal,
+    ClockArgs, KafkaArgs, OpsArgs, PartitionArgs, configuration, listen, nats, shutdown_signal,
 };
 
 /// `flowwatch coordinator` flags (each also `FLOWWATCH_COORDINATOR__<FLAG>`).
@@ -130,6 +130,10 @@ pub struct WorkerArgs {
     #[command(flatten)]
     #[serde(flatten)]
     kafka: KafkaArgs,
+    /// The operators' mail when alarms cannot be published.
+    #[command(flatten)]
+    #[serde(flatten)]
+    ops: OpsArgs,
     /// Print the effective settings as JSON and exit.
     #[arg(long)]
     #[serde(skip)]
@@ -240,6 +244,7 @@ pub async fn worker(args: WorkerArgs) -> Result<()> {
         alarm_window: args.alarm_window,
         clock,
         kafka: args.kafka.source(),
+        ops_email: args.ops.parsed(),
     };
     flowwatch_worker::service::run(settings, store, in_force, client, listener, on_signal())
         .await

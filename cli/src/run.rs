@@ -18,7 +18,7 @@ use flowwatch_worker::alarms::{LogSink, NatsSink};
 use flowwatch_worker::evaluation::{Evaluation, EvaluationArgs};
 use serde::Serialize;
 
-use crate::serve::{ApiArgs, KafkaArgs, configuration};
+use crate::serve::{ApiArgs, KafkaArgs, OpsArgs, configuration};
 
 /// `flowwatch run` flags (each also `FLOWWATCH_RUN__<FLAG>`).
 #[derive(clap::Args, Debug, Serialize)]
@@ -38,6 +38,10 @@ pub struct Args {
     #[command(flatten)]
     #[serde(flatten)]
     kafka: KafkaArgs,
+    /// The operators' mail when alarms cannot be published.
+    #[command(flatten)]
+    #[serde(flatten)]
+    ops: OpsArgs,
     /// NATS server for alarms (left out: alarms go to the log).
     #[arg(long, env = "FLOWWATCH_RUN__NATS_URL")]
     nats_url: Option<String>,
@@ -104,6 +108,7 @@ pub async fn run(args: Args) -> Result<()> {
             None => Arc::new(LogSink),
         },
         ownership: None,
+        ops_email: args.ops.parsed(),
     })
     .await?;
     let gateway = Arc::new(Gateway {

@@ -15,6 +15,7 @@ use flowwatch_core::config::Config;
 use flowwatch_core::time::{Instant, parse_rfc3339, utc_string};
 use flowwatch_gateway::Gateway;
 use flowwatch_gateway::auth::Auth;
+use flowwatch_notify::ops::OpsEmail;
 use flowwatch_ports::Clock;
 use flowwatch_ports::InForce;
 use flowwatch_ports::Ingest;
@@ -77,6 +78,29 @@ pub struct PartitionArgs {
         value_parser = clap::value_parser!(u32).range(1..=4096)
     )]
     pub partitions: u32,
+}
+
+/// `--ops-email`: the operators' mail when alarms cannot be published (SPEC §12).
+#[derive(clap::Args, Debug, Serialize)]
+pub struct OpsArgs {
+    /// `smtp://[user:password@]host:port/ops@example.com[,…][?from=…&starttls=required]`:
+    /// when alarms cannot be published on NATS for two minutes, one e-mail there says so, and
+    /// one when they are published again.
+    #[arg(long, value_parser = ops_email)]
+    #[serde(serialize_with = "crate::gateway::redacted_option")]
+    pub ops_email: Option<String>,
+}
+
+impl OpsArgs {
+    /// Where the operators are mailed, if anywhere.
+    pub fn parsed(&self) -> Option<OpsEmail> {
+        let url = self.ops_email.as_deref()?;
+        Some(OpsEmail::parse(url).expect("checked by clap"))
+    }
+}
+
+fn ops_email(url: &str) -> Result<String, String> {
+    OpsEmail::parse(url).map(|_| url.to_owned())
 }
 
 /// `--kafka-brokers`, `--kafka-topic`, `--kafka-group`: traffic read from Kafka (SPEC §12).

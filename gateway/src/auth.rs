@@ -827,7 +827,7 @@ pub async fn audit(
     Ok(Json(json!({ "entries": entries, "next": next })))
 }
 
-fn utc_millis(ms: i64) -> String {
+pub(crate) fn utc_millis(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
         .unwrap_or_default()

@@ -14,6 +14,8 @@
 //!   that there is none: one process).
 //! - [`views`]: dashboard, events, the flow tree, a flow's ticks, traffic, effective config
 //!   and simulation.
+//! - [`channels`]: notification channels (SPEC §12): their documents, a test message, their
+//!   latest deliveries (the senders run in the workers, `flowwatch_notify`).
 //! - [`backtest`]: `POST /api/v1/backtest`, candidate settings at a country, LoB or flow
 //!   against the configuration in force, over the stored traffic of its flows.
 //! - [`grpc`]: the gRPC API for services (`flowwatch.v1.FlowWatch`: ticks, statuses, a
@@ -32,6 +34,7 @@
 
 pub mod auth;
 pub mod backtest;
+pub mod channels;
 pub mod client;
 pub mod cluster;
 pub mod config;

@@ -133,6 +133,28 @@ pub fn routes() -> Vec<Route> {
             delete(operator::end_silence),
         ),
         (
+            "/api/v1/channels",
+            &[("GET", Read)],
+            get(crate::channels::list),
+        ),
+        (
+            "/api/v1/channels/{name}",
+            &[("GET", Read), ("PUT", Root), ("DELETE", Root)],
+            get(crate::channels::get_one)
+                .put(crate::channels::put)
+                .delete(crate::channels::delete),
+        ),
+        (
+            "/api/v1/channels/{name}/test",
+            &[("POST", Root)],
+            post(crate::channels::test),
+        ),
+        (
+            "/api/v1/channels/{name}/deliveries",
+            &[("GET", Read)],
+            get(crate::channels::deliveries),
+        ),
+        (
             "/api/v1/incidents",
             &[("GET", Read)],
             get(crate::incidents::incidents),

@@ -41,6 +41,11 @@ impl Clock {
         self.start_unix + self.start.elapsed().as_secs() as Instant
     }
 
+    /// Now, in Unix milliseconds.
+    pub fn now_ms(&self) -> i64 {
+        self.start_unix * 1000 + self.start.elapsed().as_millis() as i64
+    }
+
     /// How long until the clock reads `t` (zero if it has).
     pub fn until(&self, t: Instant) -> Duration {
         let elapsed = self.start.elapsed();
@@ -77,5 +82,7 @@ mod tests {
         tokio::time::advance(Duration::from_secs(15)).await;
         assert_eq!(c.now(), 1_015);
         assert_eq!(c.until(1_010), Duration::ZERO);
+        tokio::time::advance(Duration::from_millis(250)).await;
+        assert_eq!(c.now_ms(), 1_015_250);
     }
 }

@@ -3,6 +3,9 @@
 //! done. While the message bus is away the relay retries with backoff and evaluation goes on,
 //! so no alarm is lost and none blocks a tick.
 //!
+//! Each alarm taken from the outbox is first queued for the notification channels that want
+//! it (`flowwatch_notify::delivery`), then published.
+//!
 //! On NATS an alarm is the SPEC §8 message on `flowwatch.alarms.<country>.<lob>.<kind>.<flow>`,
 //! published to the JetStream stream `FLOWWATCH_ALARMS` (kept for late subscribers) with
 //! `Nats-Msg-Id` = the event id, so a repeat after a lost acknowledgement is dropped by the
@@ -16,6 +19,7 @@ use async_nats::jetstream;
 use async_trait::async_trait;
 use flowwatch_core::event::{ALARM_SUBJECT, message};
 use flowwatch_core::time::utc_string;
+use flowwatch_notify::delivery::{DeliveryStats, Notifier};
 use flowwatch_ports::status::RelayHealth;
 use flowwatch_ports::{AlarmError, AlarmSink};
 use flowwatch_storage::{Event, Store};
@@ -113,6 +117,8 @@ impl AlarmSink for NatsSink {
 /// What the relay reports to the status view.
 #[derive(Debug, Default)]
 pub struct RelayStatus {
+    /// The notification channels' counts (their deliveries are queued by the relay).
+    pub notifications: Arc<DeliveryStats>,
     /// Alarms published since start.
     pub published: Counter,
     /// Failed attempts since start.
@@ -147,6 +153,7 @@ impl RelayStatus {
             "Failed publishing attempts.",
             self.failures.get(),
         );
+        self.notifications.render(out);
     }
 }
 
@@ -173,26 +180,33 @@ fn take_cause(id: &str) -> Option<opentelemetry::Context> {
         .remove(id)
 }
 
-/// Publishes the outbox.
+/// Publishes the outbox, and queues its alarms for the notification channels.
 pub struct Relay {
     store: Arc<dyn Store>,
     sink: Arc<dyn AlarmSink>,
+    notifier: Arc<Notifier>,
     wake: broadcast::Receiver<Event>,
     status: Arc<RelayStatus>,
 }
 
 impl Relay {
-    /// A relay of `store`'s outbox to `sink`, woken by every event on `alarms`.
+    /// A relay of `store`'s outbox to `sink` and to `notifier`'s channels, woken by every
+    /// event on `alarms`.
     pub fn new(
         store: Arc<dyn Store>,
         sink: Arc<dyn AlarmSink>,
+        notifier: Arc<Notifier>,
         alarms: &broadcast::Sender<Event>,
     ) -> Relay {
         Relay {
             store,
             sink,
             wake: alarms.subscribe(),
-            status: Arc::new(RelayStatus::default()),
+            status: Arc::new(RelayStatus {
+                notifications: notifier.stats(),
+                ..Default::default()
+            }),
+            notifier,
         }
     }
 
@@ -201,14 +215,17 @@ impl Relay {
         self.status.clone()
     }
 
-    /// One round: publishes up to a batch of queued alarms and marks them done. Returns how
-    /// many were published.
+    /// One round: queues up to a batch of outbox alarms for the notification channels (so
+    /// they do not wait for the bus), publishes them and marks them done. Returns how many
+    /// were published.
     pub async fn round(&self) -> crate::Result<usize> {
         let outbox = crate::Error::store("outbox");
         let pending = self.store.outbox_pending(BATCH).await.map_err(outbox)?;
         if pending.is_empty() {
             return Ok(0);
         }
+        let channels = crate::Error::store("queue for the notification channels");
+        self.notifier.queue(&pending).await.map_err(channels)?;
         self.sink.publish(&pending).await?;
         let ids: Vec<String> = pending.iter().map(|e| e.id.clone()).collect();
         let outbox = crate::Error::store("outbox");

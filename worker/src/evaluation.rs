@@ -1,6 +1,7 @@
 //! The evaluating part of a worker, started and stopped as one by `flowwatch run` and
 //! `flowwatch worker`: the supervisor and its flow actors, the configuration put in force in it,
-//! the relay that publishes their alarms, and the silences in force (followed in the store).
+//! the relay that publishes their alarms, the senders of the notification channels, the ops
+//! e-mail watch, and the silences in force (followed in the store).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +11,10 @@ use ractor::{Actor, ActorRef};
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
 
+use flowwatch_notify::delivery::Notifier;
+use flowwatch_notify::ops::{self, OpsEmail};
 use flowwatch_ports::{AlarmSink, InForce, Ingest, StatusSource};
+use tokio_util::sync::CancellationToken;
 
 use crate::actors::flow_supervisor::{FlowSupervisor, SupervisorArgs, SupervisorMsg};
 use crate::alarms::{Relay, RelayStatus};
@@ -35,6 +39,8 @@ pub struct EvaluationArgs {
     pub sink: Arc<dyn AlarmSink>,
     /// The partitions run (`None`: every flow).
     pub ownership: Option<Ownership>,
+    /// Where the operators are mailed when alarms cannot be published (`--ops-email`).
+    pub ops_email: Option<OpsEmail>,
 }
 
 /// A running evaluation.
@@ -49,6 +55,9 @@ pub struct Evaluation {
     supervisor_task: JoinHandle<()>,
     relay_task: JoinHandle<()>,
     silences_task: JoinHandle<()>,
+    /// Stops the notification channels' senders and the ops e-mail watch.
+    notifying: CancellationToken,
+    notify_tasks: Vec<JoinHandle<()>>,
 }
 
 /// How often the silences are read from the store: one created through any gateway holds on
@@ -109,9 +118,19 @@ impl Evaluation {
         )
         .await
         .map_err(|e| crate::Error::actor("start the supervisor", e))?;
-        let relay = Relay::new(args.store.clone(), args.sink, &alarms);
+        let notifier = Notifier::new(args.store.clone(), args.clock);
+        let relay = Relay::new(args.store.clone(), args.sink, notifier.clone(), &alarms);
         let status = relay.status();
         let relay_task = tokio::spawn(relay.run());
+        let notifying = CancellationToken::new();
+        let mut notify_tasks = vec![tokio::spawn(notifier.run(notifying.clone()))];
+        if let Some(ops) = args.ops_email {
+            let relay = status.clone();
+            let healthy = move || relay.healthy.load(std::sync::atomic::Ordering::Relaxed);
+            let store = args.store.clone();
+            let watch = ops::watch(ops, healthy, store, args.clock, notifying.clone());
+            notify_tasks.push(tokio::spawn(watch));
+        }
         Ok(Evaluation {
             supervisor,
             alarms,
@@ -120,6 +139,8 @@ impl Evaluation {
             supervisor_task,
             relay_task,
             silences_task,
+            notifying,
+            notify_tasks,
         })
     }
 
@@ -133,6 +154,11 @@ impl Evaluation {
         self.silences_task.abort();
         drop(self.alarms); // the relay publishes what is left, then stops
         let _ = tokio::time::timeout(Duration::from_secs(5), self.relay_task).await;
+        // Deliveries cut short are held a while, then sent by whichever process runs next.
+        self.notifying.cancel();
+        for task in self.notify_tasks {
+            let _ = task.await;
+        }
         stopped.map_err(|e| crate::Error::actor("stop the supervisor", e))
     }
 

@@ -37,6 +37,8 @@ pub struct ServiceSettings {
     pub clock: Clock,
     /// A Kafka topic to read traffic from (bridged into the ingest partitions).
     pub kafka: Option<KafkaSource>,
+    /// Where the operators are mailed when alarms cannot be published (`--ops-email`).
+    pub ops_email: Option<flowwatch_notify::ops::OpsEmail>,
 }
 
 struct Service(Arc<Agent>);
@@ -87,6 +89,7 @@ pub async fn run(
         sink: Arc::new(NatsSink::new(nats.clone())),
         // Nothing until the coordinator says.
         ownership: Some(Ownership::default()),
+        ops_email: settings.ops_email.clone(),
     })
     .await?;
     let (supervisor, relay_status) = (evaluation.supervisor.clone(), evaluation.relay.clone());

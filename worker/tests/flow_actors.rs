@@ -583,6 +583,7 @@ async fn a_published_configuration_is_in_force_for_the_next_ingest() {
         settings: WorkerSettings::default(),
         sink: Arc::new(LogSink),
         ownership: None,
+        ops_email: None,
     })
     .await
     .unwrap();

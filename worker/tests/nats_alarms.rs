@@ -10,8 +10,10 @@ use std::time::Duration;
 use async_nats::jetstream;
 use flowwatch_core::detection::Status;
 use flowwatch_core::{FlowId, FlowKind};
+use flowwatch_notify::delivery::Notifier;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Event, Store};
+use flowwatch_worker::Clock;
 use flowwatch_worker::alarms::{ALARM_STREAM, NatsSink, Relay};
 use flowwatch_worker::testkit::{NatsServer, eventually};
 use futures_util::StreamExt;
@@ -86,7 +88,15 @@ async fn alarms_arrive_on_the_flow_subject_with_the_spec_schema() {
     let mut sub = nc.subscribe("flowwatch.alarms.>").await.unwrap();
     nc.flush().await.unwrap();
     let (alarms, _) = broadcast::channel(16);
-    tokio::spawn(Relay::new(store.clone(), Arc::new(NatsSink::new(nc.clone())), &alarms).run());
+    tokio::spawn(
+        Relay::new(
+            store.clone(),
+            Arc::new(NatsSink::new(nc.clone())),
+            Notifier::new(store.clone(), Clock::system()),
+            &alarms,
+        )
+        .run(),
+    );
 
     let flow = FlowId::new("CZ", "Paid SMS", FlowKind::Forward, "IN.1:OUT").unwrap();
     let mut revision = event(2, &flow);
@@ -155,6 +165,7 @@ async fn nats_away_blocks_nothing_and_loses_nothing() {
     let relay = Relay::new(
         store.clone(),
         Arc::new(NatsSink::new(client(&nats.url()).await)),
+        Notifier::new(store.clone(), Clock::system()),
         &alarms,
     );
     let status = relay.status();
@@ -207,6 +218,7 @@ async fn a_repeated_alarm_id_is_dropped_by_the_stream() {
         let relay = Relay::new(
             store.clone(),
             Arc::new(NatsSink::new(client(&nats.url()).await)),
+            Notifier::new(store.clone(), Clock::system()),
             &alarms,
         );
         let task = tokio::spawn(relay.run());

@@ -262,6 +262,7 @@ async fn serve(
         settings: WorkerSettings::default(),
         sink: Arc::new(LogSink),
         ownership: None,
+        ops_email: None,
     })
     .await
     .expect("the worker starts");

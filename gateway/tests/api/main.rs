@@ -4,6 +4,7 @@
 //! tests (`cli/tests/`) keep what needs processes: kill -9, clusters, the command line.
 
 mod backtest;
+mod channels;
 mod config;
 mod detection;
 mod events;

@@ -40,6 +40,7 @@ fn every_operation_answers_each_role_as_documented() {
     let (status, created) = api.request("POST", "/api/v1/silences", JSON, silence);
     assert_eq!(status, 201, "{created}");
     let silence_id = parse(&created)["id"].as_str().unwrap().to_owned();
+    let channel = r#"{"type": "webhook", "target": {"url": "http://127.0.0.1:9/hook", "secret": "s"}, "minStatus": "OUTAGE"}"#;
     // Expected status without a key, with the read-only key, with the root key. Changes are
     // made by root only, so each is made once and the next row builds on it.
     let matrix: Vec<(&str, String, &str, [u16; 3])> = vec![
@@ -163,6 +164,29 @@ fn every_operation_answers_each_role_as_documented() {
             r#"{"comment": "on it"}"#,
             [401, 403, 404],
         ),
+        // A channel named as the user above (the path names are filled alike).
+        (
+            "PUT",
+            "/api/v1/channels/u2".into(),
+            channel,
+            [401, 403, 201],
+        ),
+        ("GET", "/api/v1/channels".into(), "", [401, 200, 200]),
+        ("GET", "/api/v1/channels/u2".into(), "", [401, 200, 200]),
+        // Root's test is answered whatever the receiver did (here: nobody listens).
+        (
+            "POST",
+            "/api/v1/channels/u2/test".into(),
+            "",
+            [401, 403, 200],
+        ),
+        (
+            "GET",
+            "/api/v1/channels/u2/deliveries".into(),
+            "",
+            [401, 200, 200],
+        ),
+        ("DELETE", "/api/v1/channels/u2".into(), "", [401, 403, 204]),
         ("GET", "/api/v1/flows".into(), "", [401, 200, 200]),
         ("GET", "/api/v1/flapping".into(), "", [401, 200, 200]),
         (
