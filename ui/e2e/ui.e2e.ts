@@ -138,7 +138,7 @@ describe("the web UI", () => {
     const lob = await api.get<{ flows: { kind: string; name: string }[] }>("/api/v1/flows/CZ/GSM");
     const input = encodeURIComponent(lob.flows.find((f) => f.kind === "input")!.name);
     const flow = `/flow/CZ/GSM/input/${input}`;
-    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", flow, `${flow}?tab=config`, "/settings/CZ", "/users", "/silences", "/flapping", "/status"]) {
+    for (const path of ["/", "/country/CZ", "/lob/CZ/GSM", flow, `${flow}?tab=config`, "/settings/CZ", "/users", "/silences", "/notifications", "/flapping", "/status"]) {
       await p.goto(fw.url + path);
       await p.waitForSelector("main h1");
       const wide = await p.evaluate(() => document.documentElement.scrollWidth);
@@ -310,6 +310,111 @@ describe("the web UI", () => {
     const ended = (await api.get<{ silences: any[] }>("/api/v1/silences")).silences.find((s) => s.id === mine.id);
     expect(ended.state).toBe("ended");
     expect(ended.endedAt).toBeDefined();
+  });
+
+  it("creates a webhook channel, sends it a test, shows its deliveries, edits and deletes it", async () => {
+    type Channel = { name: string; type: string; target: Record<string, unknown>; scope?: unknown; minStatus: string; updatedBy: string };
+    const channels = async () => (await api.get<{ channels: Channel[] }>("/api/v1/channels")).channels;
+    const p = await asRoot();
+    await p.click("nav >> text=Notifications");
+    await p.waitForURL(/\/notifications$/);
+    await p.waitForSelector("table.channels-table");
+    await p.click("button:has-text('New channel')");
+    const form = p.locator("form.channel-form");
+    await form.waitFor();
+    expect(await form.locator("select[name=type]").inputValue()).toBe("webhook");
+    // A name, the URL and the secret are asked for before anything is sent.
+    await form.locator("button:has-text('Create channel')").click();
+    await p.waitForSelector(".field-error[data-field=name]");
+    expect(await form.locator(".field-error[data-field=url]").count()).toBe(1);
+    expect(await form.locator(".field-error[data-field=secret]").count()).toBe(1);
+    expect((await channels()).map((c) => c.name)).not.toContain("e2e-hook");
+    await form.locator("input[name=name]").fill("e2e-hook");
+    await form.locator("input[name=secret]").fill("s3cret");
+    await form.locator("select[name=minStatus]").selectOption("OUTAGE");
+    // Refused by the server (400): its message beside the field the error's path names.
+    consoleErrors.expect(p, /400/);
+    await form.locator("input[name=url]").fill("ftp://127.0.0.1/hook");
+    await form.locator("button:has-text('Create channel')").click();
+    await form.locator(".field-error[data-field=url]").waitFor();
+    expect(await form.locator(".field-error[data-field=url]").textContent()).toMatch(/http/);
+    expect((await channels()).map((c) => c.name)).not.toContain("e2e-hook");
+    await form.locator("input[name=url]").fill("http://127.0.0.1:9/hook");
+    await form.locator("button:has-text('Create channel')").click();
+    await p.waitForSelector("[data-testid=channel-saved]");
+    expect(await p.textContent("[data-testid=channel-saved]")).toContain("e2e-hook created");
+    const row = p.locator('tr[data-channel="e2e-hook"]');
+    await row.waitFor();
+    expect(await row.getAttribute("data-min-status")).toBe("OUTAGE");
+    expect(await row.textContent()).toContain("127.0.0.1:9");
+    expect(await row.textContent()).toContain("all flows");
+    const created = await api.get<Channel>("/api/v1/channels/e2e-hook");
+    expect(created).toMatchObject({
+      name: "e2e-hook",
+      type: "webhook",
+      target: { url: "http://127.0.0.1:9/hook", secret: "…" },
+      minStatus: "OUTAGE",
+      updatedBy: "root",
+    });
+    expect(created.scope).toBeUndefined();
+    await screenshot(p, "notifications-created");
+
+    // A test message to a port nobody listens on: not delivered, and the answer says why.
+    await row.locator("button:has-text('Send test')").click();
+    const result = p.locator('tr[data-test-result="e2e-hook"] [data-testid=test-result][data-outcome]');
+    await result.waitFor({ timeout: 60_000 });
+    expect(["failed", "retry"]).toContain(await result.getAttribute("data-outcome"));
+    expect(await result.locator(".response").textContent()).toMatch(/connect/i);
+    await screenshot(p, "notifications-tested");
+
+    // Chosen, the channel shows its deliveries: the test among them.
+    await row.locator("a", { hasText: "e2e-hook" }).click();
+    await p.waitForURL(/\/notifications\?channel=e2e-hook$/);
+    const tests = p.locator('section[data-deliveries="e2e-hook"] tr[data-attempt][data-test=true]');
+    await tests.first().waitFor();
+    expect(["failed", "retry"]).toContain(await tests.first().getAttribute("data-outcome"));
+    expect(await tests.first().textContent()).toMatch(/connect/i);
+    expect(await tests.first().locator(".tag-test").count()).toBe(1);
+    await p.waitForSelector("[data-testid=deliveries-pending]");
+    const fromApi = await api.get<{ pending: number; deliveries: { test: boolean; outcome: string }[] }>("/api/v1/channels/e2e-hook/deliveries?limit=50");
+    expect(fromApi.deliveries.some((d) => d.test && (d.outcome === "failed" || d.outcome === "retry"))).toBe(true);
+    await screenshot(p, "notifications-deliveries");
+
+    // A read-only user sees the channel and its deliveries, and no control to change them.
+    const visitor = await page();
+    await visitor.goto(fw.url + "/notifications?channel=e2e-hook");
+    await visitor.click("text=Continue as visitor");
+    await visitor.waitForSelector('section[data-deliveries="e2e-hook"] tr[data-attempt]');
+    expect(await visitor.$('tr[data-channel="e2e-hook"]')).not.toBeNull();
+    for (const label of ["New channel", "Send test", "Edit", "Delete"]) expect(await visitor.$(`button:has-text('${label}')`)).toBeNull();
+    await visitor.close();
+
+    // Edited: the name fixed, the secret shown as the API shows it and kept; WARNING from now on.
+    await row.locator("button:has-text('Edit')").click();
+    const edit = p.locator("form.channel-form");
+    await edit.waitFor();
+    expect(await edit.locator("input[name=name]").inputValue()).toBe("e2e-hook");
+    expect(await edit.locator("input[name=name]").getAttribute("readonly")).not.toBeNull();
+    expect(await edit.locator("input[name=url]").inputValue()).toBe("http://127.0.0.1:9/hook");
+    expect(await edit.locator("input[name=secret]").inputValue()).toBe("…");
+    expect(await edit.locator("select[name=minStatus]").inputValue()).toBe("OUTAGE");
+    await edit.locator("select[name=minStatus]").selectOption("WARNING");
+    await edit.locator("button:has-text('Save channel')").click();
+    await p.waitForSelector('tr[data-channel="e2e-hook"][data-min-status=WARNING]');
+    expect(await p.textContent("[data-testid=channel-saved]")).toContain("e2e-hook saved");
+    expect(await api.get<Channel>("/api/v1/channels/e2e-hook")).toMatchObject({
+      type: "webhook",
+      target: { url: "http://127.0.0.1:9/hook", secret: "…" },
+      minStatus: "WARNING",
+    });
+
+    // Deleted after a confirmation (its deliveries closed first: nothing reads them after).
+    await p.click("nav >> text=Notifications");
+    await p.waitForURL(/\/notifications$/);
+    p.once("dialog", (d) => d.accept());
+    await row.locator("button:has-text('Delete')").click();
+    await row.waitFor({ state: "detached" });
+    expect((await channels()).map((c) => c.name)).not.toContain("e2e-hook");
   });
 
   it("acknowledges an alarm in the event log and shows who and why everywhere", async () => {
@@ -609,6 +714,7 @@ describe("the web UI", () => {
       ["users", "/users", "tr[data-user=root]"],
       ["incidents", "/incidents", "#incidents-title"],
       ["silences", "/silences", "#silences-title"],
+      ["notifications", "/notifications", "#notifications-title"],
       ["flapping", "/flapping", "table.flapping-table tbody tr"],
       ["suggestions", "/settings/CZ?tab=suggestions", "[data-testid=suggestions]"],
       ["status", "/status", ".cards"],

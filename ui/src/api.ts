@@ -215,6 +215,79 @@ export interface User {
   role: Role;
 }
 
+/** Where a notification channel sends (SPEC §12). */
+export type ChannelType = "webhook" | "email" | "slack" | "kafka";
+
+/** The least status a change must reach (or leave) for a channel to send it. */
+export type MinStatus = "WARNING" | "OUTAGE";
+
+/** A webhook's target: a signed POST of the alarm's JSON. The secret is shown as `…`. */
+export interface WebhookTarget {
+  url: string;
+  secret: string;
+}
+
+/** An e-mail channel's target: `smtp://[user:password@]host:port[?starttls=required]`, the
+ * password shown as `…`. */
+export interface EmailTarget {
+  smtp: string;
+  from: string;
+  to: string[];
+}
+
+/** A Slack-compatible incoming webhook. */
+export interface SlackTarget {
+  url: string;
+}
+
+/** A Kafka topic: `brokers` is `host:port`, comma-separated. */
+export interface KafkaTarget {
+  brokers: string;
+  topic: string;
+}
+
+/** A channel's document, as `PUT /channels/{name}` takes it: the target by its type, the flows
+ * (every flow without a scope), the least status. */
+export type ChannelDocument = (
+  | { type: "webhook"; target: WebhookTarget }
+  | { type: "email"; target: EmailTarget }
+  | { type: "slack"; target: SlackTarget }
+  | { type: "kafka"; target: KafkaTarget }
+) & { scope?: FlowScope; minStatus: MinStatus };
+
+export type Outcome = "delivered" | "retry" | "failed";
+
+/** One attempt to deliver an alarm (or a test message) to a channel. */
+export interface Attempt {
+  /** RFC 3339, milliseconds. */
+  at: string;
+  eventId: string;
+  /** 1 for the first attempt of the alarm. */
+  attempt: number;
+  test: boolean;
+  outcome: Outcome;
+  /** What the receiver answered, or why it could not be reached. */
+  response: string;
+  durationMs: number;
+}
+
+/** A channel as `GET /channels` lists it (secrets redacted), with its queue and last attempt. */
+export type Channel = ChannelDocument & {
+  name: string;
+  /** RFC 3339. */
+  updatedAt: string;
+  updatedBy: string;
+  /** Alarms queued, not yet delivered or given up. */
+  pending: number;
+  lastAttempt: Attempt | null;
+};
+
+/** `GET /channels/{name}/deliveries`: the queue's length and the latest attempts, newest first. */
+export interface Deliveries {
+  pending: number;
+  deliveries: Attempt[];
+}
+
 /** An error the API answered (`{"error": {"code", "message", "path"?}}`) or a failed request. */
 export class ApiError extends Error {
   constructor(
@@ -242,6 +315,11 @@ export function query(params: Record<string, string | number | boolean | undefin
   }
   const s = q.toString();
   return s ? `?${s}` : "";
+}
+
+/** A channel's path under `/api/v1`. */
+export function channelPath(name: string): string {
+  return `/channels/${encodeURIComponent(name)}`;
 }
 
 type Listener = (s: Session | null) => void;
@@ -300,6 +378,34 @@ export class Api {
 
   get<T>(path: string): Promise<T> {
     return this.request<T>("GET", path);
+  }
+
+  /** The notification channels (SPEC §12), by name. */
+  channels(): Promise<Channel[]> {
+    return this.get<{ channels: Channel[] }>("/channels").then((x) => x.channels);
+  }
+
+  channel(name: string): Promise<Channel> {
+    return this.get<Channel>(channelPath(name));
+  }
+
+  /** Creates or replaces a channel (root); a secret sent back as `…` keeps the stored one. */
+  putChannel(name: string, document: ChannelDocument): Promise<Channel> {
+    return this.request<Channel>("PUT", channelPath(name), document);
+  }
+
+  deleteChannel(name: string): Promise<void> {
+    return this.request<void>("DELETE", channelPath(name));
+  }
+
+  /** Sends a test message now (root); how it went. */
+  testChannel(name: string): Promise<Attempt> {
+    return this.request<Attempt>("POST", `${channelPath(name)}/test`);
+  }
+
+  /** A channel's latest attempts, newest first, and how many alarms wait in its queue. */
+  deliveries(name: string, limit = 50): Promise<Deliveries> {
+    return this.get<Deliveries>(`${channelPath(name)}/deliveries${query({ limit })}`);
   }
 
   /** The headers of an authenticated request. */

@@ -20,6 +20,7 @@ import { Settings } from "./pages/Settings";
 import { Users } from "./pages/Users";
 import { Incidents } from "./pages/Incidents";
 import { Silences } from "./pages/Silences";
+import { Notifications } from "./pages/Notifications";
 import { Flapping } from "./pages/Flapping";
 import { SystemStatus } from "./pages/SystemStatus";
 
@@ -140,6 +141,7 @@ function App() {
     ["/", "Dashboard", route.page === "dashboard" || route.page === "country" || route.page === "lob" || route.page === "flow"],
     ["/incidents", "Incidents", route.page === "incidents"],
     ["/silences", "Silences", route.page === "silences"],
+    ["/notifications", "Notifications", route.page === "notifications"],
     ["/flapping", "Flapping", route.page === "flapping"],
     ["/settings", "Settings", route.page === "settings"],
     ...(root ? [["/users", "Users", route.page === "users"] as [string, string, boolean]] : []),
@@ -199,6 +201,8 @@ function Page({ route }: { route: Route }) {
       return <Incidents />;
     case "silences":
       return <Silences />;
+    case "notifications":
+      return <Notifications channel={route.channel} />;
     case "flapping":
       return <Flapping />;
     case "status":

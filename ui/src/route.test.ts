@@ -21,6 +21,8 @@ describe("routes", () => {
       { page: "users" },
       { page: "incidents" },
       { page: "silences" },
+      { page: "notifications" },
+      { page: "notifications", channel: "ops-webhook_1.eu" },
       { page: "flapping" },
       { page: "status" },
     ];
@@ -41,6 +43,9 @@ describe("routes", () => {
     expect(parse("/country/%E0%A4%A").page).toBe("notFound");
     expect(parse("/silences/s-1").page).toBe("notFound");
     expect(parse("/flapping/CZ").page).toBe("notFound");
+    expect(parse("/notifications/ops").page).toBe("notFound");
+    // No channel chosen: the list alone.
+    expect(parse("/notifications", "?channel=")).toEqual({ page: "notifications" });
     // A tab of no country is no tab.
     expect(parse("/settings", "?tab=suggestions")).toEqual({ page: "settings", country: undefined });
   });

@@ -26,6 +26,7 @@ export type Route =
   | { page: "users" }
   | { page: "incidents" }
   | { page: "silences" }
+  | { page: "notifications"; channel?: string }
   | { page: "flapping" }
   | { page: "status" }
   | { page: "notFound"; path: string };
@@ -78,6 +79,8 @@ export function parse(pathname: string, search = ""): Route {
       return p.length === 1 ? { page: "incidents" } : notFound(pathname);
     case "silences":
       return p.length === 1 ? { page: "silences" } : notFound(pathname);
+    case "notifications":
+      return p.length === 1 ? { page: "notifications", ...(opt("channel") ? { channel: opt("channel") } : {}) } : notFound(pathname);
     case "flapping":
       return p.length === 1 ? { page: "flapping" } : notFound(pathname);
     case "status":
@@ -120,6 +123,8 @@ export function href(r: Route): string {
       return "/incidents";
     case "silences":
       return "/silences";
+    case "notifications":
+      return r.channel ? `/notifications?channel=${enc(r.channel)}` : "/notifications";
     case "flapping":
       return "/flapping";
     case "status":
