@@ -538,3 +538,29 @@ fn replay_compares_a_candidate_with_the_current_configuration() {
     );
     assert!(!nothing.exists());
 }
+
+#[test]
+fn run_and_worker_take_ops_email_with_its_password_hidden_and_refuse_a_bad_one() {
+    // SPEC §12: `flowwatch run`/`worker` take `--ops-email smtp://host:port/ops@example.com`.
+    let url = "smtp://ops:s3cret@mail:587/ops@example.com?starttls=required";
+    for role in [ROLES[0], ROLES[3]] {
+        let effective = dump_config(role, &["--ops-email", url], &[])
+            .unwrap_or_else(|e| panic!("{role:?}: {e}"));
+        assert_eq!(
+            effective["ops_email"], "smtp://ops:***@mail:587/ops@example.com?starttls=required",
+            "{role:?}"
+        );
+        let refused = dump_config(role, &["--ops-email", "smtp://mail:25"], &[]).unwrap_err();
+        assert!(
+            refused.contains("--ops-email") && refused.contains("no recipient"),
+            "{role:?}: {refused}"
+        );
+    }
+    for role in [ROLES[1], ROLES[2]] {
+        let refused = dump_config(role, &["--ops-email", url], &[]).unwrap_err();
+        assert!(
+            refused.contains("unexpected argument"),
+            "{role:?}: {refused}"
+        );
+    }
+}

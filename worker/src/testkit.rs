@@ -1,6 +1,7 @@
 //! Test helpers shared by the worker's and the integration tests (feature `testkit`): a real
 //! `nats-server` with JetStream on a free loopback port, that a test can stop and start again
-//! on the same port and data directory; and [`eventually`], to wait for a condition.
+//! on the same port and data directory; a Kafka-protocol broker (`tansu`); an SMTP server
+//! (`aiosmtpd`) keeping what it takes in a Maildir; and [`eventually`], to wait for a condition.
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -208,9 +209,151 @@ impl KafkaBroker {
     }
 }
 
+impl KafkaBroker {
+    /// The values of every message of `topic`'s `partition`, in order (read from offset 0).
+    pub async fn values(&self, topic: &str, partition: i32) -> Vec<Vec<u8>> {
+        use rskafka::client::partition::UnknownTopicHandling;
+        let pc = self
+            .client()
+            .await
+            .partition_client(topic, partition, UnknownTopicHandling::Retry)
+            .await
+            .expect("the partition's leader");
+        let mut values = Vec::new();
+        let mut offset = 0;
+        loop {
+            let (records, _) = pc
+                .fetch_records(offset, 1..10_000_000, 500)
+                .await
+                .expect("the broker answers a fetch");
+            let Some(last) = records.last() else {
+                return values;
+            };
+            offset = last.offset + 1;
+            values.extend(records.into_iter().filter_map(|r| r.record.value));
+        }
+    }
+}
+
 impl Drop for KafkaBroker {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// An SMTP server (Python's `aiosmtpd`) on a free loopback port, keeping every mail it takes
+/// in a Maildir; with a certificate, it offers STARTTLS and takes mail only after it.
+pub struct SmtpServer {
+    port: u16,
+    maildir: tempfile::TempDir,
+    tls: Option<(PathBuf, PathBuf)>,
+    child: Option<Child>,
+}
+
+/// The Python with `aiosmtpd`: `FLOWWATCH_SMTP_PYTHON`; else the one
+/// `deploy/local/smtp-server.sh` installs into `target/smtp-venv`; else `python3`.
+fn smtp_python() -> PathBuf {
+    if let Some(p) = std::env::var_os("FLOWWATCH_SMTP_PYTHON") {
+        return p.into();
+    }
+    let venv = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../target/smtp-venv/bin/python"
+    );
+    match std::path::Path::new(venv).exists() {
+        true => venv.into(),
+        false => "python3".into(),
+    }
+}
+
+impl SmtpServer {
+    /// A server without TLS.
+    pub fn start() -> SmtpServer {
+        SmtpServer::with_tls(None)
+    }
+
+    /// A server offering STARTTLS with `cert` and `key` (PEM files), requiring it.
+    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SmtpServer {
+        SmtpServer::with_tls(Some((cert.to_owned(), key.to_owned())))
+    }
+
+    fn with_tls(tls: Option<(PathBuf, PathBuf)>) -> SmtpServer {
+        let mut s = SmtpServer {
+            port: free_port(),
+            maildir: tempfile::tempdir().expect("a temporary directory"),
+            tls,
+            child: None,
+        };
+        s.resume();
+        s
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn address(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The Maildir (aiosmtpd makes it, with its `tmp`, `new` and `cur`).
+    fn maildir(&self) -> PathBuf {
+        self.maildir.path().join("mail")
+    }
+
+    /// Every mail taken so far, whole (headers and body), oldest first.
+    pub fn mails(&self) -> Vec<String> {
+        let new = self.maildir().join("new");
+        let mut files: Vec<(std::time::SystemTime, PathBuf)> = std::fs::read_dir(&new)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| {
+                let modified = e.metadata().and_then(|m| m.modified());
+                (modified.unwrap_or(std::time::UNIX_EPOCH), e.path())
+            })
+            .collect();
+        files.sort();
+        files
+            .into_iter()
+            .filter_map(|(_, p)| std::fs::read_to_string(p).ok())
+            .collect()
+    }
+
+    /// Kills the server.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts the server again on the same port and Maildir.
+    pub fn resume(&mut self) {
+        assert!(self.child.is_none(), "already running");
+        let mut command = Command::new(smtp_python());
+        command
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(self.address());
+        if let Some((cert, key)) = &self.tls {
+            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
+        }
+        let child = command
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(self.maildir())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("aiosmtpd runs (deploy/local/smtp-server.sh installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "aiosmtpd did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        self.stop();
     }
 }

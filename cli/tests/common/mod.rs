@@ -95,6 +95,11 @@ impl Run {
     /// `FLOWWATCH_ROOT_PASSWORD`).
     pub fn start_as_root(data_dir: &std::path::Path, extra: &[&str], password: &str) -> Run {
         let (child, addr) = Run::spawn(data_dir, extra, Some(ROOT_PASSWORD), Stdio::inherit());
+        Run::logged_in(child, addr, password)
+    }
+
+    /// The server `child` at `addr`, logged in as root with `password`.
+    fn logged_in(child: Child, addr: String, password: &str) -> Run {
         let mut run = Run {
             child,
             addr,
@@ -117,19 +122,26 @@ impl Run {
         Run::spawn_subcommand("run", &args, root_password, stderr)
     }
 
+    /// `flowwatch run` on `data_dir` with `extra` flags and `env`, logged in as root.
+    pub fn start_with_env(
+        data_dir: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, &std::path::Path)],
+    ) -> Run {
+        let mut args = vec![OsString::from("--data-dir"), data_dir.into()];
+        args.extend(extra.iter().map(OsString::from));
+        let (child, addr) =
+            Run::spawn_with_env("run", &args, Some(ROOT_PASSWORD), Stdio::inherit(), env);
+        Run::logged_in(child, addr, ROOT_PASSWORD)
+    }
+
     /// A running `flowwatch gateway` with `args` (`--storage`, `--nats-url`, …), the root
     /// password of a fresh store [`ROOT_PASSWORD`], logged in as root.
     pub fn start_gateway(args: &[&str]) -> Run {
         let args: Vec<OsString> = args.iter().map(OsString::from).collect();
         let (child, addr) =
             Run::spawn_subcommand("gateway", &args, Some(ROOT_PASSWORD), Stdio::inherit());
-        let mut run = Run {
-            child,
-            addr,
-            key: String::new(),
-        };
-        run.key = run.login("root", ROOT_PASSWORD);
-        run
+        Run::logged_in(child, addr, ROOT_PASSWORD)
     }
 
     /// Spawns `flowwatch <subcommand> --http 127.0.0.1:0 <args>` (a fresh store's root
@@ -141,11 +153,23 @@ impl Run {
         root_password: Option<&str>,
         stderr: Stdio,
     ) -> (Child, String) {
+        Run::spawn_with_env(subcommand, args, root_password, stderr, &[])
+    }
+
+    /// As [`Run::spawn_subcommand`], with `env` set for the process.
+    pub fn spawn_with_env(
+        subcommand: &str,
+        args: &[OsString],
+        root_password: Option<&str>,
+        stderr: Stdio,
+        env: &[(&str, &std::path::Path)],
+    ) -> (Child, String) {
         let mut command = Command::new(env!("CARGO_BIN_EXE_flowwatch"));
         command
             .arg(subcommand)
             .args(["--http", "127.0.0.1:0"])
             .args(args)
+            .envs(env.iter().copied())
             .env("RUST_LOG", "warn")
             .env_remove("FLOWWATCH_ROOT_PASSWORD")
             .stdout(Stdio::piped())
