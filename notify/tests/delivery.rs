@@ -122,19 +122,13 @@ async fn a_receiver_that_fails_then_recovers_gets_every_alarm_once_and_in_order(
     let stop = CancellationToken::new();
     let task = tokio::spawn(notifier.clone().run(stop.clone()));
     let t = 1_485_900_000;
-    let events = vec![
+    // d-third is A's recovery from OUTAGE: an OUTAGE channel hears it.
+    let mut recovery = event("d-third", "A", t + 20, Status::Ok);
+    recovery.previous_status = Status::Outage;
+    let events = [
         event("b-second", "A", t + 10, Status::Outage),
         event("a-first", "B", t, Status::Outage),
         event("c-warning", "C", t, Status::Warning),
-        event("d-third", "A", t + 20, Status::Ok),
-    ];
-    // D is A's recovery from OUTAGE: an OUTAGE channel hears it.
-    let mut recovery = events[3].clone();
-    recovery.previous_status = Status::Outage;
-    let events = vec![
-        events[0].clone(),
-        events[1].clone(),
-        events[2].clone(),
         recovery,
     ];
     assert_eq!(
