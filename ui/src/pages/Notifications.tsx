@@ -27,6 +27,12 @@ export function OutcomePill({ outcome }: { outcome: Outcome }) {
 }
 
 /** The latest attempts of a channel, newest first, and how many alarms wait in its queue. */
+/** How long ago an attempt was made: never "in …" (the page's clock is read every 10 s, and
+ * the browser's may run behind the server's). */
+function sinceAttempt(at: string, now: Date): string {
+  return ago(at, new Date(Math.max(now.getTime(), Date.parse(at))));
+}
+
 function Deliveries({ name, round, now }: { name: string; round: number; now: Date }) {
   const { api } = useApp();
   const d = useLoad(() => api.deliveries(name, DELIVERIES_SHOWN), [name, round]);
@@ -64,7 +70,7 @@ function Deliveries({ name, round, now }: { name: string; round: number; now: Da
           <tbody>
             {d.data.deliveries.map((a) => (
               <tr key={`${a.at}/${a.eventId}/${a.attempt}`} data-attempt={a.eventId} data-outcome={a.outcome} data-test={a.test}>
-                <td className="small" title={`${a.at} (${ago(a.at, now)})`}>
+                <td className="small" title={`${a.at} (${sinceAttempt(a.at, now)})`}>
                   {attemptTime(a, zone)}
                 </td>
                 <td className="event-id small">
@@ -245,7 +251,7 @@ export function Notifications({ channel }: { channel?: string }) {
                       <>
                         <OutcomePill outcome={c.lastAttempt.outcome} />{" "}
                         <span className="muted" title={c.lastAttempt.at}>
-                          {ago(c.lastAttempt.at, now)}
+                          {sinceAttempt(c.lastAttempt.at, now)}
                         </span>
                       </>
                     ) : (
