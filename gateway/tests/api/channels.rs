@@ -261,3 +261,55 @@ fn an_outage_reaches_its_webhook_signed_and_once_and_a_test_says_how_it_went() {
     assert_eq!(api.json("/api/v1/channels/dead")["pending"], 0);
     api.stop();
 }
+
+#[test]
+fn a_silenced_outage_goes_to_no_channel() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, received) = receiver();
+    let api = Api::before_a_week(dir.path(), json!({}));
+    // B first: the silence's LoB holds a flow seen in traffic.
+    let b = hourly_week(&[("input", "B")], &[]);
+    assert_eq!(api.ingest(&b)["refused"], 0);
+    let silence = json!({"scope": {"country": "CZ", "lob": "GSM"},
+        "from": "2017-02-08T00:00:00Z", "to": "2017-02-09T00:00:00Z", "comment": "MSC upgrade"});
+    let (status, answer) = api.request("POST", "/api/v1/silences", JSON, &silence.to_string());
+    assert_eq!(status, 201, "{answer}");
+    let hook =
+        json!({"type": "webhook", "target": {"url": url, "secret": "s"}, "minStatus": "WARNING"});
+    assert_eq!(put(&api, "ops", &hook).0, 201);
+    // Every worker holds the silence within 2 s.
+    std::thread::sleep(Duration::from_millis(2500));
+    let a = hourly_week(&[("input", "A")], &["A"]);
+    assert_eq!(api.ingest(&a)["refused"], 0);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let silenced = loop {
+        let events = api.json("/api/v1/events?limit=100")["events"].clone();
+        let of_a: Vec<Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["flowName"] == "A" && e["newStatus"] == "OUTAGE")
+            .cloned()
+            .collect();
+        if !of_a.is_empty() {
+            break of_a;
+        }
+        assert!(std::time::Instant::now() < deadline, "A's outage stored");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert!(
+        silenced.iter().all(|e| e["silenced"] == true),
+        "{silenced:?}"
+    );
+    // The channel's sender looks every second: it would have sent by now.
+    match received.recv_timeout(Duration::from_secs(4)) {
+        Ok((_, body)) => panic!("sent: {}", String::from_utf8_lossy(&body)),
+        Err(e) => assert_eq!(e, std::sync::mpsc::RecvTimeoutError::Timeout),
+    }
+    let log = api.json("/api/v1/channels/ops/deliveries");
+    assert_eq!(
+        (log["pending"].clone(), log["deliveries"].clone()),
+        (json!(0), json!([]))
+    );
+    api.stop();
+}
