@@ -655,7 +655,7 @@ mod tests {
     #[test]
     fn schema_file_splits_into_statements() {
         let s: Vec<String> = SCHEMA.iter().flat_map(|s| schema_statements(s)).collect();
-        assert_eq!(s.len(), 19);
+        assert_eq!(s.len(), 22);
         assert!(
             s.iter()
                 .all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS")),
