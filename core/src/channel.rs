@@ -422,9 +422,18 @@ pub fn headline(e: &Event) -> String {
     )
 }
 
-/// An e-mail's subject: the country, LoB, flow and the new status (SPEC §12).
+/// An e-mail's subject: the new status, the country, LoB and flow (SPEC §12), and the status
+/// left — plain ASCII where the names are, so every mail client shows it as it is.
 pub fn email_subject(e: &Event) -> String {
-    format!("[flowwatch] {} {}", e.new_status.as_str(), headline(e))
+    format!(
+        "[flowwatch] {} {} / {} / {} {} (was {})",
+        e.new_status.as_str(),
+        e.flow.country,
+        e.flow.lob,
+        e.flow.kind.as_str(),
+        e.flow.name,
+        e.previous_status.as_str()
+    )
 }
 
 /// An e-mail's text: the change, its tick, the traffic against what was expected, its id.
@@ -656,6 +665,7 @@ mod tests {
         for part in ["CZ", "GSM", "MSSBRN1A", "OUTAGE"] {
             assert!(subject.contains(part), "{subject}");
         }
+        assert!(subject.is_ascii(), "{subject}");
         assert!(email_text(&e).contains("expected: 1000"));
         let slack: serde_json::Value = serde_json::from_slice(&slack_body(&e)).unwrap();
         assert!(
