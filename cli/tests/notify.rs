@@ -1,5 +1,5 @@
 //! Notification channels and the ops e-mail (SPEC §12) against real servers on loopback: a
-//! Kafka-protocol broker (`tansu`), an SMTP server (`aiosmtpd`, with STARTTLS), and HTTP
+//! Kafka-protocol broker (`tansu`), an SMTP server (`aiosmtpd`, STARTTLS and AUTH), and HTTP
 //! receivers that check the webhook's signature. A flow's outage reaches every channel once
 //! per id; a receiver away a minute, and a `kill -9` while deliveries wait, lose nothing; NATS
 //! away for two minutes brings one ops e-mail, then one when alarms flow again.
@@ -269,7 +269,7 @@ fn certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::pat
 fn an_outage_reaches_a_webhook_an_inbox_slack_and_kafka_once_each() {
     let dir = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certificates(dir.path());
-    let smtp = SmtpServer::start_tls(&cert, &key);
+    let smtp = SmtpServer::start_tls(&cert, &key, Some(("ops", "p@ss word")));
     let broker = KafkaBroker::start();
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(broker.create_topic("alarms", 3));
@@ -296,8 +296,16 @@ fn an_outage_reaches_a_webhook_an_inbox_slack_and_kafka_once_each() {
         &run,
         "mail",
         json!({"type": "email", "scope": scope, "minStatus": "OUTAGE",
-        "target": {"smtp": format!("smtp://{}?starttls=required", smtp.address()),
+        "target": {"smtp": format!("smtp://ops:p%40ss%20word@{}?starttls=required", smtp.address()),
                    "from": "flowwatch@example.com", "to": ["ops@example.com", "noc@example.com"]}}),
+    );
+    // A wrong password is refused for good (535), said in the channel's deliveries.
+    put_channel(
+        &run,
+        "wrong",
+        json!({"type": "email", "scope": scope, "minStatus": "OUTAGE",
+        "target": {"smtp": format!("smtp://ops:guess@{}?starttls=required", smtp.address()),
+                   "from": "flowwatch@example.com", "to": ["ops@example.com"]}}),
     );
     put_channel(
         &run,
@@ -421,6 +429,21 @@ fn an_outage_reaches_a_webhook_an_inbox_slack_and_kafka_once_each() {
             "{name}: {log}"
         );
     }
+    wait_for(30, "the wrong password's attempt", || {
+        let log = run.json("/api/v1/channels/wrong/deliveries");
+        log["deliveries"].as_array().is_some_and(|d| !d.is_empty())
+    });
+    let wrong = run.json("/api/v1/channels/wrong/deliveries");
+    let refused = &wrong["deliveries"][0];
+    assert_eq!(
+        (refused["outcome"].as_str(), wrong["pending"].as_u64()),
+        (Some("failed"), Some(0)),
+        "{wrong}"
+    );
+    assert!(
+        refused["response"].as_str().unwrap().contains("535"),
+        "{wrong}"
+    );
     let other = run.json("/api/v1/channels/other/deliveries");
     assert_eq!(
         other["deliveries"],
@@ -527,7 +550,7 @@ async fn nats_away_two_minutes_sends_one_ops_mail_then_one_when_alarms_flow_agai
     let outbox = |run: &Run| run.json("/api/v1/status")["components"]["alarms"]["outbox"].clone();
     assert_eq!(run.ingest(&week(&["A", "B"], &["A"]))["refused"], 0);
     let published_a = Instant::now();
-    while !(alarms(&run).len() >= 1 && outbox(&run) == 0) {
+    while alarms(&run).is_empty() || outbox(&run) != 0 {
         assert!(
             published_a.elapsed() < Duration::from_secs(60),
             "A's alarm published"

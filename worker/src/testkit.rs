@@ -243,11 +243,13 @@ impl Drop for KafkaBroker {
 }
 
 /// An SMTP server (Python's `aiosmtpd`) on a free loopback port, keeping every mail it takes
-/// in a Maildir; with a certificate, it offers STARTTLS and takes mail only after it.
+/// in a Maildir; with a certificate, it offers STARTTLS and takes mail only after it; with a
+/// login, it takes mail only after `AUTH` with it.
 pub struct SmtpServer {
     port: u16,
     maildir: tempfile::TempDir,
     tls: Option<(PathBuf, PathBuf)>,
+    login: Option<(String, String)>,
     child: Option<Child>,
 }
 
@@ -267,22 +269,55 @@ fn smtp_python() -> PathBuf {
     }
 }
 
+/// aiosmtpd's controller with a Maildir handler, STARTTLS required when given a certificate,
+/// AUTH (PLAIN, LOGIN) required when given a login: `port maildir cert key user password`
+/// (empty strings for none).
+const SMTP_SERVER: &str = r#"
+import signal, ssl, sys
+from aiosmtpd.controller import Controller
+from aiosmtpd.handlers import Mailbox
+from aiosmtpd.smtp import AuthResult, LoginPassword
+port, maildir, cert, key, user, password = sys.argv[1:7]
+def check(server, session, envelope, mechanism, data):
+    ok = isinstance(data, LoginPassword) and data.login.decode() == user and data.password.decode() == password
+    return AuthResult(success=ok, handled=False)
+tls = None
+if cert:
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(cert, key)
+server = Controller(Mailbox(maildir), hostname="127.0.0.1", port=int(port), tls_context=tls,
+    require_starttls=bool(cert), authenticator=check, auth_required=bool(user),
+    auth_require_tls=bool(cert))
+server.start()
+signal.sigwait([signal.SIGTERM, signal.SIGINT])
+server.stop()
+"#;
+
 impl SmtpServer {
-    /// A server without TLS.
+    /// A server without TLS or login.
     pub fn start() -> SmtpServer {
-        SmtpServer::with_tls(None)
+        SmtpServer::with(None, None)
     }
 
-    /// A server offering STARTTLS with `cert` and `key` (PEM files), requiring it.
-    pub fn start_tls(cert: &std::path::Path, key: &std::path::Path) -> SmtpServer {
-        SmtpServer::with_tls(Some((cert.to_owned(), key.to_owned())))
+    /// A server offering STARTTLS with `cert` and `key` (PEM files), requiring it, and
+    /// requiring `AUTH` with `login` when given.
+    pub fn start_tls(
+        cert: &std::path::Path,
+        key: &std::path::Path,
+        login: Option<(&str, &str)>,
+    ) -> SmtpServer {
+        SmtpServer::with(
+            Some((cert.to_owned(), key.to_owned())),
+            login.map(|(u, p)| (u.to_owned(), p.to_owned())),
+        )
     }
 
-    fn with_tls(tls: Option<(PathBuf, PathBuf)>) -> SmtpServer {
+    fn with(tls: Option<(PathBuf, PathBuf)>, login: Option<(String, String)>) -> SmtpServer {
         let mut s = SmtpServer {
             port: free_port(),
             maildir: tempfile::tempdir().expect("a temporary directory"),
             tls,
+            login,
             child: None,
         };
         s.resume();
@@ -329,16 +364,14 @@ impl SmtpServer {
     /// Starts the server again on the same port and Maildir.
     pub fn resume(&mut self) {
         assert!(self.child.is_none(), "already running");
-        let mut command = Command::new(smtp_python());
-        command
-            .args(["-m", "aiosmtpd", "-n", "-l"])
-            .arg(self.address());
-        if let Some((cert, key)) = &self.tls {
-            command.arg("--tlscert").arg(cert).arg("--tlskey").arg(key);
-        }
-        let child = command
-            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+        let (cert, key) = self.tls.clone().unwrap_or_default();
+        let (user, password) = self.login.clone().unwrap_or_default();
+        let child = Command::new(smtp_python())
+            .args(["-c", SMTP_SERVER, &self.port.to_string()])
             .arg(self.maildir())
+            .arg(cert)
+            .arg(key)
+            .args([user, password])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
