@@ -164,7 +164,11 @@ impl ScyllaUri {
                         "QUORUM" => Consistency::Quorum,
                         "ALL" => Consistency::All,
                         "LOCAL_QUORUM" => Consistency::LocalQuorum,
-                        "EACH_QUORUM" => Consistency::EachQuorum,
+                        "EACH_QUORUM" => {
+                            return Err(invalid(
+                                "consistency EACH_QUORUM is refused by ScyllaDB for reads, and every statement here uses one level: use LOCAL_QUORUM (one data centre's quorum) or QUORUM".into(),
+                            ));
+                        }
                         "LOCAL_ONE" => Consistency::LocalOne,
                         _ => return Err(invalid(format!("unknown consistency \"{v}\""))),
                     }
@@ -644,6 +648,10 @@ mod tests {
             ("scylla:///ks", "no host"),
             ("scylla://h/ks-1", "invalid keyspace"),
             ("scylla://h/ks?consistency=most", "unknown consistency"),
+            (
+                "scylla://h/ks?consistency=each_quorum",
+                "EACH_QUORUM is refused by ScyllaDB for reads",
+            ),
             ("scylla://h/ks?rf=x", "invalid rf"),
             ("scylla://h/ks?foo=1", "unknown parameter"),
         ] {
