@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -196,8 +196,9 @@ pub struct DeliveriesQuery {
 pub async fn deliveries(
     State(g): State<Arc<Gateway>>,
     Path(name): Path<String>,
-    Query(q): Query<DeliveriesQuery>,
+    query: Result<Query<DeliveriesQuery>, QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
+    let Query(q) = query.map_err(|e| ApiError::query("", e.body_text()))?;
     stored(&g, &name).await?;
     let limit = q.limit.unwrap_or(50).clamp(1, MOST);
     let attempts = (g.store.delivery_attempts(&name, limit).await).map_err(ApiError::store)?;

@@ -139,6 +139,11 @@ fn a_channel_is_checked_field_by_field_and_its_secrets_never_read_back() {
     assert_eq!(status, 204);
     let (status, _) = api.request("DELETE", "/api/v1/channels/mail", JSON, "");
     assert_eq!(status, 404);
+    // A query that does not parse is the API's JSON error, not axum's text.
+    let bad = "/api/v1/channels/ops/deliveries?limit=many";
+    let (status, answer) = api.request("GET", bad, JSON, "");
+    assert_eq!(status, 400, "{answer}");
+    assert_eq!(parse(&answer)["error"]["code"], "invalid_query", "{answer}");
     assert_eq!(
         api.request("GET", "/api/v1/channels/mail/deliveries", JSON, "")
             .0,
