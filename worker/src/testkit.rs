@@ -20,16 +20,42 @@ pub struct NatsServer {
 /// `nats-server` on the `PATH` (Debian's 2.9 is enough for streams, publish acknowledgements
 /// and pull consumers, not for KV).
 fn binary() -> PathBuf {
-    if let Some(b) = std::env::var_os("FLOWWATCH_NATS_SERVER") {
+    installed(
+        "FLOWWATCH_NATS_SERVER",
+        "target/nats-venv/bin/nats-server",
+        "nats-server",
+    )
+}
+
+/// A tool a test runs: the path in the environment variable `var`; else `in_tree` (relative to
+/// the workspace, where `deploy/local/` installs it) when it is there; else `fallback` on the
+/// `PATH`.
+fn installed(var: &str, in_tree: &str, fallback: &str) -> PathBuf {
+    if let Some(b) = std::env::var_os(var) {
         return b.into();
     }
-    let venv = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/nats-venv/bin/nats-server"
-    );
-    match std::path::Path::new(venv).exists() {
-        true => venv.into(),
-        false => "nats-server".into(),
+    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(in_tree);
+    match local.exists() {
+        true => local,
+        false => fallback.into(),
+    }
+}
+
+/// Kills a child process and reaps it.
+fn kill(mut child: Child) {
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Waits until something accepts connections on `port` (at most 20 s; then fails, naming
+/// `what`).
+fn accepting(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
@@ -60,9 +86,8 @@ impl NatsServer {
 
     /// Kills the server (SIGKILL: nothing is flushed that JetStream did not already sync).
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            kill(c);
         }
     }
 
@@ -84,11 +109,7 @@ impl NatsServer {
             .spawn()
             .expect("nats-server runs (apt-get install nats-server)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        accepting(self.port, "nats-server");
     }
 }
 
@@ -146,11 +167,7 @@ impl KafkaBroker {
             .stderr(Stdio::null())
             .spawn()
             .expect("tansu runs (deploy/local/kafka-broker.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "tansu did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        accepting(port, "tansu");
         KafkaBroker { port, child }
     }
 
@@ -256,17 +273,11 @@ pub struct SmtpServer {
 /// The Python with `aiosmtpd`: `FLOWWATCH_SMTP_PYTHON`; else the one
 /// `deploy/local/smtp-server.sh` installs into `target/smtp-venv`; else `python3`.
 fn smtp_python() -> PathBuf {
-    if let Some(p) = std::env::var_os("FLOWWATCH_SMTP_PYTHON") {
-        return p.into();
-    }
-    let venv = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../target/smtp-venv/bin/python"
-    );
-    match std::path::Path::new(venv).exists() {
-        true => venv.into(),
-        false => "python3".into(),
-    }
+    installed(
+        "FLOWWATCH_SMTP_PYTHON",
+        "target/smtp-venv/bin/python",
+        "python3",
+    )
 }
 
 /// aiosmtpd's controller with a Maildir handler, STARTTLS required when given a certificate,
@@ -355,9 +366,8 @@ impl SmtpServer {
 
     /// Kills the server.
     pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
+        if let Some(c) = self.child.take() {
+            kill(c);
         }
     }
 
@@ -377,11 +387,7 @@ impl SmtpServer {
             .spawn()
             .expect("aiosmtpd runs (deploy/local/smtp-server.sh installs it)");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "aiosmtpd did not start");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        accepting(self.port, "aiosmtpd");
     }
 }
 
