@@ -17,15 +17,18 @@
 //! and none of them delays evaluation (the relay only queues).
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use flowwatch_core::channel::Target;
 use flowwatch_core::event::Event;
 use flowwatch_core::time::Instant;
 use flowwatch_ports::clock::Clock;
 use flowwatch_storage::{Delivery, DeliveryAttempt, Outcome, Settlement, Store, StoredChannel};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::SendError;
@@ -187,19 +190,33 @@ impl Notifier {
 
     /// Runs a sender for every stored channel until `stop`.
     pub async fn run(self: Arc<Self>, stop: CancellationToken) {
-        let mut senders: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
+        // Each sender's target, kept on the stored one here (the one read of the channels):
+        // a sender whose entry goes (its channel was deleted) stops.
+        let mut senders: HashMap<String, (watch::Sender<Target>, JoinHandle<()>)> = HashMap::new();
         let mut failing = false;
         loop {
-            senders.retain(|_, task| !task.is_finished());
             match self.store.channels().await {
                 Ok(channels) => {
                     failing = false;
+                    senders.retain(|name, (_, task)| {
+                        !task.is_finished() && channels.iter().any(|c| &c.name == name)
+                    });
                     for c in channels {
-                        if let std::collections::hash_map::Entry::Vacant(slot) =
-                            senders.entry(c.name.clone())
-                        {
-                            let send = self.clone().send_loop(c.name, stop.clone());
-                            slot.insert(tokio::spawn(send));
+                        let target = c.channel.target;
+                        match senders.entry(c.name) {
+                            Entry::Occupied(kept) => {
+                                kept.get().0.send_if_modified(|t| {
+                                    let changed = *t != target;
+                                    *t = target;
+                                    changed
+                                });
+                            }
+                            Entry::Vacant(slot) => {
+                                let (tx, rx) = watch::channel(target);
+                                let send =
+                                    self.clone().send_loop(slot.key().clone(), rx, stop.clone());
+                                slot.insert((tx, tokio::spawn(send)));
+                            }
                         }
                     }
                 }
@@ -214,34 +231,31 @@ impl Notifier {
                 _ = tokio::time::sleep(REFRESH) => {}
             }
         }
-        for (_, task) in senders {
+        for (_, (_, task)) in senders {
             let _ = task.await;
         }
     }
 
-    /// Sends the deliveries of the channel `name` until it is deleted or `stop`.
-    async fn send_loop(self: Arc<Self>, name: String, stop: CancellationToken) {
+    /// Sends the deliveries of the channel `name` to the target `targets` holds, until its
+    /// entry goes (the channel was deleted) or `stop`.
+    async fn send_loop(
+        self: Arc<Self>,
+        name: String,
+        mut targets: watch::Receiver<Target>,
+        stop: CancellationToken,
+    ) {
         let wake = self.waker(&name);
-        let mut sender: Option<Sender> = None;
+        let mut sender = Sender::new(&name, &targets.borrow_and_update());
         loop {
-            let step = async {
-                let Some(stored) = self.store.channel(&name).await? else {
-                    return Ok(None);
-                };
-                if sender
-                    .as_ref()
-                    .is_none_or(|s| s.target() != &stored.channel.target)
-                {
-                    sender = Some(Sender::new(&name, &stored.channel.target));
-                }
-                let sender = sender.as_ref().expect("made above");
-                self.send_due(&name, sender).await.map(Some)
-            };
+            match targets.has_changed() {
+                Err(_) => return, // deleted
+                Ok(true) => sender = Sender::new(&name, &targets.borrow_and_update()),
+                Ok(false) => {}
+            }
             let wait = tokio::select! {
                 _ = stop.cancelled() => return,
-                step = step => match step {
-                    Ok(None) => return, // deleted
-                    Ok(Some(sent)) => sent == 0,
+                sent = self.send_due(&name, &sender) => match sent {
+                    Ok(sent) => sent == 0,
                     Err(e) => {
                         tracing::warn!(channel = %name, "notification channel: {e}");
                         true

@@ -44,11 +44,6 @@ impl Sender {
         }
     }
 
-    /// Its target.
-    pub fn target(&self) -> &Target {
-        &self.target
-    }
-
     /// Sends `event` (a test message when `test`): what the receiver answered, or why it is
     /// not delivered.
     pub async fn send(&self, event: &Event, test: bool) -> Result<String, SendError> {
