@@ -62,6 +62,16 @@ impl ChannelStatements {
 }
 
 impl ScyllaStore {
+    /// Whether the channel `name` is stored, read once per call (`known` keeps the answers).
+    async fn exists(&self, known: &mut HashMap<String, bool>, name: &str) -> Result<bool> {
+        if let Some(&e) = known.get(name) {
+            return Ok(e);
+        }
+        let e = crate::ChannelStore::channel(self, name).await?.is_some();
+        known.insert(name.to_owned(), e);
+        Ok(e)
+    }
+
     async fn log(&self, a: &DeliveryAttempt) -> Result<()> {
         let st = &self.st.channels;
         let attempt = a.attempt as i32;
@@ -122,18 +132,10 @@ impl crate::ChannelStore for ScyllaStore {
     }
 
     async fn queue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<usize> {
-        let mut known: HashMap<String, bool> = HashMap::new();
+        let mut known = HashMap::new();
         let mut queued = 0;
         for d in &deliveries {
-            let exists = match known.get(&d.channel) {
-                Some(&e) => e,
-                None => {
-                    let e = self.channel(&d.channel).await?.is_some();
-                    known.insert(d.channel.clone(), e);
-                    e
-                }
-            };
-            if !exists {
+            if !self.exists(&mut known, &d.channel).await? {
                 continue;
             }
             let values = (&d.channel, &d.event.id, d.next_at, body(d));
@@ -180,10 +182,11 @@ impl crate::ChannelStore for ScyllaStore {
 
     async fn settle_deliveries(&self, settlements: Vec<Settlement>) -> Result<()> {
         let st = &self.st.channels;
+        let mut known = HashMap::new();
         let mut logged = std::collections::BTreeSet::new();
         for s in &settlements {
             let d = &s.delivery;
-            if self.channel(&d.channel).await?.is_none() {
+            if !self.exists(&mut known, &d.channel).await? {
                 continue;
             }
             match s.outcome {
