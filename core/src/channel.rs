@@ -348,23 +348,34 @@ impl Channel {
     }
 
     /// The same channel with its secrets hidden (a webhook's secret, an SMTP password), as
-    /// `GET /channels` shows it.
+    /// `GET /channels` shows them: [`HIDDEN`].
     pub fn redacted(&self) -> Channel {
         let mut c = self.clone();
         match &mut c.target {
-            Target::Webhook(w) => w.secret = "…".into(),
+            Target::Webhook(w) => w.secret = HIDDEN.into(),
             Target::Email(Email { smtp, .. }) => {
-                if let Some((scheme_login, host)) = smtp.rsplit_once('@')
-                    && let Some((user_part, _)) = scheme_login.rsplit_once(':')
-                    && user_part.contains("//")
-                {
-                    *smtp = format!("{user_part}:…@{host}");
+                if let Some(at) = smtp_password(smtp) {
+                    smtp.replace_range(at, HIDDEN);
                 }
             }
             Target::Slack(_) | Target::Kafka(_) => {}
         }
         c
     }
+}
+
+/// What a hidden secret reads as.
+pub const HIDDEN: &str = "…";
+
+/// Where the password of an `smtp://user:password@host:port…` URL is written (percent-encoded),
+/// if it has one.
+pub fn smtp_password(url: &str) -> Option<std::ops::Range<usize>> {
+    let start = "smtp://".len();
+    let rest = url.strip_prefix("smtp://")?;
+    let authority = &rest[..rest.find(['/', '?']).unwrap_or(rest.len())];
+    let (login, _) = authority.rsplit_once('@')?;
+    let colon = login.find(':')?;
+    Some(start + colon + 1..start + login.len())
 }
 
 /// The brokers of a `brokers` string.

@@ -14,7 +14,9 @@ use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Extension, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use flowwatch_core::channel::{Channel, ChannelError, Email, Target, check_name};
+use flowwatch_core::channel::{
+    Channel, ChannelError, Email, HIDDEN, Target, check_name, smtp_password,
+};
 use flowwatch_core::time::utc_string;
 use flowwatch_ports::ErrorKind;
 use flowwatch_storage::{DeliveryAttempt, StoredChannel};
@@ -25,9 +27,6 @@ use crate::Gateway;
 use crate::auth::{Caller, utc_millis};
 use crate::error::ApiError;
 use crate::rest::json_body;
-
-/// What a redacted secret reads as.
-const HIDDEN: &str = "…";
 
 /// The most attempts one `GET …/deliveries` lists.
 const MOST: usize = 100;
@@ -96,13 +95,6 @@ pub async fn get_one(
     Ok(Json(view(&g, &c).await?))
 }
 
-/// The password of an `smtp://user:password@host:port` URL as written (percent-encoded).
-fn raw_password(url: &str) -> Option<&str> {
-    let authority = url.strip_prefix("smtp://")?.split(['/', '?']).next()?;
-    let (login, _) = authority.rsplit_once('@')?;
-    Some(login.split_once(':')?.1)
-}
-
 /// `channel` with the secrets it sends as `…` taken from `before` (the stored channel).
 fn keep_secrets(mut channel: Channel, before: Option<&StoredChannel>) -> Channel {
     let before = before.map(|b| &b.channel.target);
@@ -110,11 +102,12 @@ fn keep_secrets(mut channel: Channel, before: Option<&StoredChannel>) -> Channel
         (Target::Webhook(w), Some(Target::Webhook(old))) if w.secret == HIDDEN => {
             w.secret = old.secret.clone();
         }
-        (Target::Email(Email { smtp, .. }), Some(Target::Email(old)))
-            if raw_password(smtp) == Some(HIDDEN) =>
-        {
-            if let Some(password) = raw_password(&old.smtp) {
-                *smtp = smtp.replacen(&format!(":{HIDDEN}@"), &format!(":{password}@"), 1);
+        (Target::Email(Email { smtp, .. }), Some(Target::Email(old))) => {
+            if let Some(at) = smtp_password(smtp)
+                && smtp[at.clone()] == *HIDDEN
+                && let Some(was) = smtp_password(&old.smtp)
+            {
+                smtp.replace_range(at, &old.smtp[was]);
             }
         }
         _ => {}
@@ -207,4 +200,44 @@ pub async fn deliveries(
         "pending": pending,
         "deliveries": attempts.iter().map(attempt_view).collect::<Vec<_>>(),
     })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mail(smtp: &str) -> Channel {
+        Channel::parse(&json!({"type": "email", "minStatus": "OUTAGE",
+            "target": {"smtp": smtp, "from": "a@b.c", "to": ["x@y.z"]}}))
+        .unwrap()
+    }
+
+    fn stored(channel: Channel) -> StoredChannel {
+        StoredChannel {
+            name: "m".into(),
+            channel,
+            updated_at: 0,
+            updated_by: "root".into(),
+        }
+    }
+
+    #[test]
+    fn a_password_sent_back_hidden_is_the_stored_one_and_a_new_one_replaces_it() {
+        let before = stored(mail("smtp://ops:p%40ss@mail:587?starttls=required"));
+        let shown = before.channel.redacted();
+        assert_eq!(
+            shown,
+            mail("smtp://ops:…@mail:587?starttls=required"),
+            "as read"
+        );
+        assert_eq!(keep_secrets(shown, Some(&before)), before.channel);
+        let new = mail("smtp://ops:n3w@mail:587");
+        assert_eq!(keep_secrets(new.clone(), Some(&before)), new);
+        let hidden = mail("smtp://ops:…@mail:587");
+        assert_eq!(
+            keep_secrets(hidden.clone(), None),
+            hidden,
+            "nothing to keep"
+        );
+    }
 }
