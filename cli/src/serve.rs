@@ -26,7 +26,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 /// The flag groups several roles share, and the roles that flatten each.
-fn shared() -> [(clap::Command, &'static [&'static str]); 4] {
+fn shared() -> [(clap::Command, &'static [&'static str]); 5] {
     fn flags<A: clap::Args>() -> clap::Command {
         A::augment_args(clap::Command::new("shared"))
     }
@@ -39,6 +39,7 @@ fn shared() -> [(clap::Command, &'static [&'static str]); 4] {
         ),
         (flags::<PartitionArgs>(), &["gateway", "coordinator"]),
         (flags::<KafkaArgs>(), &["run", "gateway", "worker"]),
+        (flags::<OpsArgs>(), &["run", "worker"]),
     ]
 }
 
@@ -396,6 +397,7 @@ mod tests {
         }
         takes(&["run", "gateway", "coordinator", "worker"], "start-time");
         takes(&["gateway", "coordinator"], "partitions");
+        takes(&["run", "worker"], "ops-email");
         assert_eq!(
             env("gateway", "root-password").as_deref(),
             Some("FLOWWATCH_ROOT_PASSWORD")
