@@ -28,6 +28,7 @@
 mod access;
 mod channels;
 mod config;
+pub mod cql;
 mod operator;
 mod registry;
 mod ticks;
