@@ -190,11 +190,14 @@ macro_rules! conformance_tests {
     };
 }
 
-fn flow(name: &str) -> FlowId {
+/// An input flow `name` of CZ/GSM.
+pub fn flow(name: &str) -> FlowId {
     FlowId::new("CZ", "GSM", FlowKind::Input, name).expect("valid id")
 }
 
-fn buckets(
+/// Buckets of `flow_id` at `seconds`, of `bytes` plus a few (the second modulo 7), one record
+/// each.
+pub fn buckets(
     flow_id: &FlowId,
     seconds: impl IntoIterator<Item = Instant>,
     bytes: u64,
@@ -212,7 +215,8 @@ fn buckets(
     }
 }
 
-fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredTick {
+/// An hour's tick of `flow_id` at `start`.
+pub fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredTick {
     StoredTick {
         flow: flow_id.clone(),
         start,
@@ -238,7 +242,8 @@ fn tick(flow_id: &FlowId, start: Instant, status: Status, epoch: u64) -> StoredT
     }
 }
 
-fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
+/// A change of `f` to `new` (from OK) at `time`.
+pub fn event(id: &str, f: &FlowId, time: Instant, new: Status) -> Event {
     Event {
         id: id.into(),
         flow: f.clone(),
@@ -306,8 +311,10 @@ async fn reads_each_scope<T: Clone + PartialEq + std::fmt::Debug>(
     }
 }
 
-const DAY: Instant = 86_400;
-const T0: Instant = 1_485_900_000;
+/// A day in seconds.
+pub const DAY: Instant = 86_400;
+/// The time the suite's data starts at.
+pub const T0: Instant = 1_485_900_000;
 
 fn key(hash: &str, user: &str, created_at: Instant) -> ApiKey {
     ApiKey {

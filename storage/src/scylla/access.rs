@@ -50,24 +50,29 @@ impl crate::AccessStore for ScyllaStore {
         Ok(users)
     }
 
+    /// The user goes first, then its keys: a key stored meanwhile either is listed here or
+    /// finds its user gone (see `put_api_key`).
     async fn delete_user(&self, name: &str) -> Result<bool> {
         if self.user(name).await?.is_none() {
             return Ok(false);
         }
+        self.exec(&self.st.user_delete, (name,)).await?;
         let hashes: Vec<(String,)> = self.rows(&self.st.user_keys, (name,)).await?;
         for (hash,) in hashes {
             self.exec(&self.st.key_delete, (hash,)).await?;
         }
         self.exec(&self.st.user_keys_delete, (name,)).await?;
-        self.exec(&self.st.user_delete, (name,)).await?;
         Ok(true)
     }
 
+    /// Checks the user before and after the key is written: a user deleted in between takes
+    /// the key with it (here, or in `delete_user`'s listing of its keys).
     async fn put_api_key(&self, key: ApiKey) -> Result<()> {
+        let unknown = || Error::Invalid {
+            what: format!("API key of unknown user {:?}", key.user),
+        };
         if self.user(&key.user).await?.is_none() {
-            return Err(Error::Invalid {
-                what: format!("API key of unknown user {:?}", key.user),
-            });
+            return Err(unknown());
         }
         self.exec(&self.st.user_key_insert, (&key.user, &key.hash))
             .await?;
@@ -82,6 +87,12 @@ impl crate::AccessStore for ScyllaStore {
             ),
         )
         .await?;
+        if self.user(&key.user).await?.is_none() {
+            self.exec(&self.st.key_delete, (&key.hash,)).await?;
+            self.exec(&self.st.user_key_delete, (&key.user, &key.hash))
+                .await?;
+            return Err(unknown());
+        }
         Ok(())
     }
 

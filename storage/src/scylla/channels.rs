@@ -1,13 +1,23 @@
-//! Notification channels and their delivery queue in ScyllaDB. A channel's deliveries are one
-//! partition: queueing is `INSERT … IF NOT EXISTS` (an alarm is queued once, and a settled row
-//! stays), a claim is `UPDATE … IF next_at = ? AND state = 'queued'` per row (of two senders,
-//! one takes it), and a retry is written only while the row is still queued. Attempts are a
-//! partition per channel, newest first, trimmed to the latest [`ATTEMPTS_KEPT`] and kept a
-//! week at most (table TTL).
+//! Notification channels and their delivery queue in ScyllaDB.
+//!
+//! `delivery_marks` holds, per channel, every alarm it took (kept 30 days): queueing claims the
+//! mark (`INSERT … IF NOT EXISTS`, state `queued`), then writes the queue row with the claim's
+//! time as its timestamp, so queueing an alarm whose mark is still `queued` writes the row again
+//! (what a crash left undone) without undoing a claim or a settlement made since. The queue is
+//! partitioned by channel and the UTC day of the alarm (`delivery_days` lists the days that may
+//! hold rows), so a claim reads the queued rows of a few days, not every alarm the channel ever
+//! had; a claim is `UPDATE … IF next_at = ?` per row (of two senders, one takes it). Settling
+//! deletes the row, then marks the alarm delivered or failed. Attempts are a partition per
+//! channel, newest first, trimmed to the latest [`ATTEMPTS_KEPT`] and kept a week at most.
 
 use async_trait::async_trait;
 
+use super::events::now_micros;
 use super::*;
+
+/// How many days old an empty queue day must be before it leaves `delivery_days` (an
+/// alarm's queue row is written before its day is listed).
+const DAYS_KEPT: i32 = 2;
 
 fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
     serde_json::from_str(body).map_err(corrupt)
@@ -19,46 +29,64 @@ fn body(v: &impl serde::Serialize) -> String {
 
 /// The statements of channels, deliveries and attempts.
 pub(super) struct ChannelStatements {
-    put: PreparedStatement,
-    get: PreparedStatement,
-    all: PreparedStatement,
-    delete: PreparedStatement,
-    queue: PreparedStatement,
-    queued: PreparedStatement,
-    claim: PreparedStatement,
-    retry: PreparedStatement,
-    settle: PreparedStatement,
-    deliveries_delete: PreparedStatement,
-    attempt_put: PreparedStatement,
-    attempts: PreparedStatement,
-    attempts_trim: PreparedStatement,
-    attempts_delete: PreparedStatement,
+    put: Prepared,
+    get: Prepared,
+    all: Prepared,
+    delete: Prepared,
+    mark: Prepared,
+    marked: Prepared,
+    settle_mark: Prepared,
+    marks_delete: Prepared,
+    queue: Prepared,
+    day: Prepared,
+    days: Prepared,
+    queued: Prepared,
+    count: Prepared,
+    claim: Prepared,
+    retry: Prepared,
+    dequeue: Prepared,
+    day_delete: Prepared,
+    queue_delete: Prepared,
+    days_delete: Prepared,
+    attempt_put: Prepared,
+    attempts: Prepared,
+    attempts_trim: Prepared,
+    attempts_delete: Prepared,
 }
 
 impl ChannelStatements {
-    pub(super) async fn prepare<F, P>(p: &P) -> Result<ChannelStatements>
-    where
-        P: Fn(String) -> F,
-        F: std::future::Future<Output = Result<PreparedStatement>>,
-    {
-        let s = |cql: &str| p(cql.to_owned());
+    pub(super) async fn prepare(cql: &dyn Cql) -> Result<ChannelStatements> {
         Ok(ChannelStatements {
-            put: s("INSERT INTO channels (k, name, body) VALUES (0, ?, ?)").await?,
-            get: s("SELECT body FROM channels WHERE k = 0 AND name = ?").await?,
-            all: s("SELECT body FROM channels WHERE k = 0").await?,
-            delete: s("DELETE FROM channels WHERE k = 0 AND name = ?").await?,
-            queue: s("INSERT INTO deliveries (channel, event_id, state, next_at, body) VALUES (?, ?, 'queued', ?, ?) IF NOT EXISTS").await?,
-            queued: s("SELECT state, next_at, body FROM deliveries WHERE channel = ?").await?,
-            claim: s("UPDATE deliveries SET next_at = ?, body = ? WHERE channel = ? AND event_id = ? IF next_at = ? AND state = 'queued'").await?,
-            retry: s("UPDATE deliveries SET next_at = ?, body = ? WHERE channel = ? AND event_id = ? IF state = 'queued'").await?,
-            settle: s("UPDATE deliveries SET state = ?, next_at = ?, body = null WHERE channel = ? AND event_id = ?").await?,
-            deliveries_delete: s("DELETE FROM deliveries WHERE channel = ?").await?,
-            attempt_put: s("INSERT INTO delivery_attempts (channel, at_ms, event_id, attempt, body) VALUES (?, ?, ?, ?, ?)").await?,
-            attempts: s("SELECT body FROM delivery_attempts WHERE channel = ? LIMIT ?").await?,
-            attempts_trim: s("DELETE FROM delivery_attempts WHERE channel = ? AND at_ms < ?").await?,
-            attempts_delete: s("DELETE FROM delivery_attempts WHERE channel = ?").await?,
+            put: cql.prepare("INSERT INTO channels (k, name, body) VALUES (0, ?, ?)").await?,
+            get: cql.prepare("SELECT body FROM channels WHERE k = 0 AND name = ?").await?,
+            all: cql.prepare("SELECT body FROM channels WHERE k = 0").await?,
+            delete: cql.prepare("DELETE FROM channels WHERE k = 0 AND name = ?").await?,
+            mark: cql.prepare("INSERT INTO delivery_marks (channel, event_id, state, claimed_at) VALUES (?, ?, 'queued', ?) IF NOT EXISTS").await?,
+            marked: cql.prepare("SELECT state, claimed_at FROM delivery_marks WHERE channel = ? AND event_id = ?").await?,
+            settle_mark: cql.prepare("UPDATE delivery_marks SET state = ? WHERE channel = ? AND event_id = ?").await?,
+            marks_delete: cql.prepare("DELETE FROM delivery_marks WHERE channel = ?").await?,
+            queue: cql.prepare("INSERT INTO deliveries (channel, day, time, event_id, next_at, body) VALUES (?, ?, ?, ?, ?, ?) USING TIMESTAMP ?").await?,
+            day: cql.prepare("INSERT INTO delivery_days (channel, day) VALUES (?, ?)").await?,
+            days: cql.prepare("SELECT day FROM delivery_days WHERE channel = ?").await?,
+            queued: cql.prepare("SELECT next_at, body FROM deliveries WHERE channel = ? AND day = ?").await?,
+            count: cql.prepare("SELECT count(*) FROM deliveries WHERE channel = ? AND day = ?").await?,
+            claim: cql.prepare("UPDATE deliveries SET next_at = ?, body = ? WHERE channel = ? AND day = ? AND time = ? AND event_id = ? IF next_at = ?").await?,
+            retry: cql.prepare("UPDATE deliveries SET next_at = ?, body = ? WHERE channel = ? AND day = ? AND time = ? AND event_id = ? IF EXISTS").await?,
+            dequeue: cql.prepare("DELETE FROM deliveries WHERE channel = ? AND day = ? AND time = ? AND event_id = ?").await?,
+            day_delete: cql.prepare("DELETE FROM delivery_days USING TIMESTAMP ? WHERE channel = ? AND day = ?").await?,
+            queue_delete: cql.prepare("DELETE FROM deliveries WHERE channel = ? AND day = ?").await?,
+            days_delete: cql.prepare("DELETE FROM delivery_days WHERE channel = ?").await?,
+            attempt_put: cql.prepare("INSERT INTO delivery_attempts (channel, at_ms, event_id, attempt, body) VALUES (?, ?, ?, ?, ?)").await?,
+            attempts: cql.prepare("SELECT body FROM delivery_attempts WHERE channel = ? LIMIT ?").await?,
+            attempts_trim: cql.prepare("DELETE FROM delivery_attempts WHERE channel = ? AND at_ms < ?").await?,
+            attempts_delete: cql.prepare("DELETE FROM delivery_attempts WHERE channel = ?").await?,
         })
     }
+}
+
+/// The key of a delivery's queue row after its channel: the alarm's day, time and id.
+fn queue_key(d: &Delivery) -> (i32, i64, &str) {
+    (day(d.event.time), d.event.time, &d.event.id)
 }
 
 impl ScyllaStore {
@@ -98,6 +126,22 @@ impl ScyllaStore {
         }
         Ok(())
     }
+
+    /// Writes `d`'s queue row with the timestamp of its mark, then lists its day.
+    async fn enqueue(&self, d: &Delivery, marked_at: i64) -> Result<()> {
+        let st = &self.st.channels;
+        let (day, time, id) = queue_key(d);
+        let row = (&d.channel, day, time, id, d.next_at, body(d), marked_at);
+        self.exec(&st.queue, row).await?;
+        self.exec(&st.day, (&d.channel, day)).await?;
+        Ok(())
+    }
+
+    /// The days of `channel`'s queue, oldest first.
+    async fn queue_days(&self, channel: &str) -> Result<Vec<i32>> {
+        let days: Vec<(i32,)> = self.rows(&self.st.channels.days, (channel,)).await?;
+        Ok(days.into_iter().map(|(d,)| d).collect())
+    }
 }
 
 #[async_trait]
@@ -126,21 +170,36 @@ impl crate::ChannelStore for ScyllaStore {
         }
         let st = &self.st.channels;
         self.exec(&st.delete, (name,)).await?;
-        self.exec(&st.deliveries_delete, (name,)).await?;
+        for d in self.queue_days(name).await? {
+            self.exec(&st.queue_delete, (name, d)).await?;
+        }
+        self.exec(&st.days_delete, (name,)).await?;
+        self.exec(&st.marks_delete, (name,)).await?;
         self.exec(&st.attempts_delete, (name,)).await?;
         Ok(true)
     }
 
     async fn queue_deliveries(&self, deliveries: Vec<Delivery>) -> Result<usize> {
+        let st = &self.st.channels;
         let mut known = HashMap::new();
         let mut queued = 0;
         for d in &deliveries {
             if !self.exists(&mut known, &d.channel).await? {
                 continue;
             }
-            let values = (&d.channel, &d.event.id, d.next_at, body(d));
-            if applied(self.exec(&self.st.channels.queue, values).await?)? {
+            let at = now_micros();
+            if applied(self.exec(&st.mark, (&d.channel, &d.event.id, at)).await?)? {
+                self.enqueue(d, at).await?;
                 queued += 1;
+                continue;
+            }
+            // Marked before: settled, or queued (its row written, or cut short by a crash).
+            let marked: Vec<(Option<String>, Option<i64>)> =
+                self.rows(&st.marked, (&d.channel, &d.event.id)).await?;
+            if let Some((Some(state), Some(at))) = marked.into_iter().next()
+                && state == "queued"
+            {
+                self.enqueue(d, at).await?;
             }
         }
         Ok(queued)
@@ -154,27 +213,36 @@ impl crate::ChannelStore for ScyllaStore {
         limit: usize,
     ) -> Result<Vec<Delivery>> {
         let st = &self.st.channels;
-        let rows: Vec<(String, i64, Option<String>)> = self.rows(&st.queued, (channel,)).await?;
-        let mut due: Vec<Delivery> = Vec::new();
-        for (state, next_at, b) in rows {
-            if state == "queued"
-                && next_at <= now
-                && let Some(b) = b
-            {
-                due.push(parse(&b)?);
-            }
-        }
-        Delivery::sort(&mut due);
+        let started = now_micros();
+        let today = day(started / 1_000_000);
         let mut taken = Vec::new();
-        for mut d in due {
+        for d in self.queue_days(channel).await? {
             if taken.len() == limit {
                 break;
             }
-            let was = d.next_at;
-            d.next_at = until;
-            let values = (until, body(&d), channel, &d.event.id, was);
-            if applied(self.exec(&st.claim, values).await?)? {
-                taken.push(d);
+            let rows: Vec<(i64, String)> = self.rows(&st.queued, (channel, d)).await?;
+            if rows.is_empty() && d <= today - DAYS_KEPT {
+                // Timestamped when this read began: a day listed again since stays listed.
+                self.exec(&st.day_delete, (started, channel, d)).await?;
+            }
+            let mut due = Vec::new();
+            for (next_at, b) in rows {
+                if next_at <= now {
+                    due.push(parse::<Delivery>(&b)?);
+                }
+            }
+            Delivery::sort(&mut due);
+            for mut delivery in due {
+                if taken.len() == limit {
+                    break;
+                }
+                let was = delivery.next_at;
+                delivery.next_at = until;
+                let (day, time, id) = queue_key(&delivery);
+                let values = (until, body(&delivery), channel, day, time, id, was);
+                if applied(self.exec(&st.claim, values).await?)? {
+                    taken.push(delivery);
+                }
             }
         }
         Ok(taken)
@@ -189,14 +257,18 @@ impl crate::ChannelStore for ScyllaStore {
             if !self.exists(&mut known, &d.channel).await? {
                 continue;
             }
+            let (day, time, id) = queue_key(d);
             match s.outcome {
                 Outcome::Retry => {
-                    let values = (d.next_at, body(d), &d.channel, &d.event.id);
+                    let values = (d.next_at, body(d), &d.channel, day, time, id);
                     self.exec(&st.retry, values).await?;
                 }
                 Outcome::Delivered | Outcome::Failed => {
-                    let values = (s.outcome.as_str(), d.next_at, &d.channel, &d.event.id);
-                    self.exec(&st.settle, values).await?;
+                    // The row first: a mark still `queued` after a crash here queues it
+                    // again under the row's delete, which stays.
+                    self.exec(&st.dequeue, (&d.channel, day, time, id)).await?;
+                    let mark = (s.outcome.as_str(), &d.channel, id);
+                    self.exec(&st.settle_mark, mark).await?;
                 }
             }
             if let Some(a) = &s.attempt {
@@ -227,11 +299,12 @@ impl crate::ChannelStore for ScyllaStore {
     }
 
     async fn pending_deliveries(&self, channel: &str) -> Result<u64> {
-        let rows: Vec<(String, i64, Option<String>)> =
-            self.rows(&self.st.channels.queued, (channel,)).await?;
-        Ok(rows
+        let st = &self.st.channels;
+        let days = self.queue_days(channel).await?;
+        let counts = days
             .iter()
-            .filter(|(state, _, _)| state == "queued")
-            .count() as u64)
+            .map(|d| self.rows::<(i64,)>(&st.count, (channel, *d)));
+        let counts = try_join_all(counts).await?;
+        Ok(counts.iter().flatten().map(|(n,)| *n as u64).sum())
     }
 }

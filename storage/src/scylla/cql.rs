@@ -167,3 +167,143 @@ impl Cql for Driver {
         Ok(())
     }
 }
+
+/// A Rust value as a bound CQL value.
+pub(crate) trait IntoCql {
+    fn into_cql(self) -> Option<CqlValue>;
+}
+
+macro_rules! into_cql {
+    ($($t:ty => |$v:ident| $e:expr),* $(,)?) => {
+        $(impl IntoCql for $t {
+            fn into_cql(self) -> Option<CqlValue> {
+                let $v = self;
+                Some($e)
+            }
+        })*
+    };
+}
+
+into_cql! {
+    &str => |v| CqlValue::Text(v.to_owned()),
+    &String => |v| CqlValue::Text(v.clone()),
+    String => |v| CqlValue::Text(v),
+    i64 => |v| CqlValue::BigInt(v),
+    &i64 => |v| CqlValue::BigInt(*v),
+    i32 => |v| CqlValue::Int(v),
+    i8 => |v| CqlValue::TinyInt(v),
+    f64 => |v| CqlValue::Double(v),
+    bool => |v| CqlValue::Boolean(v),
+}
+
+impl<T: IntoCql> IntoCql for Option<T> {
+    fn into_cql(self) -> Option<CqlValue> {
+        self.and_then(IntoCql::into_cql)
+    }
+}
+
+impl IntoCql for &Option<String> {
+    fn into_cql(self) -> Option<CqlValue> {
+        self.as_ref().map(|s| CqlValue::Text(s.clone()))
+    }
+}
+
+/// A statement's bound values: `()` or a tuple of [`IntoCql`]s, or [`Values`] as they are.
+pub(crate) trait Bind {
+    fn bind(self) -> Values;
+}
+
+impl Bind for Values {
+    fn bind(self) -> Values {
+        self
+    }
+}
+
+/// A stored CQL value as a Rust value (a mismatch is corrupt data).
+pub(crate) trait FromCql: Sized {
+    fn from_cql(v: Option<CqlValue>) -> Result<Self>;
+}
+
+fn mismatch(want: &str, got: &Option<CqlValue>) -> crate::Error {
+    crate::Error::Corrupt {
+        place: "scylla".into(),
+        detail: format!("expected a {want} column, read {got:?}"),
+    }
+}
+
+macro_rules! from_cql {
+    ($($t:ty, $want:literal: $($pat:pat => $e:expr),+;)*) => {
+        $(impl FromCql for $t {
+            fn from_cql(v: Option<CqlValue>) -> Result<Self> {
+                match v {
+                    $(Some($pat) => Ok($e),)+
+                    other => Err(mismatch($want, &other)),
+                }
+            }
+        })*
+    };
+}
+
+from_cql! {
+    String, "text": CqlValue::Text(s) => s, CqlValue::Ascii(s) => s;
+    i64, "bigint": CqlValue::BigInt(v) => v;
+    i32, "int": CqlValue::Int(v) => v;
+    i8, "tinyint": CqlValue::TinyInt(v) => v;
+    f64, "double": CqlValue::Double(v) => v;
+    bool, "boolean": CqlValue::Boolean(v) => v;
+}
+
+impl<T: FromCql> FromCql for Option<T> {
+    fn from_cql(v: Option<CqlValue>) -> Result<Self> {
+        v.map(|v| T::from_cql(Some(v))).transpose()
+    }
+}
+
+/// A row read as a Rust value: a tuple of [`FromCql`]s, column by column.
+pub(crate) trait FromRow: Sized {
+    fn from_row(row: Values) -> Result<Self>;
+}
+
+macro_rules! tuples {
+    ($($n:literal: $($t:ident),+;)*) => {
+        $(
+            impl<$($t: IntoCql),+> Bind for ($($t,)+) {
+                #[allow(non_snake_case)]
+                fn bind(self) -> Values {
+                    let ($($t,)+) = self;
+                    vec![$($t.into_cql()),+]
+                }
+            }
+
+            impl<$($t: FromCql),+> FromRow for ($($t,)+) {
+                fn from_row(row: Values) -> Result<Self> {
+                    if row.len() != $n {
+                        return Err(crate::Error::Corrupt {
+                            place: "scylla".into(),
+                            detail: format!("expected {} columns, read {}", $n, row.len()),
+                        });
+                    }
+                    let mut columns = row.into_iter();
+                    Ok(($($t::from_cql(columns.next().flatten())?,)+))
+                }
+            }
+        )*
+    };
+}
+
+tuples! {
+    1: A;
+    2: A, B;
+    3: A, B, C;
+    4: A, B, C, D;
+    5: A, B, C, D, E;
+    6: A, B, C, D, E, F;
+    7: A, B, C, D, E, F, G;
+    8: A, B, C, D, E, F, G, H;
+}
+
+impl Bind for () {
+    fn bind(self) -> Values {
+        Vec::new()
+    }
+}

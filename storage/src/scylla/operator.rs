@@ -38,9 +38,7 @@ impl crate::OperatorStore for ScyllaStore {
             return Ok(None);
         };
         event.acknowledged = Some(ack.clone());
-        let time = event.time;
-        self.exec(&self.st.event_body_set, (body(&event), day(time), time, id))
-            .await?;
+        self.rewrite_event(&event).await?;
         let f = &event.flow;
         let current = FlowAcknowledgement {
             flow: f.clone(),

@@ -1,79 +1,96 @@
-//! Traffic in ScyllaDB (`traffic`, partitioned by flow and UTC day), the days each series
-//! holds (`series_days`, what retention walks), ingest positions and retention.
+//! Traffic in ScyllaDB (`traffic`, partitioned by flow and UTC day; each batch's contribution
+//! to a second is a row of its own, summed when read), ingest positions and retention.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 
+use super::days::{DAYS_PER_READ, day};
 use super::*;
 
+/// The statements of traffic and ingest positions.
+pub(super) struct TrafficStatements {
+    insert: Prepared,
+    read: Prepared,
+    position_get: Prepared,
+    position_set: Prepared,
+}
+
+impl TrafficStatements {
+    pub(super) async fn prepare(cql: &dyn Cql) -> Result<TrafficStatements> {
+        Ok(TrafficStatements {
+            insert: cql.prepare("INSERT INTO traffic (country, lob, kind, name, day, second, part, bytes, records) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)").await?,
+            read: cql.prepare(&format!("SELECT second, bytes, records FROM traffic WHERE {FLOW_KEY} AND day IN ? AND second >= ? AND second < ?")).await?,
+            position_get: cql.prepare("SELECT position FROM ingest_positions WHERE source = ?").await?,
+            // The position is the write's timestamp: of two writers, the later position wins,
+            // whatever the order they arrive in (it never moves back).
+            position_set: cql.prepare("UPDATE ingest_positions USING TIMESTAMP ? SET position = ? WHERE source = ?").await?,
+        })
+    }
+}
+
+/// What names an unmarked batch's rows: a random prefix per process and a counter.
+pub(super) struct PartIds {
+    prefix: u64,
+    next: AtomicU64,
+}
+
+impl PartIds {
+    pub(super) fn new() -> PartIds {
+        PartIds {
+            prefix: RandomState::new().hash_one(std::process::id()),
+            next: AtomicU64::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        format!("~{:016x}.{n}", self.prefix)
+    }
+}
+
+/// A day list as the `IN ?` of a read binds it.
+fn day_list(days: &[i32]) -> CqlValue {
+    CqlValue::List(days.iter().map(|d| CqlValue::Int(*d)).collect())
+}
+
 impl ScyllaStore {
-    /// The buckets of one (flow, day) partition with `from <= second < to`.
-    async fn day_buckets(
+    /// The rows of `flow`'s days in `series` (`traffic` or `ticks`) with `from <= time < to`:
+    /// the day index first, then [`DAYS_PER_READ`] days a read.
+    pub(super) async fn series_rows<R: FromRow>(
         &self,
+        series: &str,
+        read: &Prepared,
         flow: &FlowId,
-        d: i32,
         from: Instant,
         to: Instant,
-    ) -> Result<Vec<Bucket>> {
-        let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name);
-        let rows: Vec<(i64, i64, i64)> = self
-            .rows(
-                &self.st.read_buckets,
-                (key.0, key.1, key.2, key.3, d, from, to),
-            )
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(second, bytes, records)| Bucket {
-                second,
-                bytes: bytes as u64,
-                records: records as u64,
-            })
-            .collect())
-    }
-
-    pub(super) async fn mark_day(&self, series: &str, flow: &FlowId, d: i32) -> Result<()> {
-        self.exec(
-            &self.st.mark_day,
-            (
-                series,
-                d,
-                &flow.country,
-                &flow.lob,
-                flow.kind.as_str(),
-                &flow.name,
-            ),
-        )
-        .await?;
-        Ok(())
-    }
-
-    /// The `(day, flow)` partitions of `series` before `before_day` (inclusive when `inclusive`).
-    async fn days_of(&self, series: &str, last_day: i32) -> Result<Vec<(i32, FlowId)>> {
-        let rows: Vec<(i32, String, String, String, String)> = self
-            .session
-            .query_iter(
-                "SELECT day, country, lob, kind, name FROM series_days WHERE series = ? AND day <= ?",
-                (series, last_day),
-            )
-            .await
-            .map_err(scylla_err)?
-            .rows_stream::<(i32, String, String, String, String)>()
-            .map_err(scylla_err)?
-            .try_collect()
-            .await
-            .map_err(scylla_err)?;
-        rows.into_iter()
-            .map(|(d, c, l, k, n)| Ok((d, flow_of(c, l, &k, n)?)))
-            .collect()
+    ) -> Result<Vec<R>> {
+        if from >= to {
+            return Ok(Vec::new());
+        }
+        let days = self.days_of(series, flow, day(from), day(to - 1)).await?;
+        let mut out = Vec::new();
+        for chunk in days.chunks(DAYS_PER_READ) {
+            let f = flow;
+            let values = (&f.country, &f.lob, f.kind.as_str(), &f.name)
+                .bind()
+                .into_iter()
+                .chain([Some(day_list(chunk))])
+                .chain((from, to).bind())
+                .collect::<Values>();
+            out.extend(self.rows::<R>(read, values).await?);
+        }
+        Ok(out)
     }
 }
 
 #[async_trait]
 impl crate::TrafficStore for ScyllaStore {
-    /// Read-add-write per (flow, day) partition: only a flow's owner writes its traffic, so
-    /// the read cannot race. With a mark, the position is written after the traffic (no
-    /// multi-partition atomicity here): a crash between the two counts that one batch twice
-    /// when it is delivered again, rather than losing it.
+    /// Plain inserts, a row per (flow, second, batch): a marked batch's rows are named by its
+    /// source and position, so a batch delivered again after a crash (its position not yet
+    /// written) writes the same rows again and counts once; the position is written last.
     async fn add_buckets(&self, batch: Vec<FlowBuckets>, mark: Option<IngestMark>) -> Result<bool> {
         if let Some(mark) = &mark
             && self
@@ -96,49 +113,32 @@ impl crate::TrafficStore for ScyllaStore {
                 sum.1 += b.records;
             }
         }
-        let writes = partitions
-            .into_iter()
-            .map(|((flow, d), mut sums)| async move {
-                let (lo, hi) = match (sums.keys().next(), sums.keys().next_back()) {
-                    (Some(&lo), Some(&hi)) => (lo, hi + 1),
-                    _ => return Ok(()),
-                };
-                for b in self.day_buckets(flow, d, lo, hi).await? {
-                    if let Some(sum) = sums.get_mut(&b.second) {
-                        sum.0 += b.bytes;
-                        sum.1 += b.records;
-                    }
-                }
-                self.mark_day("traffic", flow, d).await?;
-                let mut cql = Batch::new(BatchType::Unlogged);
-                let mut values = Vec::with_capacity(sums.len());
-                for (second, (bytes, records)) in sums {
-                    cql.append_statement(self.st.insert_bucket.clone());
-                    values.push((
-                        flow.country.as_str(),
-                        flow.lob.as_str(),
-                        flow.kind.as_str(),
-                        flow.name.as_str(),
-                        d,
-                        second,
-                        to_i64(bytes, "bytes")?,
-                        to_i64(records, "records")?,
-                    ));
-                }
-                cql.set_consistency(
-                    self.st
-                        .insert_bucket
-                        .get_consistency()
-                        .unwrap_or(Consistency::LocalQuorum),
-                );
-                self.session.batch(&cql, values).await.map_err(scylla_err)?;
-                Ok::<_, Error>(())
-            });
-        try_join_all(writes).await?;
+        self.index_days("traffic", partitions.keys().map(|(f, d)| (*f, *d)))
+            .await?;
+        let part = match &mark {
+            Some(m) => format!("{}@{}", m.source, m.position),
+            None => self.parts.next(),
+        };
+        let mut groups = Vec::with_capacity(partitions.len());
+        for ((f, d), sums) in partitions {
+            let mut group = Vec::with_capacity(sums.len());
+            for (second, (bytes, records)) in sums {
+                let key = (&f.country, &f.lob, f.kind.as_str(), &f.name, d, second);
+                let values = key
+                    .bind()
+                    .into_iter()
+                    .chain((&part, to_i64(bytes, "bytes")?, to_i64(records, "records")?).bind())
+                    .collect();
+                group.push((self.st.traffic.insert, values));
+            }
+            groups.push(group);
+        }
+        self.write_all(groups).await?;
         if let Some(mark) = &mark {
+            let position = to_i64(mark.position, "ingest position")?;
             self.exec(
-                &self.st.position_set,
-                (to_i64(mark.position, "ingest position")?, &mark.source),
+                &self.st.traffic.position_set,
+                (position, position, &mark.source),
             )
             .await?;
         }
@@ -146,89 +146,94 @@ impl crate::TrafficStore for ScyllaStore {
     }
 
     async fn ingest_position(&self, source: &str) -> Result<Option<u64>> {
-        let rows: Vec<(i64,)> = self.rows(&self.st.position_get, (source,)).await?;
+        let rows: Vec<(i64,)> = self.rows(&self.st.traffic.position_get, (source,)).await?;
         Ok(rows.first().map(|r| r.0 as u64))
     }
 
     async fn read_buckets(&self, flow: &FlowId, from: Instant, to: Instant) -> Result<Vec<Bucket>> {
-        let mut out = Vec::new();
-        if from >= to {
-            return Ok(out);
+        let rows: Vec<(i64, i64, i64)> = self
+            .series_rows("traffic", &self.st.traffic.read, flow, from, to)
+            .await?;
+        let mut sums: BTreeMap<Instant, (u64, u64)> = BTreeMap::new();
+        for (second, bytes, records) in rows {
+            let sum = sums.entry(second).or_default();
+            sum.0 += bytes as u64;
+            sum.1 += records as u64;
         }
-        for d in day(from)..=day(to - 1) {
-            out.extend(self.day_buckets(flow, d, from, to).await?);
-        }
-        Ok(out)
+        Ok(sums
+            .into_iter()
+            .map(|(second, (bytes, records))| Bucket {
+                second,
+                bytes,
+                records,
+            })
+            .collect())
     }
 
+    /// On ScyllaDB, retention is the keyspace's TTL (`ttl_days`); this deletes on demand:
+    /// whole (flow, day) partitions before the cut's day, a range of the cut's day.
     async fn expire(&self, series: Series, before: Instant) -> Result<u64> {
+        match series {
+            Series::Traffic => self.expire_series("traffic", before).await,
+            Series::Ticks => self.expire_series("ticks", before).await,
+            Series::Events => self.expire_events(before).await,
+        }
+    }
+}
+
+/// The statements retention runs on one time series.
+pub(super) struct Expiry {
+    times: Prepared,
+    partition: Prepared,
+    range: Prepared,
+}
+
+impl Expiry {
+    pub(super) async fn prepare(cql: &dyn Cql, table: &str, column: &str) -> Result<Expiry> {
+        let key = format!("{FLOW_KEY} AND day = ?");
+        Ok(Expiry {
+            times: cql
+                .prepare(&format!(
+                    "SELECT {column} FROM {table} WHERE {key} AND {column} < ?"
+                ))
+                .await?,
+            partition: cql
+                .prepare(&format!("DELETE FROM {table} WHERE {key}"))
+                .await?,
+            range: cql
+                .prepare(&format!("DELETE FROM {table} WHERE {key} AND {column} < ?"))
+                .await?,
+        })
+    }
+}
+
+impl ScyllaStore {
+    async fn expire_series(&self, series: &'static str, before: Instant) -> Result<u64> {
+        let x = match series {
+            "traffic" => &self.st.traffic_expiry,
+            _ => &self.st.tick_expiry,
+        };
         let cut = day(before);
         let mut removed = 0u64;
-        match series {
-            Series::Traffic | Series::Ticks => {
-                let (name, table, column) = match series {
-                    Series::Traffic => ("traffic", "traffic", "second"),
-                    _ => ("ticks", "ticks", "start"),
-                };
-                for (d, flow) in self.days_of(name, cut).await? {
-                    let key = (&flow.country, &flow.lob, flow.kind.as_str(), &flow.name, d);
-                    let count: Vec<(i64,)> = all_rows(
-                        self.session
-                            .query_iter(
-                                format!("SELECT COUNT(*) FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
-                                (key.0, key.1, key.2, key.3, key.4, before),
-                            )
-                            .await,
-                    )
+        let mut whole_days = BTreeSet::new();
+        for (d, f) in self.indexed_before(series, cut).await? {
+            let key = (&f.country, &f.lob, f.kind.as_str(), &f.name, d);
+            let times: Vec<(i64,)> = self
+                .rows(&x.times, (key.0, key.1, key.2, key.3, key.4, before))
+                .await?;
+            let distinct: BTreeSet<i64> = times.into_iter().map(|(t,)| t).collect();
+            removed += distinct.len() as u64;
+            if d < cut {
+                self.exec(&x.partition, key).await?;
+                self.unindex(series, &f, d).await?;
+                whole_days.insert(d);
+            } else if !distinct.is_empty() {
+                self.exec(&x.range, (key.0, key.1, key.2, key.3, key.4, before))
                     .await?;
-                    removed += count.first().map_or(0, |c| c.0 as u64);
-                    self.session
-                        .query_unpaged(
-                            format!("DELETE FROM {table} WHERE country = ? AND lob = ? AND kind = ? AND name = ? AND day = ? AND {column} < ?"),
-                            (key.0, key.1, key.2, key.3, key.4, before),
-                        )
-                        .await
-                        .map_err(scylla_err)?;
-                    if d < cut {
-                        self.session
-                            .query_unpaged(
-                                "DELETE FROM series_days WHERE series = ? AND day = ? AND country = ? AND lob = ? AND kind = ? AND name = ?",
-                                (name, d, key.0, key.1, key.2, key.3),
-                            )
-                            .await
-                            .map_err(scylla_err)?;
-                    }
-                }
             }
-            Series::Events => {
-                let days: Vec<(i32,)> = self.rows(&self.st.event_days, ()).await?;
-                for (d,) in days.into_iter().filter(|(d,)| *d <= cut) {
-                    let rows: Vec<(i64, String, String, String, i8, String)> = self
-                        .rows(&self.st.events_of_day, (d, Instant::MIN, before))
-                        .await?;
-                    for (time, id, ..) in &rows {
-                        self.session
-                            .query_unpaged(
-                                "DELETE FROM events WHERE day = ? AND time = ? AND id = ?",
-                                (d, *time, id),
-                            )
-                            .await
-                            .map_err(scylla_err)?;
-                        self.session
-                            .query_unpaged("DELETE FROM event_ids WHERE id = ?", (id,))
-                            .await
-                            .map_err(scylla_err)?;
-                        self.exec(&self.st.outbox_delete, (*time, id)).await?;
-                    }
-                    removed += rows.len() as u64;
-                    if d < cut {
-                        self.session
-                            .query_unpaged("DELETE FROM event_days WHERE k = 0 AND day = ?", (d,))
-                            .await
-                            .map_err(scylla_err)?;
-                    }
-                }
-            }
+        }
+        for d in whole_days {
+            self.unindex_day(series, d).await?;
         }
         Ok(removed)
     }
