@@ -8,11 +8,12 @@ use std::sync::Arc;
 
 use flowwatch_core::detection::Status;
 use flowwatch_core::event::Acknowledgement;
+use flowwatch_core::{FlowId, FlowKind};
 use flowwatch_storage::prelude::*;
 use flowwatch_storage::scylla::model::CqlModel;
 use flowwatch_storage::scylla::{ScyllaStore, ScyllaUri};
 use flowwatch_storage::testsuite::{DAY, Fixture, T0, buckets, event, flow, tick};
-use flowwatch_storage::{EventQuery, IngestMark, Store};
+use flowwatch_storage::{EventQuery, FlowEntry, IngestMark, Scope, Store};
 
 fn settings() -> ScyllaUri {
     ScyllaUri::parse("scylla://model:9042/flowwatch").expect("a valid URI")
@@ -144,6 +145,103 @@ async fn a_day_of_traffic_goes_in_bounded_batches_and_indexes_once() {
         .await
         .unwrap();
     assert_eq!(model.requests(), 1, "indexed already: the rows only");
+}
+
+/// Every other operation's requests, as docs/operations.md states them: none grows with the
+/// time range asked or with the data outside what it answers.
+#[tokio::test]
+async fn every_operation_keeps_its_request_budget() {
+    let model = CqlModel::new();
+    let s = open(&model).await;
+    let (a, b) = (
+        flow("A"),
+        FlowId::new("DE", "SMS", FlowKind::Input, "B").unwrap(),
+    );
+    s.register_flows(
+        [&a, &b]
+            .iter()
+            .map(|f| FlowEntry {
+                flow: (*f).clone(),
+                first_seen: T0,
+                partition: 0,
+            })
+            .collect(),
+    )
+    .await
+    .unwrap();
+    let events: Vec<_> = (0..30)
+        .map(|i| {
+            let f = if i % 2 == 0 { &a } else { &b };
+            event(&format!("e{i:02}"), f, T0 + i * DAY / 10, Status::Outage)
+        })
+        .collect();
+    let days_of_events = events
+        .iter()
+        .map(|e| e.time.div_euclid(DAY))
+        .collect::<std::collections::BTreeSet<_>>()
+        .len() as u64;
+    s.append_events(events).await.unwrap();
+    let budget = |what: &str, most: u64| {
+        let used = model.requests();
+        assert!(used <= most, "{what}: {used} requests, at most {most}");
+        model.reset_counts();
+    };
+    model.reset_counts();
+    for q in [
+        EventQuery {
+            limit: 5,
+            ..Default::default()
+        },
+        EventQuery {
+            limit: 100,
+            country: Some("DE".into()),
+            ..Default::default()
+        },
+        EventQuery {
+            limit: 100,
+            lob: Some("GSM".into()),
+            from: Some(i64::MIN),
+            to: Some(i64::MAX),
+            ..Default::default()
+        },
+    ] {
+        s.query_events(q).await.unwrap();
+        budget("a page of events", 1 + days_of_events);
+    }
+    s.outbox_pending(100).await.unwrap();
+    budget("the outbox", 1 + days_of_events);
+    s.outbox_len().await.unwrap();
+    budget("the outbox's length", 1 + days_of_events);
+    s.latest_statuses().await.unwrap();
+    budget("every status", 1);
+    s.latest_statuses_in(Scope::country("CZ")).await.unwrap();
+    budget("a country's statuses", 1 + 16);
+    s.flows_in(Scope {
+        country: "CZ",
+        lob: Some("GSM"),
+    })
+    .await
+    .unwrap();
+    budget("a LoB's flows", 16);
+    s.flows().await.unwrap();
+    budget("every flow", 1);
+    s.flow(&a).await.unwrap();
+    budget("one flow", 1);
+    assert_eq!(s.flow_count().await.unwrap(), 2);
+    budget("the flow count", 1);
+    let ticks: Vec<_> = (0..10)
+        .map(|i| tick(&a, T0 + i * 60, Status::Ok, 1))
+        .collect();
+    s.write_ticks(ticks.clone()).await.unwrap();
+    // A transaction a tick, the status, and the day's index entry the first time.
+    budget("new ticks", 10 + 1 + 1);
+    s.write_ticks(ticks).await.unwrap();
+    budget("ticks written again", 2 * 10 + 1);
+    s.append_events(vec![event("one", &a, T0, Status::Warning)])
+        .await
+        .unwrap();
+    // The claim, the rows, the outbox's day, the acknowledgement dropped, stored.
+    budget("an event", 5);
 }
 
 /// A marked batch cut short by a crash at any write, whether that write landed or not, and
