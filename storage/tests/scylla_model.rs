@@ -20,7 +20,11 @@ fn settings() -> ScyllaUri {
 }
 
 async fn open(model: &CqlModel) -> Arc<ScyllaStore> {
-    let store = ScyllaStore::open(Arc::new(model.clone()), &settings()).await;
+    open_with(model, settings()).await
+}
+
+async fn open_with(model: &CqlModel, settings: ScyllaUri) -> Arc<ScyllaStore> {
+    let store = ScyllaStore::open(Arc::new(model.clone()), &settings).await;
     Arc::new(store.expect("the schema applies on the model"))
 }
 
@@ -124,6 +128,41 @@ async fn a_long_history_is_read_100_days_at_a_time() {
     let read = s.read_buckets(&a, i64::MIN, i64::MAX).await.unwrap();
     assert_eq!(read.iter().map(|b| b.second).collect::<Vec<_>>(), seconds);
     assert_eq!(model.requests(), 1 + 3);
+}
+
+/// Retention is the keyspace's: `ttl_days` sets it, a process started without it keeps it,
+/// `ttl_days=0` turns it off; traffic, ticks and their day index expire by it.
+#[tokio::test]
+async fn retention_is_the_keyspaces_ttl_kept_across_processes() {
+    let model = CqlModel::new();
+    let with = |q: &str| ScyllaUri::parse(&format!("scylla://model:9042/flowwatch{q}")).unwrap();
+    let written_at = T0 + 3600;
+    let kept = |s: Arc<ScyllaStore>, f: FlowId| async move {
+        let traffic = s.read_buckets(&f, i64::MIN, i64::MAX).await.unwrap();
+        let ticks = s.read_ticks(&f, i64::MIN, i64::MAX).await.unwrap();
+        (traffic.len(), ticks.len())
+    };
+    for (query, flow_name, lives) in [
+        ("?ttl_days=30", "A", 30),
+        // Started without it: the keyspace's 30 days stay.
+        ("", "B", 30),
+        ("?ttl_days=0", "C", 0),
+    ] {
+        model.set_now(written_at);
+        let s = open_with(&model, with(query)).await;
+        let f = flow(flow_name);
+        s.add_buckets(vec![buckets(&f, [T0, T0 + 1], 1)], None)
+            .await
+            .unwrap();
+        s.write_ticks(vec![tick(&f, T0, Status::Ok, 1)])
+            .await
+            .unwrap();
+        model.set_now(written_at + 29 * DAY);
+        assert_eq!(kept(s.clone(), f.clone()).await, (2, 1), "{query}");
+        model.set_now(written_at + 31 * DAY);
+        let left = if lives == 0 { (2, 1) } else { (0, 0) };
+        assert_eq!(kept(s.clone(), f.clone()).await, left, "{query}");
+    }
 }
 
 /// A day of one flow's traffic (86 400 seconds) goes in batches a node accepts: at most 256

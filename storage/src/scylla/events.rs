@@ -261,12 +261,19 @@ impl ScyllaStore {
     }
 
     pub(super) async fn outbox_remove(&self, ids: Vec<String>) -> Result<()> {
-        let st = &self.st.events;
-        for id in &ids {
-            if let Some(e) = self.event_by_id(id).await? {
-                self.exec(&st.outbox_delete, (day(e.time), e.time, id))
-                    .await?;
-            }
+        use futures_util::{StreamExt, TryStreamExt};
+        let removals: Vec<_> = ids.iter().map(|id| self.outbox_remove_one(id)).collect();
+        futures_util::stream::iter(removals)
+            .buffer_unordered(CONCURRENT_WRITES)
+            .try_collect::<()>()
+            .await
+    }
+
+    /// Removes `id`'s outbox row (found by its event's time).
+    async fn outbox_remove_one(&self, id: &str) -> Result<()> {
+        if let Some(e) = self.event_by_id(id).await? {
+            let key = (day(e.time), e.time, id);
+            self.exec(&self.st.events.outbox_delete, key).await?;
         }
         Ok(())
     }

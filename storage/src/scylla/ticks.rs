@@ -52,15 +52,16 @@ fn and_then(row: &Values, last: i64) -> Values {
     values
 }
 
-/// The write timestamp of a status: its tick's start, then how long after it the tick was
-/// evaluated (up to 12 days, in seconds), so the latest tick wins and, of two evaluations of
-/// it, the later.
+/// The write timestamp of a status: its tick's start in microseconds, plus how many seconds
+/// after it the tick was evaluated (up to 999 999), so the latest tick wins and, of two
+/// evaluations of it, the later; never ahead of the wall clock, so no ordinary write is
+/// shadowed.
 fn status_timestamp(t: &StoredTick) -> i64 {
-    let late = t
-        .evaluated_at
-        .saturating_sub(t.start)
-        .clamp(0, (1 << 20) - 1);
-    t.start.clamp(0, 1 << 40).saturating_mul(1 << 20) + late
+    let late = t.evaluated_at.saturating_sub(t.start).clamp(0, 999_999);
+    t.start
+        .max(0)
+        .saturating_mul(1_000_000)
+        .saturating_add(late)
 }
 
 /// A row of the tick reads (`TickStatements::read`, `statuses`) from `ticks` or `flow_status`:
@@ -282,5 +283,37 @@ impl crate::TickStore for ScyllaStore {
 
     async fn outbox_len(&self) -> Result<u64> {
         self.outbox_count().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flowwatch_core::detection::Status;
+
+    fn at(start: Instant, evaluated_at: Instant) -> i64 {
+        let flow = FlowId::new("CZ", "GSM", FlowKind::Input, "A").unwrap();
+        status_timestamp(&StoredTick {
+            flow,
+            start,
+            end: start + 60,
+            actual: 0,
+            status: Status::Ok,
+            values: None,
+            evaluated_at,
+            epoch: 1,
+        })
+    }
+
+    #[test]
+    fn a_status_timestamp_orders_by_start_then_evaluation_and_stays_behind_the_clock() {
+        let t = 1_700_000_000;
+        // A later tick wins over an earlier one however late that was evaluated.
+        assert!(at(t + 1, t + 1) > at(t, t + 11 * 86_400));
+        // Of two evaluations of one tick, the later.
+        assert!(at(t, t + 120) > at(t, t + 60));
+        // Never ahead of the wall clock for a tick that has ended.
+        let now = crate::now();
+        assert!(at(now - 60, now) <= super::super::events::now_micros());
     }
 }
