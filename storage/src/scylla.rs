@@ -539,6 +539,19 @@ impl ScyllaStore {
     }
 }
 
+/// Runs `tasks` [`CONCURRENT_WRITES`] at a time; their outputs, in no particular order (the
+/// first error stops the rest).
+async fn bounded<T, F>(tasks: Vec<F>) -> Result<Vec<T>>
+where
+    F: std::future::Future<Output = Result<T>>,
+{
+    use futures_util::{StreamExt, TryStreamExt};
+    futures_util::stream::iter(tasks)
+        .buffer_unordered(CONCURRENT_WRITES)
+        .try_collect()
+        .await
+}
+
 /// Rows as `R`.
 fn rows_of<R: FromRow>(rows: Vec<Values>) -> Result<Vec<R>> {
     rows.into_iter().map(R::from_row).collect()

@@ -161,7 +161,6 @@ impl ScyllaStore {
     /// Runs groups of writes (a partition's, where the caller groups them so) as unlogged
     /// batches of at most [`STATEMENTS_PER_BATCH`] statements, [`CONCURRENT_WRITES`] at a time.
     pub(super) async fn write_all(&self, groups: Vec<Vec<(Prepared, Values)>>) -> Result<()> {
-        use futures_util::{StreamExt, TryStreamExt};
         let mut batches = Vec::new();
         for group in groups {
             let mut statements = group.into_iter().peekable();
@@ -170,10 +169,7 @@ impl ScyllaStore {
                 batches.push(batch);
             }
         }
-        futures_util::stream::iter(batches)
-            .map(|b| self.cql.batch(b))
-            .buffer_unordered(CONCURRENT_WRITES)
-            .try_collect::<()>()
-            .await
+        bounded(batches.into_iter().map(|b| self.cql.batch(b)).collect()).await?;
+        Ok(())
     }
 }

@@ -110,12 +110,8 @@ fn parse_event(body: &str) -> Result<Event> {
 
 impl ScyllaStore {
     pub(super) async fn append(&self, events: Vec<Event>) -> Result<()> {
-        use futures_util::{StreamExt, TryStreamExt};
-        let appends: Vec<_> = events.iter().map(|e| self.append_one(e)).collect();
-        futures_util::stream::iter(appends)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .try_collect::<()>()
-            .await
+        bounded(events.iter().map(|e| self.append_one(e)).collect()).await?;
+        Ok(())
     }
 
     /// Claims `e`'s id; completes it unless it was stored whole before.
@@ -261,12 +257,8 @@ impl ScyllaStore {
     }
 
     pub(super) async fn outbox_remove(&self, ids: Vec<String>) -> Result<()> {
-        use futures_util::{StreamExt, TryStreamExt};
-        let removals: Vec<_> = ids.iter().map(|id| self.outbox_remove_one(id)).collect();
-        futures_util::stream::iter(removals)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .try_collect::<()>()
-            .await
+        bounded(ids.iter().map(|id| self.outbox_remove_one(id)).collect()).await?;
+        Ok(())
     }
 
     /// Removes `id`'s outbox row (found by its event's time).

@@ -11,20 +11,13 @@ impl crate::RegistryStore for ScyllaStore {
     /// Per flow, `INSERT … IF NOT EXISTS`, and for a flow known already `UPDATE … IF
     /// first_seen > ?` (flows are registered once each: these transactions are rare).
     async fn register_flows(&self, flows: Vec<FlowEntry>) -> Result<()> {
-        use futures_util::{StreamExt, TryStreamExt};
         self.note_lobs(flows.iter().map(|f| &f.flow)).await?;
         let mut by_flow: BTreeMap<&FlowId, Vec<&FlowEntry>> = BTreeMap::new();
         for f in &flows {
             by_flow.entry(&f.flow).or_default().push(f);
         }
-        let writes: Vec<_> = by_flow
-            .into_values()
-            .map(|entries| self.register(entries))
-            .collect();
-        futures_util::stream::iter(writes)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .try_collect::<()>()
-            .await
+        bounded(by_flow.into_values().map(|e| self.register(e)).collect()).await?;
+        Ok(())
     }
 
     async fn flows(&self) -> Result<Vec<FlowEntry>> {

@@ -211,7 +211,6 @@ impl crate::TickStore for ScyllaStore {
     /// <= ?`; the flows of a call are written [`CONCURRENT_WRITES`] at a time, each flow's ticks
     /// in order; then each flow's latest status moves forward (`IF start <= ?`).
     async fn write_ticks(&self, ticks: Vec<StoredTick>) -> Result<WriteOutcome> {
-        use futures_util::{StreamExt, TryStreamExt};
         self.index_days("ticks", ticks.iter().map(|t| (&t.flow, day(t.start))))
             .await?;
         self.note_lobs(ticks.iter().map(|t| &t.flow)).await?;
@@ -223,10 +222,7 @@ impl crate::TickStore for ScyllaStore {
             .into_iter()
             .map(|(flow, ticks)| self.write_flow_ticks(flow, ticks))
             .collect();
-        let outcomes: Vec<WriteOutcome> = futures_util::stream::iter(writes)
-            .buffer_unordered(CONCURRENT_WRITES)
-            .try_collect()
-            .await?;
+        let outcomes = bounded(writes).await?;
         let mut out = WriteOutcome::default();
         for o in outcomes {
             out.written += o.written;
