@@ -413,7 +413,7 @@ impl ScyllaStore {
             .use_keyspace(&cfg.keyspace, false)
             .await
             .map_err(scylla_err)?;
-        let driver = Driver::new(session, &cfg.keyspace, cfg.consistency);
+        let driver = Driver::new(session, cfg.consistency);
         ScyllaStore::open(Arc::new(driver), cfg).await
     }
 

@@ -38,9 +38,6 @@ pub trait Cql: Send + Sync + 'static {
     /// Runs a schema statement (`CREATE TABLE`, `ALTER TABLE`), unprepared.
     async fn schema(&self, cql: &str) -> Result<()>;
 
-    /// The names of the columns `table` has now.
-    async fn columns(&self, table: &str) -> Result<Vec<String>>;
-
     /// Prepares a statement (what a node refuses to prepare is an error here).
     async fn prepare(&self, cql: &str) -> Result<Prepared>;
 
@@ -59,17 +56,16 @@ fn driver_err(e: impl Into<crate::error::Source>) -> crate::Error {
 /// [`Cql`] on a node, through the `scylla` driver.
 pub struct Driver {
     session: Session,
-    keyspace: String,
     consistency: Consistency,
     prepared: RwLock<Vec<(PreparedStatement, bool)>>,
 }
 
 impl Driver {
-    /// A driver on a session already using `keyspace`; every statement runs at `consistency`.
-    pub fn new(session: Session, keyspace: &str, consistency: Consistency) -> Driver {
+    /// A driver on a session already using its keyspace; every statement runs at
+    /// `consistency`.
+    pub fn new(session: Session, consistency: Consistency) -> Driver {
         Driver {
             session,
-            keyspace: keyspace.to_ascii_lowercase(),
             consistency,
             prepared: RwLock::new(Vec::new()),
         }
@@ -88,24 +84,6 @@ impl Cql for Driver {
             .await
             .map_err(driver_err)?;
         Ok(())
-    }
-
-    async fn columns(&self, table: &str) -> Result<Vec<String>> {
-        let pager = self
-            .session
-            .query_iter(
-                "SELECT column_name FROM system_schema.columns WHERE keyspace_name = ? AND table_name = ?",
-                (&self.keyspace, table),
-            )
-            .await
-            .map_err(driver_err)?;
-        let rows: Vec<(String,)> = pager
-            .rows_stream::<(String,)>()
-            .map_err(driver_err)?
-            .try_collect()
-            .await
-            .map_err(driver_err)?;
-        Ok(rows.into_iter().map(|(c,)| c).collect())
     }
 
     async fn prepare(&self, cql: &str) -> Result<Prepared> {

@@ -68,7 +68,7 @@ impl CqlModel {
     }
 
     /// Requests since the last `reset_counts` (each `execute` or `batch` call is one;
-    /// `schema`, `columns` and `prepare` are not counted).
+    /// `schema` and `prepare` are not counted).
     pub fn requests(&self) -> u64 {
         self.state().counts.requests
     }
@@ -133,6 +133,13 @@ impl CqlModel {
         })
     }
 
+    /// The columns `table` has now (none if there is no such table).
+    pub fn columns(&self, table: &str) -> Vec<String> {
+        let s = self.state();
+        let table = s.tables.get(table);
+        table.map_or_else(Vec::new, |t| t.columns.keys().cloned().collect())
+    }
+
     /// The number of partitions of `table` with at least one live row, and the most live rows
     /// one partition holds.
     pub fn partitions(&self, table: &str) -> (usize, usize) {
@@ -155,12 +162,6 @@ impl CqlModel {
 impl Cql for CqlModel {
     async fn schema(&self, cql: &str) -> Result<()> {
         self.state().schema(cql).map_err(|m| failure(m, cql))
-    }
-
-    async fn columns(&self, table: &str) -> Result<Vec<String>> {
-        let s = self.state();
-        let table = s.tables.get(table);
-        Ok(table.map_or_else(Vec::new, |t| t.columns.keys().cloned().collect()))
     }
 
     async fn prepare(&self, cql: &str) -> Result<Prepared> {

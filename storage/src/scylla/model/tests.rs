@@ -75,9 +75,9 @@ async fn the_backend_schema_applies_and_end_is_a_quoted_column() {
     // Applying the schema again is a no-op.
     let again = m.schema(&all[1]).await;
     assert!(again.is_ok(), "{again:?}");
-    let columns = m.columns("ticks").await.unwrap();
+    let columns = m.columns("ticks");
     assert!(columns.contains(&"end".to_owned()) && columns.contains(&"band_spread".to_owned()));
-    assert!(m.columns("nope").await.unwrap().is_empty());
+    assert!(m.columns("nope").is_empty());
     m.schema("ALTER TABLE ticks WITH default_time_to_live = 86400 AND gc_grace_seconds = 10")
         .await
         .unwrap();
@@ -159,8 +159,8 @@ async fn schema_refusals() {
         assert!(e.contains(why), "{bad}: {e}");
     }
     m.schema("create table if not exists \"T\" (a INT primary key, \"B\" text) with compaction = {'class': 'X', 'n': 1} and comment = 'c';").await.unwrap();
-    assert_eq!(m.columns("T").await.unwrap(), ["B", "a"]);
-    assert!(m.columns("t").await.unwrap().is_empty());
+    assert_eq!(m.columns("T"), ["B", "a"]);
+    assert!(m.columns("t").is_empty());
 }
 
 #[tokio::test]
