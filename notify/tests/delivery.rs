@@ -3,6 +3,8 @@
 //! backoff meanwhile; a receiver that never answers delays no other channel; an alarm a
 //! channel does not want is never queued.
 
+mod common;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -14,7 +16,7 @@ use flowwatch_notify::delivery::Notifier;
 use flowwatch_ports::clock::Clock;
 use flowwatch_storage::embedded::EmbeddedStore;
 use flowwatch_storage::{Outcome, Store, StoredChannel};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
 fn event(id: &str, flow: &str, time: i64, new: Status) -> Event {
@@ -63,22 +65,8 @@ async fn receiver(
     tokio::spawn(async move {
         loop {
             let (mut s, _) = listener.accept().await.unwrap();
-            let mut read = Vec::new();
-            let mut buf = [0u8; 8192];
-            let body = loop {
-                let n = s.read(&mut buf).await.unwrap();
-                read.extend_from_slice(&buf[..n]);
-                let text = String::from_utf8_lossy(&read).to_string();
-                if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                    let length: usize = head
-                        .lines()
-                        .find_map(|l| l.strip_prefix("content-length: "))
-                        .map_or(0, |v| v.parse().unwrap());
-                    if body.len() >= length {
-                        break body.to_owned();
-                    }
-                }
-            };
+            let request = common::read_request(&mut s).await;
+            let (_, body) = request.split_once("\r\n\r\n").unwrap();
             let n = {
                 let mut c = count.lock().unwrap();
                 *c += 1;
@@ -86,7 +74,7 @@ async fn receiver(
             };
             let status = answer(n);
             if status == 200 {
-                let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let v: serde_json::Value = serde_json::from_str(body).unwrap();
                 got.lock()
                     .unwrap()
                     .push(v["id"].as_str().unwrap().to_owned());

