@@ -272,24 +272,20 @@ impl TickStatements {
             .map(|c| format!("{c} = ?"))
             .collect();
         let set = set.join(", ");
-        let insert = |table: &str, key: &str| {
+        let insert = |table: &str, key: &str, then: &str| {
             let columns = format!("{TICK_VALUES}, start, country, lob, kind, name, {key}");
             let markers = vec!["?"; columns.split(", ").count()].join(", ");
-            format!("INSERT INTO {table} ({columns}) VALUES ({markers}) IF NOT EXISTS")
+            format!("INSERT INTO {table} ({columns}) VALUES ({markers}) {then}")
         };
         let select = format!("SELECT country, lob, kind, name, start, {TICK_VALUES}");
         TickStatements {
-            insert: insert("ticks", "day"),
+            insert: insert("ticks", "day", "IF NOT EXISTS"),
             update: format!(
                 "UPDATE ticks SET {set} WHERE start = ? AND {FLOW_KEY} AND day = ? IF epoch <= ?"
             ),
             // The tick's order is the write's timestamp: a flow's status only moves forward,
             // without a transaction or a read.
-            status_insert: {
-                let columns = format!("{TICK_VALUES}, start, country, lob, kind, name, bucket");
-                let markers = vec!["?"; columns.split(", ").count()].join(", ");
-                format!("INSERT INTO flow_status ({columns}) VALUES ({markers}) USING TIMESTAMP ?")
-            },
+            status_insert: insert("flow_status", "bucket", "USING TIMESTAMP ?"),
             read: format!(
                 "{select} FROM ticks WHERE {FLOW_KEY} AND day IN ? AND start >= ? AND start < ?"
             ),
@@ -371,8 +367,8 @@ pub struct ScyllaStore {
     cql: Arc<dyn Cql>,
     st: Statements,
     parts: traffic::PartIds,
-    /// `(country, lob)` listed in `lobs` by this process.
-    lobs_seen: std::sync::Mutex<HashSet<(String, String)>>,
+    /// The LoBs of each country listed in `lobs` by this process.
+    lobs_seen: std::sync::Mutex<HashMap<String, HashSet<String>>>,
 }
 
 impl ScyllaStore {
@@ -422,13 +418,17 @@ impl ScyllaStore {
     pub async fn open(cql: Arc<dyn Cql>, cfg: &ScyllaUri) -> Result<ScyllaStore> {
         cql.schema("CREATE TABLE IF NOT EXISTS flowwatch_meta (key text PRIMARY KEY, value text)")
             .await?;
-        let version = cql
-            .prepare("SELECT value FROM flowwatch_meta WHERE key = 'schema_version'")
+        let read = cql
+            .prepare("SELECT value FROM flowwatch_meta WHERE key = ?")
             .await?;
-        let found: Vec<(String,)> = rows_of(cql.execute(version, Vec::new()).await?)?;
-        let found: u32 = match found.first() {
+        let on = cql.as_ref();
+        let meta = |key: &'static str| async move {
+            let rows: Vec<(String,)> = rows_of(on.execute(read, (key,).bind()).await?)?;
+            Ok::<_, Error>(rows.into_iter().next().map(|(v,)| v))
+        };
+        let found: u32 = match meta("schema_version").await? {
             None => 0,
-            Some((v,)) => v
+            Some(v) => v
                 .parse()
                 .map_err(|_| corrupt("schema_version is not a number"))?,
         };
@@ -450,14 +450,6 @@ impl ScyllaStore {
         for statement in schema_statements(SCHEMA) {
             cql.schema(&statement).await?;
         }
-        let on = cql.as_ref();
-        let meta = |key: &'static str| async move {
-            let read = on
-                .prepare("SELECT value FROM flowwatch_meta WHERE key = ?")
-                .await?;
-            let rows: Vec<(String,)> = rows_of(on.execute(read, (key,).bind()).await?)?;
-            Ok::<_, Error>(rows.into_iter().next().map(|(v,)| v))
-        };
         let write = cql
             .prepare("INSERT INTO flowwatch_meta (key, value) VALUES (?, ?)")
             .await?;
@@ -515,8 +507,8 @@ impl ScyllaStore {
             let seen = self.lobs_seen.lock().expect("LoB cache");
             flows
                 .into_iter()
+                .filter(|f| !seen.get(&f.country).is_some_and(|l| l.contains(&f.lob)))
                 .map(|f| (f.country.clone(), f.lob.clone()))
-                .filter(|k| !seen.contains(k))
                 .collect()
         };
         if new.is_empty() {
@@ -524,7 +516,10 @@ impl ScyllaStore {
         }
         let writes = new.iter().map(|(c, l)| (self.st.lob_put, (c, l).bind()));
         self.cql.batch(writes.collect()).await?;
-        self.lobs_seen.lock().expect("LoB cache").extend(new);
+        let mut seen = self.lobs_seen.lock().expect("LoB cache");
+        for (country, lob) in new {
+            seen.entry(country).or_default().insert(lob);
+        }
         Ok(())
     }
 

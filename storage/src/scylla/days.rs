@@ -33,8 +33,41 @@ pub(super) struct DayIndex {
     flow_day_delete: Prepared,
     day_flows_delete: Prepared,
     series_day_delete: Prepared,
-    /// `(series, flow, day)` indexed by this process.
-    indexed: Mutex<HashSet<(&'static str, FlowId, i32)>>,
+    /// What this process indexed.
+    indexed: Mutex<Indexed>,
+}
+
+/// The `(series, day)`s this process indexed, per flow: looked up on every write without
+/// copying the flow.
+#[derive(Default)]
+struct Indexed {
+    days: HashMap<FlowId, HashSet<(&'static str, i32)>>,
+    len: usize,
+}
+
+impl Indexed {
+    fn has(&self, series: &'static str, flow: &FlowId, d: i32) -> bool {
+        self.days
+            .get(flow)
+            .is_some_and(|days| days.contains(&(series, d)))
+    }
+
+    fn add(&mut self, series: &'static str, flow: FlowId, d: i32) {
+        if self.len >= CACHED {
+            *self = Indexed::default();
+        }
+        if self.days.entry(flow).or_default().insert((series, d)) {
+            self.len += 1;
+        }
+    }
+
+    fn remove(&mut self, series: &'static str, flow: &FlowId, d: i32) {
+        if let Some(days) = self.days.get_mut(flow)
+            && days.remove(&(series, d))
+        {
+            self.len -= 1;
+        }
+    }
 }
 
 impl DayIndex {
@@ -49,7 +82,7 @@ impl DayIndex {
             flow_day_delete: cql.prepare(format!("DELETE FROM flow_days WHERE {FLOW_KEY} AND series = ? AND day = ?").as_str()).await?,
             day_flows_delete: cql.prepare("DELETE FROM day_flows WHERE series = ? AND day = ? AND bucket = ?").await?,
             series_day_delete: cql.prepare("DELETE FROM series_days WHERE series = ? AND day = ?").await?,
-            indexed: Mutex::new(HashSet::new()),
+            indexed: Mutex::default(),
         })
     }
 }
@@ -70,7 +103,7 @@ impl ScyllaStore {
             let indexed = ix.indexed.lock().expect("day index cache");
             let mut new: Vec<(FlowId, i32)> = days
                 .into_iter()
-                .filter(|(f, d)| !indexed.contains(&(series, (*f).clone(), *d)))
+                .filter(|(f, d)| !indexed.has(series, f, *d))
                 .map(|(f, d)| (f.clone(), d))
                 .collect();
             new.sort_unstable();
@@ -93,10 +126,9 @@ impl ScyllaStore {
         }
         self.write_all(vec![statements]).await?;
         let mut indexed = ix.indexed.lock().expect("day index cache");
-        if indexed.len() + new.len() > CACHED {
-            indexed.clear();
+        for (f, d) in new {
+            indexed.add(series, f, d);
         }
-        indexed.extend(new.into_iter().map(|(f, d)| (series, f, d)));
         Ok(())
     }
 
@@ -144,7 +176,7 @@ impl ScyllaStore {
             .indexed
             .lock()
             .expect("day index cache")
-            .remove(&(series, flow.clone(), d));
+            .remove(series, flow, d);
         Ok(())
     }
 
