@@ -223,6 +223,16 @@ fn bucket(flow: &FlowId) -> i32 {
     (h % BUCKETS as u64) as i32
 }
 
+/// A stored JSON body read back.
+fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
+    serde_json::from_str(body).map_err(corrupt)
+}
+
+/// A stored type as the JSON body it is kept as.
+fn body(v: &impl serde::Serialize) -> String {
+    serde_json::to_string(v).expect("stored types serialize")
+}
+
 /// Whether a lightweight transaction was applied (`[applied]` is its first column).
 fn applied(rows: Vec<Values>) -> Result<bool> {
     match rows

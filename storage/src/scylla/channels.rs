@@ -19,14 +19,6 @@ use super::*;
 /// alarm's queue row is written before its day is listed).
 const DAYS_KEPT: i32 = 2;
 
-fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(corrupt)
-}
-
-fn body(v: &impl serde::Serialize) -> String {
-    serde_json::to_string(v).expect("stored types serialize")
-}
-
 /// The statements of channels, deliveries and attempts.
 pub(super) struct ChannelStatements {
     put: Prepared,

@@ -77,19 +77,9 @@ impl EventStatements {
     }
 }
 
-/// The scopes an event is listed in: all, its country, its LoB, both.
-fn scopes(flow: &FlowId) -> [String; 4] {
-    [
-        "*".to_owned(),
-        format!("c:{}", flow.country),
-        format!("l:{}", flow.lob),
-        format!("cl:{}\u{1f}{}", flow.country, flow.lob),
-    ]
-}
-
-/// The scope a query reads: the narrowest its filters name.
-fn scope_of(q: &EventQuery) -> String {
-    match (&q.country, &q.lob) {
+/// The key of the scope of a country, a LoB, both or neither (all events).
+fn scope(country: Option<&str>, lob: Option<&str>) -> String {
+    match (country, lob) {
         (None, None) => "*".to_owned(),
         (Some(c), None) => format!("c:{c}"),
         (None, Some(l)) => format!("l:{l}"),
@@ -97,15 +87,22 @@ fn scope_of(q: &EventQuery) -> String {
     }
 }
 
+/// The scopes an event is listed in: all, its country, its LoB, both.
+fn scopes(flow: &FlowId) -> [String; 4] {
+    let (c, l) = (Some(flow.country.as_str()), Some(flow.lob.as_str()));
+    [
+        scope(None, None),
+        scope(c, None),
+        scope(None, l),
+        scope(c, l),
+    ]
+}
+
 /// The wall clock in microseconds (the timestamp a write gets).
 pub(super) fn now_micros() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as i64)
-}
-
-fn parse_event(body: &str) -> Result<Event> {
-    serde_json::from_str(body).map_err(corrupt)
 }
 
 impl ScyllaStore {
@@ -117,7 +114,7 @@ impl ScyllaStore {
     /// Claims `e`'s id; completes it unless it was stored whole before.
     async fn append_one(&self, e: &Event) -> Result<()> {
         let st = &self.st.events;
-        let body = serde_json::to_string(e).expect("events serialize");
+        let body = body(e);
         let at = now_micros();
         if applied(self.exec(&st.claim, (&e.id, e.time, &body, at)).await?)? {
             return self.complete(e, body, at).await;
@@ -127,7 +124,7 @@ impl ScyllaStore {
             self.rows(&st.claimed, (&e.id,)).await?;
         match claimed.into_iter().next() {
             Some((Some(state), Some(first), Some(at))) if state == "pending" => {
-                let first_event = parse_event(&first)?;
+                let first_event = parse::<Event>(&first)?;
                 self.complete(&first_event, first, at).await
             }
             _ => Ok(()),
@@ -150,7 +147,7 @@ impl ScyllaStore {
         }
         self.cql.batch(writes).await?;
         if e.alarmed() {
-            // Listed after its row is written: see `outbox_pending`.
+            // Listed after its row is written: see `outbox_oldest`.
             self.exec(&st.outbox_day, (d,)).await?;
         }
         if !e.keeps_acknowledgement() {
@@ -167,13 +164,13 @@ impl ScyllaStore {
 
     pub(super) async fn event_by_id(&self, id: &str) -> Result<Option<Event>> {
         let rows: Vec<(String,)> = self.rows(&self.st.events.by_id, (id,)).await?;
-        rows.first().map(|(b,)| parse_event(b)).transpose()
+        rows.first().map(|(b,)| parse::<Event>(b)).transpose()
     }
 
     /// Writes `e` (an event stored before) with its new body wherever it is kept.
     pub(super) async fn rewrite_event(&self, e: &Event) -> Result<()> {
         let st = &self.st.events;
-        let body = serde_json::to_string(e).expect("events serialize");
+        let body = body(e);
         let d = day(e.time);
         let mut writes = vec![(st.id_body_set, (&body, &e.id).bind())];
         for scope in scopes(&e.flow) {
@@ -192,7 +189,7 @@ impl ScyllaStore {
             Some(cursor) => cursor?,
             None => (q.to.unwrap_or(Instant::MAX), String::new()),
         };
-        let scope = scope_of(&q);
+        let scope = scope(q.country.as_deref(), q.lob.as_deref());
         let last_day = day(before_time);
         if day(from) > last_day {
             return Ok(EventPage::from_overfetch(Vec::new(), limit));
@@ -216,7 +213,7 @@ impl ScyllaStore {
                     if !q.statuses.is_empty() && !status.is_some_and(|s| q.statuses.contains(&s)) {
                         continue;
                     }
-                    let e = parse_event(&body)?;
+                    let e = parse::<Event>(&body)?;
                     if q.admits(&e) {
                         events.push(e);
                         if events.len() > limit {
@@ -250,7 +247,7 @@ impl ScyllaStore {
                 self.exec(&st.outbox_day_delete, (started, d)).await?;
             }
             for (body,) in rows {
-                out.push(parse_event(&body)?);
+                out.push(parse::<Event>(&body)?);
             }
         }
         Ok(out)
@@ -290,7 +287,7 @@ impl ScyllaStore {
             let rows: Vec<(i64, String, String)> = self.rows(&st.of_day, ("*", d, before)).await?;
             let mut day_scopes = BTreeSet::new();
             for (time, id, body) in &rows {
-                let e = parse_event(body)?;
+                let e = parse::<Event>(body)?;
                 for scope in scopes(&e.flow) {
                     self.exec(&st.delete, (&scope, d, *time, id)).await?;
                     day_scopes.insert(scope);

@@ -7,14 +7,6 @@ use flowwatch_core::event::Acknowledgement;
 
 use super::*;
 
-fn parse<T: serde::de::DeserializeOwned>(body: &str) -> Result<T> {
-    serde_json::from_str(body).map_err(corrupt)
-}
-
-fn body(v: &impl serde::Serialize) -> String {
-    serde_json::to_string(v).expect("stored types serialize")
-}
-
 #[async_trait]
 impl crate::OperatorStore for ScyllaStore {
     async fn put_silence(&self, silence: Silence) -> Result<()> {

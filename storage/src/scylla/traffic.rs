@@ -72,8 +72,8 @@ impl ScyllaStore {
         }
         let days = self.days_of(series, flow, day(from), day(to - 1)).await?;
         let mut out = Vec::new();
+        let f = flow;
         for chunk in days.chunks(DAYS_PER_READ) {
-            let f = flow;
             let values = (&f.country, &f.lob, f.kind.as_str(), &f.name)
                 .bind()
                 .into_iter()
@@ -174,8 +174,14 @@ impl crate::TrafficStore for ScyllaStore {
     /// whole (flow, day) partitions before the cut's day, a range of the cut's day.
     async fn expire(&self, series: Series, before: Instant) -> Result<u64> {
         match series {
-            Series::Traffic => self.expire_series("traffic", before).await,
-            Series::Ticks => self.expire_series("ticks", before).await,
+            Series::Traffic => {
+                let x = &self.st.traffic_expiry;
+                self.expire_series("traffic", x, before).await
+            }
+            Series::Ticks => {
+                self.expire_series("ticks", &self.st.tick_expiry, before)
+                    .await
+            }
             Series::Events => self.expire_events(before).await,
         }
     }
@@ -208,11 +214,13 @@ impl Expiry {
 }
 
 impl ScyllaStore {
-    async fn expire_series(&self, series: &'static str, before: Instant) -> Result<u64> {
-        let x = match series {
-            "traffic" => &self.st.traffic_expiry,
-            _ => &self.st.tick_expiry,
-        };
+    /// Deletes `series`' rows before `before` with its statements `x`.
+    async fn expire_series(
+        &self,
+        series: &'static str,
+        x: &Expiry,
+        before: Instant,
+    ) -> Result<u64> {
         let cut = day(before);
         let mut removed = 0u64;
         let mut whole_days = BTreeSet::new();
