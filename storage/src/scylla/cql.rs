@@ -167,11 +167,9 @@ into_cql! {
     &String => |v| CqlValue::Text(v.clone()),
     String => |v| CqlValue::Text(v),
     i64 => |v| CqlValue::BigInt(v),
-    &i64 => |v| CqlValue::BigInt(*v),
     i32 => |v| CqlValue::Int(v),
     i8 => |v| CqlValue::TinyInt(v),
     f64 => |v| CqlValue::Double(v),
-    bool => |v| CqlValue::Boolean(v),
 }
 
 impl<T: IntoCql> IntoCql for Option<T> {
@@ -228,7 +226,6 @@ from_cql! {
     i32, "int": CqlValue::Int(v) => v;
     i8, "tinyint": CqlValue::TinyInt(v) => v;
     f64, "double": CqlValue::Double(v) => v;
-    bool, "boolean": CqlValue::Boolean(v) => v;
 }
 
 impl<T: FromCql> FromCql for Option<T> {
